@@ -1,0 +1,3 @@
+"""archiver: an evidence-grade archive of public statements and posts."""
+
+__version__ = "0.1.0"

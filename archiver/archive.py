@@ -1,0 +1,437 @@
+"""The archive writer: the only code that writes evidence. One call records one exchange and what it
+shows (posts seen, posts gone) in one transaction, and appends a chain entry for every row it adds.
+
+`Archive` is used from one thread; `WriterThread` lets many fetch threads share one Archive by
+queueing work to the thread that owns the connection and batching it into few transactions."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from archiver import __version__
+from archiver.canonical import CANONICAL_RULE, GENESIS, content_digest, entry_digest, row_digest, sha256_hex
+from archiver.database import connect
+from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, utcnow
+
+CAPTURE_COLUMNS = (
+    "id", "run_id", "source_id", "kind", "method", "requested_url", "final_url", "redirects",
+    "http_version", "status", "request_headers", "response_headers", "started_at", "ended_at",
+    "server_ip", "user_agent", "archiver_version", "transferred_sha256", "transferred_size",
+    "payload_sha256", "size", "content_type", "charset", "robots", "revisit_of", "error", "details",
+)
+VERSION_COLUMNS = (
+    "id", "post_id", "number", "canonical_rule", "title", "text", "extra", "content_sha256", "raw",
+    "capture_id", "observed_at", "claimed_at", "extractor", "extractor_version",
+)
+EVENT_COLUMNS = ("id", "post_id", "type", "at", "capture_id", "version_id", "details")
+CHAINED = {"captures": CAPTURE_COLUMNS, "versions": VERSION_COLUMNS, "events": EVENT_COLUMNS}
+
+# Payloads smaller than this are stored as they are: compressing them saves nothing worth the CPU.
+_COMPRESS_FROM = 256
+
+
+def encode_payload(body: bytes) -> tuple[str, bytes]:
+    if len(body) >= _COMPRESS_FROM:
+        packed = zlib.compress(body, 6)
+        if len(packed) < len(body):
+            return "zlib", packed
+    return "none", body
+
+
+def decode_payload(compression: str, data: bytes) -> bytes:
+    if compression == "zlib":
+        return zlib.decompress(data)
+    if compression == "none":
+        return bytes(data)
+    raise ValueError(f"unknown payload compression {compression!r}")
+
+
+def _json(value: Any) -> str | None:
+    if value is None or value == [] or value == {}:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class Archive:
+    """A connection to one archive file that writes through the evidence rules."""
+
+    def __init__(self, path: str | Path, *, create: bool = False) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path, create=create)
+        self._head: tuple[int, str] | None = None  # (last seq, last entry digest) inside a transaction
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE at the outermost level, a savepoint inside one: nested calls compose,
+        and a failure rolls back exactly its own rows (and the chain head with them)."""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self._head = self._read_head()
+            try:
+                yield
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                self._head = None
+                raise
+            self.conn.execute("COMMIT")
+            self._head = None
+            return
+        saved_head = self._head
+        self.conn.execute("SAVEPOINT nested")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK TO nested")
+            self.conn.execute("RELEASE nested")
+            self._head = saved_head
+            raise
+        self.conn.execute("RELEASE nested")
+
+    def _read_head(self) -> tuple[int, str]:
+        row = self.conn.execute("SELECT seq, entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else (0, GENESIS)
+
+    def _append(self, table: str, values: dict[str, Any]) -> int:
+        """Insert one row of an append-only table and its chain entry."""
+        columns = CHAINED[table]
+        row = {name: values.get(name) for name in columns}
+        cursor = self.conn.execute(
+            f"INSERT INTO {table} ({', '.join(columns[1:])}) VALUES ({', '.join('?' * (len(columns) - 1))})",
+            [row[name] for name in columns[1:]],
+        )
+        row["id"] = row_id = cursor.lastrowid
+        assert self._head is not None, "append outside a transaction"
+        seq, prev = self._head
+        digest = row_digest(table, row)
+        entry = entry_digest(prev, table, row_id, digest)
+        self.conn.execute(
+            "INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (seq + 1, table, row_id, digest, prev, entry))
+        self._head = (seq + 1, entry)
+        return row_id
+
+    # -- sources and runs ---------------------------------------------------------------------
+
+    def sync_sources(self, sources: list[dict[str, Any]]) -> None:
+        """Make `sources` match the configuration (a current view; runs keep their history)."""
+        now = utcnow()
+        with self.transaction():
+            configured = set()
+            for source in sources:
+                configured.add(source["id"])
+                self.conn.execute(
+                    "INSERT INTO sources (id, kind, locator, name, organisation, role, country, schedule, "
+                    "options, enabled, publish, synced_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (id) DO UPDATE SET kind=excluded.kind, locator=excluded.locator, "
+                    "name=excluded.name, organisation=excluded.organisation, role=excluded.role, "
+                    "country=excluded.country, schedule=excluded.schedule, options=excluded.options, "
+                    "enabled=excluded.enabled, publish=excluded.publish, synced_at=excluded.synced_at",
+                    (source["id"], source["kind"], source["locator"], source.get("name"),
+                     source.get("organisation"), source.get("role"), source.get("country"),
+                     source.get("schedule"), _json(source.get("options")),
+                     int(source.get("enabled", True)), int(source.get("publish", True)), now))
+            for (source_id,) in self.conn.execute("SELECT id FROM sources").fetchall():
+                if source_id not in configured:
+                    self.conn.execute("UPDATE sources SET enabled = 0, synced_at = ? WHERE id = ?",
+                                      (now, source_id))
+
+    def start_run(self, kind: str, source_id: str | None = None, scheduled_at: str | None = None,
+                  started_at: str | None = None) -> int:
+        with self.transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO runs (source_id, kind, scheduled_at, started_at) VALUES (?, ?, ?, ?)",
+                (source_id, kind, scheduled_at, started_at or utcnow()))
+        return int(cursor.lastrowid)
+
+    def finish_run(self, run_id: int, outcome: str, error: str | None = None,
+                   details: dict[str, Any] | None = None) -> None:
+        with self.transaction():
+            self.conn.execute(
+                "UPDATE runs SET ended_at = ?, outcome = ?, error = ?, details = ? "
+                "WHERE id = ? AND outcome IS NULL",
+                (utcnow(), outcome, error, _json(details), run_id))
+
+    def record_run(self, kind: str, outcome: str, *, source_id: str | None = None,
+                   scheduled_at: str | None = None, error: str | None = None,
+                   details: dict[str, Any] | None = None) -> int:
+        """A run that has no work inside it (missed, skipped): started and ended at once."""
+        now = utcnow()
+        with self.transaction():
+            cursor = self.conn.execute(
+                "INSERT INTO runs (source_id, kind, scheduled_at, started_at, ended_at, outcome, error, "
+                "details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (source_id, kind, scheduled_at, now, now, outcome, error, _json(details)))
+        return int(cursor.lastrowid)
+
+    def set_state(self, source_id: str, state: dict[str, str]) -> None:
+        with self.transaction():
+            self._set_state(source_id, state)
+
+    def _set_state(self, source_id: str, state: dict[str, str]) -> None:
+        now = utcnow()
+        for key, value in state.items():
+            self.conn.execute(
+                "INSERT INTO source_state (source_id, key, value, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (source_id, key) DO UPDATE SET value = excluded.value, "
+                "updated_at = excluded.updated_at", (source_id, key, value, now))
+
+    # -- exchanges and what they show ----------------------------------------------------------
+
+    def record(self, exchange: Exchange, observation: Observation | None = None, *,
+               run_id: int | None = None, source_id: str | None = None) -> RecordResult:
+        """Record one exchange and the posts it shows, all or nothing."""
+        with self.transaction():
+            result = self._record_capture(exchange, run_id, source_id)
+            if observation is not None:
+                self._observe(result, observation, exchange.started_at, source_id)
+            self._count_run(run_id, result)
+        return result
+
+    def observe(self, capture_id: int, at: str, observation: Observation, *,
+                run_id: int | None = None, source_id: str | None = None) -> RecordResult:
+        """Record more posts shown by an already recorded capture (streaming imports use this to
+        write a large file's posts in batches that all point at the one capture of the file)."""
+        result = RecordResult(capture_id=capture_id)
+        with self.transaction():
+            self._observe(result, observation, at, source_id)
+            self._count_run(run_id, result, captures=0)
+        return result
+
+    def _record_capture(self, exchange: Exchange, run_id: int | None, source_id: str | None) -> RecordResult:
+        payload_sha256 = None
+        size = None
+        stored = False
+        if exchange.body is not None:
+            payload_sha256 = sha256_hex(exchange.body)
+            size = len(exchange.body)
+            compression, data = encode_payload(exchange.body)
+            cursor = self.conn.execute(
+                "INSERT OR IGNORE INTO payloads (sha256, size, compression, data) VALUES (?, ?, ?, ?)",
+                (payload_sha256, size, compression, data))
+            stored = cursor.rowcount > 0
+        elif exchange.revisit_of is not None:
+            row = self.conn.execute("SELECT payload_sha256, size FROM captures WHERE id = ?",
+                                    (exchange.revisit_of,)).fetchone()
+            if row is None:
+                raise ValueError(f"revisit of capture {exchange.revisit_of}, which does not exist")
+            payload_sha256, size = row
+        capture_id = self._append("captures", {
+            "run_id": run_id, "source_id": source_id, "kind": exchange.kind, "method": exchange.method,
+            "requested_url": exchange.requested_url, "final_url": exchange.final_url,
+            "redirects": _json(exchange.redirects), "http_version": exchange.http_version,
+            "status": exchange.status, "request_headers": _json([list(h) for h in exchange.request_headers]),
+            "response_headers": _json([list(h) for h in exchange.response_headers]),
+            "started_at": exchange.started_at, "ended_at": exchange.ended_at,
+            "server_ip": exchange.server_ip, "user_agent": exchange.user_agent,
+            "archiver_version": __version__, "transferred_sha256": exchange.transferred_sha256,
+            "transferred_size": exchange.transferred_size, "payload_sha256": payload_sha256,
+            "size": size, "content_type": exchange.content_type, "charset": exchange.charset,
+            "robots": exchange.robots, "revisit_of": exchange.revisit_of, "error": exchange.error,
+            "details": _json(exchange.details),
+        })
+        return RecordResult(capture_id=capture_id, payload_stored=stored)
+
+    def _count_run(self, run_id: int | None, result: RecordResult, captures: int = 1) -> None:
+        if run_id is None:
+            return
+        self.conn.execute(
+            "UPDATE runs SET n_captures = n_captures + ?, n_new = n_new + ?, n_edited = n_edited + ?, "
+            "n_deleted = n_deleted + ? WHERE id = ?",
+            (captures, result.new, result.edited, result.deleted, run_id))
+
+    def _observe(self, result: RecordResult, observation: Observation, at: str,
+                 source_id: str | None) -> None:
+        for post in observation.posts:
+            self._observe_post(result, post, at, source_id)
+        for gone in observation.gone:
+            self._observe_gone(result, gone, at)
+        if observation.state and source_id is not None:
+            self._set_state(source_id, observation.state)
+
+    def _observe_post(self, result: RecordResult, post: PostDraft, at: str, source_id: str | None) -> None:
+        if not post.versions:
+            raise ValueError(f"{post.platform} post {post.native_id} has no content")
+        row = self.conn.execute(
+            "SELECT p.id, p.status, p.version_count, v.content_sha256 FROM posts p "
+            "LEFT JOIN versions v ON v.id = p.current_version WHERE p.platform = ? AND p.native_id = ?",
+            (post.platform, post.native_id)).fetchone()
+        is_new = row is None
+        if is_new:
+            post_id = self.conn.execute(
+                "INSERT INTO posts (platform, native_id, source_id, first_seen_at, last_seen_at, publish) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (post.platform, post.native_id, source_id, at, at, int(post.publish))).lastrowid
+            status, count, current = "live", 0, None
+        else:
+            post_id, status, count, current = row
+        known: set[tuple[str, str | None]] | None = None
+        latest_version = None
+        for draft in post.versions:
+            digest = content_digest(draft.title, draft.text, draft.extra)
+            if digest == current:
+                continue
+            if len(post.versions) > 1:
+                if known is None:
+                    known = {(r[0], r[1]) for r in self.conn.execute(
+                        "SELECT content_sha256, claimed_at FROM versions WHERE post_id = ?", (post_id,))}
+                if (digest, draft.claimed_at) in known:
+                    continue
+            count += 1
+            latest_version = self._append("versions", {
+                "post_id": post_id, "number": count, "canonical_rule": CANONICAL_RULE,
+                "title": draft.title, "text": draft.text, "extra": _json(draft.extra),
+                "content_sha256": digest, "raw": draft.raw, "capture_id": result.capture_id,
+                "observed_at": at, "claimed_at": draft.claimed_at, "extractor": post.extractor,
+                "extractor_version": post.extractor_version,
+            })
+            if count == 1:
+                self._event(post_id, "first_seen", at, result.capture_id, latest_version)
+                result.new += 1
+            else:
+                self._event(post_id, "edited", at, result.capture_id, latest_version,
+                            {"claimed_at": draft.claimed_at} if draft.claimed_at else None)
+                result.edited += 1
+            current = digest
+        if status != "live":
+            self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})
+            result.restored += 1
+        if latest_version is None and status == "live":
+            self.conn.execute("UPDATE posts SET last_seen_at = ? WHERE id = ?", (at, post_id))
+            return
+        last = post.versions[-1]
+        self.conn.execute(
+            "UPDATE posts SET url = ?, author_id = ?, author_handle = ?, author_name = ?, kind = ?, "
+            "published_at = ?, published_raw = ?, published_where = ?, last_seen_at = ?, status = 'live', "
+            "title = ?, text = ?, language = ?, reply_to = ?, quote_of = ?, repost_of = ?, media = ?, "
+            "tags = ?, version_count = ?, current_version = coalesce(?, current_version), publish = ? "
+            "WHERE id = ?",
+            (post.url, post.author_id, post.author_handle, post.author_name, post.kind, post.published_at,
+             post.published_raw, post.published_where, at, last.title, last.text, post.language,
+             post.reply_to, post.quote_of, post.repost_of, _json(post.media), _json(post.tags), count,
+             latest_version, int(post.publish), post_id))
+
+    def _observe_gone(self, result: RecordResult, gone: Gone, at: str) -> None:
+        row = self.conn.execute("SELECT id, status FROM posts WHERE platform = ? AND native_id = ?",
+                                (gone.platform, gone.native_id)).fetchone()
+        if row is None:
+            return  # never archived: nothing to say it left
+        post_id, status = row
+        if gone.confirmed and status != "deleted":
+            self._event(post_id, "deleted", at, result.capture_id, None, {"reason": gone.reason})
+            self.conn.execute("UPDATE posts SET status = 'deleted' WHERE id = ?", (post_id,))
+            result.deleted += 1
+        elif not gone.confirmed and status == "live":
+            self._event(post_id, "missing", at, result.capture_id, None, {"reason": gone.reason})
+            self.conn.execute("UPDATE posts SET status = 'missing' WHERE id = ?", (post_id,))
+            result.missing += 1
+
+    def _event(self, post_id: int, kind: str, at: str, capture_id: int, version_id: int | None,
+               details: dict[str, Any] | None = None) -> int:
+        return self._append("events", {"post_id": post_id, "type": kind, "at": at,
+                                       "capture_id": capture_id, "version_id": version_id,
+                                       "details": _json(details)})
+
+
+class WriterThread:
+    """The one thread that owns the archive's write connection. Other threads `submit` work (a
+    callable taking the Archive) and get a Future, resolved only after the work is committed.
+    Queued work is batched into one transaction, each item in its own savepoint, so one bad item
+    fails alone and a busy service commits a few times a second, not once per item."""
+
+    _STOP = object()
+
+    def __init__(self, path: str | Path, *, batch: int = 200) -> None:
+        self.path = Path(path)
+        self._batch = batch
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="archive-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, work: Callable[[Archive], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        if not self._thread.is_alive():
+            future.set_exception(RuntimeError("the archive writer is closed"))
+            return future
+        self._queue.put((work, future))
+        return future
+
+    def call(self, work: Callable[[Archive], Any]) -> Any:
+        return self.submit(work).result()
+
+    def close(self) -> None:
+        """Finish every queued item, commit, and close the connection."""
+        if self._thread.is_alive():
+            self._queue.put(self._STOP)
+            self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            archive = Archive(self.path)
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            stopping = False
+            while not stopping:
+                items = [self._queue.get()]
+                while len(items) < self._batch:
+                    try:
+                        items.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if items[-1] is self._STOP or self._STOP in items:
+                    stopping = True
+                    items = [item for item in items if item is not self._STOP]
+                self._commit_batch(archive, items)
+        finally:
+            archive.close()
+
+    @staticmethod
+    def _commit_batch(archive: Archive, items: list[tuple[Callable[[Archive], Any], Future[Any]]]) -> None:
+        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            with archive.transaction():
+                for work, future in items:
+                    if not future.set_running_or_notify_cancel():
+                        continue
+                    try:
+                        with archive.transaction():
+                            outcomes.append((future, work(archive), None))
+                    except Exception as exc:
+                        outcomes.append((future, None, exc))
+        except sqlite3.Error as exc:  # the commit itself failed: nothing in the batch is durable
+            for future, _, _ in outcomes:
+                future.set_exception(exc)
+            return
+        for future, value, error in outcomes:
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)

@@ -1,0 +1,118 @@
+"""The `archiver` command: a thin face over the library. Every failure the user can act on is one
+line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from archiver import __version__
+from archiver.archive import Archive
+from archiver.database import DEFAULT_DB, ArchiveError, connect, latest_version
+from archiver.verify import verify as verify_archive
+
+DEFAULT_CONFIG = Path("config/sources.toml")
+
+
+def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--db", "db_path", type=click.Path(path_type=Path), default=DEFAULT_DB,
+                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.")(command)
+
+
+def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
+                        envvar="ARCHIVER_CONFIG", show_default=True, help="Sources file.")(command)
+
+
+class ArchiverGroup(click.Group):
+    """Turns ArchiveError (and the config errors derived from it) into one line and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ArchiveError as exc:
+            click.echo(f"archiver: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=ArchiverGroup)
+@click.version_option(__version__, prog_name="archiver")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Evidence-grade archive of public statements and posts."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@main.command()
+@db_option
+def init(db_path: Path) -> None:
+    """Create the archive (or upgrade an existing one to the current schema)."""
+    existed = db_path.exists()
+    with Archive(db_path, create=True):
+        pass
+    verb = "upgraded" if existed else "created"
+    click.echo(f"{verb} {db_path} (schema version {latest_version()})")
+
+
+@main.command()
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(db_path: Path, as_json: bool) -> None:
+    """What the archive holds, and each source's last runs."""
+    conn = connect(db_path, readonly=True)
+    try:
+        totals = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                  for table in ("sources", "runs", "captures", "payloads", "posts", "versions", "events")}
+        sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
+    finally:
+        conn.close()
+    if as_json:
+        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "sources": sources}, indent=2))
+        return
+    click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
+    if not sources:
+        return
+    header = ("source", "kind", "last ok", "last failure", "reason", "posts")
+    rows = [(s["id"], s["kind"], s["last_ok"] or "-", s["last_failure"] or "-",
+             (s["last_error"] or "-")[:60], str(s["posts"])) for s in sources]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+_SOURCE_STATUS_SQL = """
+SELECT s.id, s.kind, s.enabled,
+  (SELECT max(started_at) FROM runs r WHERE r.source_id = s.id AND r.outcome IN ('ok', 'not_modified')) AS last_ok,
+  (SELECT max(started_at) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS last_failure,
+  (SELECT error FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed'
+     ORDER BY started_at DESC LIMIT 1) AS last_error,
+  (SELECT count(*) FROM posts p WHERE p.source_id = s.id) AS posts
+FROM sources s ORDER BY s.id
+"""
+
+
+@main.command()
+@db_option
+def verify(db_path: Path) -> None:
+    """Recompute every digest and the hash chain; exit 1 naming the first broken row."""
+    report = verify_archive(db_path)
+    with Archive(db_path) as archive:
+        archive.record_run("verify", "ok" if report.ok else "failed",
+                           error=report.problems[0] if report.problems else None,
+                           details={"summary": report.summary(), "head": report.head,
+                                    "problems": report.problems})
+    click.echo(report.summary())
+    if not report.ok:
+        for problem in report.problems:
+            click.echo(f"BROKEN: {problem}", err=True)
+        click.echo(f"archiver: verify failed: {report.problems[0]}", err=True)
+        sys.exit(1)
+    click.echo("ok")

@@ -1,0 +1,142 @@
+"""Reading config/sources.toml: service settings and the list of sources, validated, with errors
+that name the file, the source and the field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from archiver.database import ArchiveError
+from archiver.models import Source
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SOURCE_FIELDS = {"id", "kind", "locator", "name", "organisation", "role", "country", "schedule",
+                  "options", "enabled", "publish", "verified"}
+
+
+class ConfigError(ArchiveError):
+    """The configuration cannot be used; the message names file, source and field."""
+
+
+@dataclass
+class Settings:
+    """The `[archiver]` table: how the service fetches and serves."""
+
+    contact: str = "https://github.com/archiver/archiver"  # goes into the User-Agent
+    workers: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 120.0  # total seconds for one request, body included
+    max_body: int = 50 * 1024 * 1024
+    max_redirects: int = 10
+    retries: int = 3
+    retry_after_cap: float = 120.0  # longer Retry-After → "not before T" for the host
+    host_delay: float = 1.0  # minimum seconds between requests to one host
+    respect_robots: bool = True
+    allow_private: bool = False  # loopback/private/link-local targets (tests and intranets)
+    secrets_file: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    path: Path
+    settings: Settings
+    sources: list[Source]
+
+    def source(self, source_id: str) -> Source:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise ConfigError(f"{self.path}: no source with id {source_id!r}")
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    settings = _settings(path, data.get("archiver", {}))
+    raw_sources = data.get("source", [])
+    if not isinstance(raw_sources, list):
+        raise ConfigError(f"{path}: `source` must be an array of tables ([[source]])")
+    sources: list[Source] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_sources, start=1):
+        source = _source(path, index, raw)
+        if source.id in seen:
+            raise ConfigError(f"{path}: source #{index} ({source.id}): field `id`: duplicate id")
+        seen.add(source.id)
+        sources.append(source)
+    return Config(path=path, settings=settings, sources=sources)
+
+
+def _settings(path: Path, raw: Any) -> Settings:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: [archiver] must be a table")
+    settings = Settings()
+    for key, value in raw.items():
+        if not hasattr(settings, key) or key == "extra":
+            raise ConfigError(f"{path}: [archiver]: unknown field `{key}`")
+        default = getattr(settings, key)
+        expected = type(default) if default is not None else str
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: [archiver]: field `{key}`: expected {expected.__name__}, "
+                              f"got {type(value).__name__}")
+        setattr(settings, key, value)
+    return settings
+
+
+def _source(path: Path, index: int, raw: Any) -> Source:
+    where = f"{path}: source #{index}"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: must be a table")
+    if isinstance(raw.get("id"), str):
+        where = f"{path}: source #{index} ({raw['id']})"
+    unknown = sorted(set(raw) - _SOURCE_FIELDS)
+    if unknown:
+        raise ConfigError(f"{where}: unknown field `{unknown[0]}`")
+    for name in ("id", "kind", "locator"):
+        if not isinstance(raw.get(name), str) or not raw[name].strip():
+            raise ConfigError(f"{where}: field `{name}`: required, a non-empty string")
+    if not _SLUG.match(raw["id"]):
+        raise ConfigError(f"{where}: field `id`: use lower-case letters, digits, - and _ (max 64)")
+    from archiver.platforms import KINDS, platform
+
+    if raw["kind"] not in KINDS:
+        raise ConfigError(f"{where}: field `kind`: unknown kind {raw['kind']!r} (known: {', '.join(KINDS)})")
+    for name in ("name", "organisation", "role", "country", "schedule", "verified"):
+        if name in raw and not isinstance(raw[name], str):
+            raise ConfigError(f"{where}: field `{name}`: must be a string")
+    for name in ("enabled", "publish"):
+        if name in raw and not isinstance(raw[name], bool):
+            raise ConfigError(f"{where}: field `{name}`: must be true or false")
+    options = raw.get("options", {})
+    if not isinstance(options, dict):
+        raise ConfigError(f"{where}: field `options`: must be a table")
+    schedule = raw.get("schedule", "every 1h")
+    from archiver.schedule import ScheduleError, parse_schedule
+
+    try:
+        parse_schedule(schedule)
+    except ScheduleError as exc:
+        raise ConfigError(f"{where}: field `schedule`: {exc}") from exc
+    validate = getattr(platform(raw["kind"]), "validate_options", None)
+    if validate is not None:
+        problems = validate(options)
+        if problems:
+            raise ConfigError(f"{where}: field `options`: {problems[0]}")
+    return Source(id=raw["id"], kind=raw["kind"], locator=raw["locator"].strip(), name=raw.get("name"),
+                  organisation=raw.get("organisation"), role=raw.get("role"), country=raw.get("country"),
+                  schedule=schedule, options=options, enabled=raw.get("enabled", True),
+                  publish=raw.get("publish", True), verified=raw.get("verified"))

@@ -1,0 +1,94 @@
+"""Opening an archive file: connection settings, recognising what is (not) an archive, and applying
+the versioned migrations kept in db/migrations (shipped as `archiver.migrations`)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_DB = Path("db/archive.db")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class ArchiveError(Exception):
+    """A problem the user must act on; the CLI prints it as one line and exits non-zero."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) for every migration, in order."""
+    found = []
+    for entry in resources.files("archiver.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    for expected, (version, name, _) in enumerate(found, start=1):
+        if version != expected:
+            raise RuntimeError(f"migration {name} breaks the sequence: expected {expected:04d}")
+    return found
+
+
+def latest_version() -> int:
+    return len(migrations())
+
+
+def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
+            upgrade_to: int | None = None) -> sqlite3.Connection:
+    """Open (and with `create`, make) an archive, migrated to the current schema.
+
+    Raises ArchiveError with a one-line reason for anything that is not a usable archive.
+    `upgrade_to` stops migrating at that version (tests build old archives with it)."""
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise ArchiveError(f"no archive at {path}: create one with `archiver init --db {path}`")
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.is_dir():
+        raise ArchiveError(f"{path} is a directory, not an archive file")
+    try:
+        if readonly:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=30)
+        else:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn.row_factory = sqlite3.Row
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as exc:
+        raise ArchiveError(f"{path} is not an archive: {exc}") from exc
+    if version == 0 and tables:
+        conn.close()
+        raise ArchiveError(f"{path} is an SQLite database but not an archive (it has tables "
+                           f"{', '.join(sorted(tables)[:5])} and no archive schema)")
+    if version == 0 and not create:
+        conn.close()
+        raise ArchiveError(f"{path} is an empty database, not an archive: run `archiver init --db {path}`")
+    target = latest_version() if upgrade_to is None else upgrade_to
+    if version > latest_version():
+        conn.close()
+        raise ArchiveError(f"{path} has schema version {version}, newer than this archiver knows "
+                           f"({latest_version()}): upgrade archiver")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
+        # last commits, never corrupt the file (docs/evidence-model.md).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        if version < target:
+            _migrate(conn, version, target)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, current: int, target: int) -> None:
+    for version, name, sql in migrations():
+        if current < version <= target:
+            try:
+                conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {version};\nCOMMIT;")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise ArchiveError(f"migration {name} failed, archive left at version "
+                                   f"{version - 1}: {exc}") from exc

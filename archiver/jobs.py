@@ -1,0 +1,138 @@
+"""One run of one source: plan → fetch → parse → record, repeated over the requests each page leads
+to, bounded in requests and time. The same code serves `archiver fetch` and the scheduled service."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from archiver.archive import Archive
+from archiver.models import Exchange, Observation, Request, Source
+from archiver.platforms import Parsed, ParseError, platform
+from archiver.view import ArchiveView, Validators
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Write = Callable[[Callable[[Archive], T]], T]
+
+
+class Fetcher(Protocol):
+    def fetch(self, request: Request, source: Source, validators: Validators | None) -> Exchange:
+        """Make the request (or refuse it) and return what happened; never raises for network trouble."""
+        ...
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    source_id: str
+    outcome: str = "ok"
+    error: str | None = None
+    requests: int = 0
+    not_modified: int = 0
+    new: int = 0
+    edited: int = 0
+    missing: int = 0
+    deleted: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def as_details(self) -> dict[str, Any]:
+        return {"requests": self.requests, "not_modified": self.not_modified, "missing": self.missing,
+                "problems": self.problems[:50]}
+
+
+def run_source(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveView, *,
+               scheduled_at: str | None = None, should_stop: Callable[[], bool] = lambda: False
+               ) -> RunReport:
+    """Run one source once and record the run. Failures are recorded, not raised."""
+    run_id = write(lambda archive: archive.start_run("fetch", source.id, scheduled_at))
+    report = RunReport(run_id=run_id, source_id=source.id)
+    try:
+        _crawl(source, fetcher, write, view, report, should_stop)
+    except Exception as exc:  # a bug must still end the run as a recorded failure
+        log.exception("source %s: run %s crashed", source.id, run_id)
+        report.outcome, report.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+    write(lambda archive: archive.finish_run(run_id, report.outcome, report.error, report.as_details()))
+    level = logging.WARNING if report.outcome == "failed" else logging.INFO
+    log.log(level, "source %s: run %s %s%s (requests %d, new %d, edited %d, deleted %d)", source.id,
+            run_id, report.outcome, f": {report.error}" if report.error else "", report.requests,
+            report.new, report.edited, report.deleted)
+    return report
+
+
+def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveView, report: RunReport,
+           should_stop: Callable[[], bool]) -> None:
+    module = platform(source.kind)
+    max_requests = int(source.options.get("max_requests", 200))
+    deadline = time.monotonic() + float(source.options.get("run_deadline", 600))
+    queue: deque[Request] = deque(module.plan(source, view))
+    seen: set[tuple[str, str]] = set()
+    listing_failures = listings = 0
+    while queue:
+        request = queue.popleft()
+        if (request.method, request.url) in seen:
+            continue
+        seen.add((request.method, request.url))
+        if report.requests >= max_requests:
+            report.problems.append(f"stopped at max_requests={max_requests}; {len(queue) + 1} left")
+            break
+        if time.monotonic() > deadline or should_stop():
+            report.problems.append(f"run ended early (deadline or shutdown); {len(queue) + 1} left")
+            break
+        validators = view.validators(request.url) if request.conditional else None
+        exchange = fetcher.fetch(request, source, validators)
+        report.requests += 1
+        if exchange.not_modified:
+            report.not_modified += 1
+        parsed, problem = _parse(module, source, request, exchange, view)
+        observation = parsed.observation if parsed else None
+        result = write(lambda archive, e=exchange, o=observation: archive.record(
+            e, o, run_id=report.run_id, source_id=source.id))
+        report.new += result.new
+        report.edited += result.edited
+        report.missing += result.missing
+        report.deleted += result.deleted
+        if request.purpose == "listing":
+            listings += 1
+        if problem:
+            report.problems.append(problem)
+            if request.purpose == "listing":
+                listing_failures += 1
+                if listings == 1:
+                    report.error = problem  # the source's first page failed: the run failed
+        if parsed:
+            queue.extend(parsed.follow)
+    if listing_failures and listing_failures == listings:
+        report.outcome = "failed"
+        report.error = report.error or report.problems[0]
+    elif report.requests and report.not_modified == report.requests:
+        report.outcome = "not_modified"
+    elif report.problems and not report.error:
+        report.error = f"{len(report.problems)} problem(s); first: {report.problems[0]}"
+
+
+def _parse(module: Any, source: Source, request: Request, exchange: Exchange,
+           view: ArchiveView) -> tuple[Parsed | None, str | None]:
+    if exchange.not_modified:
+        return None, None
+    if exchange.status is None:
+        return None, f"{request.method} {request.url}: {exchange.error or 'no response'}"
+    try:
+        return module.parse(source, request, exchange, view), None
+    except ParseError as exc:
+        return None, str(exc)
+    except Exception as exc:  # a parser bug on hostile input is a failed page, not a dead run
+        log.exception("source %s: parser %s failed on %s", source.id, source.kind, request.url)
+        return None, f"{source.kind} parser failed on {request.url}: {type(exc).__name__}: {exc}"
+
+
+def direct(archive: Archive) -> Write[Any]:
+    """A `write` for single-threaded use (the CLI): run the work on this thread's Archive."""
+    return lambda work: work(archive)
+
+
+__all__ = ["Fetcher", "Observation", "RunReport", "direct", "run_source"]

@@ -1,0 +1,52 @@
+"""Platform modules: pure functions from captured bytes to posts and the next requests.
+
+Every module named after a source `kind` provides:
+
+    plan(source: Source, view: ArchiveView) -> list[Request]
+        the first requests of a run (listing pages, feeds, API timelines);
+    parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed
+        what one exchange shows, and the requests it leads to (next pages, statement pages,
+        deletion checks). Raise ParseError for input that cannot be read; never touch the network
+        or write anything;
+    EXTRACTOR_VERSION: str
+        bumped whenever the parser would read the same bytes differently;
+
+and optionally `validate_options(options: dict) -> list[str]` (problems, empty when fine).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from archiver.models import Exchange, Observation, Request
+
+KINDS = ("feed", "webpage", "sitemap", "un_communications", "youtube",
+         "bluesky", "mastodon", "x", "telegram")
+
+
+class ParseError(Exception):
+    """The bytes could not be read as what the platform promised; the message says what and where."""
+
+
+@dataclass
+class Parsed:
+    observation: Observation = field(default_factory=Observation)
+    follow: list[Request] = field(default_factory=list)
+
+
+def platform(kind: str) -> ModuleType:
+    if kind not in KINDS:
+        raise KeyError(f"unknown source kind {kind!r} (known: {', '.join(KINDS)})")
+    return importlib.import_module(f"archiver.platforms.{kind}")
+
+
+def expect_ok(exchange: Exchange) -> None:
+    """Raise ParseError unless the exchange carries a 2xx body to parse."""
+    if exchange.error:
+        raise ParseError(f"{exchange.method} {exchange.requested_url}: {exchange.error}")
+    if exchange.status is None or not 200 <= exchange.status < 300:
+        raise ParseError(f"{exchange.method} {exchange.requested_url}: HTTP {exchange.status}")
+    if exchange.body is None:
+        raise ParseError(f"{exchange.method} {exchange.requested_url}: no body")

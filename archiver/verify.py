@@ -1,0 +1,110 @@
+"""Fixity check: recompute every payload digest, every version's content digest and the whole hash
+chain, and find rows that the chain does not cover. Streams; memory does not grow with the archive."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from archiver.archive import CHAINED, decode_payload
+from archiver.canonical import GENESIS, content_digest, entry_digest, row_digest, sha256_hex
+from archiver.database import connect
+
+
+@dataclass
+class VerifyReport:
+    payloads: int = 0
+    versions: int = 0
+    chain_entries: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    head: str = GENESIS
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        rows = ", ".join(f"{n} {t}" for t, n in self.rows.items())
+        return (f"checked {self.payloads} payload digests, {self.versions} version digests, "
+                f"{self.chain_entries} chain entries ({rows}); chain head {self.head}")
+
+
+def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
+    conn = connect(path, readonly=True)
+    try:
+        report = VerifyReport()
+        for check in (_payloads, _versions, _chain, _coverage):
+            check(conn, report)
+            if len(report.problems) >= max_problems:
+                break
+        return report
+    finally:
+        conn.close()
+
+
+def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
+    for sha, size, compression, data in conn.execute(
+            "SELECT sha256, size, compression, data FROM payloads ORDER BY sha256"):
+        report.payloads += 1
+        try:
+            body = decode_payload(compression, data)
+        except Exception as exc:
+            report.problems.append(f"payload {sha}: cannot be decoded ({exc})")
+            continue
+        if sha256_hex(body) != sha:
+            report.problems.append(f"payload {sha}: content digest is {sha256_hex(body)}")
+        elif len(body) != size:
+            report.problems.append(f"payload {sha}: size {len(body)} but {size} recorded")
+    for capture_id, sha in conn.execute(
+            "SELECT c.id, c.payload_sha256 FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
+            "WHERE c.payload_sha256 IS NOT NULL AND p.sha256 IS NULL ORDER BY c.id"):
+        report.problems.append(f"captures row {capture_id}: payload {sha} is missing")
+
+
+def _versions(conn: sqlite3.Connection, report: VerifyReport) -> None:
+    for version_id, rule, title, text, extra, digest in conn.execute(
+            "SELECT id, canonical_rule, title, text, extra, content_sha256 FROM versions ORDER BY id"):
+        report.versions += 1
+        actual = content_digest(title, text, json.loads(extra) if extra else None, rule)
+        if actual != digest:
+            report.problems.append(f"versions row {version_id}: content digest {actual} but {digest} recorded")
+
+
+def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
+    expected_seq, prev = 1, GENESIS
+    for seq, table, row_id, row_sha, prev_sha, entry_sha in conn.execute(
+            "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain ORDER BY seq"):
+        report.chain_entries += 1
+        where = f"chain entry {seq} ({table} row {row_id})"
+        if seq != expected_seq:
+            report.problems.append(f"chain entry {expected_seq} is missing (next is {seq})")
+            return
+        if prev_sha != prev:
+            report.problems.append(f"{where}: previous digest does not match entry {seq - 1}")
+            return
+        if entry_digest(prev_sha, table, row_id, row_sha) != entry_sha:
+            report.problems.append(f"{where}: entry digest does not match its contents")
+            return
+        columns = CHAINED.get(table)
+        if columns is None:
+            report.problems.append(f"{where}: unknown table")
+            return
+        row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        if row is None:
+            report.problems.append(f"{where}: the row is missing")
+        elif row_digest(table, dict(zip(columns, row, strict=True))) != row_sha:
+            report.problems.append(f"{table} row {row_id}: contents differ from what the chain recorded")
+        expected_seq, prev = seq + 1, entry_sha
+    report.head = prev
+
+
+def _coverage(conn: sqlite3.Connection, report: VerifyReport) -> None:
+    for table in CHAINED:
+        report.rows[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for (row_id,) in conn.execute(
+                f"SELECT t.id FROM {table} t LEFT JOIN chain c ON c.table_name = ? AND c.row_id = t.id "
+                "WHERE c.seq IS NULL ORDER BY t.id LIMIT 5", (table,)):
+            report.problems.append(f"{table} row {row_id}: not in the chain")

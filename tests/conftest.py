@@ -1,0 +1,22 @@
+"""Shared fixtures: real archive files in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from archiver.archive import Archive
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copied from shared/fixtures; licences in SOURCES.txt
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "archive.db"
+
+
+@pytest.fixture
+def archive(db_path: Path):
+    with Archive(db_path, create=True) as opened:
+        yield opened
