@@ -116,3 +116,16 @@ def verify(db_path: Path) -> None:
         click.echo(f"archiver: verify failed: {report.problems[0]}", err=True)
         sys.exit(1)
     click.echo("ok")
+
+
+@main.group("export", invoke_without_command=True)
+@click.pass_context
+def export(ctx: click.Context) -> None:
+    """Export from the archive (SQL results, a full dump, WARC)."""
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+
+
+@main.group("import")
+def import_() -> None:
+    """Import posts from files (X account archives, twarc2 JSONL)."""
