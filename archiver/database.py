@@ -44,8 +44,10 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
     if not path.exists():
         if not create:
             raise ArchiveError(f"no archive at {path}: create one with `archiver init --db {path}`")
-        if not path.parent.exists():
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ArchiveError(f"cannot create {path}: {exc.strerror or exc}") from exc
     if path.exists() and path.is_dir():
         raise ArchiveError(f"{path} is a directory, not an archive file")
     try:
@@ -57,6 +59,8 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
         conn.row_factory = sqlite3.Row
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as exc:
+        raise ArchiveError(f"cannot open {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
         raise ArchiveError(f"{path} is not an archive: {exc}") from exc
     if version == 0 and tables:

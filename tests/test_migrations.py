@@ -1,0 +1,71 @@
+"""An archive written by an older archiver is upgraded in place, never recreated."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from archiver.archive import Archive
+from archiver.cli import main
+from archiver.database import connect, latest_version
+from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow
+from archiver.verify import verify
+
+V1 = Path(__file__).parent / "data" / "archive-v1.db"  # written by archiver at schema version 1
+
+
+def test_a_version_1_archive_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "archive.db"
+    shutil.copy(V1, path)
+    before = sqlite3.connect(path)
+    assert before.execute("PRAGMA user_version").fetchone()[0] == 1
+    counts = {t: before.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+              for t in ("captures", "payloads", "posts", "versions", "events", "chain", "runs")}
+    head = before.execute("SELECT entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    before.close()
+
+    result = CliRunner().invoke(main, ["init", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"upgraded {path} (schema version {latest_version()})" in result.output
+
+    conn = connect(path, readonly=True)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest_version() > 1
+    for table, n in counts.items():
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == n, table
+    texts = [r[0] for r in conn.execute("SELECT text FROM versions ORDER BY id")]
+    assert texts == ["The ministry calls for calm.", "The ministry denies the report.",
+                     "The ministry calls for calm and restraint."]
+    indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "runs_source_outcome" in indexes
+    conn.close()
+    report = verify(path)
+    assert report.ok, report.problems
+    assert report.head == head
+
+
+def test_a_migrated_archive_keeps_growing_its_chain(tmp_path: Path) -> None:
+    path = tmp_path / "archive.db"
+    shutil.copy(V1, path)
+    with Archive(path) as archive:
+        result = archive.record(
+            Exchange(requested_url="https://www.example.org/press/feed.xml", method="GET", started_at=utcnow(),
+                     status=200, body=b"<rss>3</rss>"),
+            Observation(posts=[PostDraft(platform="web", native_id="https://www.example.org/press/1",
+                                         versions=[VersionDraft(text="Calm, restraint and dialogue.",
+                                                                title="Statement 1")])]))
+    assert result.edited == 1
+    assert verify(path).ok
+
+
+def test_migration_stops_at_a_requested_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    connect(path, create=True, upgrade_to=1).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
+    connect(path).close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == latest_version()
