@@ -47,7 +47,8 @@ def test_changed_content_is_a_second_version_and_an_edited_event(archive: Archiv
     result = archive.record(exchange(b"v2"), Observation(posts=[post("a", "We call for an independent inquiry.")]))
     assert result.edited == 1
     rows = archive.conn.execute("SELECT number, text, capture_id FROM versions ORDER BY number").fetchall()
-    assert [tuple(r) for r in rows] == [(1, "We call for an inquiry.", 1), (2, "We call for an independent inquiry.", 2)]
+    assert [tuple(r) for r in rows] == [(1, "We call for an inquiry.", 1),
+                                        (2, "We call for an independent inquiry.", 2)]
     events = archive.conn.execute("SELECT type, capture_id, version_id FROM events ORDER BY id").fetchall()
     assert [tuple(e) for e in events] == [("first_seen", 1, 1), ("edited", 2, 2)]
     current = archive.conn.execute("SELECT text, version_count, status FROM posts").fetchone()
