@@ -80,9 +80,10 @@ def status(db_path: Path, as_json: bool) -> None:
     click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
     if not sources:
         return
-    header = ("source", "kind", "last ok", "last failure", "reason", "posts")
-    rows = [(s["id"], s["kind"], s["last_ok"] or "-", s["last_failure"] or "-",
-             (s["last_error"] or "-")[:60], str(s["posts"])) for s in sources]
+    header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")
+    rows = [(s["id"] + ("" if s["enabled"] else " (disabled)"), s["kind"], _minute(s["last_ok"]),
+             _minute(s["last_failure"]), (s["last_error"] or "-")[:60], _minute(s["next_run"]), str(s["runs"]),
+             str(s["failed_runs"]), str(s["missed_runs"]), str(s["posts"])) for s in sources]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -90,13 +91,22 @@ def status(db_path: Path, as_json: bool) -> None:
 
 _SOURCE_STATUS_SQL = """
 SELECT s.id, s.kind, s.enabled,
-  (SELECT max(started_at) FROM runs r WHERE r.source_id = s.id AND r.outcome IN ('ok', 'not_modified')) AS last_ok,
+  (SELECT max(started_at) FROM runs r
+     WHERE r.source_id = s.id AND r.outcome IN ('ok', 'not_modified')) AS last_ok,
   (SELECT max(started_at) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS last_failure,
   (SELECT error FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed'
      ORDER BY started_at DESC LIMIT 1) AS last_error,
+  (SELECT value FROM source_state t WHERE t.source_id = s.id AND t.key = 'next_run') AS next_run,
+  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.kind = 'fetch') AS runs,
+  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS failed_runs,
+  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'missed') AS missed_runs,
   (SELECT count(*) FROM posts p WHERE p.source_id = s.id) AS posts
 FROM sources s ORDER BY s.id
 """
+
+
+def _minute(timestamp: str | None) -> str:
+    return timestamp[:16].replace("T", " ") if timestamp else "-"
 
 
 @main.command()
@@ -129,3 +139,29 @@ def export(ctx: click.Context) -> None:
 @main.group("import")
 def import_() -> None:
     """Import posts from files (X account archives, twarc2 JSONL)."""
+
+
+@main.command()
+@db_option
+@config_option
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Also serve the archive read-only with Datasette.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Datasette address.")
+@click.option("--port", default=8001, show_default=True, help="Datasette port.")
+def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> None:
+    """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration)."""
+    import signal
+    import threading
+
+    from archiver.service import Service
+
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        logging.getLogger().setLevel(logging.INFO)
+    service = Service(config_path, db_path, serve=serve, host=host, port=port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
+    service.start()
+    stop.wait()
+    service.stop()
