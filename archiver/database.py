@@ -80,6 +80,9 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
         # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
         # last commits, never corrupt the file (docs/evidence-model.md).
         conn.execute("PRAGMA synchronous = NORMAL")
+        # a larger page cache keeps the full-text index's merges in memory during bulk writes
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA wal_autocheckpoint = 8192")
         if version < target:
             _migrate(conn, version, target)
     conn.execute("PRAGMA foreign_keys = ON")
