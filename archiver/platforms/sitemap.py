@@ -1,0 +1,133 @@
+"""Sitemaps (`<urlset>`) and sitemap indexes (`<sitemapindex>`, children followed), plain or
+gzipped. Each listed page whose `<lastmod>` differs from the one recorded when it was last archived
+(or that is new) is fetched and read as a statement page (archiver.platforms.pages). A child
+sitemap is re-read only when its own `<lastmod>` changed or is absent.
+
+Parsed with lxml with entity expansion, DTD loading and network access off, after refusing any
+document that declares entities; gzip is inflated to at most 50 MB (the sitemap protocol's limit).
+
+Options: include / exclude (regular expressions on page URLs), recheck (bool)."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+
+from archiver.models import Exchange, Request, Source
+from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.pages import (
+    Listed,
+    absolute_http,
+    check_options,
+    follow_listing,
+    local_name,
+    parse_page,
+    refuse_entities,
+    safe_xml_parser,
+)
+from archiver.view import ArchiveView
+
+EXTRACTOR_VERSION = "1"
+MAX_XML = 50 * 1024 * 1024
+MAX_URLS = 50_000
+OPTIONS: dict[str, tuple[type, ...]] = {"include": (str,), "exclude": (str,), "recheck": (bool,)}
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    problems = check_options(options, OPTIONS)
+    for name in ("include", "exclude"):
+        if isinstance(options.get(name), str):
+            try:
+                re.compile(options[name])
+            except re.error as exc:
+                problems.append(f"option `{name}`: not a regular expression: {exc}")
+    return problems
+
+
+def plan(source: Source, view: ArchiveView) -> list[Request]:
+    return [Request(source.locator, purpose="listing")]
+
+
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    if request.purpose in ("item", "confirm"):
+        return parse_page(source, request, exchange, view)
+    expect_ok(exchange)
+    base = exchange.final_url or request.url
+    root = read_xml(exchange.body or b"", request.url)
+    kind = local_name(root.tag)
+    if kind == "sitemapindex":
+        return _index(source, view, root, base)
+    if kind != "urlset":
+        raise ParseError(f"{request.url}: not a sitemap (root element <{kind or '?'}>)")
+    items = []
+    include = re.compile(source.options["include"]) if source.options.get("include") else None
+    exclude = re.compile(source.options["exclude"]) if source.options.get("exclude") else None
+    for loc, lastmod, raw in _entries(root, "url", base):
+        if (include and not include.search(loc)) or (exclude and exclude.search(loc)):
+            continue
+        items.append(Listed(loc, sig=lastmod, meta={"raw": raw}))
+    parsed = follow_listing(source, view, base, items)
+    if request.purpose == "listing" and request.meta_dict().get("lastmod") is not None:
+        parsed.observation.state[f"sitemap:{request.url}"] = str(request.meta_dict()["lastmod"])
+    return parsed
+
+
+def _index(source: Source, view: ArchiveView, root: Any, base: str) -> Parsed:
+    parsed = Parsed()
+    for loc, lastmod, _ in _entries(root, "sitemap", base):
+        if lastmod is not None and view.state(source.id, f"sitemap:{loc}") == lastmod:
+            continue  # the child says it has not changed since it was read
+        parsed.follow.append(Request(loc, purpose="listing", meta=(("lastmod", lastmod),)))
+    return parsed
+
+
+def _entries(root: Any, element: str, base: str) -> list[tuple[str, str | None, str]]:
+    from lxml import etree
+
+    found = []
+    for node in root:
+        if local_name(node.tag) != element:
+            continue
+        loc = lastmod = None
+        for child in node:
+            name = local_name(child.tag)
+            if name == "loc":
+                loc = absolute_http(base, (child.text or "").strip())
+            elif name == "lastmod":
+                lastmod = (child.text or "").strip()[:100] or None
+        if loc is not None:
+            found.append((loc, lastmod, etree.tostring(node, encoding="unicode")))
+        if len(found) >= MAX_URLS:
+            break
+    return found
+
+
+def read_xml(body: bytes, url: str) -> Any:
+    from lxml import etree
+
+    if body[:2] == b"\x1f\x8b":
+        body = _gunzip(body, url)
+    if not body.strip():
+        raise ParseError(f"{url}: empty sitemap")
+    refuse_entities(body, url)
+    try:
+        root = etree.fromstring(body, parser=safe_xml_parser())
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        raise ParseError(f"{url}: not well-formed XML: {exc}") from exc
+    if root is None:
+        raise ParseError(f"{url}: no XML document")
+    return root
+
+
+def _gunzip(body: bytes, url: str) -> bytes:
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(body, MAX_XML + 1)
+    except zlib.error as exc:
+        raise ParseError(f"{url}: broken gzip: {exc}") from exc
+    if len(data) > MAX_XML:
+        raise ParseError(f"{url}: gzipped sitemap inflates beyond {MAX_XML} bytes (refused)")
+    return data
+
+

@@ -1,0 +1,93 @@
+"""A statements page without a feed: the listing page read with CSS selectors from the source's
+options, then each statement page fetched and its main text extracted (archiver.platforms.pages).
+
+Options: item (CSS selector of one entry, required), link (selector of the entry's link inside it,
+default "a"; "" when the entry is the link itself), title and date (selectors inside the entry;
+the date is read from a `datetime` attribute when there is one, else the text), recheck (bool:
+re-read every listed page each run, to see edits). The page's own date wins over the listing's."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from archiver.models import Exchange, Request, Source
+from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.pages import (
+    Listed,
+    absolute_http,
+    check_options,
+    follow_listing,
+    node_text,
+    parse_page,
+    short_title,
+)
+from archiver.view import ArchiveView
+
+EXTRACTOR_VERSION = "1"
+OPTIONS: dict[str, tuple[type, ...]] = {"item": (str,), "link": (str,), "title": (str,), "date": (str,),
+                                        "recheck": (bool,)}
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    problems = check_options(options, OPTIONS)
+    if not options.get("item"):
+        problems.append("option `item`: required, the CSS selector of one entry of the listing")
+    for name in ("item", "link", "title", "date"):
+        selector = options.get(name)
+        if isinstance(selector, str) and selector:
+            try:
+                LexborHTMLParser("<p></p>").css(selector)
+            except Exception as exc:  # selectolax raises plain exceptions for bad selectors
+                problems.append(f"option `{name}`: not a CSS selector: {exc}")
+    return problems
+
+
+def plan(source: Source, view: ArchiveView) -> list[Request]:
+    return [Request(source.locator, purpose="listing")]
+
+
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    if request.purpose in ("item", "confirm"):
+        return parse_page(source, request, exchange, view)
+    expect_ok(exchange)
+    base = exchange.final_url or request.url
+    items = listing_items(source.options, base, exchange.text())
+    if not items:
+        raise ParseError(f"{request.url}: the listing shows no entries for selector "
+                         f"{source.options.get('item')!r} (has the page changed its layout?)")
+    return follow_listing(source, view, base, items)
+
+
+def listing_items(options: dict[str, Any], base: str, html: str) -> list[Listed]:
+    tree = LexborHTMLParser(html)
+    items: list[Listed] = []
+    for node in tree.css(str(options["item"])):
+        link_selector = options.get("link", "a")
+        link = node if not link_selector else node.css_first(link_selector)
+        url = absolute_http(base, link.attributes.get("href")) if link is not None else None
+        if url is None:
+            continue
+        title = _select(node, options.get("title")) if options.get("title") else node_text(link)
+        date_raw, date_where = _date(node, options.get("date"))
+        items.append(Listed(url, meta={"raw": node.html, "title": short_title(title),
+                                       "date_raw": date_raw, "date_where": date_where}))
+    return items
+
+
+def _select(node: LexborNode, selector: str) -> str:
+    return node_text(node.css_first(selector))
+
+
+def _date(node: LexborNode, selector: str | None) -> tuple[str | None, str | None]:
+    if not selector:
+        return None, None
+    found = node.css_first(selector)
+    if found is None:
+        return None, None
+    attribute = (found.attributes.get("datetime") or "").strip()
+    if attribute:
+        return attribute[:200], f"listing:{selector}[datetime]"
+    text = node_text(found)
+    return (text[:200], f"listing:{selector}") if text else (None, None)

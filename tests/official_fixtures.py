@@ -1,0 +1,129 @@
+"""Realistic statement-source payloads for tests: feeds, listing and statement pages, sitemaps,
+an OHCHR communications listing and small real PDF letters, built in code so tests can edit them."""
+
+from __future__ import annotations
+
+import html
+
+STATEMENT_BODY = (
+    "<p>The Special Rapporteur called on the authorities to release the detained journalists "
+    "without delay and to guarantee their safety.</p>"
+    "<p>The detentions follow a pattern of arrests of media workers reporting on the protests, "
+    "which the expert described as incompatible with the State's obligations under article 19 of "
+    "the International Covenant on Civil and Political Rights.</p>"
+    "<p>The expert has been in contact with the Government on these issues and will continue to "
+    "monitor the situation closely.</p>")
+
+
+def statement_page(title: str, paragraphs: str = STATEMENT_BODY, *, canonical: str | None = None,
+                   date: str | None = "2026-06-03T10:00:00+02:00", date_place: str = "meta") -> bytes:
+    """A press-release page as official sites publish them: navigation, an article, a footer."""
+    head = [f"<title>{html.escape(title)} | Press releases</title>",
+            f'<meta property="og:title" content="{html.escape(title)}">']
+    if canonical:
+        head.append(f'<link rel="canonical" href="{canonical}">')
+    time_tag = ""
+    if date and date_place == "meta":
+        head.append(f'<meta property="article:published_time" content="{date}">')
+    elif date and date_place == "json-ld":
+        head.append('<script type="application/ld+json">{"@context":"https://schema.org","@type":"NewsArticle",'
+                    f'"headline":"{title}","datePublished":"{date}"}}</script>')
+    elif date and date_place == "time":
+        time_tag = f'<time datetime="{date}">3 June 2026</time>'
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">{''.join(head)}</head>
+<body><header><nav><a href="/">Home</a> <a href="/news">News</a> <a href="/about">About us</a></nav></header>
+<main><article><h1>{html.escape(title)}</h1>{time_tag}{paragraphs}</article></main>
+<footer><p>Copyright 2026. All rights reserved.</p><a href="/privacy">Privacy</a></footer></body></html>""".encode()
+
+
+def rss(items: list[tuple[str, str, str, str, str]]) -> bytes:
+    """RSS 2.0 with (guid, link, title, pubDate, description) items."""
+    body = "".join(
+        f"<item><title>{html.escape(t)}</title><link>{link}</link><guid isPermaLink=\"false\">{guid}</guid>"
+        f"<pubDate>{date}</pubDate><description>{html.escape(desc)}</description>"
+        "<category>Human rights</category></item>" for guid, link, t, date, desc in items)
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<channel><title>UN News - Global perspective Human stories</title><link>https://news.un.org</link>"
+            f"<description>News</description>{body}</channel></rss>").encode()
+
+
+def atom(entries: list[tuple[str, str, str, str, str]]) -> bytes:
+    """Atom 1.0 with (id, link, title, published, summary) entries."""
+    body = "".join(
+        f'<entry><id>{entry_id}</id><title>{html.escape(t)}</title><link rel="alternate" href="{link}"/>'
+        f"<published>{date}</published><updated>{date}</updated><summary>{html.escape(s)}</summary></entry>"
+        for entry_id, link, t, date, s in entries)
+    return ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title>Ministry statements</title><id>tag:ministry.example,2026:statements</id>'
+            f"<updated>2026-06-03T10:00:00Z</updated>{body}</feed>").encode()
+
+
+def listing_page(items: list[tuple[str, str, str]]) -> bytes:
+    """An NGO/party statements page without a feed: (href, title, date) cards."""
+    cards = "".join(
+        f'<div class="views-row"><article class="teaser"><h3 class="teaser__title"><a href="{href}">'
+        f'{html.escape(t)}</a></h3><time class="teaser__date" datetime="{d}">{d[:10]}</time></article></div>'
+        for href, t, d in items)
+    return (f'<!DOCTYPE html><html lang="en"><head><title>Statements</title></head><body><nav>menu</nav>'
+            f'<main><h1>Statements</h1><div class="view-content">{cards}</div></main></body></html>').encode()
+
+
+def sitemap_index(children: list[tuple[str, str | None]]) -> bytes:
+    body = "".join(f"<sitemap><loc>{loc}</loc>{f'<lastmod>{m}</lastmod>' if m else ''}</sitemap>"
+                   for loc, m in children)
+    return ('<?xml version="1.0" encoding="UTF-8"?><sitemapindex '
+            f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</sitemapindex>').encode()
+
+
+def urlset(urls: list[tuple[str, str | None]]) -> bytes:
+    body = "".join(f"<url><loc>{loc}</loc>{f'<lastmod>{m}</lastmod>' if m else ''}</url>" for loc, m in urls)
+    return ('<?xml version="1.0" encoding="UTF-8"?><urlset '
+            f'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{body}</urlset>').encode()
+
+
+def communications_page(rows: list[dict[str, str]]) -> bytes:
+    """The OHCHR "communications sent" table (Kendo grid markup: a data-id sentinel row, then the
+    data row whose first cell stacks date / State / type / reference-with-PDF-link)."""
+    trs = []
+    for row in rows:
+        replies = "".join(f'<a href="/TMResultsBase/DownLoadFile?gId={g}" target="Rep_{g}">{d}</a><br/>'
+                          for g, d in row.get("replies", []))
+        mandates = "".join(f"<li>{html.escape(m)}</li>" for m in row["mandates"])
+        trs.append(
+            f'<tr data-id="{row["gid"]}"></tr><tr><td><ul>{row["date"]}</ul>'
+            f'<ul style="font-weight:700">{html.escape(row["state"])}</ul><ul>{row["type"]}</ul>'
+            f'<ul><a href="/TMResultsBase/DownLoadPublicCommunicationFile?gId={row["gid"]}" '
+            f'target="Com_{row["gid"]}">{row["ref"]}</a></ul></td><td><ul>{mandates}</ul></td>'
+            f'<td style="width:40%">{html.escape(row["summary"])} <a href="#">More details...</a></td>'
+            f"<td>{replies}</td></tr>")
+    return ('<!DOCTYPE html><html><head><title>Communications sent</title></head><body>'
+            '<div class="k-grid"><table class="k-grid-table"><thead><tr><th>Date / Addressee / Type / Ref</th>'
+            '<th>Mandates</th><th>Summary</th><th>Replies</th></tr></thead><tbody>'
+            f'{"".join(trs)}</tbody></table></div><a class="k-link next" href="?page=2">Next</a></body></html>'
+            ).encode()
+
+
+def pdf_letter(lines: list[str]) -> bytes:
+    """A real one-page PDF with the given text lines (Helvetica), with a correct xref table."""
+    def escape(text: str) -> str:
+        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    stream = "BT /F1 11 Tf 72 760 Td 14 TL " + " ".join(f"({escape(line)}) '" for line in lines) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 4 0 R >> >> "
+        "/Contents 5 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
