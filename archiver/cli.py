@@ -165,3 +165,75 @@ def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> 
     service.start()
     stop.wait()
     service.stop()
+
+
+@main.group("sources")
+def sources() -> None:
+    """Check the configured sources."""
+
+
+@sources.command("check")
+@config_option
+@db_option
+@click.option("--online", is_flag=True, help="Fetch each enabled source's first request once and parse it.")
+def sources_check(config_path: Path, db_path: Path, online: bool) -> None:
+    """Validate the configuration (exit 2 naming file, source and field) and list the sources;
+    with --online, probe each enabled source once without writing the archive (exit 1 if any fails)."""
+    from archiver.config import load_config
+
+    config = load_config(config_path)
+    click.echo(f"{config_path}: {len(config.sources)} source(s), configuration valid")
+    for source in config.sources:
+        state = "enabled" if source.enabled else "disabled"
+        click.echo(f"  {source.id}  {source.kind}  {state}  {source.schedule}  {source.locator}"
+                   f"  [verified: {source.verified or 'not stated'}]")
+    if not online:
+        return
+    failures = sum(not ok for ok in _probe_sources(config, db_path))
+    if failures:
+        click.echo(f"archiver: {failures} source(s) did not answer as expected", err=True)
+        sys.exit(1)
+
+
+def _probe_sources(config: Any, db_path: Path) -> list[bool]:
+    """One request per enabled source through the fetch layer, parsed but never recorded. The
+    archive (when it exists) is only read, for what parsers compare against."""
+    import tempfile
+
+    from archiver.fetch import Fetcher
+    from archiver.platforms import ParseError, platform
+    from archiver.view import ArchiveView
+
+    results = []
+    with tempfile.TemporaryDirectory() as scratch:
+        if not db_path.exists():
+            db_path = Path(scratch) / "empty.db"
+            Archive(db_path, create=True).close()
+        view = ArchiveView(db_path)
+        fetcher = Fetcher(config.settings)
+        try:
+            for source in config.sources:
+                if not source.enabled:
+                    click.echo(f"  {source.id}: skipped (disabled)")
+                    continue
+                module = platform(source.kind)
+                request = module.plan(source, view)[0]
+                exchange = fetcher.fetch(request, source, None)
+                try:
+                    if exchange.status is None:
+                        raise ParseError(exchange.error or "no response")
+                    parsed = module.parse(source, request, exchange, view)
+                except Exception as exc:  # any failure is this source's answer, not the command's
+                    click.echo(f"  {source.id}: FAILED {request.url}: HTTP {exchange.status}: {exc}")
+                    results.append(False)
+                    continue
+                observation = parsed.observation
+                click.echo(f"  {source.id}: ok HTTP {exchange.status}, {len(observation.posts)} post(s), "
+                           f"{len(parsed.follow)} follow-up request(s)")
+                results.append(True)
+        finally:
+            view.close()
+            close = getattr(fetcher, "close", None)
+            if close is not None:
+                close()
+    return results

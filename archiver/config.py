@@ -13,6 +13,11 @@ from archiver.database import ArchiveError
 from archiver.models import Source
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Kinds whose locator is the URL of the first request (feeds, pages, sitemaps).
+_URL_KINDS = {"feed", "webpage", "sitemap", "un_communications", "youtube"}
+# Settings that must be positive numbers, and those that may also be zero.
+_POSITIVE = {"workers", "connect_timeout", "read_timeout", "deadline", "max_body"}
+_NOT_NEGATIVE = {"max_redirects", "retries", "retry_after_cap", "host_delay"}
 _SOURCE_FIELDS = {"id", "kind", "locator", "name", "organisation", "role", "country", "schedule",
                   "options", "enabled", "publish", "verified"}
 
@@ -93,6 +98,9 @@ def _settings(path: Path, raw: Any) -> Settings:
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{path}: [archiver]: field `{key}`: expected {expected.__name__}, "
                               f"got {type(value).__name__}")
+        if (key in _POSITIVE and value <= 0) or (key in _NOT_NEGATIVE and value < 0):
+            bound = "above zero" if key in _POSITIVE else "zero or more"
+            raise ConfigError(f"{path}: [archiver]: field `{key}`: must be {bound}, got {value}")
         setattr(settings, key, value)
     return settings
 
@@ -109,6 +117,9 @@ def _source(path: Path, index: int, raw: Any) -> Source:
     for name in ("id", "kind", "locator"):
         if not isinstance(raw.get(name), str) or not raw[name].strip():
             raise ConfigError(f"{where}: field `{name}`: required, a non-empty string")
+    if raw["kind"] in _URL_KINDS and not _is_http_url(raw["locator"].strip()):
+        raise ConfigError(f"{where}: field `locator`: a {raw['kind']} source needs an http(s) URL, "
+                          f"got {raw['locator']!r}")
     if not _SLUG.match(raw["id"]):
         raise ConfigError(f"{where}: field `id`: use lower-case letters, digits, - and _ (max 64)")
     from archiver.platforms import KINDS, platform
@@ -140,3 +151,13 @@ def _source(path: Path, index: int, raw: Any) -> Source:
                   organisation=raw.get("organisation"), role=raw.get("role"), country=raw.get("country"),
                   schedule=schedule, options=options, enabled=raw.get("enabled", True),
                   publish=raw.get("publish", True), verified=raw.get("verified"))
+
+
+def _is_http_url(text: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
