@@ -141,6 +141,36 @@ def import_() -> None:
     """Import posts from files (X account archives, twarc2 JSONL)."""
 
 
+def _run_import(db_path: Path, path: Path, importer: Callable[..., Any]) -> None:
+    with Archive(db_path, create=True) as archive:
+        report = importer(archive, path)
+    click.echo(report.summary())
+    for problem in report.problems[:20]:
+        click.echo(f"skipped: {problem}", err=True)
+    if report.problems:
+        sys.exit(1)
+
+
+@import_.command("x-archive")
+@db_option
+@click.argument("path", type=click.Path(path_type=Path))
+def import_x_archive(db_path: Path, path: Path) -> None:
+    """Import an X account archive: its zip, unpacked folder, or a tweets.js file."""
+    from archiver.importers.x_archive import import_x_archive as importer
+
+    _run_import(db_path, path, importer)
+
+
+@import_.command("twarc")
+@db_option
+@click.argument("path", type=click.Path(path_type=Path))
+def import_twarc(db_path: Path, path: Path) -> None:
+    """Import twarc2 JSONL output (one API response page per line), keeping its __twarc provenance."""
+    from archiver.importers.twarc import import_twarc as importer
+
+    _run_import(db_path, path, importer)
+
+
 @main.command()
 @db_option
 @config_option

@@ -1,0 +1,288 @@
+"""Import an X account archive ("Download your archive": a zip, its unpacked folder, or one
+tweets.js): tweets.js and its parts, deleted-tweets.js (posts that are recorded, then deleted) and
+note-tweet.js (the full text of long posts). The .js files are streamed one tweet at a time, so
+memory does not grow with the archive's size."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from archiver.archive import Archive
+from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
+from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
+from archiver.platforms.social import dumps
+
+EXTRACTOR_VERSION = "1"
+PLATFORM = "x"
+CHUNK = 1 << 16
+MAX_ENTRY = 64 << 20  # one tweet larger than this is not a tweet: stop instead of buffering on
+_PREFIX = re.compile(r"\s*window\.YTD\.[A-Za-z0-9_.]+\s*=\s*\[")
+_DATA_FILE = re.compile(r"^(?P<kind>tweets?|deleted-tweets|note-tweet|account)(?:-part(?P<part>\d+))?\.js$")
+
+
+def iter_ytd(stream: IO[str], name: str) -> Iterator[Any]:
+    """The entries of a `window.YTD.<name>.partN = [ ... ]` file, decoded one at a time from a
+    buffer that never holds more than a chunk and the entry being read."""
+    decoder = json.JSONDecoder()
+    buf, pos, offset, eof = "", 0, 0, False
+
+    def fill() -> None:
+        nonlocal buf, pos, offset, eof
+        chunk = stream.read(CHUNK)
+        offset += pos
+        buf, pos = buf[pos:] + chunk, 0
+        eof = not chunk
+
+    while not eof and "[" not in buf:
+        fill()
+    match = _PREFIX.match(buf)
+    if not match:
+        raise ImportFailed(f"{name}: does not start with `window.YTD.<name>.partN = [`")
+    pos = match.end()
+    index, expect_value = 0, True
+    while True:
+        while pos < len(buf) and buf[pos] in " \t\r\n":
+            pos += 1
+        if pos == len(buf):
+            if eof:
+                raise ImportFailed(f"{name}: truncated after entry {index} (no closing `]`)")
+            fill()
+            continue
+        char = buf[pos]
+        if char == "]" and (not expect_value or index == 0):
+            return
+        if not expect_value:
+            if char != ",":
+                raise ImportFailed(f"{name}: expected `,` or `]` after entry {index} at character {offset + pos}")
+            pos += 1
+            expect_value = True
+            continue
+        try:
+            value, end = decoder.raw_decode(buf, pos)
+        except json.JSONDecodeError as exc:
+            if eof or len(buf) - pos > MAX_ENTRY:
+                raise ImportFailed(f"{name}: entry {index + 1}: invalid or truncated JSON at character "
+                                   f"{offset + exc.pos}: {exc.msg}") from exc
+            fill()
+            continue
+        if end == len(buf) and not eof:  # a value ending exactly at the buffer's end may go on
+            fill()
+            continue
+        yield value
+        index += 1
+        pos, expect_value = end, False
+
+
+@dataclass
+class ArchiveFiles:
+    """The data files of an archive, in reading order, and how to open them."""
+
+    location: Path
+    members: dict[str, list[str]] = field(default_factory=dict)  # kind → names, part order
+    zip: zipfile.ZipFile | None = None
+
+    def open(self, name: str) -> IO[str]:
+        if self.zip is not None:
+            return io.TextIOWrapper(self.zip.open(name), encoding="utf-8-sig")
+        return open(name, encoding="utf-8-sig")  # the caller's ExitStack closes it
+
+    def digest(self) -> tuple[str, int]:
+        if self.zip is not None or self.location.is_file():
+            return file_digest([self.location])
+        return file_digest(Path(name) for names in self.members.values() for name in names)
+
+
+def find_files(path: Path) -> ArchiveFiles:
+    if not path.exists():
+        raise ImportFailed(f"{path}: no such file or folder")
+    found: dict[str, list[tuple[int, str]]] = {}
+    archive_zip = None
+    if path.is_dir():
+        names = [str(p) for p in sorted(path.rglob("*.js"))]
+    elif zipfile.is_zipfile(path):
+        archive_zip = zipfile.ZipFile(path)
+        names = archive_zip.namelist()
+    else:
+        names = [str(path)]
+    for name in names:
+        match = _DATA_FILE.match(Path(name).name)
+        if match is None and len(names) == 1 and not path.is_dir() and archive_zip is None:
+            match = _DATA_FILE.match("tweets.js")  # a single .js file given by hand is a tweets file
+        if match:
+            kind = "tweets" if match["kind"] in ("tweet", "tweets") else match["kind"]
+            found.setdefault(kind, []).append((int(match["part"] or 0), name))
+    if "tweets" not in found and "deleted-tweets" not in found:
+        raise ImportFailed(f"{path}: no data/tweets.js (or tweets-partN.js, deleted-tweets.js) found")
+    members = {kind: [name for _, name in sorted(parts)] for kind, parts in found.items()}
+    return ArchiveFiles(location=path, members=members, zip=archive_zip)
+
+
+def import_x_archive(archive: Archive, path: Path, *, progress: bool = True) -> ImportReport:
+    files = find_files(path)
+    digest, size = files.digest()
+    problems: list[str] = []
+    with ExitStack() as stack:
+        if files.zip is not None:
+            stack.callback(files.zip.close)
+        return import_observations(archive, path, digest, size, _observations(files, stack, problems), problems,
+                                   what="x-archive", progress=progress)
+
+
+def _observations(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> Iterator[Observation]:
+    account = _account(files, stack)
+    notes = _notes(files, stack, problems)
+    for kind in ("tweets", "deleted-tweets"):
+        for name in files.members.get(kind, []):
+            chains = _Chains()
+            short = Path(name).name
+            for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name)), short)):
+                where = f"{short}: entry {index + 1}"
+                try:
+                    tweet, version = _read_tweet(entry, where, notes)
+                except ValueError as exc:
+                    problems.append(str(exc))
+                    continue
+                for post in chains.add(tweet, version, account):
+                    yield _observation(post, kind, tweet)
+            for post in chains.flush(account):
+                yield _observation(post, kind, None)
+
+
+def _observation(post: PostDraft, kind: str, tweet: dict[str, Any] | None) -> Observation:
+    if kind != "deleted-tweets":
+        return Observation(posts=[post])
+    deleted_at = tweet.get("deleted_at") if tweet else None
+    return Observation(posts=[post], gone=[Gone(PLATFORM, post.native_id, True,
+                                                f"listed in deleted-tweets.js (deleted_at {deleted_at})")])
+
+
+class _Chains:
+    """Tweets of one edit chain held back until every id of the chain has been read, so its
+    versions are written oldest first; a chain of one tweet passes straight through."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, tuple[set[str], list[tuple[dict[str, Any], VersionDraft]]]] = {}
+
+    def add(self, tweet: dict[str, Any], version: VersionDraft, account: dict[str, str]) -> list[PostDraft]:
+        identity, expected = _chain(tweet)
+        held = self.open.setdefault(identity, (set(), []))
+        held[0].update(expected)
+        held[1].append((tweet, version))
+        if held[0] <= {t["id_str"] for t, _ in held[1]}:
+            del self.open[identity]
+            return [_post(identity, held[1], account)]
+        return []
+
+    def flush(self, account: dict[str, str]) -> list[PostDraft]:
+        posts = [_post(identity, members, account) for identity, (_, members) in self.open.items()]
+        self.open.clear()
+        return posts
+
+
+def _chain(tweet: dict[str, Any]) -> tuple[str, set[str]]:
+    info = tweet.get("edit_info") if isinstance(tweet.get("edit_info"), dict) else {}
+    initial = info.get("initial")
+    edit = info.get("edit")
+    ids: list[Any] = []
+    if isinstance(initial, dict):
+        ids = initial.get("editTweetIds") or []
+    elif isinstance(edit, dict):
+        control = edit.get("editControlInitial")
+        ids = (control.get("editTweetIds") if isinstance(control, dict) else None) or []
+        if isinstance(edit.get("initialTweetId"), str):
+            ids = [edit["initialTweetId"], *ids]
+    ids = [i for i in ids if isinstance(i, str) and i.isdigit()] or [tweet["id_str"]]
+    return min(ids, key=int), set(ids) | {tweet["id_str"]}
+
+
+def _read_tweet(entry: Any, where: str, notes: dict[str, str]) -> tuple[dict[str, Any], VersionDraft]:
+    tweet = entry.get("tweet") if isinstance(entry, dict) else None
+    if not isinstance(tweet, dict):
+        raise ValueError(f"{where}: not an object with a `tweet` object")
+    tweet_id = tweet.get("id_str")
+    if not isinstance(tweet_id, str) or not tweet_id.isdigit():
+        raise ValueError(f"{where}: `id_str` missing or not numeric")
+    text = tweet.get("full_text", tweet.get("text"))
+    if not isinstance(text, str):
+        raise ValueError(f"{where}: tweet {tweet_id}: `full_text` missing or not a string")
+    created = _created(tweet.get("created_at"))
+    if created is not None and created[:19] in notes and notes[created[:19]].startswith(text[:20]):
+        text = notes[created[:19]]  # a long post: the tweet holds only its first 280 characters
+    return tweet, VersionDraft(text=text, extra={"id": tweet_id}, raw=dumps(entry), claimed_at=created)
+
+
+def _post(identity: str, members: list[tuple[dict[str, Any], VersionDraft]], account: dict[str, str]) -> PostDraft:
+    members = sorted(members, key=lambda member: int(member[0]["id_str"]))
+    first, latest = members[0][0], members[-1][0]
+    handle = account.get("username")
+    post = PostDraft(platform=PLATFORM, native_id=identity, versions=[version for _, version in members],
+                     url=f"https://x.com/{handle or 'i/web'}/status/{identity}", author_id=account.get("accountId"),
+                     author_handle=handle, author_name=account.get("accountDisplayName"),
+                     published_at=_created(first.get("created_at")),
+                     published_raw=first.get("created_at") if isinstance(first.get("created_at"), str) else None,
+                     published_where="created_at of the first tweet of the edit chain",
+                     language=latest.get("lang") if isinstance(latest.get("lang"), str) else None,
+                     extractor="x-archive", extractor_version=EXTRACTOR_VERSION)
+    reply = latest.get("in_reply_to_status_id_str")
+    quote = latest.get("quoted_status_id_str")
+    post.reply_to = reply if isinstance(reply, str) and reply else None
+    post.quote_of = quote if isinstance(quote, str) and quote else None
+    text = post.versions[-1].text or ""
+    post.kind = ("repost" if text.startswith("RT @") else "quote" if post.quote_of else "reply" if post.reply_to
+                 else "post")
+    for holder in (latest.get("extended_entities"), latest.get("entities")):
+        media = holder.get("media") if isinstance(holder, dict) else None
+        if isinstance(media, list) and media:
+            post.media = [{"type": item.get("type"), "url": item.get("media_url_https")}
+                          for item in media if isinstance(item, dict)]
+            break
+    return post
+
+
+def _created(value: Any) -> str | None:
+    """`Fri Feb 24 06:58:32 +0000 2023` (or ISO 8601) as the archive's UTC time; None if unreadable."""
+    if not isinstance(value, str):
+        return None
+    for parse in (lambda v: dt.datetime.strptime(v, "%a %b %d %H:%M:%S %z %Y"),
+                  lambda v: dt.datetime.fromisoformat(v.replace("Z", "+00:00"))):
+        try:
+            moment = parse(value)
+        except ValueError:
+            continue
+        if moment.tzinfo is not None:
+            return format_time(moment)
+    return None
+
+
+def _account(files: ArchiveFiles, stack: ExitStack) -> dict[str, str]:
+    for name in files.members.get("account", []):
+        for entry in iter_ytd(stack.enter_context(files.open(name)), Path(name).name):
+            account = entry.get("account") if isinstance(entry, dict) else None
+            if isinstance(account, dict):
+                return {key: str(account[key]) for key in ("accountId", "username", "accountDisplayName")
+                        if isinstance(account.get(key), str)}
+    return {}
+
+
+def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> dict[str, str]:
+    """Long-post texts by creation second (the archive links a note to its tweet only by time)."""
+    notes: dict[str, str] = {}
+    for name in files.members.get("note-tweet", []):
+        for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name)), Path(name).name)):
+            note = entry.get("noteTweet") if isinstance(entry, dict) else None
+            core = note.get("core") if isinstance(note, dict) else None
+            created = _created(note.get("createdAt")) if isinstance(note, dict) else None
+            if not isinstance(core, dict) or not isinstance(core.get("text"), str) or created is None:
+                problems.append(f"{Path(name).name}: entry {index + 1}: not a note tweet with core.text and createdAt")
+                continue
+            notes[created[:19]] = core["text"]
+    return notes

@@ -1,0 +1,206 @@
+"""Bluesky through the public AppView: an account's author feed paged with its cursor, reposts kept
+as the account's repost pointing at the original, `cid` changes as versions, and deletions recorded
+only after `getPosts` confirms the post is gone."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
+from archiver.platforms import Parsed, ParseError
+from archiver.platforms.social import base_url, check_options, departed, dumps, items, load_json, need, opt, utc
+from archiver.view import ArchiveView
+
+EXTRACTOR_VERSION = "1"
+PLATFORM = "bluesky"
+DEFAULT_API = "https://public.api.bsky.app"
+POST_COLLECTION = "/app.bsky.feed.post/"
+GET_POSTS_MAX = 25
+NO_UNAUTHENTICATED = "!no-unauthenticated"
+_TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"  # record keys are TIDs: base32-sortable timestamps
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    problems = check_options(options, urls=("api_base",), counts=("max_pages", "limit"),
+                             flags=("publish_unauthenticated",))
+    if isinstance(options.get("limit"), int) and not 1 <= options["limit"] <= 100:
+        problems.append(f"`limit` must be between 1 and 100, got {options['limit']}")
+    return problems
+
+
+def plan(source: Source, view: ArchiveView) -> list[Request]:
+    return [_feed_request(source, None, 1, None)]
+
+
+def _feed_request(source: Source, cursor: str | None, page: int, upper: int | None) -> Request:
+    params = {"actor": source.locator.lstrip("@"), "limit": str(source.options.get("limit", 50)),
+              "filter": "posts_with_replies"}
+    if cursor:
+        params["cursor"] = cursor
+    api = base_url(source.options, "api_base", DEFAULT_API)
+    return Request(url=f"{api}/xrpc/app.bsky.feed.getAuthorFeed?{urlencode(params)}", purpose="listing",
+                   conditional=False, meta=(("page", page), ("upper", upper)))
+
+
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    body = load_json(exchange)
+    where = exchange.requested_url
+    if request.purpose == "confirm":
+        return _parse_confirm(source, request, body, where)
+    feed = items(body, "feed", where)
+    posts = []
+    for index, item in enumerate(feed):
+        posts.append(_feed_item(source, item, f"{where}: feed[{index}]"))
+    cursor = opt(body, "cursor", str, where)
+    meta = request.meta_dict()
+    follow = []
+    own = [p.native_id for p in posts if p.kind != "repost"]
+    numbers = [n for n in (_tid(uri) for uri in own) if n is not None]
+    more = bool(cursor) and bool(feed)
+    if more and meta["page"] < int(source.options.get("max_pages", 3)):
+        follow.append(_feed_request(source, cursor, meta["page"] + 1, min(numbers, default=meta["upper"])))
+    # the page covers the account's posts from its oldest one up to where the previous page ended;
+    # the last page covers everything older; a page of reposts only covers nothing
+    if not more or numbers:
+        low = min(numbers) if more else None
+        dids = {uri.split("/")[2] for uri in own}
+        known = [(p.native_id, n) for p in view.posts_of_source(source.id)
+                 if p.platform == PLATFORM and POST_COLLECTION in p.native_id
+                 and (not dids or p.native_id.split("/")[2] in dids)
+                 and (n := _tid(p.native_id)) is not None]
+        gone = departed(known, set(own), low, meta["upper"])
+        api = base_url(source.options, "api_base", DEFAULT_API)
+        for start in range(0, len(gone), GET_POSTS_MAX):
+            batch = gone[start:start + GET_POSTS_MAX]
+            follow.append(Request(url=f"{api}/xrpc/app.bsky.feed.getPosts?"
+                                  + urlencode([("uris", uri) for uri in batch]),
+                                  purpose="confirm", conditional=False, meta=(("uris", tuple(batch)),)))
+    return Parsed(Observation(posts=posts), follow)
+
+
+def _parse_confirm(source: Source, request: Request, body: Any, where: str) -> Parsed:
+    found = [_post(source, post, None, f"{where}: posts[{i}]") for i, post in enumerate(items(body, "posts", where))]
+    present = {post.native_id for post in found}
+    gone = [Gone(PLATFORM, uri, True, "omitted by app.bsky.feed.getPosts")
+            for uri in request.meta_dict().get("uris", ()) if uri not in present]
+    return Parsed(Observation(posts=found, gone=gone))
+
+
+def _feed_item(source: Source, item: dict[str, Any], where: str) -> PostDraft:
+    post = need(item, "post", dict, where)
+    reason = opt(item, "reason", dict, where)
+    if reason and str(reason.get("$type", "")).endswith("#reasonRepost"):
+        return _repost(source, item, post, reason, where)
+    return _post(source, post, item, where)
+
+
+def _post(source: Source, post: dict[str, Any], item: dict[str, Any] | None, where: str) -> PostDraft:
+    uri = _at_uri(need(post, "uri", str, where), where)
+    cid = need(post, "cid", str, where)
+    author = need(post, "author", dict, where)
+    record = need(post, "record", dict, where)
+    text = need(record, "text", str, f"{where}: record")
+    created = opt(record, "createdAt", str, f"{where}: record")
+    draft = PostDraft(platform=PLATFORM, native_id=uri, url=_web_url(uri),
+                      versions=[VersionDraft(text=text, extra={"cid": cid}, raw=dumps(item or post))],
+                      author_id=need(author, "did", str, f"{where}: author"),
+                      author_handle=opt(author, "handle", str, f"{where}: author"),
+                      author_name=opt(author, "displayName", str, f"{where}: author"),
+                      published_at=utc(created), published_raw=created,
+                      published_where="record.createdAt" if created else None,
+                      extractor="bluesky", extractor_version=EXTRACTOR_VERSION,
+                      publish=_publishable(source, author))
+    langs = opt(record, "langs", list, f"{where}: record")
+    if langs and isinstance(langs[0], str):
+        draft.language = langs[0]
+    reply = opt(record, "reply", dict, f"{where}: record")
+    if reply:
+        parent = need(reply, "parent", dict, f"{where}: record.reply")
+        draft.reply_to = need(parent, "uri", str, f"{where}: record.reply.parent")
+    embed = opt(record, "embed", dict, f"{where}: record") or {}
+    quoted = _quoted(embed)
+    if quoted:
+        draft.quote_of = quoted
+    draft.kind = "reply" if draft.reply_to else "quote" if draft.quote_of else "post"
+    draft.media = _media(opt(post, "embed", dict, where) or {})
+    return draft
+
+
+def _repost(source: Source, item: dict[str, Any], post: dict[str, Any], reason: dict[str, Any],
+            where: str) -> PostDraft:
+    original = _post(source, post, item, where)
+    reposter = need(reason, "by", dict, f"{where}: reason")
+    repost_uri = opt(reason, "uri", str, f"{where}: reason")
+    if repost_uri is None:  # older AppViews do not name the repost record: key it by who and what
+        repost_uri = f"{need(reposter, 'did', str, f'{where}: reason.by')}#repost:{original.native_id}"
+    indexed = opt(reason, "indexedAt", str, f"{where}: reason")
+    extra = {"cid": reason["cid"]} if isinstance(reason.get("cid"), str) else {}
+    return PostDraft(platform=PLATFORM, native_id=repost_uri, kind="repost", repost_of=original.native_id,
+                     url=original.url, versions=[VersionDraft(text=original.versions[0].text, extra=extra,
+                                                              raw=dumps(item))],
+                     author_id=need(reposter, "did", str, f"{where}: reason.by"),
+                     author_handle=opt(reposter, "handle", str, f"{where}: reason.by"),
+                     author_name=opt(reposter, "displayName", str, f"{where}: reason.by"),
+                     published_at=utc(indexed), published_raw=indexed,
+                     published_where="reason.indexedAt" if indexed else None,
+                     language=original.language, media=original.media,
+                     publish=_publishable(source, reposter) and original.publish,
+                     extractor="bluesky", extractor_version=EXTRACTOR_VERSION)
+
+
+def _at_uri(uri: str, where: str) -> str:
+    if not uri.startswith("at://") or uri.count("/") < 4:
+        raise ParseError(f"{where}: uri {uri!r} is not an at:// record URI")
+    return uri
+
+
+def _web_url(uri: str) -> str | None:
+    parts = uri.split("/")
+    if POST_COLLECTION not in uri or len(parts) < 5:
+        return None
+    return f"https://bsky.app/profile/{parts[2]}/post/{parts[4]}"
+
+
+def _tid(uri: str) -> int | None:
+    """The time-ordered number of a post's record key, or None if the key is not a TID."""
+    rkey = uri.rsplit("/", 1)[-1]
+    if POST_COLLECTION not in uri or len(rkey) != 13 or any(c not in _TID_CHARS for c in rkey):
+        return None
+    number = 0
+    for char in rkey:
+        number = number * 32 + _TID_CHARS.index(char)
+    return number
+
+
+def _publishable(source: Source, author: dict[str, Any]) -> bool:
+    labels = author.get("labels") if isinstance(author.get("labels"), list) else []
+    asked_hidden = any(isinstance(label, dict) and label.get("val") == NO_UNAUTHENTICATED for label in labels)
+    return not asked_hidden or bool(source.options.get("publish_unauthenticated", False))
+
+
+def _quoted(embed: dict[str, Any]) -> str | None:
+    kind = embed.get("$type")
+    record = embed.get("record")
+    if kind == "app.bsky.embed.recordWithMedia" and isinstance(record, dict):
+        record = record.get("record")
+    if kind in ("app.bsky.embed.record", "app.bsky.embed.recordWithMedia") and isinstance(record, dict):
+        uri = record.get("uri")
+        return uri if isinstance(uri, str) else None
+    return None
+
+
+def _media(view: dict[str, Any]) -> list[dict[str, Any]]:
+    """Media from the AppView's embed view (which carries CDN URLs), leaving anything odd out."""
+    kind = str(view.get("$type", ""))
+    if kind.startswith("app.bsky.embed.recordWithMedia") and isinstance(view.get("media"), dict):
+        return _media(view["media"])
+    if kind.startswith("app.bsky.embed.images") and isinstance(view.get("images"), list):
+        return [{"type": "image", "url": image.get("fullsize"), "alt": image.get("alt")}
+                for image in view["images"] if isinstance(image, dict)]
+    if kind.startswith("app.bsky.embed.video"):
+        return [{"type": "video", "url": view.get("playlist"), "alt": view.get("alt")}]
+    if kind.startswith("app.bsky.embed.external") and isinstance(view.get("external"), dict):
+        external = view["external"]
+        return [{"type": "link", "url": external.get("uri"), "title": external.get("title")}]
+    return []

@@ -1,0 +1,235 @@
+"""Mastodon: an account's statuses through the public REST API. The newest page is the window that
+shows edits and deletions; `min_id` polling catches everything newer than the last run; an edited
+status is recorded from its `/history`, every version with its own time; a deletion is recorded
+when `GET /api/v1/statuses/:id` answers 404."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from requests.utils import parse_header_links
+
+from archiver.canonical import content_digest
+from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
+from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.social import check_options, departed, dumps, html_text, items, load_json, need, opt, utc
+from archiver.view import ArchiveView
+
+EXTRACTOR_VERSION = "1"
+PLATFORM = "mastodon"
+_STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/(\d+)(?:/activity)?$")
+_LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    return check_options(options, urls=("api_base",), counts=("max_pages", "window_pages", "limit"))
+
+
+def account(source: Source) -> tuple[str, str]:
+    """(user, API base URL) from a locator `@user@server` or `https://server/@user`; the option
+    `api_base` overrides the server's address."""
+    locator = source.locator.strip()
+    match = _LOCATOR.match(locator)
+    if match:
+        user, base = match["user"], f"https://{match['host']}"
+    else:
+        parts = urlsplit(locator)
+        path = parts.path.strip("/")
+        if parts.scheme not in ("http", "https") or not path.startswith("@"):
+            raise ParseError(f"mastodon locator {locator!r}: use @user@server or https://server/@user")
+        user, base = path[1:].split("@")[0], f"{parts.scheme}://{parts.netloc}"
+    return user, str(source.options.get("api_base", base)).rstrip("/")
+
+
+def plan(source: Source, view: ArchiveView) -> list[Request]:
+    user, api = account(source)
+    account_id = view.state(source.id, "account_id")
+    if account_id is None:
+        return [Request(f"{api}/api/v1/accounts/lookup?{urlencode({'acct': user})}", purpose="lookup",
+                        conditional=False)]
+    return _timeline_requests(source, view, api, account_id)
+
+
+def _timeline_requests(source: Source, view: ArchiveView, api: str, account_id: str) -> list[Request]:
+    requests = [_statuses(source, api, account_id, {}, page=1, upper=None)]
+    newest = view.state(source.id, "newest_id")
+    if newest:
+        requests.append(_statuses(source, api, account_id, {"min_id": newest}, page=1, upper=None))
+    return requests
+
+
+def _statuses(source: Source, api: str, account_id: str, params: dict[str, str], page: int,
+              upper: int | None) -> Request:
+    query = urlencode({"limit": str(source.options.get("limit", 40)), **params})
+    mode = "min_id" if "min_id" in params else "window"
+    return Request(f"{api}/api/v1/accounts/{account_id}/statuses?{query}", purpose="listing", conditional=False,
+                   meta=(("page", page), ("upper", upper), ("mode", mode), ("account_id", account_id)))
+
+
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    _, api = account(source)
+    if exchange.status == 401:
+        raise ParseError(f"{exchange.requested_url}: HTTP 401: the server {urlsplit(api).netloc} refuses "
+                         "logged-out API access; this account cannot be archived without an access token")
+    if request.purpose == "confirm":
+        return _parse_confirm(source, request, exchange, view, api)
+    if request.purpose == "lookup" and exchange.status == 404:
+        raise ParseError(f"{exchange.requested_url}: HTTP 404: no account {source.locator} on this server")
+    body = load_json(exchange)
+    where = exchange.requested_url
+    if request.purpose == "lookup":
+        account_id = need(body, "id", str, where)
+        if not account_id.isdigit():
+            raise ParseError(f"{where}: account id {account_id!r} is not numeric")
+        return Parsed(Observation(state={"account_id": account_id}),
+                      _timeline_requests(source, view, api, account_id))
+    if request.purpose == "history":
+        return _parse_history(source, request, body, where)
+    if not isinstance(body, list):
+        raise ParseError(f"{where}: expected a JSON list of statuses, got {type(body).__name__}")
+    return _parse_statuses(source, request, exchange, view, api, body)
+
+
+def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: ArchiveView, api: str,
+                    body: list[Any]) -> Parsed:
+    where = exchange.requested_url
+    meta = request.meta_dict()
+    posts, follow, seen, numbers = [], [], set(), []
+    for index, status in enumerate(body):
+        status_where = f"{where}: [{index}]"
+        post, status_id = _post(status, status_where, api)
+        seen.add(post.native_id)
+        numbers.append(int(status_id))
+        edited = opt(status, "edited_at", str, status_where) and not status.get("reblog")
+        known = view.post(PLATFORM, post.native_id)
+        latest = post.versions[-1]
+        if edited and (known is None or known.content_sha256 != content_digest(latest.title, latest.text,
+                                                                                 latest.extra)):
+            # recorded from its history instead, so every version lands in order with its own time
+            follow.append(Request(f"{api}/api/v1/statuses/{status_id}/history", purpose="history",
+                                  conditional=False, meta=(("status", dumps(status)),)))
+        else:
+            posts.append(post)
+    state = {}
+    newest = view.state(source.id, "newest_id")
+    if numbers and (meta["mode"] == "min_id" or meta["page"] == 1) and (
+            newest is None or max(numbers) > int(newest)):
+        state["newest_id"] = str(max(numbers))
+    links = _links(exchange)
+    page, max_pages = meta["page"], int(source.options.get("max_pages", 5))
+    if meta["mode"] == "min_id":
+        if numbers and "prev" in links and page < max_pages:  # `prev` walks towards newer statuses
+            follow.append(_statuses(source, api, meta["account_id"], {"min_id": links["prev"]}, page + 1, None))
+        return Parsed(Observation(posts=posts, state=state), follow)
+    pages = max_pages if newest is None else int(source.options.get("window_pages", 1))
+    more = bool(numbers) and "next" in links
+    if more and page < pages:
+        follow.append(_statuses(source, api, meta["account_id"], {"max_id": links["next"]}, page + 1,
+                                min(numbers)))
+    if numbers or not more:
+        low = min(numbers) if more else None
+        local_ids = {p.native_id: n for p in view.posts_of_source(source.id)
+                     if p.platform == PLATFORM and (n := _local_id(p.native_id, p.url)) is not None}
+        for native_id in departed(local_ids.items(), seen, low, meta["upper"]):
+            follow.append(Request(f"{api}/api/v1/statuses/{local_ids[native_id]}", purpose="confirm",
+                                  conditional=False,
+                                  meta=(("uri", native_id),)))
+    return Parsed(Observation(posts=posts, state=state), follow)
+
+
+def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: ArchiveView, api: str) -> Parsed:
+    uri = request.meta_dict()["uri"]
+    if exchange.status in (404, 410):
+        return Parsed(Observation(gone=[Gone(PLATFORM, uri, True,
+                                             f"GET /api/v1/statuses answered {exchange.status}")]))
+    expect_ok(exchange)
+    post, _ = _post(load_json(exchange), exchange.requested_url, api)
+    return Parsed(Observation(posts=[post]))
+
+
+def _parse_history(source: Source, request: Request, body: Any, where: str) -> Parsed:
+    status = json.loads(request.meta_dict()["status"])
+    _, api = account(source)
+    post, _ = _post(status, where, api)
+    if not isinstance(body, list) or not body:
+        raise ParseError(f"{where}: expected a non-empty JSON list of versions")
+    versions = []
+    for index, entry in enumerate(body):
+        entry_where = f"{where}: [{index}]"
+        content = need(entry, "content", str, entry_where)
+        created = need(entry, "created_at", str, entry_where)
+        versions.append(VersionDraft(text=html_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
+                                     claimed_at=utc(created)))
+    post.versions = versions
+    return Parsed(Observation(posts=[post]))
+
+
+def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
+    status_id = need(status, "id", str, where)
+    if not status_id.isdigit():
+        raise ParseError(f"{where}: status id {status_id!r} is not numeric")
+    uri = need(status, "uri", str, where)
+    created = need(status, "created_at", str, where)
+    author = need(status, "account", dict, where)
+    reblog = opt(status, "reblog", dict, where)
+    shown = reblog or status
+    shown_where = f"{where}: reblog" if reblog else where
+    content = need(shown, "content", str, shown_where)
+    edited = opt(shown, "edited_at", str, shown_where)
+    post = PostDraft(platform=PLATFORM, native_id=uri, url=opt(status, "url", str, where) or opt(
+                         shown, "url", str, shown_where),
+                     versions=[VersionDraft(text=html_text(content), extra=_extra(shown, shown_where),
+                                            raw=dumps(status), claimed_at=utc(edited or created))],
+                     author_id=need(author, "id", str, f"{where}: account"),
+                     author_handle=need(author, "acct", str, f"{where}: account"),
+                     author_name=opt(author, "display_name", str, f"{where}: account") or None,
+                     published_at=utc(created), published_raw=created, published_where="created_at",
+                     language=opt(shown, "language", str, shown_where),
+                     extractor="mastodon", extractor_version=EXTRACTOR_VERSION)
+    if reblog:
+        post.repost_of = need(reblog, "uri", str, shown_where)
+    reply = opt(shown, "in_reply_to_id", str, shown_where)
+    if reply and not reblog:
+        post.reply_to = f"{api}/api/v1/statuses/{reply}"  # the API names the parent only by its local id
+    quote = opt(shown, "quote", dict, shown_where)
+    quoted = quote.get("quoted_status") if quote else None
+    if isinstance(quoted, dict) and isinstance(quoted.get("uri"), str) and not reblog:
+        post.quote_of = quoted["uri"]
+    post.kind = "repost" if post.repost_of else "quote" if post.quote_of else "reply" if post.reply_to else "post"
+    for attachment in items(shown, "media_attachments", shown_where, required=False):
+        post.media.append({"type": attachment.get("type"), "url": attachment.get("url"),
+                           "alt": attachment.get("description")})
+    post.tags = [tag["name"] for tag in items(shown, "tags", shown_where, required=False)
+                 if isinstance(tag.get("name"), str)]
+    return post, status_id
+
+
+def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
+    spoiler = opt(status, "spoiler_text", str, where)
+    return {"spoiler_text": spoiler} if spoiler else {}
+
+
+def _local_id(uri: str, url: str | None) -> int | None:
+    for candidate in (uri, url or ""):
+        match = _STATUS_ID.search(candidate)
+        if match:
+            return int(match[1])
+    return None
+
+
+def _links(exchange: Exchange) -> dict[str, str]:
+    """rel → the paging id (max_id for next, min_id for prev) of the `Link` header."""
+    header = exchange.header("link")
+    found: dict[str, str] = {}
+    if not header:
+        return found
+    for link in parse_header_links(header):
+        query = parse_qs(urlsplit(link.get("url", "")).query)
+        rel = link.get("rel")
+        key = {"next": "max_id", "prev": "min_id"}.get(rel or "")
+        if key and query.get(key) and query[key][0].isdigit():
+            found[str(rel)] = query[key][0]
+    return found

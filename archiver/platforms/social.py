@@ -1,0 +1,128 @@
+"""Helpers the social platform parsers share: strict reading of JSON fields with errors that say
+what and where, time normalisation, HTML to plain text, and the "left the window" rule that turns
+posts absent from a listing into deletion checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from archiver.models import Exchange, format_time
+from archiver.platforms import ParseError, expect_ok
+
+
+def load_json(exchange: Exchange) -> Any:
+    """The exchange's body as JSON, or a ParseError naming the URL and what is wrong."""
+    expect_ok(exchange)
+    try:
+        return json.loads(exchange.body or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ParseError(f"{exchange.requested_url}: not valid JSON: {exc}") from exc
+
+
+def need(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """obj[key], which must exist and be of `kind` (bools are never accepted as numbers)."""
+    if not isinstance(obj, dict):
+        raise ParseError(f"{where}: expected an object, got {type(obj).__name__}")
+    if key not in obj or obj[key] is None:
+        raise ParseError(f"{where}: field `{key}` is missing")
+    return _typed(obj[key], key, kind, where)
+
+
+def opt(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    """obj[key] when present and not null (then it must be of `kind`), else None."""
+    if not isinstance(obj, dict):
+        raise ParseError(f"{where}: expected an object, got {type(obj).__name__}")
+    value = obj.get(key)
+    return None if value is None else _typed(value, key, kind, where)
+
+
+def _typed(value: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ParseError(f"{where}: field `{key}`: expected {names}, got {type(value).__name__}")
+    return value
+
+
+def items(obj: Any, key: str, where: str, *, required: bool = True) -> list[dict[str, Any]]:
+    """A list of objects under `key`; every element must be an object."""
+    values = need(obj, key, list, where) if required else (opt(obj, key, list, where) or [])
+    for index, value in enumerate(values):
+        if not isinstance(value, dict):
+            raise ParseError(f"{where}: {key}[{index}]: expected an object, got {type(value).__name__}")
+    return values
+
+
+def utc(text: str | None) -> str | None:
+    """An ISO 8601 time with a zone, normalised to the archive's UTC form; None if unreadable
+    (the raw claim is kept beside it, so nothing is lost)."""
+    if not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return format_time(moment)
+
+
+def html_text(html: str) -> str:
+    """Plain text of a post's HTML: line breaks kept, paragraphs separated by a blank line."""
+    tree = LexborHTMLParser(f"<div>{html}</div>")
+    for node in tree.css("br"):
+        node.replace_with("\n")
+    for node in tree.css("p"):
+        node.insert_after("\n\n")
+    root = tree.body
+    return (root.text(deep=True) if root is not None else "").strip()
+
+
+def dumps(value: Any) -> str:
+    """The raw fragment of one post, re-serialised compactly (the whole body is in the payload)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def departed(known: Iterable[tuple[str, int]], seen: set[str], low: int | None, high: int | None) -> list[str]:
+    """Known posts (native id, sortable number) inside [low, high) that a listing covering that range
+    did not show. low None = the listing reached the beginning; high None = nothing newer exists."""
+    gone = []
+    for native_id, number in known:
+        if native_id in seen:
+            continue
+        if (low is None or number >= low) and (high is None or number < high):
+            gone.append(native_id)
+    return gone
+
+
+def base_url(options: dict[str, Any], name: str, default: str) -> str:
+    return str(options.get(name, default)).rstrip("/")
+
+
+def check_options(options: dict[str, Any], *, urls: tuple[str, ...] = (), counts: tuple[str, ...] = (),
+                  flags: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> list[str]:
+    """Problems with the options common to the social platforms (URLs, positive counts, flags)."""
+    problems = []
+    for name in urls:
+        if name in options:
+            value = options[name]
+            if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https") \
+                    or not urlsplit(value).netloc:
+                problems.append(f"`{name}` must be an http(s) URL, got {value!r}")
+    for name in counts:
+        if name in options:
+            value = options[name]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                problems.append(f"`{name}` must be a positive integer, got {value!r}")
+    for name in flags:
+        if name in options and not isinstance(options[name], bool):
+            problems.append(f"`{name}` must be true or false, got {options[name]!r}")
+    for name in texts:
+        if name in options and (not isinstance(options[name], str) or not options[name]):
+            problems.append(f"`{name}` must be a non-empty string, got {options[name]!r}")
+    return problems

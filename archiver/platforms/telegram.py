@@ -1,0 +1,160 @@
+"""Telegram public channels through their web preview (t.me/s/<channel>): messages paged with
+`before=`, edits seen as text changes (and the "edited" marker), and a known message absent from an
+id range already shown recorded as missing, then as deleted once its own page confirms it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
+from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.social import base_url, check_options, departed, utc
+from archiver.view import ArchiveView
+
+EXTRACTOR_VERSION = "1"
+PLATFORM = "telegram"
+DEFAULT_BASE = "https://t.me"
+_CHANNEL = re.compile(r"^[A-Za-z0-9_]{3,64}$")
+_POST = re.compile(r"^([A-Za-z0-9_]+)/(\d+)$")
+_URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    return check_options(options, urls=("base_url",), counts=("max_pages",))
+
+
+def channel(source: Source) -> str:
+    """The channel name from a locator `name`, `@name` or `https://t.me/[s/]name`."""
+    locator = source.locator.strip()
+    if "://" in locator:
+        parts = [p for p in urlsplit(locator).path.split("/") if p]
+        locator = parts[-1] if parts else ""
+    name = locator.lstrip("@")
+    if not _CHANNEL.match(name):
+        raise ParseError(f"telegram locator {source.locator!r}: not a channel name")
+    return name
+
+
+def plan(source: Source, view: ArchiveView) -> list[Request]:
+    return [_page(source, None, 1, None)]
+
+
+def _page(source: Source, before: int | None, page: int, upper: int | None) -> Request:
+    base = base_url(source.options, "base_url", DEFAULT_BASE)
+    query = f"?{urlencode({'before': before})}" if before else ""
+    return Request(f"{base}/s/{channel(source)}{query}", purpose="listing", conditional=False,
+                   meta=(("page", page), ("upper", upper)))
+
+
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    if request.purpose == "confirm":
+        return _parse_confirm(source, request, exchange)
+    expect_ok(exchange)
+    where = exchange.requested_url
+    final = urlsplit(exchange.final_url or exchange.requested_url)
+    if not final.path.startswith("/s/"):
+        raise ParseError(f"{where}: redirected to {exchange.final_url}: the channel has no public preview "
+                         "(private, restricted or a login wall)")
+    tree = LexborHTMLParser(exchange.text())
+    nodes = tree.css("div.tgme_widget_message[data-post]")
+    if not nodes and tree.css_first(".tgme_channel_info") is None:
+        raise ParseError(f"{where}: no channel preview on the page (a login wall or not a public channel)")
+    name = channel(source)
+    posts = [_message(node, f"{where}: message #{index + 1}") for index, node in enumerate(nodes)]
+    posts = [post for post in posts if post.native_id.split("/")[0].lower() == name.lower()]
+    numbers = [int(post.native_id.split("/")[1]) for post in posts]
+    meta = request.meta_dict()
+    follow: list[Request] = []
+    more = tree.css_first("a.tme_messages_more[data-before]")
+    before = more.attributes.get("data-before") if more is not None else None
+    if numbers and before and before.isdigit() and meta["page"] < int(source.options.get("max_pages", 3)):
+        follow.append(_page(source, int(before), meta["page"] + 1, min(numbers)))
+    gone: list[Gone] = []
+    if numbers:
+        # ids between the oldest message shown and the start of the previous page were all shown:
+        # a known message in that range that is absent is missing (service messages never had a post)
+        upper = meta["upper"] if meta["upper"] is not None else max(numbers) + 1
+        known = [(p.native_id, int(p.native_id.split("/")[1])) for p in view.posts_of_source(source.id, ("live",))
+                 if p.platform == PLATFORM and _POST.match(p.native_id)
+                 and p.native_id.split("/")[0].lower() == name.lower()]
+        base = base_url(source.options, "base_url", DEFAULT_BASE)
+        for native_id in departed(known, {p.native_id for p in posts}, min(numbers), upper):
+            gone.append(Gone(PLATFORM, native_id, False, f"absent from the preview's ids {min(numbers)}–{upper - 1}"))
+            chan, number = native_id.split("/")
+            follow.append(Request(f"{base}/{chan}/{number}?embed=1", purpose="confirm", conditional=False,
+                                  meta=(("native_id", native_id),)))
+    return Parsed(Observation(posts=posts, gone=gone), follow)
+
+
+def _parse_confirm(source: Source, request: Request, exchange: Exchange) -> Parsed:
+    native_id = request.meta_dict()["native_id"]
+    if exchange.status == 404:
+        return Parsed(Observation(gone=[Gone(PLATFORM, native_id, True, "its t.me page answered 404")]))
+    expect_ok(exchange)
+    tree = LexborHTMLParser(exchange.text())
+    node = tree.css_first(f'div.tgme_widget_message[data-post="{native_id}"]')
+    if node is not None and tree.css_first(".tgme_widget_message_error") is None:
+        return Parsed(Observation(posts=[_message(node, exchange.requested_url)]))
+    error = tree.css_first(".tgme_widget_message_error")
+    if error is None and tree.css_first(".tgme_widget_message") is None and b"not found" not in (exchange.body or b""):
+        raise ParseError(f"{exchange.requested_url}: neither the message nor a 'not found' notice on the page")
+    said = error.text(strip=True) if error is not None else "no message"
+    return Parsed(Observation(gone=[Gone(PLATFORM, native_id, True, f"its t.me embed page says: {said}")]))
+
+
+def _message(node: LexborNode, where: str) -> PostDraft:
+    post_id = node.attributes.get("data-post") or ""
+    match = _POST.match(post_id)
+    if not match:
+        raise ParseError(f"{where}: data-post {post_id!r} is not channel/number")
+    chan = match[1]
+    text_node = node.css_first(".tgme_widget_message_text")
+    text = _text(text_node) if text_node is not None else ""
+    meta = node.css_first(".tgme_widget_message_meta")
+    edited = meta is not None and meta.text(strip=True).lower().startswith("edited")
+    time_node = node.css_first("a.tgme_widget_message_date time[datetime]")
+    published_raw = time_node.attributes.get("datetime") if time_node is not None else None
+    owner = node.css_first(".tgme_widget_message_owner_name")
+    post = PostDraft(platform=PLATFORM, native_id=post_id, url=f"https://t.me/{post_id}",
+                     versions=[VersionDraft(text=text, extra={"edited": True} if edited else {}, raw=node.html)],
+                     author_id=chan, author_handle=chan, author_name=owner.text(strip=True) if owner else None,
+                     published_at=utc(published_raw), published_raw=published_raw,
+                     published_where="a.tgme_widget_message_date > time[datetime]" if published_raw else None,
+                     extractor="telegram", extractor_version=EXTRACTOR_VERSION)
+    forwarded = node.css_first("a.tgme_widget_message_forwarded_from_name[href]")
+    reply = node.css_first("a.tgme_widget_message_reply[href]")
+    post.repost_of = _post_ref(forwarded.attributes.get("href")) if forwarded is not None else None
+    post.reply_to = _post_ref(reply.attributes.get("href")) if reply is not None else None
+    if forwarded is not None and post.repost_of is None:
+        post.repost_of = forwarded.text(strip=True) or None  # forwarded from a user: only a name
+    post.kind = "repost" if post.repost_of else "reply" if post.reply_to else "post"
+    for photo in node.css("a.tgme_widget_message_photo_wrap"):
+        found = _URL_IN_STYLE.search(photo.attributes.get("style") or "")
+        post.media.append({"type": "image", "url": found[1] if found else None})
+    for video in node.css("video[src]"):
+        post.media.append({"type": "video", "url": video.attributes.get("src")})
+    for preview in node.css("a.tgme_widget_message_link_preview[href]"):
+        title = preview.css_first(".link_preview_title")
+        post.media.append({"type": "link", "url": preview.attributes.get("href"),
+                           "title": title.text(strip=True) if title is not None else None})
+    return post
+
+
+def _post_ref(href: str | None) -> str | None:
+    if not href:
+        return None
+    parts = [p for p in urlsplit(href).path.split("/") if p]
+    ref = "/".join(parts[-2:]) if len(parts) >= 2 else ""
+    return ref if _POST.match(ref) else None
+
+
+def _text(node: LexborNode) -> str:
+    clone = LexborHTMLParser(f"<div>{node.html}</div>")
+    for br in clone.css("br"):
+        br.replace_with("\n")
+    root = clone.body
+    return (root.text(deep=True) if root is not None else "").strip()

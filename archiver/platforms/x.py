@@ -1,0 +1,251 @@
+"""X (Twitter) API v2: a user's timeline polled incrementally with `since_id`, edit chains folded into
+one post (identity = first id of `edit_history_tweet_ids`), deletions confirmed by the tweets lookup,
+and a monthly read budget that stops the source before it overspends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import urlencode
+
+from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft, format_time, utcnow
+from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, opt, utc
+from archiver.view import ArchiveView
+
+EXTRACTOR_VERSION = "1"
+PLATFORM = "x"
+DEFAULT_API = "https://api.x.com"
+TWEET_FIELDS = ("created_at,author_id,conversation_id,referenced_tweets,attachments,entities,edit_controls,"
+                "note_tweet,lang,edit_history_tweet_ids")
+EXPANSIONS = "author_id,referenced_tweets.id,attachments.media_keys,edit_history_tweet_ids"
+MIN_RESULTS = 5  # the timeline refuses max_results below 5: a smaller remainder cannot be read
+LOOKUP_MAX = 100
+
+
+def validate_options(options: dict[str, Any]) -> list[str]:
+    return check_options(options, urls=("api_base",), counts=("monthly_read_budget", "max_pages", "recheck"),
+                         texts=("token_env",))
+
+
+def plan(source: Source, view: ArchiveView) -> list[Request]:
+    budget = _budget(source)
+    used = _used(source, view)
+    if budget - used < MIN_RESULTS:
+        raise ParseError(f"monthly read budget {budget} reached ({used} posts read in {_month()}); "
+                         "no request made")
+    reset = view.state(source.id, "rate_limit_reset")
+    if reset and reset > utcnow():
+        raise ParseError(f"X rate limit exhausted until {reset}; no request made")
+    api = base_url(source.options, "api_base", DEFAULT_API)
+    user_id = source.locator if source.locator.isdigit() else view.state(source.id, "user_id")
+    if user_id is None:
+        handle = source.locator.lstrip("@").rsplit("/", 1)[-1]
+        return [_request(source, f"{api}/2/users/by/username/{handle}", "lookup")]
+    return _first_requests(source, view, user_id, budget - used)
+
+
+def _first_requests(source: Source, view: ArchiveView, user_id: str, remaining: int) -> list[Request]:
+    requests = [_timeline(source, view, user_id, None, 1, remaining)]
+    # the newest known posts are looked up again: a deleted one answers resource-not-found
+    known = sorted((int(p.native_id), p.native_id) for p in view.posts_of_source(source.id)
+                   if p.native_id.isdigit())
+    recheck = [native for _, native in reversed(known)][:int(source.options.get("recheck", 20))]
+    recheck = recheck[:max(remaining - MIN_RESULTS, 0)]
+    api = base_url(source.options, "api_base", DEFAULT_API)
+    for start in range(0, len(recheck), LOOKUP_MAX):
+        ids = recheck[start:start + LOOKUP_MAX]
+        requests.append(_request(source, f"{api}/2/tweets?" + urlencode({"ids": ",".join(ids)}), "confirm",
+                                 (("ids", tuple(ids)),)))
+    return requests
+
+
+def _timeline(source: Source, view: ArchiveView, user_id: str, token: str | None, page: int,
+              remaining: int) -> Request:
+    api = base_url(source.options, "api_base", DEFAULT_API)
+    params = {"max_results": str(max(MIN_RESULTS, min(100, remaining))), "tweet.fields": TWEET_FIELDS,
+              "expansions": EXPANSIONS, "user.fields": "username,name",
+              "media.fields": "type,url,preview_image_url,alt_text"}
+    since = view.state(source.id, "newest_id")
+    if since:
+        params["since_id"] = since
+    if token:
+        params["pagination_token"] = token
+    return _request(source, f"{api}/2/users/{user_id}/tweets?{urlencode(params)}", "listing",
+                    (("page", page), ("user_id", user_id)))
+
+
+def _request(source: Source, url: str, purpose: str, meta: tuple[tuple[str, Any], ...] = ()) -> Request:
+    return Request(url=url, purpose=purpose, secret=str(source.options.get("token_env", "X_BEARER_TOKEN")),
+                   conditional=False, meta=meta)
+
+
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    _check_status(exchange)
+    if request.purpose == "lookup":
+        return _parse_user(source, exchange, view)
+    body = load_json(exchange)
+    if not isinstance(body, dict):
+        raise ParseError(f"{exchange.requested_url}: expected a JSON object, got {type(body).__name__}")
+    reads = len(body.get("data") or []) if isinstance(body.get("data"), list) else 0
+    month_key = f"reads_{_month()}"
+    used = _used(source, view) + reads
+    state = {month_key: str(used)}
+    if request.purpose == "confirm":
+        return Parsed(Observation(gone=_gone(body, request, exchange), state=state))
+    posts = posts_from_page(body, exchange.requested_url)
+    meta = request.meta_dict()
+    newest = opt(opt(body, "meta", dict, exchange.requested_url) or {}, "newest_id", str, "meta")
+    known_newest = view.state(source.id, "newest_id")
+    if meta["page"] == 1 and newest and newest.isdigit() and (
+            not known_newest or int(newest) > int(known_newest)):
+        state["newest_id"] = newest
+    follow: list[Request] = []
+    token = opt(body.get("meta") or {}, "next_token", str, "meta")
+    remaining = _budget(source) - used
+    if exchange.header("x-rate-limit-remaining") == "0":
+        state["rate_limit_reset"] = _reset_time(exchange)
+    elif token and meta["page"] < int(source.options.get("max_pages", 5)) and remaining >= MIN_RESULTS:
+        follow.append(_timeline(source, view, meta["user_id"], token, meta["page"] + 1, remaining))
+    for post in posts:
+        post.extractor_version = EXTRACTOR_VERSION
+    return Parsed(Observation(posts=posts, state=state), follow)
+
+
+def _check_status(exchange: Exchange) -> None:
+    if exchange.status == 429:
+        raise ParseError(f"{exchange.requested_url}: HTTP 429: X rate limit reached until {_reset_time(exchange)}")
+    if exchange.status in (401, 403):
+        raise ParseError(f"{exchange.requested_url}: HTTP {exchange.status}: X refused the bearer token "
+                         "(missing, expired, or without access to this endpoint)")
+    expect_ok(exchange)
+
+
+def _parse_user(source: Source, exchange: Exchange, view: ArchiveView) -> Parsed:
+    body = load_json(exchange)
+    user = need(body, "data", dict, exchange.requested_url)
+    user_id = need(user, "id", str, f"{exchange.requested_url}: data")
+    if not user_id.isdigit():
+        raise ParseError(f"{exchange.requested_url}: data.id {user_id!r} is not a numeric user id")
+    remaining = _budget(source) - _used(source, view)
+    observation = Observation(state={"user_id": user_id})
+    return Parsed(observation, _first_requests(source, view, user_id, remaining))
+
+
+def _gone(body: dict[str, Any], request: Request, exchange: Exchange) -> list[Gone]:
+    asked = set(request.meta_dict().get("ids", ()))
+    gone = []
+    for error in items(body, "errors", exchange.requested_url, required=False):
+        resource = error.get("resource_id")
+        if isinstance(resource, str) and resource in asked and str(error.get("type", "")).endswith(
+                "resource-not-found"):
+            gone.append(Gone(PLATFORM, resource, True, "GET /2/tweets answered resource-not-found"))
+    return gone
+
+
+def posts_from_page(page: dict[str, Any], where: str, provenance: dict[str, Any] | None = None) -> list[PostDraft]:
+    """Posts of one API v2 response page (timeline, lookup, or a twarc2 line). Tweets of one edit
+    chain, in `data` or expanded in `includes.tweets`, become one post with a version per edit."""
+    tweets = items(page, "data", where, required=False)
+    includes = opt(page, "includes", dict, where) or {}
+    users = {u.get("id"): u for u in items(includes, "users", f"{where}: includes", required=False)}
+    media = {m.get("media_key"): m for m in items(includes, "media", f"{where}: includes", required=False)}
+    included = items(includes, "tweets", f"{where}: includes", required=False)
+    chains: dict[str, dict[str, dict[str, Any]]] = {}
+    order: list[str] = []
+    for index, tweet in enumerate(tweets):
+        tweet_where = f"{where}: data[{index}]"
+        identity = _identity(tweet, tweet_where)
+        if identity not in chains:
+            chains[identity] = {}
+            order.append(identity)
+        chains[identity][tweet["id"]] = tweet
+    identities = {tid: identity for identity, chain in chains.items() for tid in chain}
+    for index, tweet in enumerate(included):
+        identity = _identity(tweet, f"{where}: includes.tweets[{index}]")
+        if identity in chains:
+            chains[identity].setdefault(tweet["id"], tweet)
+        identities.setdefault(tweet["id"], identity)
+    return [_post(identity, chains[identity], users, media, identities, provenance, where) for identity in order]
+
+
+def _identity(tweet: dict[str, Any], where: str) -> str:
+    tweet_id = need(tweet, "id", str, where)
+    if not tweet_id.isdigit():
+        raise ParseError(f"{where}: id {tweet_id!r} is not numeric")
+    history = opt(tweet, "edit_history_tweet_ids", list, where)
+    if history:
+        if not all(isinstance(i, str) and i.isdigit() for i in history):
+            raise ParseError(f"{where}: edit_history_tweet_ids must be a list of numeric strings")
+        return min(history, key=int)
+    return tweet_id
+
+
+def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any], media: dict[Any, Any],
+          identities: dict[str, str], provenance: dict[str, Any] | None, where: str) -> PostDraft:
+    ordered = sorted(chain.values(), key=lambda t: int(t["id"]))
+    versions = []
+    for tweet in ordered:
+        text = need(tweet, "text", str, f"{where}: tweet {tweet['id']}")
+        note = opt(tweet, "note_tweet", dict, f"{where}: tweet {tweet['id']}")
+        if note and isinstance(note.get("text"), str):
+            text = note["text"]  # long posts: `text` is only the first 280 characters
+        raw = {"tweet": tweet, "__twarc": provenance} if provenance else tweet
+        versions.append(VersionDraft(text=text, extra={"id": tweet["id"]}, raw=dumps(raw),
+                                     claimed_at=utc(opt(tweet, "created_at", str, where))))
+    latest = ordered[-1]
+    tweet_where = f"{where}: tweet {latest['id']}"
+    author_id = opt(latest, "author_id", str, tweet_where)
+    user = users.get(author_id) or {}
+    handle = user.get("username") if isinstance(user.get("username"), str) else None
+    name = user.get("name") if isinstance(user.get("name"), str) else None
+    post = PostDraft(platform=PLATFORM, native_id=identity, versions=versions,
+                     url=f"https://x.com/{handle or 'i/web'}/status/{identity}", author_id=author_id,
+                     author_handle=handle, author_name=name, language=opt(latest, "lang", str, tweet_where),
+                     extractor="x", extractor_version=EXTRACTOR_VERSION)
+    first = ordered[0]
+    created = opt(first, "created_at", str, tweet_where)
+    post.published_at, post.published_raw = utc(created), created
+    post.published_where = "created_at of the first tweet of the edit chain" if created else None
+    for ref in items(latest, "referenced_tweets", tweet_where, required=False):
+        ref_id = ref.get("id")
+        if not isinstance(ref_id, str):
+            raise ParseError(f"{tweet_where}: referenced_tweets: id must be a string")
+        target = identities.get(ref_id, ref_id)
+        if ref.get("type") == "replied_to":
+            post.reply_to = target
+        elif ref.get("type") == "quoted":
+            post.quote_of = target
+        elif ref.get("type") == "retweeted":
+            post.repost_of = target
+    post.kind = ("repost" if post.repost_of else "quote" if post.quote_of else "reply" if post.reply_to
+                 else "post")
+    attachments = opt(latest, "attachments", dict, tweet_where) or {}
+    for key in opt(attachments, "media_keys", list, tweet_where) or []:
+        item = media.get(key)
+        if isinstance(item, dict):
+            post.media.append({"type": item.get("type"), "url": item.get("url") or item.get("preview_image_url"),
+                               "alt": item.get("alt_text")})
+        else:
+            post.media.append({"media_key": key})
+    return post
+
+
+def _budget(source: Source) -> int:
+    return int(source.options.get("monthly_read_budget", 10_000))
+
+
+def _month() -> str:
+    return utcnow()[:7]
+
+
+def _used(source: Source, view: ArchiveView) -> int:
+    value = view.state(source.id, f"reads_{_month()}")
+    return int(value) if value and value.isdigit() else 0
+
+
+def _reset_time(exchange: Exchange) -> str:
+    value = exchange.header("x-rate-limit-reset")
+    if value and value.isdigit():
+        return format_time(dt.datetime.fromtimestamp(int(value), dt.UTC))
+    return format_time(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15))  # X's window when unstated
