@@ -4,6 +4,7 @@ an OHCHR communications listing and small real PDF letters, built in code so tes
 from __future__ import annotations
 
 import html
+from typing import Any
 
 STATEMENT_BODY = (
     "<p>The Special Rapporteur called on the authorities to release the detained journalists "
@@ -127,3 +128,13 @@ def pdf_letter(lines: list[str]) -> bytes:
     out += "".join(f"{offset:010d} 00000 n \n" for offset in offsets).encode()
     out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
+
+
+def exchange(url: str, body: bytes | None, status: int = 200, content_type: str = "text/html; charset=utf-8",
+             charset: str | None = "utf-8", final_url: str | None = None) -> Any:
+    """An exchange as the fetch layer records it, for parser-level tests."""
+    from archiver.models import Exchange, utcnow
+
+    return Exchange(requested_url=url, method="GET", started_at=utcnow(), ended_at=utcnow(),
+                    final_url=final_url or url, status=status, body=body, content_type=content_type.split(";")[0],
+                    charset=charset, response_headers=[("Content-Type", content_type)])

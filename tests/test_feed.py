@@ -1,0 +1,128 @@
+"""Feeds at the parser level: identity, dates and where they were found, raw fragments, following
+links to statement pages, noticing entries that leave the feed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from archiver.archive import Archive
+from archiver.models import Observation, Request, Source
+from archiver.platforms import feed
+from archiver.view import ArchiveView
+from tests.official_fixtures import atom, exchange, rss, statement_page
+
+FEED = "https://news.example.org/feed/rss.xml"
+ITEMS = [("news-101", "https://news.example.org/story/101", "Expert urges release of journalists",
+          "Tue, 02 Jun 2026 14:30:00 GMT", "<p>The expert <b>urged</b> the release.</p>"),
+         ("https://news.example.org/?p=102", "https://news.example.org/story/102", "Council adopts resolution",
+          "Wed, 03 Jun 2026 09:00:00 +0200", "Adopted by 30 votes.")]
+
+
+@pytest.fixture
+def view(archive: Archive, db_path: Path):
+    opened = ArchiveView(db_path)
+    yield opened
+    opened.close()
+
+
+def source(**options) -> Source:
+    return Source(id="un-news", kind="feed", locator=FEED, organisation="United Nations", options=options)
+
+
+def test_rss_items_become_posts_with_claimed_dates_and_raw_items(view: ArchiveView) -> None:
+    parsed = feed.parse(source(), Request(FEED), exchange(FEED, rss(ITEMS), content_type="application/rss+xml"),
+                        view)
+    first, second = parsed.observation.posts
+    assert (first.platform, first.native_id) == ("feed", f"{FEED}#news-101")  # a bare guid is scoped to its feed
+    assert second.native_id == "https://news.example.org/?p=102"
+    assert first.url == "https://news.example.org/story/101"
+    assert first.versions[0].title == "Expert urges release of journalists"
+    assert first.versions[0].text == "The expert urged the release."
+    assert first.versions[0].raw.startswith("<item") and "news-101" in first.versions[0].raw
+    assert (first.published_at, first.published_raw, first.published_where) == (
+        "2026-06-02T14:30:00.000000Z", "Tue, 02 Jun 2026 14:30:00 GMT", "rss:pubDate")
+    assert second.published_at == "2026-06-03T07:00:00.000000Z"  # normalised to UTC
+    assert first.tags == ["Human rights"]
+    assert parsed.follow == []
+
+
+def test_atom_entries_use_their_id_and_atom_published(view: ArchiveView) -> None:
+    body = atom([("tag:ministry.example,2026:statement-7", "https://ministry.example/s/7", "Statement on talks",
+                  "2026-06-01T08:00:00+03:00", "The minister said talks would resume.")])
+    post, = feed.parse(source(), Request(FEED), exchange(FEED, body), view).observation.posts
+    assert post.native_id == "tag:ministry.example,2026:statement-7"
+    assert (post.published_at, post.published_where) == ("2026-06-01T05:00:00.000000Z", "atom:published")
+    assert post.versions[0].raw.startswith("<entry")
+
+
+def test_declared_encoding_is_honoured() -> None:
+    body = ('<?xml version="1.0" encoding="windows-1252"?><rss version="2.0"><channel><title>Ministère</title>'
+            "<item><guid>https://x.example/1</guid><title>Déclaration du ministère – été</title>"
+            "</item></channel></rss>").encode("cp1252")
+    entries, version = feed.read_feed(exchange(FEED, body, content_type="application/xml", charset=None), FEED)
+    assert version == "rss20"
+    assert entries[0][0]["title"] == "Déclaration du ministère – été"
+
+
+def test_follow_links_asks_for_new_pages_and_reads_them_as_web_posts(archive: Archive, view: ArchiveView) -> None:
+    src = source(follow_links=True)
+    parsed = feed.parse(src, Request(FEED), exchange(FEED, rss(ITEMS)), view)
+    assert parsed.observation.posts == []  # the pages, not the feed summaries, are the posts
+    assert [r.url for r in parsed.follow] == [i[1] for i in ITEMS]
+    assert all(r.purpose == "item" and not r.conditional for r in parsed.follow)
+    archive.record(exchange(FEED, rss(ITEMS)), parsed.observation, source_id=src.id)
+
+    page = statement_page("Expert urges release of journalists", canonical="https://news.example.org/story/101",
+                          date="2026-06-02T16:30:00+02:00")
+    item = parsed.follow[0]
+    result = feed.parse(src, item, exchange(item.url + "?utm_source=rss", page), view)
+    post, = result.observation.posts
+    assert (post.platform, post.native_id) == ("web", "https://news.example.org/story/101")
+    assert "release the detained journalists" in post.versions[0].text
+    assert "Privacy" not in post.versions[0].text  # main text only, no footer
+    assert (post.published_at, post.published_where) == ("2026-06-02T14:30:00.000000Z",
+                                                          "meta[property=article:published_time]")
+    assert post.versions[0].raw.startswith("<item")  # the feed item that led to the page
+    assert post.tags == ["Human rights"]
+    archive.record(exchange(item.url, page), result.observation, source_id=src.id)
+
+    again = feed.parse(src, Request(FEED), exchange(FEED, rss(ITEMS)), view)
+    assert [r.url for r in again.follow] == [ITEMS[1][1]]  # 101 is archived and unchanged
+    edited = [(*ITEMS[0][:4], "<p>Corrected summary.</p>"), ITEMS[1]]
+    changed = feed.parse(src, Request(FEED), exchange(FEED, rss(edited)), view)
+    assert ITEMS[0][1] in [r.url for r in changed.follow]
+
+
+def test_page_without_own_date_takes_the_feed_date(archive: Archive, view: ArchiveView) -> None:
+    src = source(follow_links=True)
+    item = feed.parse(src, Request(FEED), exchange(FEED, rss(ITEMS)), view).follow[0]
+    post, = feed.parse(src, item, exchange(item.url, statement_page("T", date=None)), view).observation.posts
+    assert (post.published_raw, post.published_where) == (ITEMS[0][3], "rss:pubDate")
+
+
+def test_entries_leaving_the_feed_are_confirmed_by_a_direct_request(archive: Archive, view: ArchiveView) -> None:
+    src = source()
+    first = feed.parse(src, Request(FEED), exchange(FEED, rss(ITEMS)), view)
+    archive.record(exchange(FEED, rss(ITEMS)), first.observation, source_id=src.id)
+    second = feed.parse(src, Request(FEED), exchange(FEED, rss(ITEMS[1:])), view)
+    confirm, = second.follow
+    assert (confirm.url, confirm.purpose) == (ITEMS[0][1], "confirm")
+    assert json.loads(second.observation.state[f"listed:{FEED}"]) == [ITEMS[1][1]]
+    gone = feed.parse(src, confirm, exchange(confirm.url, b"Not found", status=404), view)
+    assert [(g.platform, g.native_id, g.confirmed) for g in gone.observation.gone] == [
+        ("feed", f"{FEED}#news-101", True)]
+    still = feed.parse(src, confirm, exchange(confirm.url, statement_page("still here")), view)
+    assert still.observation == Observation()  # answers: not deleted, and a feed entry is not re-read
+
+
+@pytest.mark.parametrize(("options", "problem"), [
+    ({"follow_links": "yes"}, "option `follow_links`: expected bool"),
+    ({"folow_links": True}, "unknown option `folow_links`"),
+    ({"max_requests": True}, "option `max_requests`: expected int"),
+])
+def test_options_are_validated(options: dict, problem: str) -> None:
+    assert any(p.startswith(problem) for p in feed.validate_options(options))
+    assert feed.validate_options({"follow_links": True, "recheck": False, "max_requests": 5}) == []

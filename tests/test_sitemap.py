@@ -1,0 +1,73 @@
+"""Sitemaps at the parser level: indexes followed, pages fetched only when new or when their
+<lastmod> changed, gzip inflated within limits, filters applied."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from archiver.archive import Archive
+from archiver.models import Request, Source
+from archiver.platforms import ParseError, sitemap
+from archiver.view import ArchiveView
+from tests.official_fixtures import exchange, sitemap_index, statement_page, urlset
+
+INDEX = "https://gov.example/sitemap.xml"
+CHILD = "https://gov.example/sitemap-press.xml"
+PAGES = [("https://gov.example/press/1", "2026-06-01T10:00:00+00:00"),
+         ("https://gov.example/press/2", "2026-06-02"), ("https://gov.example/about", None)]
+
+
+@pytest.fixture
+def view(archive: Archive, db_path: Path):
+    opened = ArchiveView(db_path)
+    yield opened
+    opened.close()
+
+
+def source(**options) -> Source:
+    return Source(id="gov", kind="sitemap", locator=INDEX, options=options)
+
+
+def test_index_children_are_followed_and_skipped_while_their_lastmod_holds(archive: Archive,
+                                                                            view: ArchiveView) -> None:
+    body = sitemap_index([(CHILD, "2026-06-02"), ("https://gov.example/sitemap-pages.xml", None)])
+    follow = sitemap.parse(source(), Request(INDEX), exchange(INDEX, body), view).follow
+    assert [(r.url, r.purpose) for r in follow] == [(CHILD, "listing"), ("https://gov.example/sitemap-pages.xml",
+                                                                         "listing")]
+    child = sitemap.parse(source(), follow[0], exchange(CHILD, urlset(PAGES)), view)
+    archive.record(exchange(CHILD, urlset(PAGES)), child.observation, source_id="gov")
+    again = sitemap.parse(source(), Request(INDEX), exchange(INDEX, body), view).follow
+    assert [r.url for r in again] == ["https://gov.example/sitemap-pages.xml"]  # no lastmod: always read
+
+
+def test_only_new_or_changed_pages_are_fetched(archive: Archive, view: ArchiveView) -> None:
+    src = source(include="/press/")
+    parsed = sitemap.parse(src, Request(CHILD), exchange(CHILD, urlset(PAGES)), view)
+    assert [r.url for r in parsed.follow] == [PAGES[0][0], PAGES[1][0]]  # /about filtered out
+    archive.record(exchange(CHILD, urlset(PAGES)), parsed.observation, source_id=src.id)
+    for request in parsed.follow:
+        page = exchange(request.url, statement_page(f"Press release {request.url[-1]}"))
+        archive.record(page, sitemap.parse(src, request, page, view).observation, source_id=src.id)
+    assert sitemap.parse(src, Request(CHILD), exchange(CHILD, urlset(PAGES)), view).follow == []
+    moved = [(PAGES[0][0], "2026-06-05T08:00:00+00:00"), *PAGES[1:]]
+    changed = sitemap.parse(src, Request(CHILD), exchange(CHILD, urlset(moved)), view).follow
+    assert [(r.url, r.conditional) for r in changed] == [(PAGES[0][0], False)]
+    removed = sitemap.parse(src, Request(CHILD), exchange(CHILD, urlset(PAGES[1:])), view).follow
+    assert [(r.url, r.purpose) for r in removed] == [(PAGES[0][0], "confirm")]
+
+
+def test_gzipped_sitemaps_are_read_and_gzip_bombs_refused(view: ArchiveView) -> None:
+    parsed = sitemap.parse(source(), Request(CHILD), exchange(CHILD, gzip.compress(urlset(PAGES))), view)
+    assert len(parsed.follow) == 3
+    bomb = gzip.compress(b"<urlset>" + b" " * (sitemap.MAX_XML + 10) + b"</urlset>")
+    assert len(bomb) < 200_000
+    with pytest.raises(ParseError, match="inflates beyond"):
+        sitemap.parse(source(), Request(CHILD), exchange(CHILD, bomb), view)
+
+
+def test_options_are_validated() -> None:
+    assert any("not a regular expression" in p for p in sitemap.validate_options({"include": "(["}))
+    assert sitemap.validate_options({"include": "/press/", "exclude": "/fr/", "recheck": True}) == []
