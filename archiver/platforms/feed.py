@@ -11,6 +11,7 @@ Options: follow_links (bool), recheck (bool: re-read every listed page each run)
 
 from __future__ import annotations
 
+import codecs
 import json
 from typing import Any
 
@@ -38,6 +39,7 @@ from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "feed"
+_BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS: dict[str, tuple[type, ...]] = {"follow_links": (bool,), "recheck": (bool,)}
 
 
@@ -86,19 +88,20 @@ def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str]
     refuse_entities(body, url)
     headers = {}
     content_type = exchange.header("Content-Type")
-    if content_type:  # its charset decides the decoding when the XML declaration does not
+    if content_type and not body.startswith(_BOMS):
+        # the header's charset decides when the XML declaration does not; a byte-order mark beats both
         headers["content-type"] = content_type
     result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
     entries = list(result.entries)
     if result.bozo and not entries and not result.feed.get("title"):
         problem = result.get("bozo_exception")
         raise ParseError(f"{url}: not a readable RSS/Atom feed ({type(problem).__name__}: {problem})"[:500])
-    if not result.version and not entries:
+    if not result.get("version") and not entries:
         raise ParseError(f"{url}: not an RSS or Atom feed")
     raws = _raw_fragments(body)
     if len(raws) != len(entries):  # the XML could not be split the way feedparser read it
         raws = [json.dumps(_plain(entry), ensure_ascii=False, default=str) for entry in entries]
-    return list(zip(entries, raws, strict=True)), result.version or ""
+    return list(zip(entries, raws, strict=True)), result.get("version") or ""
 
 
 def _raw_fragments(body: bytes) -> list[str]:

@@ -44,6 +44,7 @@ _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _FUTURE_SLACK = dt.timedelta(days=2)  # embargoed releases are sometimes dated a little ahead
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_NOT_STATEMENT = ["//nav", "//footer", "//body/header", "//*[@role='navigation']"]
 _BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr|blockquote|ul|ol|table)\s*>", re.IGNORECASE)
 
 
@@ -217,8 +218,10 @@ def read_page(url: str, html: str) -> PageFacts:
 def _main_text(html: str, url: str) -> str | None:
     import trafilatura
 
+    # trafilatura falls back to any text it finds; site navigation and footers are never the
+    # statement, so they are pruned first and a page of nothing else has no main text
     text = trafilatura.extract(html, url=url, include_comments=False, include_tables=True,
-                               favor_precision=True, deduplicate=False)
+                               favor_precision=True, deduplicate=False, prune_xpath=_NOT_STATEMENT)
     return text.strip() if text and text.strip() else None
 
 
