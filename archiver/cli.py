@@ -128,6 +128,59 @@ def verify(db_path: Path) -> None:
     click.echo("ok")
 
 
+@main.command()
+@db_option
+@config_option
+@click.option("--allow-private", is_flag=True,
+              help="Let ad-hoc URL captures reach loopback and private addresses.")
+@click.argument("targets", nargs=-1, required=True)
+def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[str, ...]) -> None:
+    """Fetch now: a configured source id runs that source once; a URL is captured as it is (one
+    capture, not parsed). Exit 1 if any run or capture failed."""
+    from archiver import jobs
+    from archiver.config import Settings, load_config
+    from archiver.fetch import Fetcher
+    from archiver.models import Request, Source
+    from archiver.view import ArchiveView
+
+    urls = [t for t in targets if "://" in t]
+    source_ids = [t for t in targets if "://" not in t]
+    config = load_config(config_path) if source_ids or config_path.exists() else None
+    fetcher = Fetcher(config.settings if config else Settings())
+    failed = False
+    try:
+        with Archive(db_path, create=True) as archive:
+            if source_ids and config is not None:
+                sources = [config.source(source_id) for source_id in source_ids]
+                archive.sync_sources([s.as_row() for s in config.sources])
+                view = ArchiveView(db_path)
+                try:
+                    for source in sources:
+                        report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
+                        failed |= report.outcome == "failed"
+                        click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
+                                   f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
+                                   f" not modified {report.not_modified})"
+                                   + (f": {report.error}" if report.error else ""))
+                finally:
+                    view.close()
+            adhoc = Source(id="adhoc", kind="webpage", locator="", options={"allow_private": allow_private})
+            for url in urls:
+                run_id = archive.start_run("fetch")
+                exchange = fetcher.fetch(Request(url, purpose="adhoc", conditional=False), adhoc, None)
+                result = archive.record(exchange, run_id=run_id)
+                archive.finish_run(run_id, "failed" if exchange.error else "ok", exchange.error)
+                digest = archive.conn.execute("SELECT payload_sha256 FROM captures WHERE id = ?",
+                                              (result.capture_id,)).fetchone()[0]
+                failed |= exchange.error is not None
+                click.echo(f"capture {result.capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
+                           + (f"\t{exchange.error}" if exchange.error else ""))
+    finally:
+        fetcher.close()
+    if failed:
+        sys.exit(1)
+
+
 @main.group("export", invoke_without_command=True)
 @click.pass_context
 def export(ctx: click.Context) -> None:

@@ -1,0 +1,135 @@
+"""Reading a response body within the size cap and the deadline: the bytes as transferred are hashed
+and counted, Content-Encoding is undone incrementally with bounded output (a decompression bomb stops
+at the cap, not at the end of memory)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+CHUNK = 64 * 1024
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class _Inflater:
+    """gzip or zlib/raw deflate (servers send both under "deflate"), never more than CHUNK out per step."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._raw_fallback = encoding == "deflate"
+        wbits = zlib.MAX_WBITS | 16 if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+        self._z = zlib.decompressobj(wbits)
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while True:
+            try:
+                out = self._z.decompress(data, CHUNK)
+            except zlib.error:
+                if not self._raw_fallback:
+                    raise
+                self._raw_fallback = False
+                self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._raw_fallback = False
+            if out:
+                yield out
+            data = self._z.unconsumed_tail
+            # a full CHUNK may leave output pending inside zlib even with no input left
+            if self._z.eof or (not data and len(out) < CHUNK):
+                return
+
+
+def decoders_for(content_encoding: str | None) -> tuple[list[_Inflater], list[str]]:
+    """Decoders in the order to apply them, and the codings that cannot be undone (kept as is)."""
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if all(c in ("gzip", "x-gzip", "deflate") for c in codings):
+        return [_Inflater(c) for c in reversed(codings)], []
+    return [], codings
+
+
+def _decode(decoders: list[_Inflater], data: bytes) -> Iterator[bytes]:
+    if not decoders:
+        if data:
+            yield data
+        return
+    first, rest = decoders[0], decoders[1:]
+    for piece in first.feed(data):
+        yield from _decode(rest, piece)
+
+
+@dataclass
+class Body:
+    data: bytes
+    transferred_sha256: str
+    transferred_size: int
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Watchdog:
+    """Shuts the socket when the deadline passes: a read timeout applies per read, so a server
+    dripping one byte a second would otherwise hold the worker for as long as it likes."""
+
+    def __init__(self, sock: socket.socket | None, seconds: float) -> None:
+        self.fired = False
+        self._sock = sock
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def _fire(self) -> None:
+        self.fired = True
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def read_body(raw: Any, content_encoding: str | None, cap: int) -> Body:
+    """Read `raw` (a urllib3 response, not decoded) to the end. Raises BodyTooLarge past `cap`
+    (as transferred or decoded), DecodeError for a corrupt encoding, or urllib3/OS errors."""
+    decoders, kept = decoders_for(content_encoding)
+    digest = hashlib.sha256()
+    transferred = 0
+    decoded: list[bytes] = []
+    size = 0
+    while True:
+        chunk = raw.read(CHUNK, decode_content=False)
+        if not chunk:
+            break
+        digest.update(chunk)
+        transferred += len(chunk)
+        if transferred > cap:
+            raise BodyTooLarge(f"body over cap: more than {cap} bytes transferred")
+        try:
+            for piece in _decode(decoders, chunk):
+                size += len(piece)
+                if size > cap:
+                    raise BodyTooLarge(f"body over cap: more than {cap} bytes after Content-Encoding "
+                                       f"{content_encoding} ({transferred} bytes transferred)")
+                decoded.append(piece)
+        except zlib.error as exc:
+            raise DecodeError(f"corrupt {content_encoding} body: {exc}") from exc
+    details: dict[str, Any] = {}
+    if kept:
+        details["content_encoding_kept"] = ", ".join(kept)
+    return Body(b"".join(decoded), digest.hexdigest(), transferred, details)
+
+
+class DecodeError(Exception):
+    pass
+

@@ -1,0 +1,76 @@
+"""robots.txt through protego, fetched once per origin and cached.
+
+Decisions follow RFC 9309: a 4xx answer (no robots.txt) allows everything; a 5xx answer, 429, a
+network failure or an oversized file makes the origin "unavailable", and an unavailable origin is
+not fetched (complete disallow), re-asked after a short pause rather than a day."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from archiver.models import Exchange
+
+ALLOWED, DISALLOWED, UNAVAILABLE = "allowed", "disallowed", "unavailable"
+MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
+FRESH_FOR = 24 * 3600.0
+UNAVAILABLE_FOR = 300.0
+
+
+@dataclass
+class _Entry:
+    parser: Protego | None  # None: everything allowed
+    decision: str  # what a missing parser means: allowed or unavailable
+    reason: str
+    expires: float
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}".lower()
+
+
+class RobotsCache:
+    """`load(robots_url)` makes the request (same session, pacing and guards as any other) and
+    returns its Exchange; the cache turns it into decisions for `agent`."""
+
+    def __init__(self, agent: str, load: Callable[[str], Exchange]) -> None:
+        self.agent = agent
+        self._load = load
+        self._lock = threading.Lock()
+        self._origin_locks: dict[str, threading.Lock] = {}
+        self._entries: dict[str, _Entry] = {}
+
+    def decide(self, url: str) -> tuple[str, str]:
+        """(decision, reason) for `url`: allowed, disallowed or unavailable."""
+        origin = origin_of(url)
+        with self._lock:
+            origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
+        with origin_lock:  # one robots.txt request per origin, however many threads ask
+            entry = self._entries.get(origin)
+            if entry is None or entry.expires < time.monotonic():
+                entry = self._entries[origin] = self._fetch(origin)
+        if entry.parser is None:
+            return entry.decision, entry.reason
+        if entry.parser.can_fetch(url, self.agent):
+            return ALLOWED, entry.reason
+        return DISALLOWED, f"{origin}/robots.txt disallows {urlsplit(url).path or '/'} for {self.agent}"
+
+    def _fetch(self, origin: str) -> _Entry:
+        robots_url = f"{origin}/robots.txt"
+        exchange = self._load(robots_url)
+        now = time.monotonic()
+        status = exchange.status
+        if status is not None and 200 <= status < 300:
+            text = (exchange.body or b"").decode("utf-8", errors="replace")
+            return _Entry(Protego.parse(text), ALLOWED, f"{robots_url}: HTTP {status}", now + FRESH_FOR)
+        if status is not None and 400 <= status < 500 and status != 429:
+            return _Entry(None, ALLOWED, f"{robots_url}: HTTP {status}, no rules", now + FRESH_FOR)
+        why = f"HTTP {status}" if status is not None else exchange.error or "no response"
+        return _Entry(None, UNAVAILABLE, f"{robots_url} unavailable ({why}): not fetched, as RFC 9309 asks",
+                      now + UNAVAILABLE_FOR)

@@ -1,0 +1,58 @@
+"""Named secrets (bearer tokens): resolved from the environment, else from the secrets file, and
+redacted from everything the fetch layer records."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
+
+
+class Secrets:
+    """`NAME=value` lines in `path` (blank lines and `#` comments allowed); the environment wins."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = Path(path) if path else None
+
+    def _file_values(self) -> dict[str, str]:
+        # read on each use so a rotated token is picked up without a restart
+        if self.path is None or not self.path.is_file():
+            return {}
+        values: dict[str, str] = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+        return values
+
+    def resolve(self, name: str) -> str | None:
+        value = os.environ.get(name)
+        if value:
+            return value
+        return self._file_values().get(name) or None
+
+    def known_values(self) -> dict[str, str]:
+        """Every secret value the file names, with its name, for redaction wherever it appears."""
+        return {value: name for name, value in self._file_values().items() if value}
+
+
+def redact_headers(headers: list[tuple[str, str]], secrets: dict[str, str]) -> list[tuple[str, str]]:
+    """Credentials replaced by a marker naming which secret it was (so the record says one was sent)."""
+    redacted = []
+    for name, value in headers:
+        for secret, secret_name in secrets.items():
+            if secret in value:
+                value = value.replace(secret, f"[redacted {secret_name}]")
+        if name.lower() in REDACTED_HEADERS and "[redacted" not in value:
+            value = "[redacted]"
+        redacted.append((name, value))
+    return redacted
+
+
+def scrub(text: str, secrets: dict[str, str]) -> str:
+    for secret, secret_name in secrets.items():
+        text = text.replace(secret, f"[redacted {secret_name}]")
+    return text
