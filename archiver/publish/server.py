@@ -1,0 +1,57 @@
+"""How the archive is served: the exact Datasette command line (live WAL file, the project's metadata,
+settings, templates and static files), so that `archiver serve` and the service's built-in server are
+the same thing."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from archiver.database import ArchiveError, connect
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# config/datasette in the repository (the package lives in archiver/ beside config/)
+DEFAULT_CONFIG_DIR = PACKAGE_DIR.parent.parent / "config" / "datasette"
+
+
+def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,
+                      config_dir: str | Path | None = None) -> list[str]:
+    """The argv that serves `db_path` read-only: opened mutable (it is being written), never --immutable."""
+    config = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
+    metadata = _find(config, ("metadata.yml", "metadata.yaml", "metadata.json"))
+    command = [sys.executable, "-m", "datasette", "serve", str(Path(db_path).resolve()),
+               "--host", host, "--port", str(port),
+               "--template-dir", str(PACKAGE_DIR / "templates"),
+               "--static", f"archiver-static:{PACKAGE_DIR / 'static'}"]
+    if metadata is not None:
+        command += ["--metadata", str(metadata)]
+    settings_file = config / "settings.json"
+    if settings_file.exists():
+        try:
+            settings = json.loads(settings_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings ({exc})") from exc
+        if not isinstance(settings, dict):
+            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings")
+        for name, value in settings.items():
+            command += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
+    return command
+
+
+def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        if (folder / name).exists():
+            return (folder / name).resolve()
+    return None
+
+
+def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,
+          config_dir: str | Path | None = None) -> None:
+    """Replace this process with Datasette serving the archive (signals then go straight to it)."""
+    connect(db_path, readonly=True).close()  # a missing or foreign file fails here, in one line
+    command = datasette_command(db_path, host, port, config_dir=config_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
