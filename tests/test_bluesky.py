@@ -1,0 +1,166 @@
+"""Bluesky: the real author-feed fixture served on loopback, polled twice through the fetch layer
+while one post is rewritten (new cid) and one deleted (confirmed by getPosts omitting it)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.models import Request, Source
+from archiver.platforms import ParseError, bluesky
+from archiver.view import ArchiveView
+from tests.conftest import FIXTURES
+from tests.loopback import LoopbackServer, Reply
+from tests.social_loop import PathRoutes, events, exchange, poll, rows
+
+FEED = json.loads((FIXTURES / "bluesky" / "getAuthorFeed_bsky.app_trimmed.json").read_text())
+REPOST, REPLY = FEED["feed"]
+DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
+A = f"at://{DID}/app.bsky.feed.post/3mwzzabcdefg2"
+B = f"at://{DID}/app.bsky.feed.post/3mv2aaaaaaaa2"
+ORIGINAL = "at://did:plc:ifn645rwvsuolxg7o3w7ouo4/app.bsky.feed.post/3mwqgsd4cgs2a"
+
+
+def own_post(uri: str, text: str, cid: str) -> dict[str, Any]:
+    item = copy.deepcopy(REPLY)
+    del item["reply"]
+    post = item["post"]
+    post.update(uri=uri, cid=cid)
+    del post["record"]["reply"]
+    post["record"].update(text=text, createdAt="2026-10-01T08:00:00.000+02:00")
+    return item
+
+
+def source(api: str, **options: Any) -> Source:
+    return Source(id="bsky", kind="bluesky", locator="bsky.app", options={"api_base": api, **options})
+
+
+def test_two_polls_record_posts_repost_reply_edit_and_confirmed_deletion(db_path: Path) -> None:
+    pages = {"first": {"feed": [REPOST, own_post(A, "Hello from Bluesky", "bafyA1")], "cursor": "c1"},
+             "c1": {"feed": [REPLY, own_post(B, "A post that will be deleted", "bafyB1")]}}
+    looked_up: list[Any] = []
+
+    def feed(query: dict[str, Any], _: Any) -> Reply:
+        assert query["actor"] == "bsky.app" and query["filter"] == "posts_with_replies"
+        return Reply(200, json.dumps(pages[query.get("cursor", "first")]).encode(),
+                     {"Content-Type": "application/json"})
+
+    def get_posts(query: dict[str, Any], _: Any) -> Reply:
+        looked_up.append(query["uris"])
+        return Reply(200, b'{"posts": []}', {"Content-Type": "application/json"})
+
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({"/xrpc/app.bsky.feed.getAuthorFeed": feed,
+                                    "/xrpc/app.bsky.feed.getPosts": get_posts})
+        first = poll(db_path, source(server.base))
+        assert (first.outcome, first.new, first.requests) == ("ok", 4, 2)
+        pages["first"]["feed"][1] = own_post(A, "Hello from Bluesky, corrected", "bafyA2")
+        pages["c1"]["feed"] = [REPLY]
+        second = poll(db_path, source(server.base))
+    assert (second.outcome, second.edited, second.deleted) == ("ok", 1, 1)
+    assert looked_up == [B]  # only the post that left the feed is checked, in one getPosts call
+    posts = {row[0]: row[1:] for row in rows(
+        db_path, "SELECT native_id, kind, status, author_handle, author_name, reply_to, repost_of, version_count, "
+                 "published_at, text FROM posts")}
+    assert set(posts) == {A, B, REPLY["post"]["uri"], REPOST["reason"]["uri"]}
+    repost = posts[REPOST["reason"]["uri"]]
+    assert repost[:6] == ("repost", "live", "bsky.app", "Bluesky", None, ORIGINAL)
+    assert repost[7] == "2026-09-30T18:15:05.366000Z"  # when the account reposted it
+    reply = posts[REPLY["post"]["uri"]]
+    assert reply[:5] == ("reply", "live", "bsky.app", "Bluesky",
+                         "at://did:plc:ahthjcmetv4al6huzlxpvxg3/app.bsky.feed.post/3mv3zwsmhj226")
+    assert posts[A][1] == "live" and posts[A][6:] == (2, "2026-10-01T06:00:00.000000Z",
+                                                      "Hello from Bluesky, corrected")
+    assert posts[B][1] == "deleted"
+    assert events(db_path, A) == ["first_seen", "edited"]
+    assert events(db_path, B) == ["first_seen", "deleted"]
+    extras = [json.loads(extra) for (extra,) in rows(
+        db_path, "SELECT v.extra FROM versions v JOIN posts p ON p.id = v.post_id WHERE p.native_id = ? "
+                 "ORDER BY v.number", A)]
+    assert extras == [{"cid": "bafyA1"}, {"cid": "bafyA2"}]
+    raw, = rows(db_path, "SELECT v.raw FROM versions v JOIN posts p ON p.id = v.post_id WHERE p.native_id = ?",
+                REPOST["reason"]["uri"])
+    assert json.loads(raw[0])["reason"]["$type"] == "app.bsky.feed.defs#reasonRepost"
+
+
+def test_a_cid_change_alone_makes_a_version(db_path: Path) -> None:
+    pages = {"feed": [own_post(A, "Same words", "bafy1")]}
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({"/xrpc/app.bsky.feed.getAuthorFeed": lambda q, h: Reply(
+            200, json.dumps(pages).encode())})
+        poll(db_path, source(server.base))
+        pages["feed"] = [own_post(A, "Same words", "bafy2")]
+        report = poll(db_path, source(server.base))
+    assert report.edited == 1
+    assert rows(db_path, "SELECT count(DISTINCT text) FROM versions") == [(1,)]
+
+
+def test_a_post_still_returned_by_get_posts_is_not_deleted(db_path: Path) -> None:
+    pages = {"feed": [own_post(A, "Old but still there", "bafy1")]}
+    kept = own_post(A, "Old but still there", "bafy1")["post"]
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/xrpc/app.bsky.feed.getAuthorFeed": lambda q, h: Reply(200, json.dumps(pages).encode()),
+            "/xrpc/app.bsky.feed.getPosts": lambda q, h: Reply(200, json.dumps({"posts": [kept]}).encode())})
+        poll(db_path, source(server.base))
+        pages["feed"] = []
+        report = poll(db_path, source(server.base))
+    assert report.deleted == 0
+    assert rows(db_path, "SELECT status FROM posts") == [("live",)]
+
+
+@pytest.fixture
+def view(db_path: Path):
+    from archiver.archive import Archive
+
+    Archive(db_path, create=True).close()
+    opened = ArchiveView(db_path)
+    yield opened
+    opened.close()
+
+
+def test_accounts_asking_not_to_be_shown_logged_out_are_archived_unpublished(view: ArchiveView) -> None:
+    item = own_post(A, "Only for logged-in readers", "bafy1")
+    item["post"]["author"]["labels"] = [{"src": DID, "uri": f"at://{DID}/app.bsky.actor.profile/self",
+                                         "val": "!no-unauthenticated", "cts": "2026-01-01T00:00:00Z"}]
+    body = json.dumps({"feed": [item]})
+    request = bluesky.plan(source("https://public.api.bsky.app"), view)[0]
+    post, = bluesky.parse(source("https://public.api.bsky.app"), request, exchange(request.url, body),
+                          view).observation.posts
+    assert post.publish is False
+    allowed = source("https://public.api.bsky.app", publish_unauthenticated=True)
+    post, = bluesky.parse(allowed, request, exchange(request.url, body), view).observation.posts
+    assert post.publish is True
+
+
+def test_paging_stops_at_max_pages_and_confirms_in_batches_of_25(view: ArchiveView, db_path: Path) -> None:
+    src = source("https://public.api.bsky.app", max_pages=1)
+    request = bluesky.plan(src, view)[0]
+    assert request.url.startswith("https://public.api.bsky.app/xrpc/app.bsky.feed.getAuthorFeed?actor=bsky.app")
+    parsed = bluesky.parse(src, request, exchange(request.url, json.dumps(FEED)), view)
+    assert parsed.follow == []  # a cursor was given, but max_pages = 1
+    confirm = Request("https://public.api.bsky.app/xrpc/app.bsky.feed.getPosts?uris=x", purpose="confirm",
+                      meta=(("uris", (A, B)),))
+    gone = bluesky.parse(src, confirm, exchange(confirm.url, json.dumps({"posts": [REPLY["post"]]})),
+                         view).observation.gone
+    assert [(g.native_id, g.confirmed) for g in gone] == [(A, True), (B, True)]
+
+
+def test_validate_options_names_the_bad_option() -> None:
+    assert bluesky.validate_options({"api_base": "ftp://x", "max_pages": 0, "limit": 500}) == [
+        "`api_base` must be an http(s) URL, got 'ftp://x'", "`max_pages` must be a positive integer, got 0",
+        "`limit` must be between 1 and 100, got 500"]
+    assert bluesky.validate_options({"publish_unauthenticated": True}) == []
+
+
+def test_an_empty_page_is_not_an_error(view: ArchiveView) -> None:
+    request = bluesky.plan(source("https://public.api.bsky.app"), view)[0]
+    parsed = bluesky.parse(source("https://public.api.bsky.app"), request, exchange(request.url, '{"feed": []}'),
+                           view)
+    assert parsed.observation.posts == [] and parsed.follow == []
+    with pytest.raises(ParseError, match="field `feed` is missing"):
+        bluesky.parse(source("https://x.example"), request, exchange(request.url, "{}"), view)

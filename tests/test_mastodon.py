@@ -1,0 +1,165 @@
+"""Mastodon: the recorded API responses served on loopback, polled twice through the fetch layer
+while one status is edited (every version recorded from /history) and one deleted (404)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.archive import Archive
+from archiver.models import Request, Source
+from archiver.platforms import ParseError, mastodon
+from archiver.view import ArchiveView
+from tests.conftest import FIXTURES
+from tests.loopback import LoopbackServer, Reply
+from tests.social_loop import PathRoutes, events, exchange, poll, rows
+
+
+def fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "mastodon" / f"{name}.json").read_text())
+
+
+PAGE1, PAGE2 = fixture("account_statuses_page1"), fixture("account_statuses_page2_max_id")
+ACCOUNT = fixture("accounts_lookup")["body"]["id"]
+TOOT9, TOOT8 = PAGE1["body"][0], PAGE1["body"][1]
+STATUSES = f"/api/v1/accounts/{ACCOUNT}/statuses"
+
+
+def source(api: str, **options: Any) -> Source:
+    return Source(id="masto", kind="mastodon", locator="@mastodonpy_test@localhost:3000",
+                  options={"api_base": api, **options})
+
+
+def json_reply(body: Any, status: int = 200, link: str | None = None) -> Reply:
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if link:
+        headers["Link"] = link
+    return Reply(status, json.dumps(body).encode(), headers)
+
+
+def test_two_polls_record_statuses_every_edit_version_and_a_confirmed_deletion(db_path: Path) -> None:
+    page1 = copy.deepcopy(PAGE1["body"])
+    edited = copy.deepcopy(TOOT9)
+    edited.update(content="<p>Toot number 9, <b>edited</b>!</p>", edited_at="2026-08-01T14:00:00.000Z")
+    history = [{"content": TOOT9["content"], "spoiler_text": "", "sensitive": True,
+                "created_at": TOOT9["created_at"], "account": TOOT9["account"], "media_attachments": [],
+                "emojis": []},
+               {"content": edited["content"], "spoiler_text": "", "sensitive": True,
+                "created_at": edited["edited_at"], "account": TOOT9["account"], "media_attachments": [],
+                "emojis": []}]
+    asked: list[str] = []
+
+    def statuses(query: dict[str, Any], _: Any) -> Reply:
+        asked.append(json.dumps(query, sort_keys=True))
+        if "min_id" in query:
+            return json_reply([])
+        if "max_id" not in query:
+            return json_reply(page1, link=PAGE1["_provenance"]["headers"]["link"])
+        if query["max_id"] == PAGE1["body"][-1]["id"]:
+            return json_reply(PAGE2["body"], link=PAGE2["_provenance"]["headers"]["link"])
+        return json_reply([])
+
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
+            STATUSES: statuses,
+            f"/api/v1/statuses/{TOOT9['id']}/history": lambda q, h: json_reply(history),
+            f"/api/v1/statuses/{TOOT8['id']}": lambda q, h: json_reply(fixture("status_404")["body"], 404),
+        })
+        first = poll(db_path, source(server.base))
+        assert (first.outcome, first.new) == ("ok", 10)
+        page1[0] = edited
+        del page1[1]
+        second = poll(db_path, source(server.base))
+    assert (second.outcome, second.edited, second.deleted) == ("ok", 1, 1), second.problems
+    assert json.dumps({"limit": "40", "min_id": TOOT9["id"]}, sort_keys=True) in asked  # incremental poll
+    posts = {row[0]: row[1:] for row in rows(
+        db_path, "SELECT native_id, kind, status, author_id, author_handle, author_name, version_count, text, "
+                 "published_at FROM posts")}
+    assert len(posts) == 10
+    toot9 = posts[TOOT9["uri"]]
+    assert toot9 == ("post", "live", ACCOUNT, "mastodonpy_test", "John Lennon", 2, "Toot number 9, edited!",
+                     "2026-08-01T13:52:34.108000Z")
+    assert posts[TOOT8["uri"]][1] == "deleted"
+    assert events(db_path, TOOT9["uri"]) == ["first_seen", "edited"]
+    assert events(db_path, TOOT8["uri"]) == ["first_seen", "deleted"]
+    versions = rows(db_path, "SELECT v.number, v.text, v.claimed_at FROM versions v JOIN posts p ON p.id = v.post_id "
+                             "WHERE p.native_id = ? ORDER BY v.number", TOOT9["uri"])
+    assert versions == [(1, "Toot number 9!", "2026-08-01T13:52:34.108000Z"),
+                        (2, "Toot number 9, edited!", "2026-08-01T14:00:00.000000Z")]
+    assert rows(db_path, "SELECT key, value FROM source_state WHERE source_id = 'masto' ORDER BY key") == [
+        ("account_id", ACCOUNT), ("newest_id", TOOT9["id"])]
+
+
+def test_a_third_poll_does_not_fetch_history_again(db_path: Path) -> None:
+    edited = copy.deepcopy(TOOT9)
+    edited.update(content="<p>changed</p>", edited_at="2026-08-01T14:00:00.000Z")
+    history = [{"content": TOOT9["content"], "created_at": TOOT9["created_at"]},
+               {"content": "<p>changed</p>", "created_at": "2026-08-01T14:00:00.000Z"}]
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
+            STATUSES: lambda q, h: json_reply([] if "min_id" in q else [edited]),
+            f"/api/v1/statuses/{TOOT9['id']}/history": lambda q, h: json_reply(history)})
+        poll(db_path, source(server.base))
+        poll(db_path, source(server.base))
+        assert len(server.hits(f"/api/v1/statuses/{TOOT9['id']}/history")) == 1
+    assert rows(db_path, "SELECT count(*) FROM versions") == [(2,)]
+
+
+@pytest.fixture
+def view(db_path: Path):
+    Archive(db_path, create=True).close()
+    opened = ArchiveView(db_path)
+    yield opened
+    opened.close()
+
+
+def test_recorded_history_gives_every_version_with_its_own_time(view: ArchiveView) -> None:
+    status = fixture("status_edited")["body"]
+    history = fixture("status_history")["body"]
+    src = Source(id="m2", kind="mastodon", locator="@mastodonpy_test_2@localhost:3000")
+    request = Request(f"https://localhost:3000/api/v1/statuses/{status['id']}/history", purpose="history",
+                      meta=(("status", json.dumps(status)),))
+    post, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), view).observation.posts
+    assert post.native_id == status["uri"]
+    assert [v.text for v in post.versions] == ["the best editor? why, of course it is VS Code",
+                                               "the best editor? why, of course it is the KDE Advanced Text "
+                                               "Editor, Kate"]
+    assert [v.claimed_at for v in post.versions] == ["2026-08-01T13:54:00.505000Z", "2026-08-01T13:54:00.695000Z"]
+    assert post.language == "ja"
+
+
+def test_closed_servers_and_unknown_accounts_are_reported_clearly(view: ArchiveView) -> None:
+    src = source("https://closed.example")
+    lookup = mastodon.plan(src, view)[0]
+    assert lookup.url == "https://closed.example/api/v1/accounts/lookup?acct=mastodonpy_test"
+    with pytest.raises(ParseError, match="refuses logged-out API access"):
+        mastodon.parse(src, lookup, exchange(lookup.url, '{"error":"This API requires an authenticated user"}',
+                                             401), view)
+    with pytest.raises(ParseError, match="no account @mastodonpy_test@localhost:3000"):
+        mastodon.parse(src, lookup, exchange(lookup.url, json.dumps(fixture("accounts_lookup_404")["body"]), 404),
+                       view)
+
+
+def test_reblogs_are_reposts_of_the_original(view: ArchiveView) -> None:
+    reblog = copy.deepcopy(TOOT8)
+    reblog.update(id="117020580599999999", uri=TOOT8["uri"] + "/activity", reblog=copy.deepcopy(TOOT9),
+                  content="")
+    request = Request(f"https://h.example{STATUSES}?limit=40", meta=(("page", 1), ("upper", None),
+                                                                     ("mode", "window"), ("account_id", ACCOUNT)))
+    post, = mastodon.parse(source("https://h.example"), request, exchange(request.url, json.dumps([reblog])),
+                           view).observation.posts
+    assert (post.kind, post.repost_of, post.versions[0].text) == ("repost", TOOT9["uri"], "Toot number 9!")
+
+
+def test_locators_and_options() -> None:
+    assert mastodon.account(Source(id="a", kind="mastodon", locator="https://mastodon.social/@Gargron")) == (
+        "Gargron", "https://mastodon.social")
+    with pytest.raises(ParseError, match="use @user@server"):
+        mastodon.account(Source(id="a", kind="mastodon", locator="gargron"))
+    assert mastodon.validate_options({"max_pages": "3"}) == ["`max_pages` must be a positive integer, got '3'"]
