@@ -138,3 +138,81 @@ def exchange(url: str, body: bytes | None, status: int = 200, content_type: str 
     return Exchange(requested_url=url, method="GET", started_at=utcnow(), ended_at=utcnow(),
                     final_url=final_url or url, status=status, body=body, content_type=content_type.split(";")[0],
                     charset=charset, response_headers=[("Content-Type", content_type)])
+
+
+class Site:
+    """A loopback web site (pytest-httpserver) whose pages tests edit and remove between polls.
+    Answers 304 to a matching If-None-Match, like the servers that publish statements."""
+
+    def __init__(self, httpserver: Any) -> None:
+        import re
+
+        self.server = httpserver
+        self.pages: dict[str, tuple[int, bytes, str]] = {}
+        self.hits: list[str] = []
+        httpserver.expect_request(re.compile("^/")).respond_with_handler(self._answer)
+
+    def url(self, path: str) -> str:
+        return self.server.url_for(path)
+
+    def put(self, path: str, body: bytes, content_type: str = "text/html; charset=utf-8", status: int = 200) -> None:
+        self.pages[path] = (status, body, content_type)
+
+    def remove(self, path: str) -> None:
+        self.pages.pop(path, None)
+
+    def _answer(self, request: Any) -> Any:
+        import hashlib
+
+        from werkzeug import Response
+
+        key = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+        self.hits.append(key)
+        if key not in self.pages:
+            return Response(b"<html><body><h1>Page not found</h1></body></html>", status=404,
+                            content_type="text/html")
+        status, body, content_type = self.pages[key]
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=304, headers={"ETag": etag})
+        return Response(body, status=status, content_type=content_type, headers={"ETag": etag})
+
+
+def write_config(path: Any, sources: list[dict[str, Any]]) -> Any:
+    """A sources file for loopback tests: private addresses allowed, no per-host delay."""
+    import json
+
+    def value(item: Any) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, dict):
+            return "{ " + ", ".join(f"{k} = {value(v)}" for k, v in item.items()) + " }"
+        return json.dumps(item) if isinstance(item, str) else str(item)
+
+    lines = ["[archiver]", "allow_private = true", "host_delay = 0", "retries = 0",
+             'contact = "https://archive.example/contact"', ""]
+    for source in sources:
+        lines.append("[[source]]")
+        lines += [f"{key} = {value(item)}" for key, item in source.items()]
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def fetch(config: Any, db: Any, source_id: str) -> Any:
+    """`archiver fetch SOURCE_ID` as a user runs it."""
+    from click.testing import CliRunner
+
+    from archiver.cli import main
+
+    return CliRunner().invoke(main, ["fetch", source_id, "--config", str(config), "--db", str(db)])
+
+
+def rows(db: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()

@@ -126,3 +126,97 @@ def test_entries_leaving_the_feed_are_confirmed_by_a_direct_request(archive: Arc
 def test_options_are_validated(options: dict, problem: str) -> None:
     assert any(p.startswith(problem) for p in feed.validate_options(options))
     assert feed.validate_options({"follow_links": True, "recheck": False, "max_requests": 5}) == []
+
+
+# -- end to end: `archiver fetch` against a loopback site ----------------------------------------
+
+def test_rss_feed_two_polls_edit_delete_and_an_unchanged_feed(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    link = [site.url("/story/101"), site.url("/story/102")]
+    items = [("news-101", link[0], "Expert urges release", "Tue, 02 Jun 2026 14:30:00 GMT", "Release them now."),
+             ("news-102", link[1], "Council adopts resolution", "Wed, 03 Jun 2026 09:00:00 GMT", "Adopted.")]
+    site.put("/rss.xml", rss(items), "application/rss+xml; charset=utf-8")
+    site.put("/story/101", statement_page("Expert urges release"))
+    site.put("/story/102", statement_page("Council adopts resolution"))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "un-news", "kind": "feed", "locator": site.url("/rss.xml"), "organisation": "United Nations",
+         "verified": "loopback"}])
+    db = tmp_path / "archive.db"
+
+    first = fetch(config, db, "un-news")
+    assert first.exit_code == 0, first.output
+    assert "un-news: run 1 ok" in first.output and "new 2" in first.output
+    posts = rows(db, "SELECT platform, native_id, title, published_at, published_where, status FROM posts "
+                     "ORDER BY id")
+    assert posts == [
+        ("feed", f"{site.url('/rss.xml')}#news-101", "Expert urges release", "2026-06-02T14:30:00.000000Z",
+         "rss:pubDate", "live"),
+        ("feed", f"{site.url('/rss.xml')}#news-102", "Council adopts resolution", "2026-06-03T09:00:00.000000Z",
+         "rss:pubDate", "live")]
+    provenance = rows(db, "SELECT c.requested_url, c.status, c.payload_sha256 IS NOT NULL, v.raw LIKE '<item%' "
+                          "FROM versions v JOIN captures c ON c.id = v.capture_id")
+    assert provenance == [(site.url("/rss.xml"), 200, 1, 1)] * 2
+
+    # between polls: the first statement is corrected, the second withdrawn
+    edited = [(*items[0][:4], "Release them now, unconditionally.")]
+    site.put("/rss.xml", rss(edited), "application/rss+xml; charset=utf-8")
+    site.remove("/story/102")
+    second = fetch(config, db, "un-news")
+    assert second.exit_code == 0, second.output
+    assert "edited 1, deleted 1" in second.output
+    versions = rows(db, "SELECT v.number, v.text FROM versions v JOIN posts p ON p.id = v.post_id "
+                        "WHERE p.native_id LIKE '%news-101' ORDER BY v.number")
+    assert versions == [(1, "Release them now."), (2, "Release them now, unconditionally.")]
+    events = rows(db, "SELECT e.type, p.native_id LIKE '%news-10' || '1', c.requested_url, c.status "
+                      "FROM events e JOIN posts p ON p.id = e.post_id JOIN captures c ON c.id = e.capture_id "
+                      "WHERE e.type != 'first_seen' ORDER BY e.id")
+    assert events == [("edited", 1, site.url("/rss.xml"), 200), ("deleted", 0, link[1], 404)]
+    assert rows(db, "SELECT status FROM posts ORDER BY id") == [("live",), ("deleted",)]
+
+    payloads = rows(db, "SELECT count(*) FROM payloads")[0][0]
+    third = fetch(config, db, "un-news")
+    assert third.exit_code == 0, third.output
+    assert "not_modified" in third.output
+    assert rows(db, "SELECT count(*) FROM payloads")[0][0] == payloads
+    assert rows(db, "SELECT count(*) FROM versions")[0][0] == 3
+    last = rows(db, "SELECT status, revisit_of IS NOT NULL, payload_sha256 IS NOT NULL FROM captures "
+                    "ORDER BY id DESC LIMIT 1")
+    assert last == [(304, 1, 1)]
+    assert rows(db, "SELECT outcome FROM runs WHERE kind = 'fetch' ORDER BY id") == [
+        ("ok",), ("ok",), ("not_modified",)]
+
+
+def test_atom_feed_following_links_archives_the_pages(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import STATEMENT_BODY, Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    links = [site.url("/en/statements/7"), site.url("/en/statements/8")]
+    entries = [("tag:ministry.example,2026:7", links[0], "On the talks", "2026-06-01T08:00:00+03:00", "Talks."),
+               ("tag:ministry.example,2026:8", links[1], "On the border", "2026-06-02T08:00:00+03:00", "Border.")]
+    site.put("/atom.xml", atom(entries), "application/atom+xml")
+    site.put("/en/statements/7", statement_page("On the talks", canonical="/en/statements/7",
+                                                date="2026-06-01T07:55:00+03:00"))
+    site.put("/en/statements/8", statement_page("On the border"))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "ministry", "kind": "feed", "locator": site.url("/atom.xml"), "options": {"follow_links": True}}])
+    db = tmp_path / "archive.db"
+    assert fetch(config, db, "ministry").exit_code == 0
+    posts = rows(db, "SELECT platform, native_id, published_at, published_where FROM posts ORDER BY id")
+    assert posts[0] == ("web", links[0], "2026-06-01T04:55:00.000000Z", "meta[property=article:published_time]")
+    assert posts[1][:2] == ("web", links[1])
+    text, raw, page_url = rows(db, "SELECT v.text, v.raw, c.requested_url FROM versions v "
+                                   "JOIN captures c ON c.id = v.capture_id ORDER BY v.id LIMIT 1")[0]
+    assert "release the detained journalists" in text and raw.startswith("<entry") and page_url == links[0]
+
+    entries[0] = (*entries[0][:3], "2026-06-04T08:00:00+03:00", "Talks (updated).")
+    site.put("/atom.xml", atom(entries[:1]), "application/atom+xml")
+    site.put("/en/statements/7", statement_page("On the talks", STATEMENT_BODY.replace("closely", "very closely"),
+                                                canonical="/en/statements/7"))
+    site.remove("/en/statements/8")
+    second = fetch(config, db, "ministry")
+    assert "edited 1, deleted 1" in second.output, second.output
+    assert rows(db, "SELECT count(*) FROM versions WHERE text LIKE '%very closely%'")[0][0] == 1
+    assert rows(db, "SELECT p.native_id, c.status FROM events e JOIN posts p ON p.id = e.post_id "
+                    "JOIN captures c ON c.id = e.capture_id WHERE e.type = 'deleted'") == [(links[1], 404)]

@@ -37,7 +37,9 @@ WEB = "web"
 GONE_STATUSES = (404, 410)
 MAX_TITLE = 1000  # longer titles are cut (the raw fragment and the payload keep them whole)
 MAX_HTML = 10 * 1024 * 1024  # main-text extraction of larger pages takes too long to be worth it
-COMMON_OPTIONS: dict[str, tuple[type, ...]] = {"max_requests": (int,), "run_deadline": (int, float)}
+# read by jobs.run_source (bounds of one run) and the fetch layer (private addresses for this source)
+COMMON_OPTIONS: dict[str, tuple[type, ...]] = {"max_requests": (int,), "run_deadline": (int, float),
+                                               "allow_private": (bool,)}
 
 # Earliest date a statement can plausibly claim; "1970-01-01T00:00:00" is an unset Unix clock.
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
