@@ -182,11 +182,82 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
 
 
 @main.group("export", invoke_without_command=True)
+@db_option
+@click.option("--sql", help="A SELECT query whose results to export (run on a read-only connection).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default="csv", show_default=True,
+              help="Output format for --sql.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
 @click.pass_context
-def export(ctx: click.Context) -> None:
-    """Export from the archive (SQL results, a full dump, WARC)."""
-    if ctx.invoked_subcommand is None:
+def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output: Path | None) -> None:
+    """Export from the archive (SQL results, a full dump, WARC).
+
+    With --sql, stream the query's results as CSV, JSON or JSON lines."""
+    from archiver.exports import export_query
+
+    if ctx.invoked_subcommand is not None:
+        if sql is not None:
+            raise click.UsageError("--sql exports a query on its own; do not combine it with a subcommand")
+        return
+    if sql is None:
         click.echo(ctx.get_help())
+        return
+    count = _write_output(output, lambda out: export_query(db_path, sql, fmt, out))
+    if output is not None:
+        click.echo(f"exported {count} rows to {output}", err=True)
+
+
+def _write_output(output: Path | None, write: Callable[[Any], int]) -> int:
+    """Run `write` on stdout or on OUTPUT; a file appears only complete (written aside, then renamed)."""
+    if output is None:
+        return write(click.get_text_stream("stdout"))
+    partial = output.with_name(output.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            count = write(out)
+        partial.replace(output)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
+
+
+@export.command("dump")
+@db_option
+@click.argument("output", type=click.Path(path_type=Path))
+def export_dump(db_path: Path, output: Path) -> None:
+    """Write a full SQL dump (`sqlite3 NEW.db < OUTPUT` rebuilds the archive; `-` for stdout)."""
+    from archiver.exports import dump
+
+    lines = _write_output(None if str(output) == "-" else output, lambda out: dump(db_path, out))
+    click.echo(f"dumped {db_path} ({lines} statements)", err=True)
+
+
+@main.command()
+@db_option
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--without-payloads", is_flag=True,
+              help="Leave out the response bodies (captures and their digests stay); verify then reports them missing.")
+def snapshot(db_path: Path, output: Path, without_payloads: bool) -> None:
+    """Write a consistent single-file copy of the archive, fit for `datasette --immutable`."""
+    from archiver.exports import snapshot as take_snapshot
+
+    take_snapshot(db_path, output, without_payloads=without_payloads)
+    click.echo(f"snapshot of {db_path} written to {output}" + (" (without payloads)" if without_payloads else ""))
+
+
+@main.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8001, show_default=True, help="Port to listen on.")
+@click.option("--config-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Datasette metadata and settings folder [default: config/datasette of this installation].")
+def serve(db_path: Path, host: str, port: int, config_dir: Path | None) -> None:
+    """Serve the archive read-only with Datasette (the live file: safe while the service writes)."""
+    from archiver.publish.server import serve as serve_archive
+
+    click.echo(f"serving {db_path} read-only on http://{host}:{port}/", err=True)
+    serve_archive(db_path, host, port, config_dir=config_dir)
 
 
 @main.group("import")
