@@ -83,6 +83,12 @@ class Fetcher:
     def close(self) -> None:
         self.session.close()
 
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- public ---------------------------------------------------------------------------------
 
     def fetch(self, request: Request, source: Source, validators: Validators | None) -> Exchange:

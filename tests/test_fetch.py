@@ -1,0 +1,416 @@
+"""The fetch layer against real sockets on 127.0.0.1: provenance, conditional GET, retries and
+Retry-After, pacing, robots.txt, redirects, charsets, the private-address guard and secrets."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from archiver.archive import Archive
+from archiver.config import Settings
+from archiver.fetch import Fetcher
+from archiver.models import Request, Source, parse_time
+from archiver.view import ArchiveView
+
+TOKEN = "tok-9f8e7d6c5b4a-secret-value"
+SOURCE = Source(id="test", kind="webpage", locator="http://127.0.0.1/", options={"allow_private": True})
+
+Handler = Callable[[BaseHTTPRequestHandler], None]
+
+
+@dataclass
+class Hit:
+    at: float
+    path: str
+    headers: dict[str, str]
+    done: float = 0.0
+
+
+@dataclass
+class Server:
+    """`routes[path] = handler(request)`: each handler writes its whole response itself, so a test
+    can send exactly the bytes it needs (header order, drips, no Content-Length)."""
+
+    routes: dict[str, Handler] = field(default_factory=dict)
+    hits: list[Hit] = field(default_factory=list)
+    base: str = ""
+
+    def paths(self) -> list[str]:
+        return [hit.path for hit in self.hits]
+
+
+def reply(request: BaseHTTPRequestHandler, status: int = 200, body: bytes = b"",
+          headers: list[tuple[str, str]] | None = None, length: bool = True) -> None:
+    request.send_response_only(status)
+    for name, value in headers or [("Content-Type", "text/plain; charset=utf-8")]:
+        request.send_header(name, value)
+    if length:
+        request.send_header("Content-Length", str(len(body)))
+    else:
+        request.send_header("Connection", "close")
+        request.close_connection = True
+    request.end_headers()
+    request.wfile.write(body)
+
+
+def text(body: bytes, status: int = 200, *headers: tuple[str, str]) -> Handler:
+    return lambda request: reply(request, status, body, [("Content-Type", "text/plain; charset=utf-8"),
+                                                          *headers])
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    state = Server()
+
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            hit = Hit(time.time(), self.path, dict(self.headers))
+            state.hits.append(hit)
+            handler = state.routes.get(self.path) or (
+                text(b"no rules here", 404) if self.path == "/robots.txt" else text(b"not found", 404))
+            try:
+                handler(self)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+            hit.done = time.time()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+    httpd.daemon_threads = True
+    state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield state
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def settings(**changes: object) -> Settings:
+    base = Settings(contact="https://example.org/archive-contact", host_delay=0.0, retries=0, deadline=10.0)
+    for name, value in changes.items():
+        setattr(base, name, value)
+    return base
+
+
+@pytest.fixture
+def fetcher() -> Iterator[Fetcher]:
+    made = Fetcher(settings())
+    yield made
+    made.close()
+
+
+def get(fetcher: Fetcher, url: str, **request: object):
+    return fetcher.fetch(Request(url, **request), SOURCE, None)  # type: ignore[arg-type]
+
+
+def test_provenance_is_recorded_as_received(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/page"] = lambda r: reply(r, 200, b"<p>Statement</p>", [
+        ("Content-Type", "text/html; charset=utf-8"), ("X-B", "1"), ("Set-Cookie", "a=1"), ("X-A", "2"),
+        ("Set-Cookie", "b=2"), ("ETag", '"v1"')])
+    exchange = get(fetcher, server.base + "/page")
+    assert exchange.ok and exchange.status == 200
+    assert exchange.body == b"<p>Statement</p>" and exchange.text() == "<p>Statement</p>"
+    names = [name for name, _ in exchange.response_headers]
+    # wire order, duplicates kept where they were
+    assert names == ["Content-Type", "X-B", "Set-Cookie", "X-A", "Set-Cookie", "ETag", "Content-Length"]
+    assert exchange.header("etag") == '"v1"'
+    assert exchange.server_ip == "127.0.0.1"
+    assert exchange.http_version == "HTTP/1.1"
+    assert exchange.final_url == exchange.requested_url == server.base + "/page"
+    assert exchange.robots == "allowed"
+    assert "https://example.org/archive-contact" in (exchange.user_agent or "")
+    sent = dict(exchange.request_headers)
+    assert sent["User-Agent"] == exchange.user_agent == server.hits[-1].headers["User-Agent"]
+    assert sent["Host"] == server.base.removeprefix("http://")
+    assert exchange.content_type == "text/html; charset=utf-8" and exchange.charset == "utf-8"
+    assert exchange.transferred_size == len(exchange.body)
+    start, end = parse_time(exchange.started_at), parse_time(exchange.ended_at or "")
+    assert start <= end and exchange.started_at.endswith("Z") and len(exchange.started_at) == 27
+    # robots.txt was asked once, before the page; a second page reuses the cached answer
+    get(fetcher, server.base + "/page")
+    assert server.paths() == ["/robots.txt", "/page", "/page"]
+
+
+def test_conditional_get_records_304_against_the_previous_payload(server: Server, fetcher: Fetcher,
+                                                                   archive: Archive, db_path: Path) -> None:
+    def page(request: BaseHTTPRequestHandler) -> None:
+        if request.headers.get("If-None-Match") == '"v1"':
+            reply(request, 304, b"", [("ETag", '"v1"')], length=False)
+        else:
+            reply(request, 200, b"first version of the page", [
+                ("Content-Type", "text/plain"), ("ETag", '"v1"'),
+                ("Last-Modified", "Tue, 03 Nov 2026 10:00:00 GMT")])
+
+    server.routes["/feed"] = page
+    url = server.base + "/feed"
+    first = archive.record(fetcher.fetch(Request(url), SOURCE, None))
+    view = ArchiveView(db_path)
+    validators = view.validators(url)
+    assert validators is not None and validators.capture_id == first.capture_id
+    exchange = fetcher.fetch(Request(url), SOURCE, validators)
+    view.close()
+    assert exchange.status == 304 and exchange.body is None and exchange.revisit_of == first.capture_id
+    assert exchange.not_modified and exchange.error is None
+    sent = server.hits[-1].headers
+    assert sent["If-None-Match"] == '"v1"' and sent["If-Modified-Since"] == "Tue, 03 Nov 2026 10:00:00 GMT"
+    second = archive.record(exchange)
+    assert not second.payload_stored
+    assert archive.conn.execute("SELECT count(*) FROM payloads").fetchone()[0] == 1
+    rows = archive.conn.execute("SELECT status, payload_sha256, revisit_of FROM captures ORDER BY id").fetchall()
+    assert rows[1][0] == 304 and rows[1][1] == rows[0][1] and rows[1][2] == first.capture_id
+
+
+def test_short_retry_after_is_waited_and_retried(server: Server) -> None:
+    answers = iter([lambda r: reply(r, 429, b"slow down", [("Retry-After", "1")]), text(b"here it is")])
+    server.routes["/busy"] = lambda r: next(answers)(r)
+    with Fetcher(settings(retries=2)) as f:
+        exchange = get(f, server.base + "/busy")
+    assert exchange.status == 200 and exchange.body == b"here it is"
+    times = [hit.at for hit in server.hits if hit.path == "/busy"]
+    assert len(times) == 2 and times[1] - times[0] >= 0.95
+    assert exchange.details["retries"] == [{"status": 429, "waited": 1.0}]
+
+
+def test_long_retry_after_sets_not_before_without_sleeping(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/limited"] = lambda r: reply(r, 429, b"", [("Retry-After", "3600")])
+    server.routes["/other"] = text(b"other page")
+    began = time.monotonic()
+    exchange = get(fetcher, server.base + "/limited")
+    assert time.monotonic() - began < 1.0
+    assert exchange.status is None and "not before" in (exchange.error or "")
+    assert exchange.details["http_status"] == 429
+    not_before = parse_time(exchange.details["not_before"])
+    assert 3590 < (not_before - parse_time(exchange.started_at)).total_seconds() < 3610
+    later = get(fetcher, server.base + "/other")
+    assert later.status is None and later.details["not_sent"] and "not before" in (later.error or "")
+    assert "/other" not in server.paths()
+
+
+def test_requests_to_one_host_are_paced_one_at_a_time(server: Server) -> None:
+    def slow(request: BaseHTTPRequestHandler) -> None:
+        time.sleep(0.05)
+        reply(request, 200, b"ok")
+
+    for n in range(4):
+        server.routes[f"/p{n}"] = slow
+    with Fetcher(settings(host_delay=0.3, workers=4)) as shared:
+        threads = [threading.Thread(target=get, args=(shared, f"{server.base}/p{n}")) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    hits = sorted((hit for hit in server.hits if hit.path.startswith("/p")), key=lambda hit: hit.at)
+    assert len(hits) == 4
+    for before, after in itertools.pairwise(hits):
+        assert after.at - before.at >= 0.29  # the configured delay, measured where the server stands
+        assert after.at >= before.done  # concurrency 1: the next request waits for the previous answer
+
+
+def test_robots_disallow_keeps_the_path_off_the_server(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/robots.txt"] = text(b"User-agent: *\nDisallow: /private/\n")
+    server.routes["/private/memo"] = text(b"secret memo")
+    server.routes["/public"] = text(b"press release")
+    refused = get(fetcher, server.base + "/private/memo")
+    allowed = get(fetcher, server.base + "/public")
+    assert refused.robots == "disallowed" and refused.status is None
+    assert "disallows /private/memo" in (refused.error or "") and refused.details["not_sent"]
+    assert allowed.robots == "allowed" and allowed.status == 200
+    assert server.paths() == ["/robots.txt", "/public"]
+
+
+def test_unavailable_robots_means_not_fetched(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/robots.txt"] = text(b"down", 503)
+    server.routes["/page"] = text(b"page")
+    exchange = get(fetcher, server.base + "/page")
+    assert exchange.robots == "unavailable" and exchange.status is None
+    assert "HTTP 503" in (exchange.error or "") and "/page" not in server.paths()
+
+
+def test_redirects_are_recorded_and_loops_end_with_a_clear_error(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/old"] = lambda r: reply(r, 301, b"", [("Location", "/new")])
+    server.routes["/new"] = text(b"moved here")
+    moved = get(fetcher, server.base + "/old")
+    assert moved.status == 200 and moved.body == b"moved here" and moved.final_url == server.base + "/new"
+    assert moved.redirects == [{"url": server.base + "/old", "status": 301, "location": "/new"}]
+    server.routes["/a"] = lambda r: reply(r, 302, b"", [("Location", server.base + "/b")])
+    server.routes["/b"] = lambda r: reply(r, 302, b"", [("Location", "/a")])
+    looped = get(fetcher, server.base + "/a")
+    assert looped.status is None and looped.error == f"redirect loop at {server.base}/a (after 2 redirects)"
+    assert [hop["url"] for hop in looped.redirects] == [server.base + "/a", server.base + "/b"]
+
+
+def test_a_wrong_charset_declaration_still_decodes_right(server: Server, fetcher: Fetcher) -> None:
+    statement = ("Le ministère des Affaires étrangères a publié une déclaration : « Nous réaffirmons notre "
+                 "soutien », a précisé la porte-parole.")
+    server.routes["/fr"] = lambda r: reply(r, 200, statement.encode("cp1252"),
+                                           [("Content-Type", "text/html; charset=utf-8")])
+    exchange = get(fetcher, server.base + "/fr")
+    assert exchange.text() == statement
+    assert exchange.charset == "cp1252" and exchange.details["declared_charset"] == "utf-8"
+
+
+def test_a_private_address_is_refused_before_connecting(server: Server) -> None:
+    server.routes["/page"] = text(b"internal")
+    with Fetcher(settings()) as strict:
+        exchange = strict.fetch(Request(server.base + "/page"), Source("s", "webpage", "x"), None)
+    assert exchange.status is None and exchange.error is not None
+    assert exchange.error.startswith("private address refused: 127.0.0.1")
+    assert exchange.details["not_sent"] and server.hits == []  # not even robots.txt
+
+
+def test_connection_refused_is_an_exchange_not_an_exception(fetcher: Fetcher) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    exchange = get(fetcher, f"http://127.0.0.1:{port}/page")
+    assert exchange.status is None and exchange.robots == "unavailable"
+    assert "Connection refused" in (exchange.error or "")
+
+
+def test_bearer_token_is_sent_but_never_recorded(server: Server, archive: Archive, db_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("X_BEARER_TOKEN", TOKEN)
+    server.routes["/api"] = lambda r: reply(
+        r, 200 if r.headers.get("Authorization") == f"Bearer {TOKEN}" else 401, b'{"data": []}',
+        [("Content-Type", "application/json")])
+    server.routes["/fails"] = lambda r: reply(r, 503, b"")
+    caplog.set_level(logging.DEBUG)
+    with Fetcher(settings(retries=1)) as f:
+        exchange = f.fetch(Request(server.base + "/api", secret="X_BEARER_TOKEN"), SOURCE, None)
+        failed = f.fetch(Request(server.base + "/fails", secret="X_BEARER_TOKEN"), SOURCE, None)
+        missing = f.fetch(Request(server.base + "/api", secret="NOT_CONFIGURED"), SOURCE, None)
+    assert exchange.status == 200 and failed.status == 503
+    assert dict(exchange.request_headers)["Authorization"] == "Bearer [redacted X_BEARER_TOKEN]"
+    assert missing.status is None and "NOT_CONFIGURED is not set" in (missing.error or "")
+    for recorded in (exchange, failed, missing):
+        assert TOKEN not in json.dumps(recorded.__dict__, default=str)
+        archive.record(recorded)
+    archive.close()
+    for path in db_path.parent.glob(db_path.name + "*"):  # the database and any WAL beside it
+        assert TOKEN.encode() not in path.read_bytes()
+    assert caplog.records and TOKEN not in caplog.text
+
+
+def test_secrets_file_is_read_when_the_environment_has_none(server: Server, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"# tokens\nAPI_TOKEN = {TOKEN}\n", encoding="utf-8")
+    server.routes["/api"] = lambda r: reply(r, 200, r.headers.get("Authorization", "").encode())
+    with Fetcher(settings(secrets_file=str(secrets))) as f:
+        exchange = f.fetch(Request(server.base + "/api", secret="API_TOKEN"), SOURCE, None)
+    assert server.hits[-1].headers["Authorization"] == f"Bearer {TOKEN}"
+    assert dict(exchange.request_headers)["Authorization"] == "Bearer [redacted API_TOKEN]"
+
+
+# -- limits: deadline, size cap, decompression bombs --------------------------------------------------
+
+
+def test_a_drip_is_cut_at_the_total_deadline(server: Server) -> None:
+    def drip(request: BaseHTTPRequestHandler) -> None:
+        request.send_response_only(200)
+        request.send_header("Content-Length", "100")
+        request.end_headers()
+        for _ in range(10):  # one byte a second: every single read is well inside the read timeout
+            request.wfile.write(b"x")
+            request.wfile.flush()
+            time.sleep(1)
+
+    server.routes["/drip"] = drip
+    with Fetcher(settings(deadline=2.0, read_timeout=30.0)) as f:
+        began = time.monotonic()
+        exchange = get(f, server.base + "/drip")
+        took = time.monotonic() - began
+    assert abs(took - 2.0) <= 1.0
+    assert exchange.status is None and exchange.body is None
+    assert (exchange.error or "").startswith("deadline exceeded after 2 s")
+
+
+def _peak_memory(work: Callable[[], object]) -> tuple[object, int]:
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        result = work()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_declared_body_over_the_cap_is_not_downloaded(server: Server) -> None:
+    def huge(request: BaseHTTPRequestHandler) -> None:
+        request.send_response_only(200)
+        request.send_header("Content-Length", str(50 * 1024 * 1024))
+        request.end_headers()
+        request.wfile.write(bytes(64 * 1024))
+
+    server.routes["/huge"] = huge
+    with Fetcher(settings(max_body=10 * 1024 * 1024)) as f:
+        exchange = get(f, server.base + "/huge")
+    assert exchange.status is None and exchange.details["http_status"] == 200
+    assert exchange.error == f"body over cap: Content-Length {50 * 1024 * 1024} > {10 * 1024 * 1024} bytes"
+
+
+def test_an_undeclared_50_mb_body_is_cut_at_the_cap_with_bounded_memory(server: Server) -> None:
+    chunk = bytes(256 * 1024)
+
+    def stream(request: BaseHTTPRequestHandler) -> None:
+        request.send_response_only(200)
+        request.send_header("Connection", "close")  # no length: the body ends when the connection does
+        request.end_headers()
+        request.close_connection = True
+        for _ in range(200):  # 50 MB
+            request.wfile.write(chunk)
+
+    server.routes["/stream"] = stream
+    cap = 10 * 1024 * 1024
+    with Fetcher(settings(max_body=cap)) as f:
+        exchange, peak = _peak_memory(lambda: get(f, server.base + "/stream"))
+    assert exchange.status is None and exchange.details["truncated_at"] == cap  # type: ignore[attr-defined]
+    assert exchange.error == f"body over cap: more than {cap} bytes transferred"  # type: ignore[attr-defined]
+    assert peak < cap + 4 * 1024 * 1024  # what was kept, not the 50 MB offered
+
+
+def test_a_gzip_bomb_is_cut_at_the_cap_with_bounded_memory(server: Server) -> None:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1024 * 1024)
+    bomb = b"".join(packer.compress(zeros) for _ in range(100)) + packer.flush()  # 100 MB in ~100 KB
+    server.routes["/bomb"] = lambda r: reply(r, 200, bomb, [("Content-Type", "text/html"),
+                                                            ("Content-Encoding", "gzip")])
+    cap = 1024 * 1024
+    with Fetcher(settings(max_body=cap)) as f:
+        exchange, peak = _peak_memory(lambda: get(f, server.base + "/bomb"))
+    assert exchange.status is None  # type: ignore[attr-defined]
+    error = exchange.error or ""  # type: ignore[attr-defined]
+    assert error.startswith(f"body over cap: more than {cap} bytes after Content-Encoding gzip")
+    assert peak < 3 * cap + len(bomb)  # never the 100 MB the bomb unpacks to
+
+
+def test_gzip_is_undone_and_both_digests_are_kept(server: Server, fetcher: Fetcher) -> None:
+    import gzip
+    import hashlib
+
+    packed = gzip.compress(b"<html>communique</html>" * 100)
+    server.routes["/gz"] = lambda r: reply(r, 200, packed, [("Content-Type", "text/html"),
+                                                            ("Content-Encoding", "gzip")])
+    exchange = get(fetcher, server.base + "/gz")
+    assert exchange.body == b"<html>communique</html>" * 100
+    assert exchange.transferred_size == len(packed)
+    assert exchange.transferred_sha256 == hashlib.sha256(packed).hexdigest()
+    assert exchange.header("Content-Encoding") == "gzip"
