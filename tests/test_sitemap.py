@@ -31,16 +31,16 @@ def source(**options) -> Source:
     return Source(id="gov", kind="sitemap", locator=INDEX, options=options)
 
 
-def test_index_children_are_followed_and_skipped_while_their_lastmod_holds(archive: Archive,
-                                                                            view: ArchiveView) -> None:
+def test_index_children_are_followed_and_remembered_for_when_the_index_is_unchanged(archive: Archive,
+                                                                                   view: ArchiveView) -> None:
     body = sitemap_index([(CHILD, "2026-06-02"), ("https://gov.example/sitemap-pages.xml", None)])
-    follow = sitemap.parse(source(), Request(INDEX), exchange(INDEX, body), view).follow
-    assert [(r.url, r.purpose) for r in follow] == [(CHILD, "listing"), ("https://gov.example/sitemap-pages.xml",
-                                                                         "listing")]
-    child = sitemap.parse(source(), follow[0], exchange(CHILD, urlset(PAGES)), view)
-    archive.record(exchange(CHILD, urlset(PAGES)), child.observation, source_id="gov")
-    again = sitemap.parse(source(), Request(INDEX), exchange(INDEX, body), view).follow
-    assert [r.url for r in again] == ["https://gov.example/sitemap-pages.xml"]  # no lastmod: always read
+    parsed = sitemap.parse(source(), Request(INDEX), exchange(INDEX, body), view)
+    children = [CHILD, "https://gov.example/sitemap-pages.xml"]
+    assert [(r.url, r.purpose, r.conditional) for r in parsed.follow] == [(u, "listing", True) for u in children]
+    archive.record(exchange(INDEX, body), parsed.observation, source_id="gov")
+    # the index may answer 304 next time: its children are planned anyway, conditionally
+    assert [r.url for r in sitemap.plan(source(), view)] == [INDEX, *children]
+    assert not any(r.conditional for r in sitemap.plan(source(recheck=True), view))
 
 
 def test_only_new_or_changed_pages_are_fetched(archive: Archive, view: ArchiveView) -> None:
@@ -71,3 +71,32 @@ def test_gzipped_sitemaps_are_read_and_gzip_bombs_refused(view: ArchiveView) -> 
 def test_options_are_validated() -> None:
     assert any("not a regular expression" in p for p in sitemap.validate_options({"include": "(["}))
     assert sitemap.validate_options({"include": "/press/", "exclude": "/fr/", "recheck": True}) == []
+
+
+def test_sitemap_index_end_to_end_lastmod_edit_and_removal(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import STATEMENT_BODY, Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    press = [(site.url("/press/1"), "2026-06-01"), (site.url("/press/2"), "2026-06-02")]
+    site.put("/sitemap.xml", sitemap_index([(site.url("/sitemap-press.xml.gz"), None)]), "application/xml")
+    site.put("/sitemap-press.xml.gz", gzip.compress(urlset(press)), "application/gzip")
+    site.put("/press/1", statement_page("Press release 1"))
+    site.put("/press/2", statement_page("Press release 2"))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "gov", "kind": "sitemap", "locator": site.url("/sitemap.xml"), "options": {"include": "/press/"}}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "gov")
+    assert first.exit_code == 0 and "new 2" in first.output, first.output
+    assert rows(db, "SELECT platform, native_id FROM posts ORDER BY id") == [("web", u) for u, _ in press]
+
+    site.hits.clear()
+    assert "new 0, edited 0" in fetch(config, db, "gov").output
+    assert "/press/1" not in site.hits  # lastmod unchanged: the page is not requested at all
+
+    site.put("/press/1", statement_page("Press release 1", STATEMENT_BODY + "<p>Updated on 5 June.</p>"))
+    site.put("/sitemap-press.xml.gz", gzip.compress(urlset([(press[0][0], "2026-06-05")])), "application/gzip")
+    site.remove("/press/2")
+    third = fetch(config, db, "gov")
+    assert "edited 1, deleted 1" in third.output, third.output
+    assert rows(db, "SELECT count(*) FROM versions WHERE text LIKE '%Updated on 5 June.%'")[0][0] == 1
+    assert rows(db, "SELECT status FROM posts ORDER BY id") == [("live",), ("deleted",)]

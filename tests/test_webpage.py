@@ -90,3 +90,48 @@ def test_options_are_validated() -> None:
     assert "option `item`: required" in webpage.validate_options({})[0]
     assert any("not a CSS selector" in p for p in webpage.validate_options({"item": "div[["}))
     assert webpage.validate_options(OPTIONS) == []
+
+
+def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
+             ("/en/statements/on-the-elections", "On the elections", "2026-05-28T12:00:00Z")]
+    site.put("/en/statements", listing_page(cards))
+    site.put("/en/statements/ceasefire-now", statement_page("Ceasefire now", date=None))
+    site.put("/en/statements/on-the-elections", statement_page("On the elections", date="2026-05-28T14:00:00+02:00"))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": {**OPTIONS, "recheck": True}}])
+    db = tmp_path / "archive.db"
+
+    first = fetch(config, db, "party")
+    assert first.exit_code == 0 and "new 2" in first.output, first.output
+    posts = rows(db, "SELECT native_id, author_name, published_at, published_where FROM posts ORDER BY id")
+    assert posts == [
+        (site.url("/en/statements/ceasefire-now"), "Example Party", "2026-06-01T09:00:00.000000Z",
+         "listing:time[datetime]"),
+        (site.url("/en/statements/on-the-elections"), "Example Party", "2026-05-28T12:00:00.000000Z",
+         "meta[property=article:published_time]")]
+    assert rows(db, "SELECT count(*) FROM versions WHERE raw LIKE '<div class=\"views-row\">%'")[0][0] == 2
+
+    unchanged = fetch(config, db, "party")  # recheck: the pages answer 304, nothing new
+    assert "new 0, edited 0, deleted 0" in unchanged.output, unchanged.output
+
+    # an edit that does not show in the listing: recheck still reads the page
+    site.put("/en/statements/ceasefire-now",
+             statement_page("Ceasefire now", STATEMENT_BODY.replace("without delay", "immediately"), date=None))
+    third = fetch(config, db, "party")
+    assert "new 0, edited 1, deleted 0" in third.output, third.output
+    site.put("/en/statements", listing_page(cards[:1]))
+    site.remove("/en/statements/on-the-elections")
+    fourth = fetch(config, db, "party")
+    assert "edited 0, deleted 1" in fourth.output, fourth.output
+    texts = [t for (t,) in rows(db, "SELECT v.text FROM versions v JOIN posts p ON p.id = v.post_id "
+                                    "WHERE p.native_id LIKE '%ceasefire-now' ORDER BY v.number")]
+    assert len(texts) == 2 and "without delay" in texts[0] and "immediately" in texts[1]
+    assert rows(db, "SELECT e.type, c.requested_url, c.status FROM events e JOIN captures c ON c.id = e.capture_id "
+                    "WHERE e.type IN ('edited', 'deleted') ORDER BY e.id") == [
+        ("edited", site.url("/en/statements/ceasefire-now"), 200),
+        ("deleted", site.url("/en/statements/on-the-elections"), 404)]

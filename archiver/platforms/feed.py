@@ -26,6 +26,7 @@ from archiver.platforms.pages import (
     digest,
     follow_listing,
     html_to_text,
+    listing_request,
     local_name,
     normalise_date,
     page_state_entry,
@@ -48,7 +49,7 @@ def validate_options(options: dict[str, Any]) -> list[str]:
 
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
-    return [Request(source.locator, purpose="listing")]
+    return [listing_request(source)]
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:

@@ -311,6 +311,12 @@ class Listed:
     meta: dict[str, Any] = field(default_factory=dict)  # handed to the page's parser
 
 
+def listing_request(source: Source) -> Request:
+    """The first request of a listing source. With `recheck` it is unconditional: an unchanged
+    listing must still lead to its pages, whose edits do not show in the listing."""
+    return Request(source.locator, purpose="listing", conditional=not source.options.get("recheck", False))
+
+
 def page_state(view: ArchiveView, source: Source, url: str) -> dict[str, Any] | None:
     value = view.state(source.id, f"page:{url}")
     if not value:
@@ -351,7 +357,7 @@ def follow_listing(source: Source, view: ArchiveView, listing_url: str, items: I
                                          meta=tuple(sorted(meta.items()))))
     if detect_removals:
         key = f"listed:{listing_url}"
-        previous = _load_list(view.state(source.id, key))
+        previous = load_list(view.state(source.id, key))
         if previous != current:
             parsed.observation.state[key] = json.dumps(current, ensure_ascii=False)
         present = set(current)
@@ -368,7 +374,7 @@ def follow_listing(source: Source, view: ArchiveView, listing_url: str, items: I
     return parsed
 
 
-def _load_list(value: str | None) -> list[str]:
+def load_list(value: str | None) -> list[str]:
     if not value:
         return []
     try:

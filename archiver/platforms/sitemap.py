@@ -1,7 +1,7 @@
 """Sitemaps (`<urlset>`) and sitemap indexes (`<sitemapindex>`, children followed), plain or
 gzipped. Each listed page whose `<lastmod>` differs from the one recorded when it was last archived
-(or that is new) is fetched and read as a statement page (archiver.platforms.pages). A child
-sitemap is re-read only when its own `<lastmod>` changed or is absent.
+(or that is new) is fetched and read as a statement page (archiver.platforms.pages). Child
+sitemaps are asked for on every run with conditional GET (unchanged ones answer 304).
 
 Parsed with lxml with entity expansion, DTD loading and network access off, after refusing any
 document that declares entities; gzip is inflated to at most 50 MB (the sitemap protocol's limit).
@@ -10,6 +10,7 @@ Options: include / exclude (regular expressions on page URLs), recheck (bool).""
 
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from typing import Any
@@ -21,6 +22,8 @@ from archiver.platforms.pages import (
     absolute_http,
     check_options,
     follow_listing,
+    listing_request,
+    load_list,
     local_name,
     parse_page,
     refuse_entities,
@@ -46,7 +49,11 @@ def validate_options(options: dict[str, Any]) -> list[str]:
 
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
-    return [Request(source.locator, purpose="listing")]
+    # The children known from the last read of the index are asked for too (conditionally): an
+    # index that answers 304 says nothing about whether its children changed.
+    first = listing_request(source)
+    children = load_list(view.state(source.id, f"children:{source.locator}"))
+    return [first, *(Request(url, purpose="listing", conditional=first.conditional) for url in children)]
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
@@ -57,7 +64,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
     root = read_xml(exchange.body or b"", request.url)
     kind = local_name(root.tag)
     if kind == "sitemapindex":
-        return _index(source, view, root, base)
+        return _index(source, request, view, root, base)
     if kind != "urlset":
         raise ParseError(f"{request.url}: not a sitemap (root element <{kind or '?'}>)")
     items = []
@@ -67,18 +74,18 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
         if (include and not include.search(loc)) or (exclude and exclude.search(loc)):
             continue
         items.append(Listed(loc, sig=lastmod, meta={"raw": raw}))
-    parsed = follow_listing(source, view, base, items)
-    if request.purpose == "listing" and request.meta_dict().get("lastmod") is not None:
-        parsed.observation.state[f"sitemap:{request.url}"] = str(request.meta_dict()["lastmod"])
-    return parsed
+    return follow_listing(source, view, base, items)
 
 
-def _index(source: Source, view: ArchiveView, root: Any, base: str) -> Parsed:
+def _index(source: Source, request: Request, view: ArchiveView, root: Any, base: str) -> Parsed:
+    """Every child sitemap, asked for conditionally: an unchanged child answers 304 and costs nothing
+    (many sites never update an index's <lastmod>, so it is not trusted to skip a child)."""
     parsed = Parsed()
-    for loc, lastmod, _ in _entries(root, "sitemap", base):
-        if lastmod is not None and view.state(source.id, f"sitemap:{loc}") == lastmod:
-            continue  # the child says it has not changed since it was read
-        parsed.follow.append(Request(loc, purpose="listing", meta=(("lastmod", lastmod),)))
+    children = [loc for loc, _, _ in _entries(root, "sitemap", base)]
+    parsed.follow = [Request(loc, purpose="listing", conditional=request.conditional) for loc in children]
+    key = f"children:{request.url}"
+    if load_list(view.state(source.id, key)) != children:
+        parsed.observation.state[key] = json.dumps(children, ensure_ascii=False)
     return parsed
 
 

@@ -58,7 +58,8 @@ def validate_options(options: dict[str, Any]) -> list[str]:
 
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
-    return [Request(source.locator, purpose="listing", meta=(("page", 1),))]
+    recheck = bool(source.options.get("recheck", False))  # re-read letters even if the listing is unchanged
+    return [Request(source.locator, purpose="listing", conditional=not recheck, meta=(("page", 1),))]
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:

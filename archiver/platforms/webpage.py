@@ -19,6 +19,7 @@ from archiver.platforms.pages import (
     absolute_http,
     check_options,
     follow_listing,
+    listing_request,
     node_text,
     parse_page,
     short_title,
@@ -45,7 +46,7 @@ def validate_options(options: dict[str, Any]) -> list[str]:
 
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
-    return [Request(source.locator, purpose="listing")]
+    return [listing_request(source)]
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
