@@ -8,7 +8,6 @@ import hashlib
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
 
 from tqdm import tqdm
@@ -111,13 +110,26 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
 
 
 def _batches(observations: Iterator[Observation]) -> Iterator[Observation]:
-    """Observations merged into batches of about BATCH posts."""
-    while True:
-        chunk = list(islice(observations, BATCH))
-        if not chunk:
-            return
-        merged = Observation()
-        for observation in chunk:
-            merged.posts.extend(observation.posts)
-            merged.gone.extend(observation.gone)
-        yield merged
+    """Observations merged into batches of about BATCH posts; when the file breaks off, what was
+    read before the break is still written."""
+    chunk: list[Observation] = []
+    try:
+        for observation in observations:
+            chunk.append(observation)
+            if len(chunk) >= BATCH:
+                yield _merge(chunk)
+                chunk = []
+    except ImportFailed:
+        if chunk:
+            yield _merge(chunk)
+        raise
+    if chunk:
+        yield _merge(chunk)
+
+
+def _merge(chunk: list[Observation]) -> Observation:
+    merged = Observation()
+    for observation in chunk:
+        merged.posts.extend(observation.posts)
+        merged.gone.extend(observation.gone)
+    return merged

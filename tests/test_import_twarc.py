@@ -1,0 +1,79 @@
+"""`archiver import twarc`: the real twarc2 JSONL files, with their __twarc provenance kept in every
+version, edit chains folded into one post, and re-imports that change nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from archiver.cli import main
+from tests.conftest import FIXTURES
+from tests.social_loop import events, rows
+
+TWARC = FIXTURES / "twarc2"
+
+
+def run(db_path: Path, path: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["import", "twarc", "--db", str(db_path), str(path)])
+    return result.exit_code, result.output
+
+
+def test_twarc_files_import_with_provenance_and_edit_chains(db_path: Path) -> None:
+    for name in ("edited", "media_tweet", "quoted_edit"):
+        code, output = run(db_path, TWARC / f"{name}.jsonl")
+        assert code == 0, output
+    posts = {row[0]: row[1:] for row in rows(
+        db_path, "SELECT native_id, kind, version_count, author_handle, quote_of, reply_to, media, text FROM posts")}
+    assert set(posts) == {"1576994746135764992", "1558553189766631429", "1576995594388000768"}
+    edited = posts["1576994746135764992"]  # identity: the first id of edit_history_tweet_ids
+    assert edited[:4] == ("post", 2, "wongmjane", None)
+    assert events(db_path, "1576994746135764992") == ["first_seen", "edited"]
+    assert posts["1576995594388000768"][:5] == ("quote", 1, "dappdavid99", "1576994746135764992",
+                                                "1576994746135764992")
+    assert json.loads(posts["1558553189766631429"][5])[0]["type"] == "video"
+    for raw, capture_url in rows(db_path, "SELECT v.raw, c.requested_url FROM versions v "
+                                          "JOIN captures c ON c.id = v.capture_id"):
+        kept = json.loads(raw)
+        assert kept["__twarc"]["url"].startswith("https://api.twitter.com/2/tweets?")
+        assert {"version", "retrieved_at"} <= set(kept["__twarc"]) and "id" in kept["tweet"]
+        assert capture_url.startswith("file://") and capture_url.endswith(".jsonl")
+    assert rows(db_path, "SELECT count(*), count(DISTINCT transferred_sha256) FROM captures "
+                         "WHERE kind = 'import'") == [(3, 3)]
+
+
+def test_reimporting_a_twarc_file_changes_nothing(db_path: Path) -> None:
+    run(db_path, TWARC / "edited.jsonl")
+    before = rows(db_path, "SELECT (SELECT count(*) FROM captures), (SELECT count(*) FROM versions), "
+                           "(SELECT count(*) FROM events), (SELECT count(*) FROM runs)")
+    code, output = run(db_path, TWARC / "edited.jsonl")
+    assert code == 0 and "already imported" in output and "nothing changed" in output
+    assert rows(db_path, "SELECT (SELECT count(*) FROM captures), (SELECT count(*) FROM versions), "
+                         "(SELECT count(*) FROM events), (SELECT count(*) FROM runs)") == before
+
+
+def test_bad_lines_are_skipped_named_and_the_run_recorded_failed(db_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    good = (TWARC / "media_tweet.jsonl").read_text().strip()
+    path.write_text("\n".join([good, '{"data": [{"id": 5}]}', "not json", "[1, 2]", '{"data": [{"id": "1"',
+                               ""]) + "\n")
+    code, output = run(db_path, path)
+    assert code == 1
+    assert "mixed.jsonl: line 2: data[0]: field `id`: expected str, got int" in output
+    assert "mixed.jsonl: line 3: not valid JSON" in output
+    assert "mixed.jsonl: line 4: not a twarc2 page" in output
+    assert "mixed.jsonl: line 5: not valid JSON" in output
+    assert rows(db_path, "SELECT native_id FROM posts") == [("1558553189766631429",)]
+    outcome, error = rows(db_path, "SELECT outcome, error FROM runs")[0]
+    assert outcome == "failed" and error.startswith("4 entries could not be read; first: mixed.jsonl: line 2")
+
+
+def test_flattened_twarc_output_is_read_too(db_path: Path, tmp_path: Path) -> None:
+    page = json.loads((TWARC / "media_tweet.jsonl").read_text())
+    flat = {**page["data"][0], "author": page["includes"]["users"][0], "__twarc": page["__twarc"]}
+    path = tmp_path / "flat.jsonl"
+    path.write_text(json.dumps(flat) + "\n")
+    code, output = run(db_path, path)
+    assert code == 0, output
+    assert rows(db_path, "SELECT native_id, author_handle FROM posts") == [("1558553189766631429", "IgorBrigadir")]

@@ -1,0 +1,180 @@
+"""`archiver import x-archive`: the real tweets.js, a zip and a folder with parts, deleted tweets,
+note tweets and an edit chain; streamed in small chunks; re-imports change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from archiver.archive import Archive
+from archiver.cli import main
+from archiver.importers import x_archive
+from archiver.importers.filecapture import ImportFailed
+from tests.conftest import FIXTURES
+from tests.social_loop import events, rows
+
+TWEETS = FIXTURES / "x_archive" / "tweets.js"
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(main, ["import", *args], catch_exceptions=False)
+
+
+def counts(db_path: Path) -> tuple[int, ...]:
+    return tuple(rows(db_path, f"SELECT count(*) FROM {t}")[0][0]
+                 for t in ("captures", "posts", "versions", "events", "chain"))
+
+
+def test_the_real_tweets_js_imports_all_28_tweets_as_one_capture(db_path: Path) -> None:
+    result = run("x-archive", "--db", str(db_path), str(TWEETS))
+    assert result.exit_code == 0, result.output
+    assert "imported 28 posts as capture 1 (28 new, 0 edited, 0 deleted)" in result.output
+    capture = rows(db_path, "SELECT kind, requested_url, transferred_sha256, transferred_size, details, "
+                            "payload_sha256 FROM captures")
+    assert len(capture) == 1
+    kind, url, digest, size, details, payload = capture[0]
+    assert (kind, url, payload) == ("import", TWEETS.resolve().as_uri(), None)
+    assert digest == hashlib.sha256(TWEETS.read_bytes()).hexdigest() and size == TWEETS.stat().st_size
+    assert {"name", "size", "imported_at"} <= set(json.loads(details))
+    assert rows(db_path, "SELECT count(*), count(DISTINCT native_id) FROM posts WHERE platform = 'x'") == [(28, 28)]
+    assert rows(db_path, "SELECT DISTINCT capture_id FROM versions") == [(1,)]  # every post traceable to the file
+    post = rows(db_path, "SELECT kind, reply_to, published_at, published_raw, text, version_count FROM posts "
+                         "WHERE native_id = '1629012888185610242'")
+    assert post == [("reply", "1628894722889601024", "2023-02-24T06:58:32.000000Z", "Fri Feb 24 06:58:32 +0000 2023",
+                     "@RPDeshaies Pretty much anything by Bal-Sagoth", 1)]
+    kinds = dict(rows(db_path, "SELECT kind, count(*) FROM posts GROUP BY kind"))
+    assert kinds == {"reply": 23, "post": 4, "repost": 1}
+    # every chain is of one tweet here: the identity is the first id of editTweetIds, with one version
+    assert rows(db_path, "SELECT max(version_count) FROM posts") == [(1,)]
+    assert rows(db_path, "SELECT outcome, kind, n_new FROM runs") == [("ok", "import", 28)]
+
+
+def test_importing_the_same_file_again_changes_nothing(db_path: Path) -> None:
+    run("x-archive", "--db", str(db_path), str(TWEETS))
+    before = counts(db_path)
+    result = run("x-archive", "--db", str(db_path), str(TWEETS))
+    assert result.exit_code == 0
+    assert "already imported (capture 1" in result.output and "nothing changed" in result.output
+    assert counts(db_path) == before
+
+
+def ytd(name: str, entries: list[dict[str, Any]]) -> str:
+    return f"window.YTD.{name}.part0 = " + json.dumps(entries, indent=2)
+
+
+def tweet(tweet_id: str, text: str, created: str, edit_ids: list[str] | None = None,
+          initial: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"id_str": tweet_id, "id": tweet_id, "full_text": text, "created_at": created,
+                            "lang": "en", **extra}
+    if initial:
+        body["edit_info"] = {"edit": {"initialTweetId": initial,
+                                      "editControlInitial": {"editTweetIds": edit_ids, "editsRemaining": "4"}}}
+    else:
+        body["edit_info"] = {"initial": {"editTweetIds": edit_ids or [tweet_id], "editsRemaining": "5"}}
+    return {"tweet": body}
+
+
+def account_files() -> dict[str, str]:
+    long_text = "A long post " + "that goes on " * 40 + "and ends here."
+    return {
+        "data/account.js": ytd("account", [{"account": {"accountId": "42", "username": "ministry",
+                                                        "accountDisplayName": "The Ministry"}}]),
+        # newest first, as archives are: the edit comes before the tweet it edits
+        "data/tweets.js": ytd("tweets", [
+            tweet("1700000000000000200", "Statement on the talks (corrected)", "Tue Sep 05 10:05:00 +0000 2023",
+                  ["1700000000000000100", "1700000000000000200"], initial="1700000000000000100"),
+            tweet("1700000000000000150", long_text[:270] + "… https://t.co/x", "Tue Sep 05 10:02:00 +0000 2023"),
+            tweet("1700000000000000100", "Statement on the talk", "Tue Sep 05 10:00:00 +0000 2023",
+                  ["1700000000000000100", "1700000000000000200"])]),
+        "data/tweets-part1.js": ytd("tweets", [
+            tweet("1600000000000000000", "An older statement", "Mon Sep 05 10:00:00 +0000 2022")]),
+        "data/deleted-tweets.js": ytd("deleted_tweets", [
+            {"tweet": {**tweet("1650000000000000000", "Withdrawn statement", "Wed Apr 12 09:00:00 +0000 2023")[
+                "tweet"], "deleted_at": "Wed Apr 12 11:00:00 +0000 2023"}}]),
+        "data/note-tweet.js": ytd("note_tweet", [{"noteTweet": {
+            "noteTweetId": "9", "createdAt": "2023-09-05T10:02:00.000Z", "core": {"text": long_text}}}]),
+    }
+
+
+def check_account_import(db_path: Path) -> None:
+    posts = {row[0]: row[1:] for row in rows(
+        db_path, "SELECT native_id, version_count, text, status, author_id, author_handle, author_name, published_at "
+                 "FROM posts")}
+    assert set(posts) == {"1700000000000000100", "1700000000000000150", "1600000000000000000", "1650000000000000000"}
+    chain = posts["1700000000000000100"]
+    assert chain[:3] == (2, "Statement on the talks (corrected)", "live")
+    assert chain[3:] == ("42", "ministry", "The Ministry", "2023-09-05T10:00:00.000000Z")
+    assert rows(db_path, "SELECT v.text, v.claimed_at, v.extra FROM versions v JOIN posts p ON p.id = v.post_id "
+                         "WHERE p.native_id = '1700000000000000100' ORDER BY v.number") == [
+        ("Statement on the talk", "2023-09-05T10:00:00.000000Z", '{"id":"1700000000000000100"}'),
+        ("Statement on the talks (corrected)", "2023-09-05T10:05:00.000000Z", '{"id":"1700000000000000200"}')]
+    assert posts["1700000000000000150"][1].endswith("and ends here.")  # the note tweet's full text
+    assert posts["1650000000000000000"][2] == "deleted"
+    assert events(db_path, "1650000000000000000") == ["first_seen", "deleted"]
+    assert events(db_path, "1700000000000000100") == ["first_seen", "edited"]
+
+
+def test_a_zip_archive_with_parts_deleted_and_note_tweets(db_path: Path, tmp_path: Path) -> None:
+    archive_zip = tmp_path / "twitter-2023-09-06.zip"
+    with zipfile.ZipFile(archive_zip, "w") as packed:
+        for name, text in account_files().items():
+            packed.writestr(name, text)
+    result = run("x-archive", "--db", str(db_path), str(archive_zip))
+    assert result.exit_code == 0, result.output
+    check_account_import(db_path)
+    digest, = rows(db_path, "SELECT transferred_sha256 FROM captures")[0]
+    assert digest == hashlib.sha256(archive_zip.read_bytes()).hexdigest()
+
+
+def test_an_unpacked_folder_read_in_tiny_chunks(db_path: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "archive"
+    for name, text in account_files().items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(x_archive, "CHUNK", 7)  # every tweet spans many reads of the stream
+    result = run("x-archive", "--db", str(db_path), str(folder))
+    assert result.exit_code == 0, result.output
+    check_account_import(db_path)
+
+
+def test_a_truncated_file_is_a_recorded_failure_and_a_clear_error(db_path: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "tweets.js"
+    broken.write_bytes(TWEETS.read_bytes()[:30000])
+    result = CliRunner().invoke(main, ["import", "x-archive", "--db", str(db_path), str(broken)])
+    assert result.exit_code == 2
+    assert "archiver: error: tweets.js: entry" in result.output and "truncated" in result.output
+    outcome, error = rows(db_path, "SELECT outcome, error FROM runs")[0]
+    assert outcome == "failed" and "invalid or truncated JSON" in error
+    written = rows(db_path, "SELECT count(*) FROM posts")[0][0]
+    assert 0 < written < 28  # what was read before the break is kept
+
+
+def test_bad_entries_are_skipped_and_named(db_path: Path, tmp_path: Path) -> None:
+    path = tmp_path / "tweets.js"
+    path.write_text(ytd("tweets", [tweet("1", "fine", "Mon Sep 05 10:00:00 +0000 2022"), {"tweet": {"id_str": 5}},
+                                   {"like": {}}]))
+    result = CliRunner().invoke(main, ["import", "x-archive", "--db", str(db_path), str(path)])
+    assert result.exit_code == 1
+    assert "tweets.js: entry 2: `id_str` missing or not numeric" in result.output
+    assert "tweets.js: entry 3: not an object with a `tweet` object" in result.output
+    assert rows(db_path, "SELECT native_id FROM posts") == [("1",)]
+
+
+def test_not_an_archive(db_path: Path, tmp_path: Path) -> None:
+    with Archive(db_path, create=True) as archive:
+        with pytest.raises(ImportFailed, match="no such file or folder"):
+            x_archive.import_x_archive(archive, tmp_path / "missing.zip")
+        (tmp_path / "empty").mkdir()
+        with pytest.raises(ImportFailed, match=r"no data/tweets\.js"):
+            x_archive.import_x_archive(archive, tmp_path / "empty")
+        odd = tmp_path / "tweets.js"
+        odd.write_text('{"not": "ytd"}')
+        with pytest.raises(ImportFailed, match="does not start with"):
+            x_archive.import_x_archive(archive, odd)
