@@ -83,3 +83,28 @@ def test_sources_check_lists_every_source(tmp_path: Path) -> None:
     assert "configuration valid" in result.output
     assert "un-news  feed  enabled  every 30m  https://news.un.org/feed/subscribe/en/news/all/rss.xml" in result.output
     assert "ohchr-sitemap  sitemap  disabled" in result.output
+
+
+def test_sources_check_online_probes_each_enabled_source_without_writing(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, rss, write_config
+
+    site = Site(httpserver)
+    site.put("/rss.xml", rss([("g", site.url("/s/1"), "A statement", "Tue, 02 Jun 2026 14:30:00 GMT", "Text")]),
+             "application/rss+xml")
+    site.put("/moved.xml", b"<html><body>We have a new website</body></html>")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "good", "kind": "feed", "locator": site.url("/rss.xml")},
+        {"id": "moved", "kind": "feed", "locator": site.url("/moved.xml")},
+        {"id": "gone", "kind": "feed", "locator": site.url("/gone.xml")},
+        {"id": "off", "kind": "feed", "locator": site.url("/off.xml"), "enabled": False}])
+    db = tmp_path / "archive.db"
+    result = CliRunner().invoke(main, ["sources", "check", "--online", "--config", str(config), "--db", str(db)])
+    assert result.exit_code == 1
+    assert "  good: ok HTTP 200, 1 post(s), 0 follow-up request(s)" in result.output
+    assert f"  moved: FAILED {site.url('/moved.xml')}: HTTP 200: " in result.output
+    assert "not a readable RSS/Atom feed" in result.output or "not an RSS or Atom feed" in result.output
+    assert f"  gone: FAILED {site.url('/gone.xml')}: HTTP 404" in result.output
+    assert "  off: skipped (disabled)" in result.output
+    assert "/off.xml" not in site.hits
+    assert "3 source(s) did not answer" not in result.output and "2 source(s) did not answer" in result.output
+    assert not db.exists()  # a probe never writes the archive

@@ -171,3 +171,47 @@ def test_hostile_pages_never_rewrite_an_archived_statement(archive: Archive, db_
         status_now = archive.conn.execute("SELECT status FROM posts").fetchone()[0]
         assert status_now == "live", case_id
     view.close()
+
+
+@pytest.mark.parametrize(("case_id", "body"), [
+    ("billion-laughs", LAUGHS + b'<rss version="2.0"><channel><title>&lol9;</title></channel></rss>'),
+    ("truncated-in-prolog", b'<?xml version="1.0" encoding="UTF-8"?><rs'),
+    ("empty-body", b""),
+    ("binary-garbage", GARBAGE),
+])
+def test_a_hostile_feed_fails_the_run_and_keeps_what_was_archived(httpserver, tmp_path: Path, case_id: str,
+                                                                  body: bytes) -> None:
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    site.put("/rss.xml", GOOD_RSS, "application/rss+xml")
+    config = write_config(tmp_path / "sources.toml", [{"id": "feed", "kind": "feed", "locator": site.url("/rss.xml")}])
+    db = tmp_path / "archive.db"
+    assert fetch(config, db, "feed").exit_code == 0
+    site.put("/rss.xml", body, "application/rss+xml")
+    result = fetch(config, db, "feed")
+    assert result.exit_code == 1 and "run 2 failed" in result.output, result.output
+    outcome, error = rows(db, "SELECT outcome, error FROM runs WHERE id = 2")[0]
+    assert outcome == "failed" and site.url("/rss.xml") in error and "\n" not in error
+    assert rows(db, "SELECT number, title, text FROM versions") == [(1, "Statement", "Text")]
+    assert rows(db, "SELECT status FROM posts") == [("live",)]
+    bad_capture = rows(db, "SELECT status, size FROM captures ORDER BY id DESC LIMIT 1")
+    assert bad_capture == [(200, len(body))]  # the hostile bytes are kept as evidence
+
+
+def test_a_letter_that_is_not_a_pdf_is_a_recorded_problem(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    site.put("/sent", communications_page([{"gid": "9", "date": "01 Mar 2026", "state": "Narnia", "type": "UA",
+                                            "ref": "NAR 1/2026", "mandates": ["m"], "summary": "s"}]))
+    site.put("/TMResultsBase/DownLoadPublicCommunicationFile?gId=9", b"<html>Session expired</html>", "application/pdf")
+    config = write_config(tmp_path / "sources.toml", [{"id": "sp", "kind": "un_communications",
+                                                       "locator": site.url("/sent")}])
+    db = tmp_path / "archive.db"
+    result = fetch(config, db, "sp")
+    assert "run 1 ok" in result.output, result.output
+    error = rows(db, "SELECT error FROM runs WHERE id = 1")[0][0]
+    assert "not a PDF" in error and "gId=9" in error
+    assert rows(db, "SELECT count(*) FROM posts")[0][0] == 0
+    assert rows(db, "SELECT count(*) FROM captures WHERE requested_url LIKE '%gId=9'")[0][0] == 1

@@ -104,3 +104,33 @@ def test_a_page_without_the_table_fails_clearly(view: ArchiveView) -> None:
     with pytest.raises(ParseError, match="no communications table"):
         un_communications.parse(source(), Request(LISTING), exchange(LISTING, b"<html><p>Maintenance</p></html>"),
                                 view)
+
+
+def test_communications_listing_and_letter_end_to_end(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    site.put("/LatestReports/CommunicationSent", communications_page(ROWS[:1]))
+    pdf_path = "/TMResultsBase/DownLoadPublicCommunicationFile?gId=31021"
+    site.put(pdf_path, LETTER, "application/pdf")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "sp", "kind": "un_communications", "locator": site.url("/LatestReports/CommunicationSent"),
+         "organisation": "OHCHR Special Procedures"}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "sp")
+    assert first.exit_code == 0 and "new 1" in first.output, first.output
+    post = rows(db, "SELECT platform, native_id, kind, title, published_at, url FROM posts")
+    assert post == [("un_communications", "CAN 3/2026", "letter", "JAL CAN 3/2026 Canada",
+                     "2026-02-27T00:00:00.000000Z", site.url(pdf_path))]
+    letter = rows(db, "SELECT v.text, c.content_type, p.size, substr(p.data, 1, 5) FROM versions v "
+                      "JOIN captures c ON c.id = v.capture_id JOIN payloads p ON p.sha256 = c.payload_sha256")
+    text, content_type, size, _ = letter[0]
+    assert "We have the honour to address you" in text
+    assert content_type == "application/pdf" and size == len(LETTER)  # the letter itself is kept
+
+    site.put("/LatestReports/CommunicationSent",
+             communications_page([{**ROWS[0], "replies": [("5000", "01 Apr 2026")]}]))
+    second = fetch(config, db, "sp")
+    assert "edited 1" in second.output, second.output
+    extras = [json.loads(e) for (e,) in rows(db, "SELECT extra FROM versions ORDER BY number")]
+    assert [len(e.get("replies", [])) for e in extras] == [0, 1]
