@@ -233,6 +233,18 @@ def export_dump(db_path: Path, output: Path) -> None:
     click.echo(f"dumped {db_path} ({lines} statements)", err=True)
 
 
+@export.command("warc")
+@db_option
+@click.option("--source", "source_id", help="Only this source's captures.")
+@click.option("--since", help="Only captures started at or after this UTC time (ISO 8601).")
+@click.argument("output", type=click.Path(path_type=Path))
+def export_warc(db_path: Path, source_id: str | None, since: str | None, output: Path) -> None:
+    """Write stored HTTP captures as WARC 1.1 (OUTPUT.warc.gz is gzipped per record)."""
+    from archiver.warc import export_warc as write_warc
+
+    click.echo(write_warc(db_path, output, source_id=source_id, since=since).summary())
+
+
 @main.command()
 @db_option
 @click.argument("output", type=click.Path(path_type=Path))

@@ -1,0 +1,191 @@
+"""WARC 1.1 export of stored captures (ISO 28500), written with warcio: a warcinfo record, then for
+each HTTP capture its request, and its response or, when the payload was already written (or the
+server answered 304), a revisit record pointing at the response that holds it. docs/warc.md says
+how decoded payloads are represented."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import http
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.utils import Digester
+from warcio.warcwriter import WARCWriter
+
+from archiver import __version__
+from archiver.archive import decode_payload
+from archiver.database import ArchiveError, connect
+from archiver.models import format_time, parse_time
+
+# Payloads are stored decoded, so these no longer describe the bytes in the record; the values the
+# server sent are kept under ORIGINAL_PREFIX + name.
+_REWRITTEN = ("content-encoding", "transfer-encoding", "content-length")
+ORIGINAL_PREFIX = "X-Archiver-Original-"
+
+
+class _SHA256Writer(WARCWriter):
+    """warcio computes block and payload digests itself; the archive's digests are SHA-256."""
+
+    @staticmethod
+    def _create_digester() -> Digester:
+        return Digester("sha256")
+
+
+@dataclass
+class WarcReport:
+    path: Path
+    records: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # captures without an HTTP response (failures, imports)
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(self.records.items()))
+        return f"wrote {self.path}: {counts}; {self.skipped} capture(s) without an HTTP response skipped"
+
+
+def sha256_label(hex_digest: str) -> str:
+    """The WARC digest form for a stored hex SHA-256 (base32, as warcio and most tools write it)."""
+    return "sha256:" + base64.b32encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | None = None,
+                since: str | None = None) -> WarcReport:
+    """Write the captures of `source_id` (all when None) started at or after `since` to `out_path`
+    (gzip per record when the name ends in .gz)."""
+    out_path = Path(out_path)
+    if since is not None:
+        since = _normalised(since)
+    conn = connect(db_path, readonly=True)
+    report = WarcReport(out_path)
+    partial = out_path.with_name(out_path.name + ".partial")  # the file appears only when complete
+    try:
+        with partial.open("wb") as stream:
+            writer = _SHA256Writer(stream, gzip=out_path.name.endswith(".gz"), warc_version="1.1")
+            _count(report, writer, writer.create_warcinfo_record(out_path.name, {
+                "software": f"archiver/{__version__} (warcio)",
+                "format": "WARC File Format 1.1",
+                "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+                "description": "Exported from an archiver database. Payloads are stored with Content-Encoding "
+                               "removed; see the X-Archiver-Original-* HTTP headers.",
+                "archiver-source": source_id or "all",
+                "archiver-since": since or "",
+            }))
+            _write_captures(conn, writer, report, source_id, since)
+        partial.replace(out_path)
+    except OSError as exc:
+        raise ArchiveError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
+    finally:
+        conn.close()
+        partial.unlink(missing_ok=True)
+    return report
+
+
+def _normalised(moment: str) -> str:
+    """`since` as stored times are written, so that text comparison orders it right (UTC if no zone)."""
+    try:
+        parsed = parse_time(moment)
+    except ValueError as exc:
+        raise ArchiveError(f"--since {moment!r}: not an ISO 8601 time") from exc
+    return format_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
+
+
+def _count(report: WarcReport, writer: WARCWriter, record: Any) -> None:
+    writer.write_record(record)
+    report.records[record.rec_type] = report.records.get(record.rec_type, 0) + 1
+
+
+def _captures(conn: sqlite3.Connection, source_id: str | None, since: str | None) -> Iterator[sqlite3.Row]:
+    where, params = ["1 = 1"], []
+    if source_id is not None:
+        where.append("c.source_id = ?")
+        params.append(source_id)
+    if since is not None:
+        where.append("c.started_at >= ?")
+        params.append(since)
+    yield from conn.execute(
+        "SELECT c.*, p.compression, p.data FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
+        f"AND c.revisit_of IS NULL WHERE {' AND '.join(where)} ORDER BY c.id", params)
+
+
+@dataclass
+class _Written:
+    record_id: str
+    uri: str
+    date: str
+
+
+def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcReport, source_id: str | None,
+                    since: str | None) -> None:
+    first_with_payload: dict[str, _Written] = {}
+    for row in _captures(conn, source_id, since):
+        if row["kind"] != "http" or row["status"] is None:
+            report.skipped += 1
+            continue
+        uri = row["final_url"] or row["requested_url"]
+        date = row["started_at"]
+        common = {"WARC-Date": date, "WARC-Target-URI": uri}
+        if row["server_ip"]:
+            common["WARC-IP-Address"] = row["server_ip"]
+        request = _request_record(writer, row, uri, common)
+        digest = row["payload_sha256"]
+        earlier = first_with_payload.get(digest) if digest else None
+        if earlier is None and row["revisit_of"] is not None and digest:
+            earlier = _referred(conn, row["revisit_of"])
+        http_headers = _response_headers(row)
+        if earlier is not None and digest:
+            headers = {**common, "WARC-Refers-To-Target-URI": earlier.uri, "WARC-Refers-To-Date": earlier.date}
+            if earlier.record_id:
+                headers["WARC-Refers-To"] = earlier.record_id
+            response = writer.create_revisit_record(uri, sha256_label(digest), earlier.uri, earlier.date,
+                                                    http_headers=http_headers, warc_headers_dict=headers)
+        else:
+            body = decode_payload(row["compression"], row["data"]) if row["data"] is not None else b""
+            http_headers.replace_header("Content-Length", str(len(body)))
+            response = writer.create_warc_record(uri, "response", payload=BytesIO(body), length=len(body),
+                                                 http_headers=http_headers, warc_headers_dict=common)
+            if digest:
+                first_with_payload[digest] = _Written(response.rec_headers.get_header("WARC-Record-ID"), uri, date)
+        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        _count(report, writer, request)
+        _count(report, writer, response)
+
+
+def _referred(conn: sqlite3.Connection, capture_id: int) -> _Written | None:
+    """A 304's original capture when it lies outside this export: no record id to point at, but
+    its URI and date still say where the payload is."""
+    row = conn.execute("SELECT final_url, requested_url, started_at FROM captures WHERE id = ?",
+                       (capture_id,)).fetchone()
+    return _Written("", row[0] or row[1], row[2]) if row else None
+
+
+def _request_record(writer: WARCWriter, row: sqlite3.Row, uri: str, common: dict[str, str]) -> Any:
+    parts = urlsplit(uri)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = [tuple(pair) for pair in json.loads(row["request_headers"] or "[]")]  # stored already redacted
+    http_headers = StatusAndHeaders(f"{row['method']} {target} {row['http_version'] or 'HTTP/1.1'}", headers,
+                                    is_http_request=True)
+    return writer.create_warc_record(uri, "request", http_headers=http_headers, warc_headers_dict=dict(common))
+
+
+def _response_headers(row: sqlite3.Row) -> StatusAndHeaders:
+    received = [tuple(pair) for pair in json.loads(row["response_headers"] or "[]")]
+    headers: list[tuple[str, str]] = []
+    for name, value in received:
+        if name.lower() in _REWRITTEN:
+            headers.append((ORIGINAL_PREFIX + name, value))
+        else:
+            headers.append((name, value))
+    try:
+        phrase = http.HTTPStatus(row["status"]).phrase
+    except ValueError:
+        phrase = ""
+    return StatusAndHeaders(f"{row['status']} {phrase}".strip(), headers,
+                            protocol=row["http_version"] or "HTTP/1.1")
