@@ -135,3 +135,22 @@ def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_p
                     "WHERE e.type IN ('edited', 'deleted') ORDER BY e.id") == [
         ("edited", site.url("/en/statements/ceasefire-now"), 200),
         ("deleted", site.url("/en/statements/on-the-elections"), 404)]
+
+
+def test_a_page_that_left_the_listing_and_shows_no_statement_is_missing(archive: Archive, view: ArchiveView) -> None:
+    src = source()
+    listing = webpage.parse(src, Request(LISTING), exchange(LISTING, listing_page(ROWS)), view)
+    archive.record(exchange(LISTING, listing_page(ROWS)), listing.observation, source_id=src.id)
+    item = listing.follow[0]
+    page = exchange(item.url, statement_page("Ceasefire now"))
+    archive.record(page, webpage.parse(src, item, page, view).observation, source_id=src.id)
+    confirm, = webpage.parse(src, Request(LISTING), exchange(LISTING, listing_page(ROWS[1:])), view).follow[-1:]
+    assert (confirm.url, confirm.purpose) == (item.url, "confirm")
+    soft_404 = exchange(item.url, b"<html><body><nav><a href='/'>Home</a></nav></body></html>",
+                        final_url="https://party.example/en/statements")
+    gone = webpage.parse(src, confirm, soft_404, view).observation.gone
+    assert [(g.platform, g.native_id, g.confirmed) for g in gone] == [("web", item.url, False)]
+    result = archive.record(soft_404, webpage.parse(src, confirm, soft_404, view).observation, source_id=src.id)
+    assert result.missing == 1
+    back = webpage.parse(src, confirm, page, view).observation
+    assert archive.record(page, back, source_id=src.id).restored == 1
