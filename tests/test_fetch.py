@@ -414,3 +414,62 @@ def test_gzip_is_undone_and_both_digests_are_kept(server: Server, fetcher: Fetch
     assert exchange.transferred_size == len(packed)
     assert exchange.transferred_sha256 == hashlib.sha256(packed).hexdigest()
     assert exchange.header("Content-Encoding") == "gzip"
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def test_archiver_fetch_url_captures_one_url(server: Server, tmp_path: Path) -> None:
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from archiver.cli import main
+
+    server.routes["/statement"] = text(b"We condemn the attack.")
+    db = tmp_path / "archive.db"
+    url = server.base + "/statement"
+    result = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(tmp_path / "none.toml"),
+                                       "--allow-private", url])
+    assert result.exit_code == 0, result.output
+    digest = hashlib.sha256(b"We condemn the attack.").hexdigest()
+    assert result.output == f"capture 1\t200\t{digest}\t{url}\n"
+    with Archive(db) as archive:
+        run = [tuple(row) for row in archive.conn.execute("SELECT kind, source_id, outcome, n_captures FROM runs")]
+        capture = [tuple(row) for row in archive.conn.execute("SELECT run_id, status, payload_sha256, robots "
+                                                              "FROM captures")]
+    assert run == [("fetch", None, "ok", 1)]
+    assert capture == [(1, 200, digest, "allowed")]
+
+    refused = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(tmp_path / "none.toml"), url])
+    assert refused.exit_code == 1
+    assert "capture 2\tfailed\t-\t" in refused.output and "private address refused" in refused.output
+    assert server.paths().count("/statement") == 1
+
+
+def test_archiver_fetch_source_runs_it_once(server: Server, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from archiver.cli import main
+
+    server.routes["/feed.xml"] = lambda r: reply(r, 200, b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Ministry</title><link>https://example.org/</link>
+<item><guid>https://example.org/news/1</guid><title>Statement on the talks</title>
+<link>https://example.org/news/1</link><description>The minister welcomed the talks.</description>
+<pubDate>Tue, 03 Nov 2026 10:00:00 GMT</pubDate></item></channel></rss>""", [("Content-Type", "application/rss+xml")])
+    config = tmp_path / "sources.toml"
+    config.write_text(f"""[archiver]
+allow_private = true
+host_delay = 0.0
+
+[[source]]
+id = "ministry"
+kind = "feed"
+locator = "{server.base}/feed.xml"
+""", encoding="utf-8")
+    db = tmp_path / "archive.db"
+    result = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(config), "ministry"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("ministry: run 1 ok (requests 1, new 1,")
+    unknown = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(config), "nosuch"])
+    assert unknown.exit_code == 2 and "no source with id 'nosuch'" in unknown.output
