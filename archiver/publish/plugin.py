@@ -27,10 +27,13 @@ _PUBLISHED = "p.publish = 1 AND coalesce(s.publish, 1) = 1"
 # -- lock-down ----------------------------------------------------------------------------------
 
 @hookimpl
-def prepare_connection(conn: Any, database: str) -> None:
-    # _internal is Datasette's own scratch database, which it must be able to write
-    if database != "_internal":
-        lock_down(conn)
+def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
+    # Datasette's own in-memory databases (_internal, and _memory used by /-/versions to probe
+    # features) hold nothing of the archive and must stay writable for Datasette itself
+    served = datasette.databases.get(database)
+    if database in ("_internal", "_memory") or (served is not None and served.is_memory):
+        return
+    lock_down(conn)
 
 
 @hookimpl
