@@ -19,7 +19,7 @@ from typing import IO, Any
 from archiver.archive import Archive
 from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
 from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
-from archiver.platforms.social import dumps
+from archiver.platforms.social import dumps, numeric
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "x"
@@ -200,7 +200,7 @@ def _chain(tweet: dict[str, Any]) -> tuple[str, set[str]]:
         ids = (control.get("editTweetIds") if isinstance(control, dict) else None) or []
         if isinstance(edit.get("initialTweetId"), str):
             ids = [edit["initialTweetId"], *ids]
-    ids = [i for i in ids if isinstance(i, str) and i.isdigit()] or [tweet["id_str"]]
+    ids = [i for i in ids if isinstance(i, str) and numeric(i)] or [tweet["id_str"]]
     return min(ids, key=int), set(ids) | {tweet["id_str"]}
 
 
@@ -209,7 +209,7 @@ def _read_tweet(entry: Any, where: str, notes: dict[str, str]) -> tuple[dict[str
     if not isinstance(tweet, dict):
         raise ValueError(f"{where}: not an object with a `tweet` object")
     tweet_id = tweet.get("id_str")
-    if not isinstance(tweet_id, str) or not tweet_id.isdigit():
+    if not isinstance(tweet_id, str) or not numeric(tweet_id):
         raise ValueError(f"{where}: `id_str` missing or not numeric")
     text = tweet.get("full_text", tweet.get("text"))
     if not isinstance(text, str):

@@ -15,12 +15,23 @@ from requests.utils import parse_header_links
 from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
-from archiver.platforms.social import check_options, departed, dumps, html_text, items, load_json, need, opt, utc
+from archiver.platforms.social import (
+    check_options,
+    departed,
+    dumps,
+    html_text,
+    items,
+    load_json,
+    need,
+    numeric,
+    opt,
+    utc,
+)
 from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "mastodon"
-_STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/(\d+)(?:/activity)?$")
+_STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/([0-9]+)(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
 
 
@@ -48,8 +59,8 @@ def plan(source: Source, view: ArchiveView) -> list[Request]:
     user, api = account(source)
     account_id = view.state(source.id, "account_id")
     if account_id is None:
-        return [Request(f"{api}/api/v1/accounts/lookup?{urlencode({'acct': user})}", purpose="lookup",
-                        conditional=False)]
+        return [Request(f"{api}/api/v1/accounts/lookup?{urlencode({'acct': user})}", purpose="listing",
+                        conditional=False, meta=(("step", "lookup"),))]
     return _timeline_requests(source, view, api, account_id)
 
 
@@ -76,13 +87,14 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
                          "logged-out API access; this account cannot be archived without an access token")
     if request.purpose == "confirm":
         return _parse_confirm(source, request, exchange, view, api)
-    if request.purpose == "lookup" and exchange.status == 404:
+    lookup = request.meta_dict().get("step") == "lookup"
+    if lookup and exchange.status == 404:
         raise ParseError(f"{exchange.requested_url}: HTTP 404: no account {source.locator} on this server")
     body = load_json(exchange)
     where = exchange.requested_url
-    if request.purpose == "lookup":
+    if lookup:
         account_id = need(body, "id", str, where)
-        if not account_id.isdigit():
+        if not numeric(account_id):
             raise ParseError(f"{where}: account id {account_id!r} is not numeric")
         return Parsed(Observation(state={"account_id": account_id}),
                       _timeline_requests(source, view, api, account_id))
@@ -169,7 +181,7 @@ def _parse_history(source: Source, request: Request, body: Any, where: str) -> P
 
 def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     status_id = need(status, "id", str, where)
-    if not status_id.isdigit():
+    if not numeric(status_id):
         raise ParseError(f"{where}: status id {status_id!r} is not numeric")
     uri = need(status, "uri", str, where)
     created = need(status, "created_at", str, where)
@@ -230,6 +242,6 @@ def _links(exchange: Exchange) -> dict[str, str]:
         query = parse_qs(urlsplit(link.get("url", "")).query)
         rel = link.get("rel")
         key = {"next": "max_id", "prev": "min_id"}.get(rel or "")
-        if key and query.get(key) and query[key][0].isdigit():
+        if key and query.get(key) and numeric(query[key][0]):
             found[str(rel)] = query[key][0]
     return found

@@ -58,6 +58,11 @@ def items(obj: Any, key: str, where: str, *, required: bool = True) -> list[dict
     return values
 
 
+def numeric(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts superscripts and other scripts' digits."""
+    return text.isascii() and text.isdigit()
+
+
 def utc(text: str | None) -> str | None:
     """An ISO 8601 time with a zone, normalised to the archive's UTC form; None if unreadable
     (the raw claim is kept beside it, so nothing is lost)."""

@@ -12,14 +12,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
-from archiver.platforms.social import base_url, check_options, departed, utc
+from archiver.platforms.social import base_url, check_options, departed, numeric, utc
 from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 _CHANNEL = re.compile(r"^[A-Za-z0-9_]{3,64}$")
-_POST = re.compile(r"^([A-Za-z0-9_]+)/(\d+)$")
+_POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
 
 
@@ -71,7 +71,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
     follow: list[Request] = []
     more = tree.css_first("a.tme_messages_more[data-before]")
     before = more.attributes.get("data-before") if more is not None else None
-    if numbers and before and before.isdigit() and meta["page"] < int(source.options.get("max_pages", 3)):
+    if numbers and before and numeric(before) and meta["page"] < int(source.options.get("max_pages", 3)):
         follow.append(_page(source, int(before), meta["page"] + 1, min(numbers)))
     gone: list[Gone] = []
     if numbers:

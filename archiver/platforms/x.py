@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft, format_time, utcnow
 from archiver.platforms import Parsed, ParseError, expect_ok
-from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, opt, utc
+from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, numeric, opt, utc
 from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
@@ -38,10 +38,10 @@ def plan(source: Source, view: ArchiveView) -> list[Request]:
     if reset and reset > utcnow():
         raise ParseError(f"X rate limit exhausted until {reset}; no request made")
     api = base_url(source.options, "api_base", DEFAULT_API)
-    user_id = source.locator if source.locator.isdigit() else view.state(source.id, "user_id")
+    user_id = source.locator if numeric(source.locator) else view.state(source.id, "user_id")
     if user_id is None:
         handle = source.locator.lstrip("@").rsplit("/", 1)[-1]
-        return [_request(source, f"{api}/2/users/by/username/{handle}", "lookup")]
+        return [_request(source, f"{api}/2/users/by/username/{handle}", "listing", (("step", "lookup"),))]
     return _first_requests(source, view, user_id, budget - used)
 
 
@@ -49,7 +49,7 @@ def _first_requests(source: Source, view: ArchiveView, user_id: str, remaining: 
     requests = [_timeline(source, view, user_id, None, 1, remaining)]
     # the newest known posts are looked up again: a deleted one answers resource-not-found
     known = sorted((int(p.native_id), p.native_id) for p in view.posts_of_source(source.id)
-                   if p.native_id.isdigit())
+                   if numeric(p.native_id))
     recheck = [native for _, native in reversed(known)][:int(source.options.get("recheck", 20))]
     recheck = recheck[:max(remaining - MIN_RESULTS, 0)]
     api = base_url(source.options, "api_base", DEFAULT_API)
@@ -82,7 +82,7 @@ def _request(source: Source, url: str, purpose: str, meta: tuple[tuple[str, Any]
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
     _check_status(exchange)
-    if request.purpose == "lookup":
+    if request.meta_dict().get("step") == "lookup":
         return _parse_user(source, exchange, view)
     body = load_json(exchange)
     if not isinstance(body, dict):
@@ -95,13 +95,14 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
         return Parsed(Observation(gone=_gone(body, request, exchange), state=state))
     posts = posts_from_page(body, exchange.requested_url)
     meta = request.meta_dict()
-    newest = opt(opt(body, "meta", dict, exchange.requested_url) or {}, "newest_id", str, "meta")
+    page_meta = opt(body, "meta", dict, exchange.requested_url) or {}
+    newest = opt(page_meta, "newest_id", str, f"{exchange.requested_url}: meta")
     known_newest = view.state(source.id, "newest_id")
-    if meta["page"] == 1 and newest and newest.isdigit() and (
+    if meta["page"] == 1 and newest and numeric(newest) and (
             not known_newest or int(newest) > int(known_newest)):
         state["newest_id"] = newest
     follow: list[Request] = []
-    token = opt(body.get("meta") or {}, "next_token", str, "meta")
+    token = opt(page_meta, "next_token", str, f"{exchange.requested_url}: meta")
     remaining = _budget(source) - used
     if exchange.header("x-rate-limit-remaining") == "0":
         state["rate_limit_reset"] = _reset_time(exchange)
@@ -125,7 +126,7 @@ def _parse_user(source: Source, exchange: Exchange, view: ArchiveView) -> Parsed
     body = load_json(exchange)
     user = need(body, "data", dict, exchange.requested_url)
     user_id = need(user, "id", str, f"{exchange.requested_url}: data")
-    if not user_id.isdigit():
+    if not numeric(user_id):
         raise ParseError(f"{exchange.requested_url}: data.id {user_id!r} is not a numeric user id")
     remaining = _budget(source) - _used(source, view)
     observation = Observation(state={"user_id": user_id})
@@ -171,11 +172,11 @@ def posts_from_page(page: dict[str, Any], where: str, provenance: dict[str, Any]
 
 def _identity(tweet: dict[str, Any], where: str) -> str:
     tweet_id = need(tweet, "id", str, where)
-    if not tweet_id.isdigit():
+    if not numeric(tweet_id):
         raise ParseError(f"{where}: id {tweet_id!r} is not numeric")
     history = opt(tweet, "edit_history_tweet_ids", list, where)
     if history:
-        if not all(isinstance(i, str) and i.isdigit() for i in history):
+        if not all(isinstance(i, str) and numeric(i) for i in history):
             raise ParseError(f"{where}: edit_history_tweet_ids must be a list of numeric strings")
         return min(history, key=int)
     return tweet_id
@@ -241,11 +242,11 @@ def _month() -> str:
 
 def _used(source: Source, view: ArchiveView) -> int:
     value = view.state(source.id, f"reads_{_month()}")
-    return int(value) if value and value.isdigit() else 0
+    return int(value) if value and numeric(value) else 0
 
 
 def _reset_time(exchange: Exchange) -> str:
     value = exchange.header("x-rate-limit-reset")
-    if value and value.isdigit():
+    if value and numeric(value):
         return format_time(dt.datetime.fromtimestamp(int(value), dt.UTC))
     return format_time(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=15))  # X's window when unstated
