@@ -320,13 +320,17 @@ def test_secrets_file_is_read_when_the_environment_has_none(server: Server, tmp_
 # -- limits: deadline, size cap, decompression bombs --------------------------------------------------
 
 
-def test_a_drip_is_cut_at_the_total_deadline(server: Server) -> None:
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_drip_is_cut_at_the_total_deadline(server: Server, where: str) -> None:
     def drip(request: BaseHTTPRequestHandler) -> None:
-        request.send_response_only(200)
-        request.send_header("Content-Length", "100")
-        request.end_headers()
+        if where == "body":
+            request.send_response_only(200)
+            request.send_header("Content-Length", "100")
+            request.end_headers()
+        else:
+            request.wfile.write(b"HTTP/1.1 200 OK\r\n")
         for _ in range(10):  # one byte a second: every single read is well inside the read timeout
-            request.wfile.write(b"x")
+            request.wfile.write(b"x" if where == "body" else b"X")
             request.wfile.flush()
             time.sleep(1)
 
@@ -337,7 +341,7 @@ def test_a_drip_is_cut_at_the_total_deadline(server: Server) -> None:
         took = time.monotonic() - began
     assert abs(took - 2.0) <= 1.0
     assert exchange.status is None and exchange.body is None
-    assert (exchange.error or "").startswith("deadline exceeded after 2 s")
+    assert (exchange.error or "").startswith("deadline exceeded after 2 s at ")
 
 
 def _peak_memory(work: Callable[[], object]) -> tuple[object, int]:

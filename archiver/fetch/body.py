@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from archiver.fetch.session import SocketSeen
+
 CHUNK = 64 * 1024
 
 
@@ -76,20 +78,20 @@ class Body:
 
 
 class Watchdog:
-    """Shuts the socket when the deadline passes: a read timeout applies per read, so a server
-    dripping one byte a second would otherwise hold the worker for as long as it likes."""
+    """Shuts the request's socket when the deadline passes: timeouts apply per read, so a server
+    dripping one byte a second (headers or body) would otherwise hold the worker as long as it likes."""
 
-    def __init__(self, sock: socket.socket | None, seconds: float) -> None:
+    def __init__(self, seen: SocketSeen, seconds: float) -> None:
         self.fired = False
-        self._sock = sock
+        self._seen = seen
         self._timer = threading.Timer(max(seconds, 0.0), self._fire)
         self._timer.daemon = True
 
     def _fire(self) -> None:
         self.fired = True
-        if self._sock is not None:
+        if self._seen.sock is not None:
             with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
+                self._seen.sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Watchdog:
         self._timer.start()

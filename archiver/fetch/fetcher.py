@@ -22,7 +22,7 @@ from archiver.fetch.guard import AddressRefused, check_host, check_peer
 from archiver.fetch.pacing import HostPacer
 from archiver.fetch.robots import ALLOWED, MAX_ROBOTS_BYTES, RobotsCache, origin_of
 from archiver.fetch.secrets import Secrets, redact_headers, scrub
-from archiver.fetch.session import make_session, user_agent
+from archiver.fetch.session import SocketSeen, make_session, user_agent, watching
 from archiver.models import Exchange, Request, Source, format_time, utcnow
 from archiver.view import Validators
 
@@ -68,6 +68,8 @@ class _Call:
     validators: Validators | None = None
     origin: str = ""
     hops: set[str] = field(default_factory=set)
+    seen: SocketSeen = field(default_factory=SocketSeen)  # the current hop's socket
+    watchdog: Watchdog | None = None  # the current hop's deadline guard
 
 
 class Fetcher:
@@ -183,7 +185,10 @@ class Fetcher:
         headers = dict(call.headers)
         if call.secret is not None and origin_of(url) == call.origin:  # never hand a token to another origin
             headers["Authorization"] = f"Bearer {call.secret[0]}"
-        with self.pacer.turn(host) as turn:  # the whole exchange, body included, is one turn
+        seen = SocketSeen()
+        # the whole exchange, body included, is one turn at the host, watched for the deadline
+        with self.pacer.turn(host) as turn, watching(seen), Watchdog(seen, call.deadline.remaining()) as watchdog:
+            call.seen, call.watchdog = seen, watchdog
             response = self._send(call, turn, method, url, host, headers)
             try:
                 return self._receive(call, response, url)
@@ -215,6 +220,7 @@ class Fetcher:
                 problem = f"connection failed to {host}: {_reason(exc)}"
                 cause = exc
             except requests.exceptions.RequestException as exc:
+                self._check_deadline(call, url)
                 raise _Failed(f"request to {url} failed: {_reason(exc)}") from exc
             else:
                 self._record_response(call, response, url, headers)
@@ -239,6 +245,7 @@ class Fetcher:
                     {"status": response.status_code, "waited": round(wait, 3)})
                 time.sleep(wait)
                 continue
+            self._check_deadline(call, url)
             wait = _backoff(attempt)
             if last or wait >= call.deadline.remaining():
                 raise _Failed(problem if attempts == 1 else f"{problem} (after {attempt + 1} attempts)") from cause
@@ -261,7 +268,7 @@ class Fetcher:
             exchange.response_headers = list(raw.headers.iteritems())
         sent = [("Host", urlsplit(url).netloc.rpartition("@")[2]), *response.request.headers.items()]
         exchange.request_headers = redact_headers([(k, str(v)) for k, v in sent], call.secrets)
-        exchange.server_ip = _peer_address(raw)
+        exchange.server_ip = call.seen.peer
         exchange.content_type = response.headers.get("Content-Type")
         if not call.allow_private:
             try:
@@ -284,20 +291,14 @@ class Fetcher:
         if declared.isdigit() and int(declared) > call.cap:
             raise _Failed(f"body over cap: Content-Length {declared} > {call.cap} bytes", http_status=status,
                           declared_length=int(declared))
-        sock = _socket(response.raw)
         try:
-            with Watchdog(sock, call.deadline.remaining()) as watchdog:
-                body = read_body(response.raw, response.headers.get("Content-Encoding"), call.cap)
+            body = read_body(response.raw, response.headers.get("Content-Encoding"), call.cap)
         except BodyTooLarge as exc:
             raise _Failed(str(exc), http_status=status, truncated_at=call.cap) from exc
         except (Urllib3Error, OSError, DecodeError) as exc:
-            if watchdog.fired:
-                raise _Failed(f"deadline exceeded after {call.deadline.seconds:g} s while reading the body of "
-                              f"{url}", http_status=status) from exc
+            self._check_deadline(call, url, http_status=status)
             raise _Failed(f"body of {url} unreadable: {_reason(exc)}", http_status=status) from exc
-        if watchdog.fired:
-            raise _Failed(f"deadline exceeded after {call.deadline.seconds:g} s while reading the body of {url}",
-                          http_status=status)
+        self._check_deadline(call, url, http_status=status)  # a cut connection can look like a short body
         exchange.body = body.data
         exchange.transferred_sha256 = body.transferred_sha256
         exchange.transferred_size = body.transferred_size
@@ -305,6 +306,11 @@ class Fetcher:
         exchange.charset, notes = choose_charset(body.data, exchange.content_type)
         exchange.details.update(notes)
         return None
+
+    @staticmethod
+    def _check_deadline(call: _Call, url: str, **details: Any) -> None:
+        if call.watchdog is not None and call.watchdog.fired:
+            raise _Failed(f"deadline exceeded after {call.deadline.seconds:g} s at {url}", **details)
 
     def _end(self, exchange: Exchange, secrets: dict[str, str], failure: _Failed | None) -> Exchange:
         exchange.ended_at = utcnow()
@@ -349,24 +355,6 @@ def _retry_after(value: str | None) -> float | None:
 
 def _backoff(attempt: int) -> float:
     return 0.5 * 2 ** attempt
-
-
-def _socket(raw: Any) -> Any:
-    """The response's socket. The pooled connection drops its reference when the server will close
-    the connection after this response (HTTP/1.0), so fall back to the one the body is read from."""
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    if sock is None:
-        reader = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(reader, "raw", None), "_sock", None)
-    return sock
-
-
-def _peer_address(raw: Any) -> str | None:
-    sock = _socket(raw)
-    try:
-        return str(sock.getpeername()[0]) if sock is not None else None
-    except OSError:
-        return None
 
 
 def _reason(exc: BaseException) -> str:
