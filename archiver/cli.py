@@ -209,7 +209,7 @@ def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output:
 def _write_output(output: Path | None, write: Callable[[Any], int]) -> int:
     """Run `write` on stdout or on OUTPUT; a file appears only complete (written aside, then renamed)."""
     if output is None:
-        return write(click.get_text_stream("stdout"))
+        return write(sys.stdout)
     partial = output.with_name(output.name + ".partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
@@ -323,6 +323,8 @@ def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> 
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
+        # the scheduler's own INFO lines (one per job added or run) drown the archive's; -v shows them
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
     service = Service(config_path, db_path, serve=serve, host=host, port=port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
