@@ -477,3 +477,12 @@ locator = "{server.base}/feed.xml"
     assert result.output.startswith("ministry: run 1 ok (requests 1, new 1,")
     unknown = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(config), "nosuch"])
     assert unknown.exit_code == 2 and "no source with id 'nosuch'" in unknown.output
+
+
+def test_an_unreadable_secrets_file_is_a_clear_refusal(server: Server, tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.env"
+    secrets.write_bytes(b"API_TOKEN=\xff\xfe not text")
+    with Fetcher(settings(secrets_file=str(secrets))) as f:
+        exchange = f.fetch(Request(server.base + "/api", secret="API_TOKEN"), SOURCE, None)
+    assert exchange.status is None and (exchange.error or "").startswith(f"secrets file {secrets}: cannot be read")
+    assert exchange.details["not_sent"] and server.hits == []

@@ -21,7 +21,7 @@ from archiver.fetch.charset import choose_charset
 from archiver.fetch.guard import AddressRefused, check_host, check_peer
 from archiver.fetch.pacing import HostPacer
 from archiver.fetch.robots import ALLOWED, MAX_ROBOTS_BYTES, RobotsCache, origin_of
-from archiver.fetch.secrets import Secrets, redact_headers, scrub
+from archiver.fetch.secrets import Secrets, SecretsError, redact_headers, scrub
 from archiver.fetch.session import SocketSeen, make_session, user_agent, watching
 from archiver.models import Exchange, Request, Source, format_time, utcnow
 from archiver.view import Validators
@@ -99,14 +99,18 @@ class Fetcher:
         allow_private = self.settings.allow_private or bool(source.options.get("allow_private"))
         headers = dict(request.headers)
         secret = None
+        try:
+            secrets = self.secrets.known_values()
+            value = self.secrets.resolve(request.secret) if request.secret else None
+        except SecretsError as exc:
+            return self._end(self._new(request.url, request.method), {}, _Failed(str(exc), not_sent=True))
         if request.secret:
-            value = self.secrets.resolve(request.secret)
             if value is None:
-                exchange = self._new(request.url, request.method)
-                return self._end(exchange, {}, _Failed(
+                return self._end(self._new(request.url, request.method), secrets, _Failed(
                     f"secret {request.secret} is not set (environment variable or secrets file)",
                     not_sent=True))
             secret = (value, request.secret)
+            secrets[value] = request.secret
         if validators is not None and request.conditional:
             if validators.etag:
                 headers["If-None-Match"] = validators.etag
@@ -114,9 +118,9 @@ class Fetcher:
                 headers["If-Modified-Since"] = validators.last_modified
         else:
             validators = None
-        return self._run(request.url, request.method, headers, secret=secret, allow_private=allow_private,
-                         check_robots=self.settings.respect_robots, cap=self.settings.max_body,
-                         validators=validators)
+        return self._run(request.url, request.method, headers, secret=secret, secrets=secrets,
+                         allow_private=allow_private, check_robots=self.settings.respect_robots,
+                         cap=self.settings.max_body, validators=validators)
 
     # -- one fetch, hop by hop ------------------------------------------------------------------
 
@@ -124,12 +128,9 @@ class Fetcher:
         return Exchange(requested_url=url, method=method, started_at=utcnow(), user_agent=self.user_agent)
 
     def _run(self, url: str, method: str, headers: dict[str, str], *, secret: tuple[str, str] | None,
-             allow_private: bool, check_robots: bool, cap: int, validators: Validators | None = None
-             ) -> Exchange:
+             secrets: dict[str, str], allow_private: bool, check_robots: bool, cap: int,
+             validators: Validators | None = None) -> Exchange:
         exchange = self._new(url, method)
-        secrets = self.secrets.known_values()
-        if secret is not None:
-            secrets[secret[0]] = secret[1]
         call = _Call(exchange, headers, secret, secrets, allow_private, check_robots, cap,
                      Deadline(self.settings.deadline), validators, origin=origin_of(url), hops={url})
         try:
@@ -332,7 +333,7 @@ class Fetcher:
     # -- robots.txt -------------------------------------------------------------------------------
 
     def _load_robots(self, robots_url: str) -> Exchange:
-        return self._run(robots_url, "GET", {}, secret=None,
+        return self._run(robots_url, "GET", {}, secret=None, secrets={},
                          allow_private=self.settings.allow_private or origin_of(robots_url) in self._private_robots,
                          check_robots=False, cap=MAX_ROBOTS_BYTES)
 

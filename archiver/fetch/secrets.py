@@ -9,6 +9,10 @@ from pathlib import Path
 REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
 
 
+class SecretsError(Exception):
+    """The secrets file exists but cannot be used; the message names it (never a value)."""
+
+
 class Secrets:
     """`NAME=value` lines in `path` (blank lines and `#` comments allowed); the environment wins."""
 
@@ -17,10 +21,14 @@ class Secrets:
 
     def _file_values(self) -> dict[str, str]:
         # read on each use so a rotated token is picked up without a restart
-        if self.path is None or not self.path.is_file():
+        if self.path is None or not self.path.exists():
             return {}
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SecretsError(f"secrets file {self.path}: cannot be read: {exc}") from exc
         values: dict[str, str] = {}
-        for line in self.path.read_text(encoding="utf-8").splitlines():
+        for line in lines:
             line = line.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
