@@ -228,7 +228,11 @@ def test_robots_disallow_keeps_the_path_off_the_server(server: Server, fetcher: 
     assert refused.robots == "disallowed" and refused.status is None
     assert "disallows /private/memo" in (refused.error or "") and refused.details["not_sent"]
     assert allowed.robots == "allowed" and allowed.status == 200
-    assert server.paths() == ["/robots.txt", "/public"]
+    server.routes["/go"] = lambda r: reply(r, 302, b"", [("Location", "/private/other")])
+    redirected = get(fetcher, server.base + "/go")  # every hop is checked, not only the first
+    assert redirected.robots == "disallowed" and "disallows /private/other" in (redirected.error or "")
+    assert "not_sent" not in redirected.details and len(redirected.redirects) == 1
+    assert server.paths() == ["/robots.txt", "/public", "/go"]
 
 
 def test_unavailable_robots_means_not_fetched(server: Server, fetcher: Fetcher) -> None:

@@ -321,7 +321,7 @@ class Fetcher:
             exchange.body = None
             exchange.revisit_of = None
             exchange.details.update(failure.details)
-            if failure.not_sent:
+            if failure.not_sent and not exchange.redirects:  # after a redirect, earlier hops were sent
                 exchange.details["not_sent"] = exchange.error
         exchange.requested_url = scrub(exchange.requested_url, secrets)
         if exchange.final_url:
