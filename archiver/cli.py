@@ -268,7 +268,6 @@ def serve(db_path: Path, host: str, port: int, config_dir: Path | None) -> None:
     """Serve the archive read-only with Datasette (the live file: safe while the service writes)."""
     from archiver.publish.server import serve as serve_archive
 
-    click.echo(f"serving {db_path} read-only on http://{host}:{port}/", err=True)
     serve_archive(db_path, host, port, config_dir=config_dir)
 
 

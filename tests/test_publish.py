@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -16,8 +17,10 @@ from typing import IO
 import feedparser
 import pytest
 import requests
+from click.testing import CliRunner
 
 from archiver.archive import Archive
+from archiver.cli import main
 from archiver.models import Exchange, Gone, Observation, PostDraft, VersionDraft
 from archiver.publish.server import datasette_command
 
@@ -348,3 +351,23 @@ def test_new_writes_show_up_without_restarting(server: Server, built: Built) -> 
             source_id="ministry")
     found = requests.get(f"{server.url}/-/search", params={"q": "lighthouses"}, timeout=10).text
     assert "Lighthouses" in found
+
+
+def test_archiver_serve_runs_the_same_server(tmp_path: Path, built: Built) -> None:
+    port = free_port()
+    running = start_datasette([sys.executable, "-m", "archiver", "serve", "--db", str(built.path),
+                               "--port", str(port)], f"http://127.0.0.1:{port}")
+    try:
+        page = requests.get(f"{running.url}/-/post/{built.edited}", timeout=10)
+        settings = requests.get(f"{running.url}/-/settings.json", timeout=10).json()
+    finally:
+        running.stop()
+    assert page.status_code == 200 and "Changes from version 1" in page.text
+    assert settings["allow_download"] is False
+
+
+def test_serve_errors_are_one_line(tmp_path: Path, built: Built) -> None:
+    missing = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "none.db")])
+    assert missing.exit_code == 2 and missing.stderr.startswith("archiver: error: no archive at ")
+    no_config = CliRunner().invoke(main, ["serve", "--db", str(built.path), "--config-dir", str(tmp_path / "nope")])
+    assert no_config.exit_code == 2 and "does not exist" in no_config.stderr

@@ -12,14 +12,27 @@ from pathlib import Path
 from archiver.database import ArchiveError, connect
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-# config/datasette in the repository (the package lives in archiver/ beside config/)
-DEFAULT_CONFIG_DIR = PACKAGE_DIR.parent.parent / "config" / "datasette"
+CONFIG_SUBDIR = Path("config") / "datasette"
+
+
+def default_config_dir() -> Path:
+    """config/datasette of the checkout this package runs from (an editable install, or a run from the
+    repository), else of the working directory (an installed copy started in its checkout, as the
+    systemd unit does)."""
+    candidates = [PACKAGE_DIR.parent.parent / CONFIG_SUBDIR, Path.cwd() / CONFIG_SUBDIR]
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate.resolve()
+    raise ArchiveError(f"no Datasette configuration: none of {', '.join(map(str, candidates))} exists "
+                       "(pass the folder with --config-dir)")
 
 
 def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,
                       config_dir: str | Path | None = None) -> list[str]:
     """The argv that serves `db_path` read-only: opened mutable (it is being written), never --immutable."""
-    config = Path(config_dir) if config_dir is not None else DEFAULT_CONFIG_DIR
+    config = Path(config_dir) if config_dir is not None else default_config_dir()
+    if not config.is_dir():
+        raise ArchiveError(f"Datasette configuration folder {config} does not exist")
     metadata = _find(config, ("metadata.yml", "metadata.yaml", "metadata.json"))
     command = [sys.executable, "-m", "datasette", "serve", str(Path(db_path).resolve()),
                "--host", host, "--port", str(port),
