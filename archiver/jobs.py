@@ -80,8 +80,14 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
         if report.requests >= max_requests:
             report.problems.append(f"stopped at max_requests={max_requests}; {len(queue) + 1} left")
             break
-        if time.monotonic() > deadline or should_stop():
-            report.problems.append(f"run ended early (deadline or shutdown); {len(queue) + 1} left")
+        if should_stop():
+            if report.requests == 0:
+                report.outcome, report.error = "skipped", "the service was shutting down"
+                return
+            report.problems.append(f"run ended early: the service was shutting down; {len(queue) + 1} left")
+            break
+        if time.monotonic() > deadline:
+            report.problems.append(f"run ended early at its deadline; {len(queue) + 1} left")
             break
         validators = view.validators(request.url) if request.conditional else None
         exchange = fetcher.fetch(request, source, validators)

@@ -1,0 +1,281 @@
+"""The scheduled background service behind `archiver run`: one APScheduler job per enabled source,
+fetching in a worker pool, writing through the single archive writer thread, optionally serving the
+archive with Datasette, reloading its configuration without a restart, and draining on SIGTERM."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from archiver.archive import Archive, WriterThread
+from archiver.config import Config, ConfigError, load_config
+from archiver.fetch import Fetcher
+from archiver.jobs import run_source
+from archiver.models import Source, format_time, parse_time
+from archiver.schedule import Schedule, parse_schedule
+from archiver.view import ArchiveView
+
+log = logging.getLogger(__name__)
+
+# A source that fails this many runs in a row waits before its next attempt, doubling each time.
+BACKOFF_AFTER = 2
+MAX_BACKOFF = dt.timedelta(hours=6)
+# Missed slots recorded after a stop, per source: enough to show the gap, bounded for long outages.
+MAX_MISSED_RECORDED = 50
+
+
+class _SchedulingExecutor(ThreadPoolExecutor):
+    """Remembers each job's scheduled time, which APScheduler does not hand to the job itself."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.scheduled: dict[str, dt.datetime] = {}
+
+    def _do_submit_job(self, job: Any, run_times: list[dt.datetime]) -> None:
+        self.scheduled[job.id] = run_times[-1]
+        super()._do_submit_job(job, run_times)
+
+
+@dataclass
+class _Health:
+    failures: int = 0
+    not_before: dt.datetime | None = None
+
+
+def trigger_for(source: Source) -> tuple[Any, float]:
+    """The APScheduler trigger of a source and its nominal interval in seconds.
+
+    Interval schedules get a fixed phase derived from the source id instead of APScheduler's random
+    jitter: jitter is added to each previous fire time and so accumulates (a period of interval +
+    jitter/2 on average), while a fixed phase spreads sources without drifting."""
+    schedule: Schedule = parse_schedule(source.schedule)
+    interval = schedule.nominal_interval()
+    if schedule.interval is not None:
+        phase = int(hashlib.sha256(source.id.encode()).hexdigest(), 16) % 10_000 / 10_000 * interval
+        start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=phase)
+        return IntervalTrigger(seconds=schedule.interval, start_date=start, timezone=dt.UTC), interval
+    return CronTrigger.from_crontab(schedule.cron or "", timezone=dt.UTC), interval
+
+
+class Service:
+    def __init__(self, config_path: Path, db_path: Path, *, serve: bool = True, host: str = "127.0.0.1",
+                 port: int = 8001, watch_seconds: float = 2.0, first_run_spread: float | None = None) -> None:
+        self.config_path = Path(config_path)
+        self.db_path = Path(db_path)
+        self.serve, self.host, self.port = serve, host, port
+        self.watch_seconds = watch_seconds
+        self.first_run_spread = first_run_spread
+        self.config: Config = load_config(self.config_path)
+        self._config_mtime = self._mtime()
+        self._sources: dict[str, Source] = {}
+        self._health: dict[str, _Health] = {}
+        self._draining = threading.Event()
+        self._lock = threading.Lock()
+        self.datasette: subprocess.Popen[bytes] | None = None
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        Archive(self.db_path, create=True).close()
+        self.writer = WriterThread(self.db_path)
+        self.view = ArchiveView(self.db_path)
+        self.fetcher = Fetcher(self.config.settings)
+        self.executor = _SchedulingExecutor(self.config.settings.workers)
+        self.scheduler = BackgroundScheduler(
+            executors={"default": self.executor}, timezone=dt.UTC,
+            job_defaults={"coalesce": True, "max_instances": 1})
+        self.scheduler.add_listener(self._on_missed, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._apply(self.config, first_start=True)
+        self.scheduler.add_job(self._watch_config, IntervalTrigger(seconds=self.watch_seconds),
+                               id="__config_watch__", max_instances=1, coalesce=True)
+        self.scheduler.start()
+        if self.serve:
+            self._start_datasette()
+        log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
+                 len(self._sources), self.config.settings.workers, self.db_path)
+
+    def stop(self) -> None:
+        """Drain: queued jobs skip themselves, running ones stop between requests (each request ends
+        at its deadline), then the writer commits what it holds and closes."""
+        log.info("archiver service stopping: draining")
+        self._draining.set()
+        self.scheduler.shutdown(wait=True)
+        self.writer.close()
+        self.view.close()
+        self.fetcher.close()
+        if self.datasette is not None and self.datasette.poll() is None:
+            self.datasette.terminate()
+            try:
+                self.datasette.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.datasette.kill()
+        log.info("archiver service stopped")
+
+    def request_reload(self) -> None:
+        """Re-read the configuration now (SIGHUP)."""
+        self.scheduler.add_job(self._reload, id="__reload__", replace_existing=True)
+
+    def next_runs(self) -> dict[str, str | None]:
+        return {job.id: format_time(job.next_run_time) if job.next_run_time else None
+                for job in self.scheduler.get_jobs() if not job.id.startswith("__")}
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def _mtime(self) -> float | None:
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return None
+
+    def _watch_config(self) -> None:
+        mtime = self._mtime()
+        if mtime != self._config_mtime:
+            self._config_mtime = mtime
+            self._reload()
+
+    def _reload(self) -> None:
+        try:
+            config = load_config(self.config_path)
+        except ConfigError as exc:
+            message = str(exc)
+            log.error("configuration not reloaded, keeping the running one: %s", message)
+            self.writer.call(lambda a: a.record_run("reload", "failed", error=message))
+            return
+        if config.settings != self.config.settings:
+            log.warning("changes to [archiver] settings take effect at the next restart")
+        self._apply(config, first_start=False)
+        log.info("configuration reloaded: %d sources scheduled", len(self._sources))
+
+    def _apply(self, config: Config, *, first_start: bool) -> None:
+        """Make the scheduled jobs match `config`: add, reschedule, remove."""
+        self.writer.call(lambda a: a.sync_sources([s.as_row() for s in config.sources]))
+        wanted = {s.id: s for s in config.sources if s.enabled}
+        with self._lock:
+            previous = self._sources
+            self._sources = wanted
+            self.config = config
+        now = dt.datetime.now(dt.UTC)
+        for source_id in previous.keys() - wanted.keys():
+            self.scheduler.remove_job(source_id)
+        for index, (source_id, source) in enumerate(sorted(wanted.items())):
+            old = previous.get(source_id)
+            if old is not None and old.schedule == source.schedule:
+                continue
+            trigger, interval = trigger_for(source)
+            if first_start:
+                self._record_missed_since_last_run(source, trigger, interval, now)
+            # first runs are staggered over a slice of the interval so that a start does not fire
+            # every source at once
+            spread = self.first_run_spread if self.first_run_spread is not None else min(interval / 4, 60.0)
+            first = now + dt.timedelta(seconds=spread * index / max(len(wanted), 1))
+            if old is not None:
+                self.scheduler.reschedule_job(source_id, trigger=trigger)
+            else:
+                self.scheduler.add_job(
+                    self._run, trigger, id=source_id, args=[source_id], replace_existing=True,
+                    misfire_grace_time=max(1, int(interval / 2)), next_run_time=first)
+        self._publish_next_runs()
+
+    def _record_missed_since_last_run(self, source: Source, trigger: Any, interval: float,
+                                      now: dt.datetime) -> None:
+        """Fire times that fell while the service was not running are recorded as `missed` runs."""
+        row = self.view.conn.execute(
+            "SELECT max(coalesce(scheduled_at, started_at)) FROM runs WHERE source_id = ? AND kind = 'fetch'",
+            (source.id,)).fetchone()
+        if row is None or row[0] is None:
+            return
+        last = parse_time(row[0])
+        missed: list[dt.datetime] = []
+        fire = trigger.get_next_fire_time(None, last + dt.timedelta(seconds=1))
+        # a fire time within the grace period is still run now, not missed
+        while fire is not None and fire < now - dt.timedelta(seconds=interval / 2):
+            missed.append(fire)
+            if len(missed) > MAX_MISSED_RECORDED:
+                break
+            fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
+        for when in missed[:MAX_MISSED_RECORDED]:
+            self.writer.call(lambda a, w=when: a.record_run(
+                "fetch", "missed", source_id=source.id, scheduled_at=format_time(w),
+                error="the service was not running at the scheduled time"))
+        if len(missed) > MAX_MISSED_RECORDED:
+            log.warning("source %s: more than %d runs missed since %s; recorded the first %d",
+                        source.id, MAX_MISSED_RECORDED, row[0], MAX_MISSED_RECORDED)
+
+    def _publish_next_runs(self) -> None:
+        runs = self.next_runs()
+        self.writer.call(lambda a: [a.set_state(sid, {"next_run": t or ""}) for sid, t in runs.items()])
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _on_missed(self, event: JobEvent) -> None:
+        if event.job_id.startswith("__"):
+            return
+        if event.code == EVENT_JOB_MISSED:
+            outcome, reason = "missed", "the job started too late (all workers were busy past the grace time)"
+            when = event.scheduled_run_time
+        else:
+            outcome, reason = "skipped", "the previous run of this source was still going"
+            when = event.scheduled_run_times[-1]
+        self.writer.submit(lambda a: a.record_run("fetch", outcome, source_id=event.job_id,
+                                                  scheduled_at=format_time(when), error=reason))
+
+    def _run(self, source_id: str) -> None:
+        scheduled = self.executor.scheduled.get(source_id)
+        scheduled_at = format_time(scheduled) if scheduled else None
+        with self._lock:
+            source = self._sources.get(source_id)
+            health = self._health.setdefault(source_id, _Health())
+        if source is None:
+            return  # removed by a reload after it was queued
+        if self._draining.is_set():
+            self.writer.call(lambda a: a.record_run("fetch", "skipped", source_id=source_id,
+                                                    scheduled_at=scheduled_at, error="service shutting down"))
+            return
+        now = dt.datetime.now(dt.UTC)
+        if health.not_before is not None and now < health.not_before:
+            self.writer.call(lambda a: a.record_run(
+                "fetch", "skipped", source_id=source_id, scheduled_at=scheduled_at,
+                error=f"backing off after {health.failures} failed runs until {format_time(health.not_before)}",
+                details={"failures": health.failures}))
+            return
+        report = run_source(source, self.fetcher, self.writer.call, self.view, scheduled_at=scheduled_at,
+                            should_stop=self._draining.is_set)
+        if report.outcome == "failed":
+            health.failures += 1
+            if health.failures >= BACKOFF_AFTER:
+                _, interval = trigger_for(source)
+                wait = min(dt.timedelta(seconds=interval * 2 ** (health.failures - BACKOFF_AFTER)), MAX_BACKOFF)
+                health.not_before = now + wait
+                log.warning("source %s: %d failed runs in a row, next attempt not before %s",
+                            source_id, health.failures, format_time(health.not_before))
+        else:
+            if health.failures >= BACKOFF_AFTER:
+                log.info("source %s recovered after %d failed runs", source_id, health.failures)
+            health.failures, health.not_before = 0, None
+        if self._draining.is_set():
+            return  # the scheduler is shutting down and holds its job store: do not ask it
+        job = self.scheduler.get_job(source_id)
+        if job is not None and job.next_run_time is not None:
+            self.writer.call(lambda a: a.set_state(source_id, {"next_run": format_time(job.next_run_time)}))
+
+    # -- publication --------------------------------------------------------------------------
+
+    def _start_datasette(self) -> None:
+        from archiver.publish.server import datasette_command
+
+        command = datasette_command(self.db_path, host=self.host, port=self.port)
+        self.datasette = subprocess.Popen(command)
+        log.info("Datasette serving %s read-only on http://%s:%d/", self.db_path, self.host, self.port)
+
