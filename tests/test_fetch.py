@@ -219,6 +219,16 @@ def test_requests_to_one_host_are_paced_one_at_a_time(server: Server) -> None:
         assert after.at >= before.done  # concurrency 1: the next request waits for the previous answer
 
 
+def test_robots_crawl_delay_slows_the_host_down(server: Server, fetcher: Fetcher) -> None:
+    server.routes["/robots.txt"] = text(b"User-agent: *\nCrawl-delay: 0.4\n")
+    server.routes["/a"] = server.routes["/b"] = text(b"page")
+    get(fetcher, server.base + "/a")
+    get(fetcher, server.base + "/b")
+    times = [hit.at for hit in server.hits]
+    assert [hit.path for hit in server.hits] == ["/robots.txt", "/a", "/b"]
+    assert times[2] - times[1] >= 0.39  # host_delay is 0 here: the wait is robots.txt's
+
+
 def test_robots_disallow_keeps_the_path_off_the_server(server: Server, fetcher: Fetcher) -> None:
     server.routes["/robots.txt"] = text(b"User-agent: *\nDisallow: /private/\n")
     server.routes["/private/memo"] = text(b"secret memo")

@@ -176,6 +176,7 @@ class Fetcher:
                 check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
             except AddressRefused as exc:
                 raise _Failed(str(exc), not_sent=True) from exc
+        crawl_delay = 0.0
         if call.check_robots:
             if call.allow_private:
                 self._private_robots.add(origin_of(url))
@@ -183,12 +184,14 @@ class Fetcher:
             exchange.robots = decision
             if decision != ALLOWED:
                 raise _Failed(reason, not_sent=True)
+            crawl_delay = self.robots.crawl_delay(url)
         headers = dict(call.headers)
         if call.secret is not None and origin_of(url) == call.origin:  # never hand a token to another origin
             headers["Authorization"] = f"Bearer {call.secret[0]}"
         seen = SocketSeen()
         # the whole exchange, body included, is one turn at the host, watched for the deadline
-        with self.pacer.turn(host) as turn, watching(seen), Watchdog(seen, call.deadline.remaining()) as watchdog:
+        with (self.pacer.turn(host, crawl_delay) as turn, watching(seen),
+              Watchdog(seen, call.deadline.remaining()) as watchdog):
             call.seen, call.watchdog = seen, watchdog
             response = self._send(call, turn, method, url, host, headers)
             try:

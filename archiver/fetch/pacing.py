@@ -13,12 +13,13 @@ from collections.abc import Iterator
 class HostTurn:
     """Held while one thread talks to a host; `wait()` before each request sent."""
 
-    def __init__(self, pacer: HostPacer, host: str) -> None:
+    def __init__(self, pacer: HostPacer, host: str, delay: float) -> None:
         self._pacer = pacer
         self._host = host
+        self._delay = delay
 
     def wait(self) -> None:
-        self._pacer._wait_turn(self._host)
+        self._pacer._wait_turn(self._host, self._delay)
 
 
 class HostPacer:
@@ -30,17 +31,18 @@ class HostPacer:
         self._not_before: dict[str, dt.datetime] = {}
 
     @contextlib.contextmanager
-    def turn(self, host: str) -> Iterator[HostTurn]:
-        """Concurrency 1 per host: other threads wanting the same host wait here."""
+    def turn(self, host: str, delay: float = 0.0) -> Iterator[HostTurn]:
+        """Concurrency 1 per host: other threads wanting the same host wait here. `delay` raises the
+        configured minimum for this host (a robots.txt Crawl-delay)."""
         with self._lock:
             host_lock = self._host_locks.setdefault(host, threading.Lock())
         with host_lock:
-            yield HostTurn(self, host)
+            yield HostTurn(self, host, max(self.delay, delay))
 
-    def _wait_turn(self, host: str) -> None:
+    def _wait_turn(self, host: str, delay: float) -> None:
         last = self._last_sent.get(host)
         if last is not None:
-            pause = last + self.delay - time.monotonic()
+            pause = last + delay - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
         self._last_sent[host] = time.monotonic()

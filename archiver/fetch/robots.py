@@ -20,6 +20,7 @@ ALLOWED, DISALLOWED, UNAVAILABLE = "allowed", "disallowed", "unavailable"
 MAX_ROBOTS_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
 FRESH_FOR = 24 * 3600.0
 UNAVAILABLE_FOR = 300.0
+MAX_CRAWL_DELAY = 60.0  # a larger Crawl-delay would starve a source; the host is still paced at this
 
 
 @dataclass
@@ -46,15 +47,25 @@ class RobotsCache:
         self._origin_locks: dict[str, threading.Lock] = {}
         self._entries: dict[str, _Entry] = {}
 
-    def decide(self, url: str) -> tuple[str, str]:
-        """(decision, reason) for `url`: allowed, disallowed or unavailable."""
-        origin = origin_of(url)
+    def _entry(self, origin: str) -> _Entry:
         with self._lock:
             origin_lock = self._origin_locks.setdefault(origin, threading.Lock())
         with origin_lock:  # one robots.txt request per origin, however many threads ask
             entry = self._entries.get(origin)
             if entry is None or entry.expires < time.monotonic():
                 entry = self._entries[origin] = self._fetch(origin)
+        return entry
+
+    def crawl_delay(self, url: str) -> float:
+        """The origin's Crawl-delay for our agent (0 when none), at most MAX_CRAWL_DELAY."""
+        parser = self._entry(origin_of(url)).parser
+        delay = parser.crawl_delay(self.agent) if parser is not None else None
+        return min(float(delay or 0.0), MAX_CRAWL_DELAY)
+
+    def decide(self, url: str) -> tuple[str, str]:
+        """(decision, reason) for `url`: allowed, disallowed or unavailable."""
+        origin = origin_of(url)
+        entry = self._entry(origin)
         if entry.parser is None:
             return entry.decision, entry.reason
         if entry.parser.can_fetch(url, self.agent):
