@@ -69,7 +69,11 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
     module = platform(source.kind)
     max_requests = int(source.options.get("max_requests", 200))
     deadline = time.monotonic() + float(source.options.get("run_deadline", 600))
-    queue: deque[Request] = deque(module.plan(source, view))
+    try:
+        queue: deque[Request] = deque(module.plan(source, view))
+    except ParseError as exc:  # the platform refuses to start (e.g. a read budget is spent): nothing sent
+        report.outcome, report.error = "failed", str(exc)
+        return
     seen: set[tuple[str, str]] = set()
     listing_failures = listings = 0
     while queue:
