@@ -4,9 +4,11 @@ archive with Datasette, reloading its configuration without a restart, and drain
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import hashlib
 import logging
+import signal
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -34,6 +36,19 @@ BACKOFF_AFTER = 2
 MAX_BACKOFF = dt.timedelta(hours=6)
 # Missed slots recorded after a stop, per source: enough to show the gap, bounded for long outages.
 MAX_MISSED_RECORDED = 50
+
+
+try:
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl  # loaded here, never in a forked child
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
+def _die_with_parent() -> None:
+    """In the Datasette child: ask Linux to end it when the service dies, even by SIGKILL, so no
+    server is left holding the port. Elsewhere the service's own shutdown stops it."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class _SchedulingExecutor(ThreadPoolExecutor):
@@ -89,6 +104,8 @@ class Service:
 
     def start(self) -> None:
         Archive(self.db_path, create=True).close()
+        if self.serve:  # forked before any other thread exists
+            self._start_datasette()
         self.writer = WriterThread(self.db_path)
         self.view = ArchiveView(self.db_path)
         self.fetcher = Fetcher(self.config.settings)
@@ -101,8 +118,6 @@ class Service:
         self.scheduler.add_job(self._watch_config, IntervalTrigger(seconds=self.watch_seconds),
                                id="__config_watch__", max_instances=1, coalesce=True)
         self.scheduler.start()
-        if self.serve:
-            self._start_datasette()
         log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
                  len(self._sources), self.config.settings.workers, self.db_path)
 
@@ -276,6 +291,6 @@ class Service:
         from archiver.publish.server import datasette_command
 
         command = datasette_command(self.db_path, host=self.host, port=self.port)
-        self.datasette = subprocess.Popen(command)
+        self.datasette = subprocess.Popen(command, preexec_fn=_die_with_parent)
         log.info("Datasette serving %s read-only on http://%s:%d/", self.db_path, self.host, self.port)
 

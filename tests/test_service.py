@@ -123,8 +123,12 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
             yield state
         finally:
             if process.poll() is None:
-                process.kill()
-                process.wait()
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=DEADLINE + 10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def ok_sources(db: Path) -> int:
@@ -264,3 +268,17 @@ def test_sigterm_drains_and_missed_runs_are_recorded_at_the_next_start(service: 
     missed = query(db, "SELECT scheduled_at, error FROM runs WHERE outcome = 'missed' AND source_id = 'ministry-00'")
     assert all("not running" in error for _, error in missed)
     assert verify(db).ok
+
+
+def test_datasette_does_not_outlive_a_killed_service(tmp_path: Path) -> None:
+    config, db, log = tmp_path / "sources.toml", tmp_path / "archive.db", tmp_path / "service.log"
+    write_config(config, "http://127.0.0.1:9", 0)  # no sources: only the server matters here
+    port = free_port()
+    process = start(db, config, "--port", str(port), log=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(base), 30, "Datasette")
+    finally:
+        process.kill()
+        process.wait()
+    wait_for(lambda: not _up(base), 10, "Datasette to stop after the service was killed")
