@@ -1,0 +1,104 @@
+"""Benchmark 4: importing an X archive, against twitter-to-sqlite 0.22 on the same tweets, in the same
+run. Writes N tweets as `tweets.js` (for `archiver import x-archive`) and as the legacy `tweet.js` that
+twitter-to-sqlite reads (`window.YTD.tweet.part0 = [{"tweet": {...}}, ...]`), runs each import as a
+child under /usr/bin/time and takes the wall time and the peak RSS the kernel reports for it. Then our
+import alone at a large size, for the ratio of peak memory large / small.
+
+    python bench/x_import.py [--tweets 50000] [--large 1000000] [--rows FILE]
+
+twitter-to-sqlite is installed from PyPI into bench/.venv-peers (created when missing)."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+from import_memory import write_archive  # noqa: E402
+from table import Row, print_table, save  # noqa: E402
+
+PEERS = BENCH / ".venv-peers"
+PEER = "twitter-to-sqlite==0.22"
+TIME = "/usr/bin/time"
+
+
+def peer_command() -> Path:
+    """The twitter-to-sqlite executable of the benchmark's own environment, installed when missing."""
+    exe = PEERS / "bin" / "twitter-to-sqlite"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
+        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", PEER], check=True)
+    return exe
+
+
+def legacy_copy(tweets_js: Path, tweet_js: Path) -> None:
+    """The same entries under the legacy name twitter-to-sqlite maps to its archive_tweet table."""
+    with tweets_js.open("r", encoding="utf-8") as src, tweet_js.open("w", encoding="utf-8") as out:
+        first = src.readline()
+        out.write(first.replace("window.YTD.tweets.part0", "window.YTD.tweet.part0", 1))
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+
+
+def timed(command: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one child, as GNU time reads them from wait4()."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
+        subprocess.run([TIME, "-f", "%e %M", "-o", report.name, *command], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        seconds, kib = report.read().split()[-2:]
+    return float(seconds), int(kib)
+
+
+def ours(archive_file: Path, db: Path) -> tuple[float, int]:
+    return timed([sys.executable, "-m", "archiver", "import", "x-archive", "--db", str(db), str(archive_file)])
+
+
+def measure(tweets: int, large: int | None, folder: Path) -> list[Row]:
+    small_js = folder / "tweets.js"
+    write_archive(small_js, tweets)
+    legacy = folder / "legacy" / "tweet.js"
+    legacy.parent.mkdir()
+    legacy_copy(small_js, legacy)
+    peer_seconds, peer_kib = timed([str(peer_command()), "import", str(folder / "peer.db"), str(legacy)])
+    our_seconds, our_kib = ours(small_js, folder / "ours.db")
+    print(f"{tweets:,} tweets: archiver {our_seconds:.1f} s, {our_kib / 1024:.0f} MiB; "
+          f"twitter-to-sqlite {peer_seconds:.1f} s, {peer_kib / 1024:.0f} MiB", flush=True)
+    n = f"{tweets // 1000}k"
+    rows = [
+        Row(f"4. X import {n}: speed (peer s / ours s)", f"{our_seconds:.1f} s", f"{peer_seconds:.1f} s",
+            peer_seconds / our_seconds, "≥ 2.00", peer_seconds / our_seconds >= 2),
+        Row(f"4. X import {n}: peak RSS (ours / peer)", f"{our_kib / 1024:.0f} MiB", f"{peer_kib / 1024:.0f} MiB",
+            our_kib / peer_kib, "≤ 0.33", our_kib / peer_kib <= 1 / 3),
+    ]
+    if large:
+        for path in (small_js, legacy, folder / "peer.db"):
+            path.unlink()
+        large_js = folder / "tweets-large.js"
+        write_archive(large_js, large)
+        large_seconds, large_kib = ours(large_js, folder / "ours-large.db")
+        print(f"{large:,} tweets: archiver {large_seconds:.1f} s, {large_kib / 1024:.0f} MiB", flush=True)
+        rows.append(Row(f"4. X import peak RSS {large // 1000}k / {n} (ours)", f"{large_kib / 1024:.0f} MiB",
+                        f"{our_kib / 1024:.0f} MiB", large_kib / our_kib, "≤ 1.20", large_kib / our_kib <= 1.2))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tweets", type=int, default=50_000)
+    parser.add_argument("--large", type=int, default=1_000_000, help="0 to skip the large run")
+    parser.add_argument("--rows", type=Path, help="Also write the rows as JSON here.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="x-import-") as tmp:
+        rows = measure(args.tweets, args.large or None, Path(tmp))
+    print_table(rows)
+    save(rows, args.rows)
+
+
+if __name__ == "__main__":
+    main()
