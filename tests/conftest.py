@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from archiver.archive import Archive
+from archiver.view import ArchiveView
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copied from shared/fixtures; licences in SOURCES.txt
 
@@ -20,3 +21,12 @@ def db_path(tmp_path: Path) -> Path:
 def archive(db_path: Path):
     with Archive(db_path, create=True) as opened:
         yield opened
+
+
+@pytest.fixture
+def view(db_path: Path):
+    """A read view of a new, empty archive at db_path (what parsers get during a run)."""
+    Archive(db_path, create=True).close()
+    opened = ArchiveView(db_path)
+    yield opened
+    opened.close()

@@ -113,15 +113,6 @@ def test_a_post_still_returned_by_get_posts_is_not_deleted(db_path: Path) -> Non
     assert rows(db_path, "SELECT status FROM posts") == [("live",)]
 
 
-@pytest.fixture
-def view(db_path: Path):
-    from archiver.archive import Archive
-
-    Archive(db_path, create=True).close()
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
-
 
 def test_accounts_asking_not_to_be_shown_logged_out_are_archived_unpublished(view: ArchiveView) -> None:
     item = own_post(A, "Only for logged-in readers", "bafy1")

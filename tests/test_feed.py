@@ -21,12 +21,6 @@ ITEMS = [("news-101", "https://news.example.org/story/101", "Expert urges releas
           "Wed, 03 Jun 2026 09:00:00 +0200", "Adopted by 30 votes.")]
 
 
-@pytest.fixture
-def view(archive: Archive, db_path: Path):
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
-
 
 def source(**options) -> Source:
     return Source(id="un-news", kind="feed", locator=FEED, organisation="United Nations", options=options)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from archiver.archive import Archive
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, mastodon
 from archiver.view import ArchiveView
@@ -110,13 +109,6 @@ def test_a_third_poll_does_not_fetch_history_again(db_path: Path) -> None:
         assert len(server.hits(f"/api/v1/statuses/{TOOT9['id']}/history")) == 1
     assert rows(db_path, "SELECT count(*) FROM versions") == [(2,)]
 
-
-@pytest.fixture
-def view(db_path: Path):
-    Archive(db_path, create=True).close()
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
 
 
 def test_recorded_history_gives_every_version_with_its_own_time(view: ArchiveView) -> None:

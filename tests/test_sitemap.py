@@ -20,12 +20,6 @@ PAGES = [("https://gov.example/press/1", "2026-06-01T10:00:00+00:00"),
          ("https://gov.example/press/2", "2026-06-02"), ("https://gov.example/about", None)]
 
 
-@pytest.fixture
-def view(archive: Archive, db_path: Path):
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
-
 
 def source(**options) -> Source:
     return Source(id="gov", kind="sitemap", locator=INDEX, options=options)

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from archiver.archive import Archive
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, telegram
 from archiver.view import ArchiveView
@@ -95,13 +94,6 @@ def test_a_channel_without_public_preview_is_a_recorded_failure(db_path: Path) -
     assert "the channel has no public preview" in (report.error or "")
     assert rows(db_path, "SELECT outcome FROM runs") == [("failed",)]
 
-
-@pytest.fixture
-def view(db_path: Path):
-    Archive(db_path, create=True).close()
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
 
 
 def test_forwards_photos_and_link_previews(view: ArchiveView) -> None:

@@ -30,12 +30,6 @@ LETTER = pdf_letter(["Mandates of the Special Rapporteur on extrajudicial, summa
                      "We have the honour to address you in our capacity as Special Rapporteurs."])
 
 
-@pytest.fixture
-def view(archive: Archive, db_path: Path):
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
-
 
 def source(**options) -> Source:
     return Source(id="sp", kind="un_communications", locator=LISTING, organisation="OHCHR", options=options)

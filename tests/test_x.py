@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from archiver.archive import Archive
 from archiver.cli import main
 from archiver.models import Request, Source, utcnow
 from archiver.platforms import ParseError, x
@@ -203,13 +202,6 @@ def test_rate_limit_headers_stop_paging_and_the_reset_time_is_kept(db_path: Path
     kept, = rows(db_path, "SELECT value FROM source_state WHERE key = 'rate_limit_reset'")[0]
     assert kept.startswith(time.strftime("%Y-%m-%dT%H:%M", time.gmtime(reset)))
 
-
-@pytest.fixture
-def view(db_path: Path):
-    Archive(db_path, create=True).close()
-    opened = ArchiveView(db_path)
-    yield opened
-    opened.close()
 
 
 def test_requests_name_the_secret_and_never_carry_it(view: ArchiveView) -> None:
