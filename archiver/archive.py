@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver import __version__
-from archiver.canonical import CANONICAL_RULE, GENESIS, content_digest, entry_digest, row_digest, sha256_hex
+from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
 from archiver.database import connect
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, utcnow
 
@@ -34,6 +34,10 @@ VERSION_COLUMNS = (
 )
 EVENT_COLUMNS = ("id", "post_id", "type", "at", "capture_id", "version_id", "details")
 CHAINED = {"captures": CAPTURE_COLUMNS, "versions": VERSION_COLUMNS, "events": EVENT_COLUMNS}
+# per table: its columns (id first), the INSERT for all but id, and its chain digester
+_APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
+                            f"VALUES ({', '.join('?' * (len(columns) - 1))})", RowDigester(table, columns))
+           for table, columns in CHAINED.items()}
 
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "last_seen_at, status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
@@ -117,16 +121,12 @@ class Archive:
 
     def _append(self, table: str, values: dict[str, Any]) -> int:
         """Insert one row of an append-only table and its chain entry."""
-        columns = CHAINED[table]
-        row = {name: values.get(name) for name in columns}
-        cursor = self.conn.execute(
-            f"INSERT INTO {table} ({', '.join(columns[1:])}) VALUES ({', '.join('?' * (len(columns) - 1))})",
-            [row[name] for name in columns[1:]],
-        )
-        row["id"] = row_id = cursor.lastrowid
+        columns, insert, digester = _APPEND[table]
+        row = [values.get(name) for name in columns]
+        row[0] = row_id = self.conn.execute(insert, row[1:]).lastrowid
         assert self._head is not None, "append outside a transaction"
         seq, prev = self._head
-        digest = row_digest(table, row)
+        digest = digester(row)
         entry = entry_digest(prev, table, row_id, digest)
         self.conn.execute(
             "INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 CANONICAL_RULE = 1
@@ -28,20 +29,33 @@ def canonical_text(text: str | None) -> str | None:
 
 def content_digest(title: str | None, text: str | None, extra: dict[str, Any] | None,
                    rule: int = CANONICAL_RULE) -> str:
-    """Digest of a version's content: what decides whether a post was edited."""
+    """Digest of a version's content: what decides whether a post was edited. Rule 1 digests the
+    canonical title and text and the sorted JSON of `extra`, each as a typed, length-prefixed field."""
     if rule != 1:
         raise ValueError(f"unknown canonical rule {rule}")
-    document = {"rule": rule, "title": canonical_text(title), "text": canonical_text(text),
-                "extra": extra or {}}
-    return sha256_hex(_dumps(document))
+    extra_json = json.dumps(extra or {}, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return _fields_digest(b"content:1", (b"title", b"text", b"extra"),
+                          (canonical_text(title), canonical_text(text), extra_json))
 
 
-def row_digest(table: str, row: dict[str, Any]) -> str:
-    """Digest of one stored row, every column included, for the chain. Each column is written as
-    name, type, byte length and bytes: unambiguous, and far cheaper than JSON for long texts."""
-    parts = [table.encode(), b"\x00"]
-    for name in sorted(row):
-        value = row[name]
+class RowDigester:
+    """Digests rows of one table for the chain, every column included. Each column is written as
+    name, type, byte length and bytes, in name order: unambiguous, and far cheaper than JSON for
+    long texts. Build one per table; call it with the row's values in `columns` order."""
+
+    def __init__(self, table: str, columns: Sequence[str]) -> None:
+        self._prefix = table.encode()
+        order = sorted(range(len(columns)), key=lambda i: columns[i])
+        self._order = order
+        self._names = tuple(columns[i].encode() for i in order)
+
+    def __call__(self, values: Sequence[Any]) -> str:
+        return _fields_digest(self._prefix, self._names, [values[i] for i in self._order])
+
+
+def _fields_digest(prefix: bytes, names: Sequence[bytes], values: Sequence[Any]) -> str:
+    parts = [prefix, b"\x00"]
+    for name, value in zip(names, values, strict=True):
         if value is None:
             kind, data = b"n", b""
         elif isinstance(value, str):
@@ -51,14 +65,10 @@ def row_digest(table: str, row: dict[str, Any]) -> str:
         elif isinstance(value, bytes | bytearray | memoryview):
             kind, data = b"b", bytes(value)
         else:
-            raise TypeError(f"cannot digest column {name} of type {type(value).__name__}")
-        parts += (name.encode(), b"\x00", kind, b"%d\x00" % len(data), data)
+            raise TypeError(f"cannot digest field {name.decode()} of type {type(value).__name__}")
+        parts += (name, b"\x00", kind, b"%d\x00" % len(data), data)
     return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
 def entry_digest(prev: str, table: str, row_id: int, row_sha256: str) -> str:
     return sha256_hex(f"{prev}|{table}|{row_id}|{row_sha256}".encode())
-
-
-def _dumps(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from archiver.archive import CHAINED, decode_payload
-from archiver.canonical import GENESIS, content_digest, entry_digest, row_digest, sha256_hex
+from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
 from archiver.database import connect
 
 
@@ -74,6 +74,7 @@ def _versions(conn: sqlite3.Connection, report: VerifyReport) -> None:
 
 
 def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
+    digesters = {table: RowDigester(table, columns) for table, columns in CHAINED.items()}
     expected_seq, prev = 1, GENESIS
     for seq, table, row_id, row_sha, prev_sha, entry_sha in conn.execute(
             "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain ORDER BY seq"):
@@ -95,7 +96,7 @@ def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
         row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
         if row is None:
             report.problems.append(f"{where}: the row is missing")
-        elif row_digest(table, dict(zip(columns, row, strict=True))) != row_sha:
+        elif digesters[table](tuple(row)) != row_sha:
             report.problems.append(f"{table} row {row_id}: contents differ from what the chain recorded")
         expected_seq, prev = seq + 1, entry_sha
     report.head = prev
