@@ -40,7 +40,7 @@ _APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
            for table, columns in CHAINED.items()}
 
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
-                 "last_seen_at, status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
+                 "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
 _VIEW_COUNT = _VIEW_COLUMNS.count(",") + 1
 
 # Payloads smaller than this are stored as they are: compressing them saves nothing worth the CPU.
@@ -276,7 +276,7 @@ class Archive:
         if not post.versions:
             raise ValueError(f"{post.platform} post {post.native_id} has no content")
         row = self.conn.execute(
-            "SELECT p.id, p.status, p.version_count, v.content_sha256 FROM posts p "
+            "SELECT p.id, p.status, p.version_count, v.content_sha256, v.title, v.text, v.extra FROM posts p "
             "LEFT JOIN versions v ON v.id = p.current_version WHERE p.platform = ? AND p.native_id = ?",
             (post.platform, post.native_id)).fetchone()
         if row is None:
@@ -285,13 +285,19 @@ class Archive:
             post_id = self.conn.execute(
                 f"INSERT INTO posts (platform, native_id, source_id, first_seen_at, {_VIEW_COLUMNS}) "
                 f"VALUES (?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})",
-                (post.platform, post.native_id, source_id, at, *self._view(post, at))).lastrowid
-            status, count, current = "live", 0, None
+                (post.platform, post.native_id, source_id, at, *self._view(post))).lastrowid
+            status, count, current, stored = "live", 0, None, None
         else:
-            post_id, status, count, current = row
+            post_id, status, count, current = row[:4]
+            stored = tuple(row[4:])
         known: set[tuple[str, str | None]] | None = None
         latest_version = None
         for draft in post.versions:
+            # content identical to the stored current version, field for field, has its digest: the
+            # common case of a re-poll is decided without canonicalising and hashing the text
+            if stored is not None and (draft.title, draft.text, _json(draft.extra)) == stored:
+                continue
+            stored = None
             digest = content_digest(draft.title, draft.text, draft.extra)
             if digest == current:
                 continue
@@ -320,23 +326,25 @@ class Archive:
         if status != "live":
             self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})
             result.restored += 1
+        self.conn.execute(
+            "INSERT INTO post_seen (post_id, last_seen_at, last_capture_id) VALUES (?, ?, ?) ON CONFLICT "
+            "(post_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_capture_id = excluded.last_capture_id",
+            (post_id, at, result.capture_id))
         if row is None:
             self.conn.execute("UPDATE posts SET version_count = ?, current_version = ? WHERE id = ?",
                               (count, latest_version, post_id))
-        elif latest_version is None and status == "live":
-            self.conn.execute("UPDATE posts SET last_seen_at = ? WHERE id = ?", (at, post_id))
-        else:
+        elif latest_version is not None or status != "live":
             self.conn.execute(
                 f"UPDATE posts SET ({_VIEW_COLUMNS}, version_count, current_version) = "
                 f"({', '.join('?' * _VIEW_COUNT)}, ?, coalesce(?, current_version)) WHERE id = ?",
-                (*self._view(post, at), count, latest_version, post_id))
+                (*self._view(post), count, latest_version, post_id))
 
     @staticmethod
-    def _view(post: PostDraft, at: str) -> tuple[Any, ...]:
+    def _view(post: PostDraft) -> tuple[Any, ...]:
         """The current-view columns of `posts` (_VIEW_COLUMNS) for the post's latest content."""
         last = post.versions[-1]
         return (post.url, post.author_id, post.author_handle, post.author_name, post.kind, post.published_at,
-                post.published_raw, post.published_where, at, "live", last.title, last.text, post.language,
+                post.published_raw, post.published_where, "live", last.title, last.text, post.language,
                 post.reply_to, post.quote_of, post.repost_of, _json(post.media), _json(post.tags),
                 int(post.publish))
 

@@ -17,12 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from archiver.archive import Archive, WriterThread  # noqa: E402
-from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow  # noqa: E402
+from archiver.archive import Archive, WriterThread
+from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow
 
-WORDS = ("inquiry statement minister rights council violation report investigation civilians government "
-         "independent calls urges condemns deeply concerned allegations detention journalists protest "
-         "humanitarian access ceasefire accountability transparency evidence witnesses").split()
+WORDS = ["inquiry", "statement", "minister", "rights", "council", "violation", "report", "investigation",
+         "civilians", "government", "independent", "calls", "urges", "condemns", "deeply", "concerned",
+         "allegations", "detention", "journalists", "protest", "humanitarian", "access", "ceasefire",
+         "accountability", "transparency", "evidence", "witnesses"]
 
 
 def make_texts(n: int, seed: int = 1) -> list[str]:
@@ -45,11 +46,9 @@ def pages(texts: list[str], per_page: int) -> list[list[tuple[int, str]]]:
     return [numbered[i:i + per_page] for i in range(0, len(numbered), per_page)]
 
 
-def record_pages(db: Path, page_list: list[list[tuple[int, str]]]) -> float:
-    """The service's path: one exchange per feed page, its posts, through the writer thread."""
-    writer = WriterThread(db)
-    started = time.perf_counter()
-    futures = []
+def exchanges(page_list: list[list[tuple[int, str]]]) -> list[tuple[Exchange, Observation]]:
+    """One exchange per feed page and the posts parsed from it, built before timing starts."""
+    built = []
     for number, page in enumerate(page_list):
         body = ("<rss>" + "".join(f"<item><guid>{i}</guid><description>{t}</description></item>"
                                   for i, t in page) + "</rss>").encode()
@@ -60,7 +59,15 @@ def record_pages(db: Path, page_list: list[list[tuple[int, str]]]) -> float:
                            author_handle="ministry", author_name="Ministry of Examples", extractor="bench",
                            versions=[VersionDraft(text=t, title=f"Statement {i}", raw=f"<item>{t}</item>")])
                  for i, t in page]
-        futures.append(writer.submit(lambda a, e=exchange, o=Observation(posts=posts): a.record(e, o)))
+        built.append((exchange, Observation(posts=posts)))
+    return built
+
+
+def record_pages(db: Path, work: list[tuple[Exchange, Observation]]) -> float:
+    """The service's path: fetch threads hand each exchange to the one writer thread."""
+    writer = WriterThread(db)
+    started = time.perf_counter()
+    futures = [writer.submit(lambda a, e=exchange, o=observation: a.record(e, o)) for exchange, observation in work]
     for future in futures:
         future.result()
     writer.close()
@@ -78,21 +85,24 @@ END;
 """
 
 
-def limit_insert(db: Path, texts: list[str], per_page: int) -> float:
-    """Plain sqlite3: the same texts into a table with an FTS5 index kept by triggers, one
-    transaction per page (as many commits as the archive makes)."""
+def limit_insert(db: Path, rows: list[tuple[str, str]], per_page: int) -> float:
+    """Plain sqlite3: the same texts into a table with an FTS5 index kept by triggers, a unique
+    digest per text, one transaction per feed page."""
     conn = sqlite3.connect(db, isolation_level=None)
     if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
         conn.executescript(LIMIT_SCHEMA)
     started = time.perf_counter()
-    for i in range(0, len(texts), per_page):
+    for i in range(0, len(rows), per_page):
         conn.execute("BEGIN")
-        conn.executemany("INSERT OR IGNORE INTO posts (digest, text) VALUES (?, ?)",
-                         [(hashlib.sha256(t.encode()).hexdigest(), t) for t in texts[i:i + per_page]])
+        conn.executemany("INSERT OR IGNORE INTO posts (digest, text) VALUES (?, ?)", rows[i:i + per_page])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
     return elapsed
+
+
+def digested(texts: list[str]) -> list[tuple[str, str]]:
+    return [(hashlib.sha256(t.encode()).hexdigest(), t) for t in texts]
 
 
 def main() -> None:
@@ -108,10 +118,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ours_db, limit_db = Path(tmp) / "archive.db", Path(tmp) / "limit.db"
         Archive(ours_db, create=True).close()
-        ours_new = record_pages(ours_db, pages(texts, args.per_page))
-        limit_new = limit_insert(limit_db, texts, args.per_page)
-        ours_repoll = record_pages(ours_db, pages(changed, args.per_page))
-        limit_repoll = limit_insert(limit_db, changed, args.per_page)
+        ours_new = record_pages(ours_db, exchanges(pages(texts, args.per_page)))
+        limit_new = limit_insert(limit_db, digested(texts), args.per_page)
+        ours_repoll = record_pages(ours_db, exchanges(pages(changed, args.per_page)))
+        limit_repoll = limit_insert(limit_db, digested(changed), args.per_page)
     n = args.posts
     print(f"{'benchmark':<44}{'archiver rows/s':>16}{'sqlite3 rows/s':>16}{'ratio':>8}{'target':>8}")
     for name, ours, limit in (("1. ingest new posts, full evidence + FTS", ours_new, limit_new),

@@ -101,8 +101,9 @@ async def post_page(datasette: Any, request: Request) -> Response:
     db = await archive_database(datasette)
     post_id = int(request.url_vars["post_id"])
     found = await _rows(db, f"""
-        SELECT p.*, s.name AS source_name, s.organisation AS organisation
-        FROM posts p LEFT JOIN sources s ON s.id = p.source_id
+        SELECT p.*, s.name AS source_name, s.organisation AS organisation, seen.last_seen_at,
+               seen.last_capture_id
+        FROM posts p LEFT JOIN sources s ON s.id = p.source_id LEFT JOIN post_seen seen ON seen.post_id = p.id
         WHERE p.id = :id AND {_PUBLISHED}""", {"id": post_id})
     if not found:
         raise NotFound(f"no published post {post_id}")

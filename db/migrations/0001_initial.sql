@@ -87,7 +87,6 @@ CREATE TABLE posts (
     published_raw    TEXT,                   -- the claim as found
     published_where  TEXT,                   -- where it was found (e.g. 'meta[property=article:published_time]')
     first_seen_at    TEXT NOT NULL,
-    last_seen_at     TEXT NOT NULL,
     status           TEXT NOT NULL DEFAULT 'live',   -- live, missing, deleted
     title            TEXT,
     text             TEXT,
@@ -104,7 +103,16 @@ CREATE TABLE posts (
 );
 CREATE INDEX posts_source_published ON posts (source_id, published_at);
 CREATE INDEX posts_published ON posts (published_at);
-CREATE INDEX posts_status ON posts (status, last_seen_at);
+CREATE INDEX posts_status ON posts (status);
+
+-- When, and in which capture, each post was last seen live. Kept apart from `posts` because it changes
+-- on every poll: rewriting a narrow row is cheap, rewriting a post's row (its text spills onto overflow
+-- pages) is not. A current view like `posts`; the captures and events behind it are append-only.
+CREATE TABLE post_seen (
+    post_id          INTEGER PRIMARY KEY REFERENCES posts (id),
+    last_seen_at     TEXT NOT NULL,
+    last_capture_id  INTEGER REFERENCES captures (id)
+);
 CREATE INDEX posts_platform ON posts (platform, published_at);
 
 CREATE TABLE versions (
