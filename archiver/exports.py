@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from archiver.database import ArchiveError, connect
-from archiver.publish.readonly import lock_down
+from archiver.readonly import lock_down
 
 FORMATS = ("csv", "json", "jsonl")
 

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from archiver.archive import decode_payload
 from archiver.publish.pages import HIT_END, HIT_START, highlight, safe_link, stayed_up, word_diff
-from archiver.publish.readonly import lock_down
+from archiver.readonly import lock_down
 
 SEARCH_LIMIT = 50
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
