@@ -16,7 +16,7 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Kinds whose locator is the URL of the first request (feeds, pages, sitemaps).
 _URL_KINDS = {"feed", "webpage", "sitemap", "un_communications", "youtube"}
 # Settings that must be positive numbers, and those that may also be zero.
-_POSITIVE = {"workers", "connect_timeout", "read_timeout", "deadline", "max_body"}
+_POSITIVE = {"workers", "connect_timeout", "read_timeout", "deadline", "max_body", "max_backoff"}
 _NOT_NEGATIVE = {"max_redirects", "retries", "retry_after_cap", "host_delay"}
 _SOURCE_FIELDS = {"id", "kind", "locator", "name", "organisation", "role", "country", "schedule",
                   "options", "enabled", "publish", "verified"}
@@ -43,6 +43,7 @@ class Settings:
     respect_robots: bool = True
     allow_private: bool = False  # loopback/private/link-local targets (tests and intranets)
     secrets_file: str | None = None
+    max_backoff: float = 6 * 3600.0  # longest wait of a source that keeps failing
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -31,9 +31,9 @@ from archiver.view import ArchiveView
 
 log = logging.getLogger(__name__)
 
-# A source that fails this many runs in a row waits before its next attempt, doubling each time.
+# A source that fails this many runs in a row waits before its next attempt, doubling each time
+# (up to the `max_backoff` setting).
 BACKOFF_AFTER = 2
-MAX_BACKOFF = dt.timedelta(hours=6)
 # Missed slots recorded after a stop, per source: enough to show the gap, bounded for long outages.
 MAX_MISSED_RECORDED = 50
 
@@ -271,7 +271,8 @@ class Service:
             health.failures += 1
             if health.failures >= BACKOFF_AFTER:
                 _, interval = trigger_for(source)
-                wait = min(dt.timedelta(seconds=interval * 2 ** (health.failures - BACKOFF_AFTER)), MAX_BACKOFF)
+                wait = dt.timedelta(seconds=min(interval * 2 ** (health.failures - BACKOFF_AFTER),
+                                                self.config.settings.max_backoff))
                 health.not_before = now + wait
                 log.warning("source %s: %d failed runs in a row, next attempt not before %s",
                             source_id, health.failures, format_time(health.not_before))

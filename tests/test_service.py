@@ -69,7 +69,7 @@ class Site:
 
 def write_config(path: Path, base: str, sources: int) -> None:
     lines = ["[archiver]", "allow_private = true", "host_delay = 0.0", f"deadline = {DEADLINE}", "retries = 0",
-             "workers = 8", 'contact = "https://example.org/archiver-tests"', ""]
+             "workers = 8", f"max_backoff = {INTERVAL * 2}", 'contact = "https://example.org/archiver-tests"', ""]
     for n in range(sources):
         lines += ["[[source]]", f'id = "ministry-{n:02d}"', 'kind = "feed"', f'locator = "{base}/s{n}/feed.xml"',
                   f'name = "Ministry {n}"', f'schedule = "every {INTERVAL}s"', ""]
@@ -182,6 +182,11 @@ def test_hung_and_failing_sources_are_recorded_and_do_not_hold_the_others(servic
     assert "500" in broken[0][0], broken
     wait_for(lambda: query(db, "SELECT count(*) FROM runs WHERE source_id = 'broken' AND outcome = 'skipped' "
                                "AND error LIKE 'backing off%'")[0][0] >= 1, 30, "the failing source to back off")
+    # the server is mended: the source recovers by itself
+    service["server"].routes["/broken/feed.xml"] = Reply(200, rss(service["server"].base, 99, {1: "Back online."}),
+                                                         {"Content-Type": "application/rss+xml"})
+    wait_for(lambda: query(db, "SELECT count(*) FROM runs WHERE source_id = 'broken' AND outcome = 'ok'")[0][0]
+             >= 1, INTERVAL * 2 + 15, "the failing source to recover")
     # meanwhile every healthy source kept its schedule
     wait_for(lambda: min(n for _, n in query(
         db, "SELECT source_id, count(*) FROM runs WHERE source_id LIKE 'ministry-%' "
