@@ -140,7 +140,6 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
     from archiver import jobs
     from archiver.config import Settings, load_config
     from archiver.fetch import Fetcher
-    from archiver.models import Request, Source
     from archiver.view import ArchiveView
 
     urls = [t for t in targets if "://" in t]
@@ -164,16 +163,10 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
                                    + (f": {report.error}" if report.error else ""))
                 finally:
                     view.close()
-            adhoc = Source(id="adhoc", kind="webpage", locator="", options={"allow_private": allow_private})
             for url in urls:
-                run_id = archive.start_run("fetch")
-                exchange = fetcher.fetch(Request(url, purpose="adhoc", conditional=False), adhoc, None)
-                result = archive.record(exchange, run_id=run_id)
-                archive.finish_run(run_id, "failed" if exchange.error else "ok", exchange.error)
-                digest = archive.conn.execute("SELECT payload_sha256 FROM captures WHERE id = ?",
-                                              (result.capture_id,)).fetchone()[0]
+                capture_id, exchange, digest = jobs.capture_url(archive, fetcher, url, allow_private=allow_private)
                 failed |= exchange.error is not None
-                click.echo(f"capture {result.capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
+                click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
                            + (f"\t{exchange.error}" if exchange.error else ""))
     finally:
         fetcher.close()
@@ -356,51 +349,12 @@ def sources_check(config_path: Path, db_path: Path, online: bool) -> None:
                    f"  [verified: {source.verified or 'not stated'}]")
     if not online:
         return
-    failures = sum(not ok for ok in _probe_sources(config, db_path))
+    from archiver.probe import probe_sources
+
+    failures = 0
+    for source, ok, message in probe_sources(config, db_path):
+        failures += not ok
+        click.echo(f"  {source.id}: {message}")
     if failures:
         click.echo(f"archiver: {failures} source(s) did not answer as expected", err=True)
         sys.exit(1)
-
-
-def _probe_sources(config: Any, db_path: Path) -> list[bool]:
-    """One request per enabled source through the fetch layer, parsed but never recorded. The
-    archive (when it exists) is only read, for what parsers compare against."""
-    import tempfile
-
-    from archiver.fetch import Fetcher
-    from archiver.platforms import ParseError, platform
-    from archiver.view import ArchiveView
-
-    results = []
-    with tempfile.TemporaryDirectory() as scratch:
-        if not db_path.exists():
-            db_path = Path(scratch) / "empty.db"
-            Archive(db_path, create=True).close()
-        view = ArchiveView(db_path)
-        fetcher = Fetcher(config.settings)
-        try:
-            for source in config.sources:
-                if not source.enabled:
-                    click.echo(f"  {source.id}: skipped (disabled)")
-                    continue
-                module = platform(source.kind)
-                request = module.plan(source, view)[0]
-                exchange = fetcher.fetch(request, source, None)
-                try:
-                    if exchange.status is None:
-                        raise ParseError(exchange.error or "no response")
-                    parsed = module.parse(source, request, exchange, view)
-                except Exception as exc:  # any failure is this source's answer, not the command's
-                    click.echo(f"  {source.id}: FAILED {request.url}: HTTP {exchange.status}: {exc}")
-                    results.append(False)
-                    continue
-                observation = parsed.observation
-                click.echo(f"  {source.id}: ok HTTP {exchange.status}, {len(observation.posts)} post(s), "
-                           f"{len(parsed.follow)} follow-up request(s)")
-                results.append(True)
-        finally:
-            view.close()
-            close = getattr(fetcher, "close", None)
-            if close is not None:
-                close()
-    return results

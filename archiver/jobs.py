@@ -140,9 +140,23 @@ def _parse(module: Any, source: Source, request: Request, exchange: Exchange,
         return None, f"{source.kind} parser failed on {request.url}: {type(exc).__name__}: {exc}"
 
 
+def capture_url(archive: Archive, fetcher: Fetcher, url: str, *,
+                allow_private: bool = False) -> tuple[int, Exchange, str | None]:
+    """An ad-hoc capture of one URL in a run of its own, not parsed: (capture id, exchange, payload
+    digest). Lets a user try the fetch layer alone, and record a page no source covers."""
+    adhoc = Source(id="adhoc", kind="webpage", locator=url, options={"allow_private": allow_private})
+    run_id = archive.start_run("fetch")
+    exchange = fetcher.fetch(Request(url, purpose="adhoc", conditional=False), adhoc, None)
+    result = archive.record(exchange, run_id=run_id)
+    archive.finish_run(run_id, "failed" if exchange.error else "ok", exchange.error)
+    digest = archive.conn.execute("SELECT payload_sha256 FROM captures WHERE id = ?",
+                                  (result.capture_id,)).fetchone()[0]
+    return result.capture_id, exchange, digest
+
+
 def direct(archive: Archive) -> Write[Any]:
     """A `write` for single-threaded use (the CLI): run the work on this thread's Archive."""
     return lambda work: work(archive)
 
 
-__all__ = ["Fetcher", "Observation", "RunReport", "direct", "run_source"]
+__all__ = ["Fetcher", "Observation", "RunReport", "capture_url", "direct", "run_source"]
