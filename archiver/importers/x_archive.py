@@ -248,19 +248,30 @@ def _post(identity: str, members: list[tuple[dict[str, Any], VersionDraft]], acc
     return post
 
 
+_LEGACY_TIME = re.compile(r"^[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\d{2}) (\d{2}):(\d{2}):(\d{2}) "
+                          r"([+-])(\d{2})(\d{2}) (\d{4})$")
+_MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)}
+
+
 def _created(value: Any) -> str | None:
-    """`Fri Feb 24 06:58:32 +0000 2023` (or ISO 8601) as the archive's UTC time; None if unreadable."""
+    """`Fri Feb 24 06:58:32 +0000 2023` (or ISO 8601) as the archive's UTC time; None if unreadable.
+    The legacy form is read with a regular expression: strptime cost more than the rest of a
+    tweet's parsing."""
     if not isinstance(value, str):
         return None
-    for parse in (lambda v: dt.datetime.strptime(v, "%a %b %d %H:%M:%S %z %Y"),
-                  lambda v: dt.datetime.fromisoformat(v.replace("Z", "+00:00"))):
-        try:
-            moment = parse(value)
-        except ValueError:
-            continue
-        if moment.tzinfo is not None:
-            return format_time(moment)
-    return None
+    match = _LEGACY_TIME.match(value)
+    try:
+        if match:
+            month, day, hour, minute, second, sign, off_h, off_m, year = match.groups()
+            offset = dt.timedelta(hours=int(off_h), minutes=int(off_m)) * (-1 if sign == "-" else 1)
+            moment = dt.datetime(int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second),
+                                 tzinfo=dt.timezone(offset))
+        else:
+            moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, KeyError):
+        return None
+    return format_time(moment) if moment.tzinfo is not None else None
 
 
 def _account(files: ArchiveFiles, stack: ExitStack) -> dict[str, str]:
