@@ -1,0 +1,302 @@
+"""Benchmark 5: the archive served as the project serves it (`datasette_command`) with N posts, 8
+concurrent readers over HTTP on 127.0.0.1 while a writer process keeps recording posts through
+`Archive.record`. Each kind of request gets its p95 latency and its error count; beside it, the raw
+sqlite3 time of the SQL Datasette ran for that page (captured once with `?_trace=1` from a second
+Datasette started with `trace_debug`, then replayed on a plain read-only connection).
+
+    python bench/datasette_load.py [--posts 1000000] [--rounds 20] [--db PATH] [--rows FILE]
+
+--db keeps the generated archive (it is reused when it already holds the posts)."""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import random
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+from table import Row, print_table, save  # noqa: E402
+
+from archiver.archive import Archive  # noqa: E402
+from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow  # noqa: E402
+from archiver.publish.server import datasette_command  # noqa: E402
+
+READERS = 8
+PLATFORMS = ("web", "feed", "x", "mastodon", "bluesky")
+COMMON = "statement"  # in every post
+RARE = "zanzibar"  # in one post of 10,000
+RARE_EVERY = 10_000
+WORDS = ("minister rights council violation report investigation civilians government independent calls urges "
+         "condemns concerned allegations detention journalists protest humanitarian access ceasefire "
+         "accountability transparency evidence witnesses").split()
+TARGETS = {"common-word search": 0.5}  # seconds, p95; every other kind: 0.15
+DEFAULT_TARGET = 0.15
+
+
+def make_posts(start: int, count: int, rng: random.Random) -> list[PostDraft]:
+    posts = []
+    for i in range(start, start + count):
+        words = [COMMON] + [rng.choice(WORDS) for _ in range(rng.randint(40, 80))]
+        if i % RARE_EVERY == 7:
+            words.insert(rng.randint(1, len(words)), RARE)
+        minute = i * 7 % 3_000_000
+        published = f"{2019 + minute // 525_600:04d}-{1 + minute // 43_800 % 12:02d}-" \
+                    f"{1 + minute // 1440 % 28:02d}T{minute // 60 % 24:02d}:{minute % 60:02d}:00.000000Z"
+        posts.append(PostDraft(platform=PLATFORMS[i % len(PLATFORMS)], native_id=f"https://bench.example/{i}",
+                               url=f"https://bench.example/{i}", author_handle=f"account{i % 200}",
+                               author_name=f"Account {i % 200}", published_at=published, extractor="bench",
+                               versions=[VersionDraft(text=" ".join(words), title=f"Statement {i}")]))
+    return posts
+
+
+def record_page(archive: Archive, start: int, count: int, rng: random.Random) -> None:
+    exchange = Exchange(requested_url=f"https://bench.example/feed?from={start}", method="GET",
+                        started_at=utcnow(), ended_at=utcnow(), status=200,
+                        body=f"<rss><!-- posts {start}..{start + count} --></rss>".encode(),
+                        content_type="application/rss+xml", charset="utf-8")
+    archive.record(exchange, Observation(posts=make_posts(start, count, rng)))
+
+
+def count_posts(db: Path) -> int:
+    if not db.exists():
+        return 0
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def build(db: Path, posts: int, page: int = 1000) -> float:
+    """The archive through Archive.record, `page` posts per capture and transaction."""
+    started = time.perf_counter()
+    rng = random.Random(5)
+    archive = Archive(db, create=True)
+    have = count_posts(db)
+    try:
+        for start in range(have, posts, page):
+            record_page(archive, start, min(page, posts - start), rng)
+            if start // page % 100 == 0:
+                print(f"  built {start + page:,} posts in {time.perf_counter() - started:.0f} s", flush=True)
+    finally:
+        archive.close()
+    return time.perf_counter() - started
+
+
+def writer(db: Path, start: int, rate: float, page: int = 50) -> None:
+    """The background writer: pages of `page` posts at `rate` posts/s until SIGTERM; prints the count."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    archive = Archive(db)
+    rng = random.Random(start)
+    written, began = 0, time.perf_counter()
+    while not stop.is_set():
+        record_page(archive, start + written, page, rng)
+        written += page
+        pause = began + written / rate - time.perf_counter()
+        if pause > 0:
+            stop.wait(pause)
+    archive.close()
+    print(json.dumps({"written": written, "seconds": time.perf_counter() - began}), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve(db: Path, extra: list[str] = ()) -> tuple[subprocess.Popen[bytes], str]:  # type: ignore[assignment]
+    port = free_port()
+    process = subprocess.Popen([*datasette_command(db, port=port), *extra],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            if requests.get(base + "/-/versions.json", timeout=5).ok:
+                return process, base
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("Datasette did not start")
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def pages(posts: int) -> dict[str, str]:
+    return {
+        "table page": "/archive/posts",
+        "facet (author_handle)": "/archive/posts?_facet=author_handle",
+        "rare-word search": f"/-/search?q={RARE}",
+        "common-word search": f"/-/search?q={COMMON}",
+        "post page": f"/-/post/{posts // 2}",
+    }
+
+
+_TRACE = re.compile(r"<pre>(\{\s*&#34;request_duration_ms.*?)</pre>\s*</body>", re.S)
+
+
+def traced_sql(db: Path, paths: dict[str, str]) -> dict[str, list[tuple[str, Any]]]:
+    """The SQL each page runs on the archive, from a Datasette with trace_debug on."""
+    process, base = serve(db, ["--setting", "trace_debug", "1"])
+    found: dict[str, list[tuple[str, Any]]] = {}
+    try:
+        for name, path in paths.items():
+            text = requests.get(base + path + ("&" if "?" in path else "?") + "_trace=1", timeout=60).text
+            match = _TRACE.search(text)
+            traces = json.loads(html.unescape(match.group(1)))["traces"] if match else []
+            found[name] = [(t["sql"], t.get("params")) for t in traces
+                           if t.get("database") == "archive" and t.get("sql")]
+    finally:
+        stop(process)
+    return found
+
+
+def raw_seconds(db: Path, statements: list[tuple[str, Any]], repeats: int = 3) -> float:
+    """Median over `repeats` of the time plain sqlite3 takes to run and read all of `statements`."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for sql, params in statements:
+            try:
+                conn.execute(sql, params or {}).fetchall()
+            except sqlite3.Error:
+                pass  # e.g. a PRAGMA Datasette runs on its own connection
+        times.append(time.perf_counter() - started)
+    conn.close()
+    return statistics.median(times)
+
+
+def read_load(base: str, paths: dict[str, str], rounds: int, posts: int) -> tuple[dict[str, list[float]], list[str]]:
+    latencies: dict[str, list[float]] = {name: [] for name in paths}
+    errors: list[str] = []
+    lock = threading.Lock()
+
+    def reader(number: int) -> None:
+        rng = random.Random(number)
+        session = requests.Session()
+        for _ in range(rounds):
+            order = list(paths.items())
+            rng.shuffle(order)
+            for name, path in order:
+                if name == "post page":
+                    path = f"/-/post/{rng.randint(1, posts)}"
+                started = time.perf_counter()
+                try:
+                    response = session.get(base + path, timeout=30)
+                    ok, why = response.status_code == 200, f"HTTP {response.status_code}"
+                except requests.RequestException as exc:
+                    ok, why = False, str(exc)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies[name].append(elapsed)
+                    if not ok:
+                        errors.append(f"{name}: {why}")
+
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(READERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, errors
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
+
+
+def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
+    have = count_posts(db)
+    if have < posts:
+        print(f"building an archive of {posts:,} posts through Archive.record ({have:,} there)", flush=True)
+        print(f"built in {build(db, posts):.0f} s", flush=True)
+    posts = count_posts(db)
+    paths = pages(posts)
+    sql = traced_sql(db, paths)
+    raw = {name: raw_seconds(db, statements) for name, statements in sql.items()}
+    process, base = serve(db)
+    writing = subprocess.Popen([sys.executable, __file__, "--write-into", str(db), "--start", str(posts + 10_000_000),
+                                "--write-rate", str(write_rate)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1)
+        started = time.perf_counter()
+        latencies, errors = read_load(base, paths, rounds, posts)
+        seconds = time.perf_counter() - started
+    finally:
+        writing.terminate()
+        written = json.loads(writing.communicate(timeout=60)[0] or '{"written": 0, "seconds": 1}')
+        stop(process)
+    total = sum(len(v) for v in latencies.values())
+    print(f"{posts:,} posts; {READERS} readers made {total} requests in {seconds:.1f} s; the writer recorded "
+          f"{written['written']:,} posts meanwhile ({written['written'] / written['seconds']:.0f} posts/s); "
+          f"errors: {len(errors)}{' - ' + errors[0] if errors else ''}")
+    print(f"{'page':<24}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'raw sqlite3 ms':>16}{'statements':>12}")
+    rows = []
+    for name, values in latencies.items():
+        print(f"{name:<24}{statistics.median(values) * 1000:>8.0f}{p95(values) * 1000:>8.0f}"
+              f"{max(values) * 1000:>8.0f}{raw[name] * 1000:>16.1f}{len(sql[name]):>12}")
+        target = TARGETS.get(name, DEFAULT_TARGET)
+        rows.append(Row(f"5. Datasette p95: {name}", f"{p95(values) * 1000:.0f} ms",
+                        f"sqlite3 {raw[name] * 1000:.0f} ms", p95(values) / target,
+                        f"≤ {target * 1000:.0f}ms", p95(values) <= target))
+    rows.append(Row("5. Datasette errors under load", f"{len(errors)}", f"{total} requests", None, "0",
+                    not errors))
+    if "-v" in sys.argv:
+        for name, statements in sql.items():
+            print(f"-- {name}")
+            for statement, params in statements:
+                print(f"{' '.join(statement.split())}  {params or ''}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of the five pages per reader")
+    parser.add_argument("--write-rate", type=float, default=200.0, help="posts/s the background writer records")
+    parser.add_argument("--db", type=Path, help="Build (or reuse) the archive here; its name must be archive.db.")
+    parser.add_argument("--rows", type=Path, help="Also write the rows as JSON here.")
+    parser.add_argument("-v", action="store_true", help="Print the SQL each page ran.")
+    parser.add_argument("--write-into", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.write_into:
+        writer(args.write_into, args.start, args.write_rate)
+        return
+    with tempfile.TemporaryDirectory(prefix="datasette-load-") as tmp:
+        db = args.db or Path(tmp) / "archive.db"
+        if db.name != "archive.db":
+            raise SystemExit("--db: the file must be named archive.db (the database name metadata.yml configures)")
+        db.parent.mkdir(parents=True, exist_ok=True)
+        rows = measure(db, args.posts, args.rounds, args.write_rate)
+    print_table(rows)
+    save(rows, args.rows)
+
+
+if __name__ == "__main__":
+    main()
