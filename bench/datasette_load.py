@@ -192,7 +192,8 @@ def raw_seconds(db: Path, statements: list[tuple[str, Any]], repeats: int = 3) -
     return statistics.median(times)
 
 
-def read_load(base: str, paths: dict[str, str], rounds: int, posts: int) -> tuple[dict[str, list[float]], list[str]]:
+def read_load(base: str, paths: dict[str, str], rounds: int, posts: int,
+              readers: int = READERS) -> tuple[dict[str, list[float]], list[str]]:
     latencies: dict[str, list[float]] = {name: [] for name in paths}
     errors: list[str] = []
     lock = threading.Lock()
@@ -218,7 +219,7 @@ def read_load(base: str, paths: dict[str, str], rounds: int, posts: int) -> tupl
                     if not ok:
                         errors.append(f"{name}: {why}")
 
-    threads = [threading.Thread(target=reader, args=(n,)) for n in range(READERS)]
+    threads = [threading.Thread(target=reader, args=(n,)) for n in range(readers)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -240,6 +241,8 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
     sql = traced_sql(db, paths)
     raw = {name: raw_seconds(db, statements) for name, statements in sql.items()}
     process, base = serve(db)
+    # one reader, no writer: each page's own service time, without waiting behind the others
+    alone, _ = read_load(base, paths, 3, posts, readers=1)
     writing = subprocess.Popen([sys.executable, __file__, "--write-into", str(db), "--start", str(posts + 10_000_000),
                                 "--write-rate", str(write_rate)], stdout=subprocess.PIPE, text=True)
     try:
@@ -255,11 +258,12 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
     print(f"{posts:,} posts; {READERS} readers made {total} requests in {seconds:.1f} s; the writer recorded "
           f"{written['written']:,} posts meanwhile ({written['written'] / written['seconds']:.0f} posts/s); "
           f"errors: {len(errors)}{' - ' + errors[0] if errors else ''}")
-    print(f"{'page':<24}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'raw sqlite3 ms':>16}{'statements':>12}")
+    print(f"{'page':<24}{'alone ms':>9}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'raw sqlite3 ms':>16}"
+          f"{'statements':>12}")
     rows = []
     for name, values in latencies.items():
-        print(f"{name:<24}{statistics.median(values) * 1000:>8.0f}{p95(values) * 1000:>8.0f}"
-              f"{max(values) * 1000:>8.0f}{raw[name] * 1000:>16.1f}{len(sql[name]):>12}")
+        print(f"{name:<24}{statistics.median(alone[name]) * 1000:>9.0f}{statistics.median(values) * 1000:>8.0f}"
+              f"{p95(values) * 1000:>8.0f}{max(values) * 1000:>8.0f}{raw[name] * 1000:>16.1f}{len(sql[name]):>12}")
         target = TARGETS.get(name, DEFAULT_TARGET)
         rows.append(Row(f"5. Datasette p95: {name}", f"{p95(values) * 1000:.0f} ms",
                         f"sqlite3 {raw[name] * 1000:.0f} ms", p95(values) / target,

@@ -1,0 +1,81 @@
+"""Run every benchmark (issue sizes, or --quick for a smoke run of a few minutes) and print one table:
+each child's own report first, then every row together.
+
+    python bench/run_all.py [--quick] [--only ingest poll x datasette] [--datasette-db PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from table import Row, load, print_table  # noqa: E402
+
+FULL = {
+    "ingest": ["ingest.py", "--posts", "200000", "--per-page", "50"],
+    "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100"],
+    "x": ["x_import.py", "--tweets", "50000", "--large", "1000000"],
+    "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
+}
+QUICK = {
+    "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50"],
+    "poll": ["poll_cycle.py", "--sources", "100", "--hosts", "20"],
+    "x": ["x_import.py", "--tweets", "2000", "--large", "0"],
+    "datasette": ["datasette_load.py", "--posts", "5000", "--rounds", "2"],
+}
+# bench/ingest.py prints its own table: "<name>  <ours rows/s>  <sqlite3 rows/s>  <ratio>  ≥ 0.50  met"
+_INGEST = re.compile(r"^(?P<name>\d\. .+?)\s+(?P<ours>[\d,]+)\s+(?P<limit>[\d,]+)\s+(?P<ratio>[\d.]+)\s+"
+                     r"(?P<target>≥ [\d.]+)\s+(?P<result>met|NOT MET)\s*$")
+
+
+def ingest_rows(output: str) -> list[Row]:
+    rows = []
+    for match in map(_INGEST.match, output.splitlines()):
+        if match:
+            rows.append(Row(match["name"], f"{match['ours']} rows/s", f"{match['limit']} rows/s",
+                            float(match["ratio"]), match["target"], match["result"] == "met"))
+    return rows
+
+
+def run(name: str, argv: list[str], folder: Path) -> list[Row]:
+    rows_file = folder / f"{name}.json"
+    command = [sys.executable, str(BENCH / argv[0]), *argv[1:]]
+    if name != "ingest":
+        command += ["--rows", str(rows_file)]
+    print(f"\n== {' '.join(argv)}", flush=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    print(done.stdout, end="", flush=True)
+    if done.returncode != 0:
+        return [Row(f"{name}: failed (exit {done.returncode})", "-", "-", None, "-", None)]
+    return ingest_rows(done.stdout) if name == "ingest" else load(rows_file)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="Small sizes: a smoke run, not a measurement.")
+    parser.add_argument("--only", nargs="+", choices=sorted(FULL), help="Run only these benchmarks.")
+    parser.add_argument("--datasette-db", type=Path, help="Keep (or reuse) benchmark 5's archive here.")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        for name, argv in plan.items():
+            if args.only and name not in args.only:
+                continue
+            if name == "datasette" and args.datasette_db:
+                argv = [*argv, "--db", str(args.datasette_db)]
+            rows += run(name, argv, Path(tmp))
+    print("\n== all benchmarks" + (" (--quick sizes: a smoke run, not a measurement)" if args.quick else ""))
+    print_table(rows)
+    sys.exit(0 if all(row.met is not None for row in rows) else 1)
+
+
+if __name__ == "__main__":
+    main()
