@@ -1,7 +1,8 @@
 """Benchmark 3: one poll cycle of 1,000 feed sources through the service's own code path, against the
 network's bound, then a second cycle where every feed answers 304.
 
-The feeds are served from 127.0.0.1 by threaded HTTP servers that hold every response for 100 ms. The
+The feeds are served from 127.0.0.1 by threaded HTTP servers (in a child process) that hold every
+response for 100 ms. The
 fetch layer allows one request at a time per host (host:port, see archiver.fetch.pacing), and real
 sources are spread over many sites, so the feeds are spread over HOSTS servers on as many ports of
 127.0.0.1 (10 feeds per site at the default sizes); consecutive sources are on different sites, as a
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import multiprocessing
 import random
 import sys
 import tempfile
@@ -26,6 +28,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -123,6 +126,20 @@ def start_servers(hosts: int, feeds: dict[str, bytes], counters: Counters) -> li
     return servers
 
 
+def serve_feeds(pipe: Connection, n_sources: int, hosts: int, items: int) -> None:
+    """The sites, in their own process so that serving does not compete with the archiver for its
+    interpreter lock. Sends the ports, then answers "take" with the counters until "stop"."""
+    counters = Counters()
+    feeds = {f"/feed/{i}.xml": make_feed(i, items) for i in range(n_sources)}
+    servers = start_servers(hosts, feeds, counters)
+    pipe.send([server.server_address[1] for server in servers])
+    while pipe.recv() == "take":
+        pipe.send(counters.take())
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
 def cycle(sources: list[Source], fetcher: Fetcher, writer: WriterThread, view: ArchiveView,
           workers: int) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
@@ -137,11 +154,12 @@ def cycle(sources: list[Source], fetcher: Fetcher, writer: WriterThread, view: A
 
 
 def measure(n_sources: int, hosts: int, items: int, db: Path) -> list[Row]:
-    counters = Counters()
-    feeds = {f"/feed/{i}.xml": make_feed(i, items) for i in range(n_sources)}
-    servers = start_servers(hosts, feeds, counters)
+    pipe, child_end = multiprocessing.Pipe()
+    sites = multiprocessing.Process(target=serve_feeds, args=(child_end, n_sources, hosts, items), daemon=True)
+    sites.start()
+    ports = pipe.recv()
     sources = [Source(id=f"feed-{i:04d}", kind="feed", name=f"Feed {i}",
-                      locator=f"http://127.0.0.1:{servers[i % hosts].server_address[1]}/feed/{i}.xml")
+                      locator=f"http://127.0.0.1:{ports[i % hosts]}/feed/{i}.xml")
                for i in range(n_sources)]
     settings = Settings(allow_private=True, host_delay=0.0)
     workers = settings.workers
@@ -152,16 +170,17 @@ def measure(n_sources: int, hosts: int, items: int, db: Path) -> list[Row]:
     fetcher = Fetcher(settings)
     try:
         first, first_outcomes = cycle(sources, fetcher, writer, view, workers)
-        req1, body1, head1, _ = counters.take()
+        pipe.send("take")
+        req1, body1, head1, _ = pipe.recv()
         second, second_outcomes = cycle(sources, fetcher, writer, view, workers)
-        req2, body2, head2, nm2 = counters.take()
+        pipe.send("take")
+        req2, body2, head2, nm2 = pipe.recv()
     finally:
         fetcher.close()
         writer.close()
         view.close()
-        for server in servers:
-            server.shutdown()
-            server.server_close()
+        pipe.send("stop")
+        sites.join(timeout=10)
     bound = n_sources * LATENCY / workers
     print(f"{n_sources} sources on {hosts} sites, {items} items each, {workers} workers (Settings().workers)")
     print(f"cycle 1: {first:.2f} s, {req1} requests served, body {body1:,} B + headers {head1:,} B; {first_outcomes}")
