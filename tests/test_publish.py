@@ -3,6 +3,7 @@ search, the Atom feed, the raw payload download, and the lock-down (no write of 
 
 from __future__ import annotations
 
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 from archiver.archive import Archive
 from archiver.cli import main
 from archiver.models import Exchange, Gone, Observation, PostDraft, VersionDraft
-from archiver.publish.server import datasette_command
+from archiver.publish.server import datasette_command, default_config_dir
 
 PUBLISHED = "2024-05-01T10:00:00.000000Z"
 FIRST, SECOND, GONE = "2024-05-01T12:00:00.000000Z", "2024-05-02T08:00:00.000000Z", "2024-05-03T12:30:00.000000Z"
@@ -197,6 +198,29 @@ def test_search_by_words_account_platform_and_dates(server: Server, built: Built
     assert f'href="/-/post/{built.edited}"' in search(q="framework", since="2024-05-01", until="2024-05-01")
     assert "since must be a date" in search(since="yesterday")
     assert f'href="/-/post/{built.deleted}"' in search(q='"harbour')  # an unbalanced quote is not an error
+
+
+def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_path: Path, built: Built) -> None:
+    """The cap that keeps a common word fast on a million posts, set to 1 so three posts exceed it."""
+    config = tmp_path / "datasette"
+    shutil.copytree(default_config_dir(), config)
+    metadata = config / "metadata.yml"
+    metadata.write_text(metadata.read_text().replace("plugins:\n", "plugins:\n  archiver:\n    search_cap: 1\n", 1))
+    conn = sqlite3.connect(built.path)
+    matches = [r[0] for r in conn.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'the' ORDER BY rowid")]
+    conn.close()
+    assert len(matches) >= 2
+    port = free_port()
+    running = start_datasette(datasette_command(built.path, port=port, config_dir=config), f"http://127.0.0.1:{port}")
+    try:
+        page = requests.get(f"{running.url}/-/search", params={"q": "the"}, timeout=10).text
+        narrow = requests.get(f"{running.url}/-/search", params={"q": "framework"}, timeout=10).text
+    finally:
+        running.stop()
+    assert "1 statement." in page and "only the 1 most recently archived of them were considered" in page
+    assert f'href="/-/post/{matches[-1]}"' in page
+    assert all(f'href="/-/post/{older}"' not in page for older in matches[:-1])
+    assert "most recently archived" not in narrow and f'href="/-/post/{built.edited}"' in narrow
 
 
 def test_canned_queries_edited_deleted_and_source_health(server: Server, built: Built) -> None:

@@ -19,6 +19,14 @@ from archiver.publish.pages import HIT_END, HIT_START, highlight, safe_link, sta
 from archiver.readonly import lock_down
 
 SEARCH_LIMIT = 50
+# The distinct platforms, one index seek each: a plain DISTINCT reads the whole platform index.
+_PLATFORMS = """
+    WITH RECURSIVE seen (platform) AS (
+        SELECT min(platform) FROM posts
+        UNION ALL SELECT (SELECT min(platform) FROM posts WHERE platform > seen.platform) FROM seen
+        WHERE seen.platform IS NOT NULL)
+    SELECT platform FROM seen WHERE platform IS NOT NULL"""
+SEARCH_CAP = 5000  # full-text matches considered per search, newest archived first (plugin setting search_cap)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # A post (or a payload) is published unless it or its source says otherwise.
 _PUBLISHED = "p.publish = 1 AND coalesce(s.publish, 1) = 1"
@@ -169,23 +177,29 @@ async def search_page(datasette: Any, request: Request) -> Response:
     form = {key: (request.args.get(key) or "").strip() for key in ("q", "account", "platform", "since", "until")}
     errors = [f"{key} must be a date like 2024-05-31" for key in ("since", "until")
               if form[key] and not _DATE.match(form[key])]
-    platforms = [row["platform"] for row in await _rows(db, "SELECT DISTINCT platform FROM posts ORDER BY platform")]
+    platforms = [row["platform"] for row in await _rows(db, _PLATFORMS)]
     results: list[dict[str, Any]] = []
-    more = False
+    more = capped = False
+    cap = int((datasette.plugin_config("archiver") or {}).get("search_cap", SEARCH_CAP))
     searched = any(form.values())
     if searched and not errors:
-        results, more = await _search(db, form)
+        results, more, capped = await _search(db, form, cap)
     context = {"form": form, "errors": errors, "platforms": platforms, "results": results, "more": more,
-               "searched": searched, "limit": SEARCH_LIMIT, "database": db.name}
+               "searched": searched, "limit": SEARCH_LIMIT, "capped": capped,
+               "cap": cap, "database": db.name}
     return Response.html(await datasette.render_template("archiver_search.html", context, request=request))
 
 
-async def _search(db: Database, form: dict[str, str]) -> tuple[list[dict[str, Any]], bool]:
+async def _search(db: Database, form: dict[str, str], cap: int) -> tuple[list[dict[str, Any]], bool, bool]:
     where = [_PUBLISHED]
     params: dict[str, Any] = {"limit": SEARCH_LIMIT + 1}
     if form["q"]:
-        where.append("p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q)")
+        # A word found in most posts would make every match a candidate for the date sort (seconds on
+        # a million posts): the candidates are the most recently archived matches, at most SEARCH_CAP,
+        # which the full-text index yields newest first without reading the rest.
+        where.append("p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q ORDER BY rowid DESC LIMIT :cap)")
         params["q"] = escape_fts(form["q"])
+        params["cap"] = cap
     if form["account"]:
         where.append("(p.author_handle LIKE :account OR p.author_name LIKE :account OR s.organisation LIKE :account "
                      "OR s.name LIKE :account OR p.source_id = :account_exact)")
@@ -209,6 +223,11 @@ async def _search(db: Database, form: dict[str, str]) -> tuple[list[dict[str, An
         ORDER BY coalesce(p.published_at, p.first_seen_at) DESC LIMIT :limit""", params)
     more = len(rows) > SEARCH_LIMIT
     rows = rows[:SEARCH_LIMIT]
+    capped = False
+    if form["q"]:
+        found = await _rows(db, "SELECT count(*) AS n FROM (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q "
+                                "ORDER BY rowid DESC LIMIT :over)", {"q": params["q"], "over": cap + 1})
+        capped = found[0]["n"] > cap
     if form["q"] and rows:
         ids = ", ".join(str(int(row["id"])) for row in rows)
         snippets = {row["rowid"]: row["snippet"] for row in await _rows(db, f"""
@@ -217,4 +236,4 @@ async def _search(db: Database, form: dict[str, str]) -> tuple[list[dict[str, An
             {"q": params["q"], "start": HIT_START, "end": HIT_END})}
         for row in rows:
             row["snippet"] = highlight(snippets.get(row["id"]))
-    return rows, more
+    return rows, more, capped
