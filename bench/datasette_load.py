@@ -236,6 +236,7 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
     if have < posts:
         print(f"building an archive of {posts:,} posts through Archive.record ({have:,} there)", flush=True)
         print(f"built in {build(db, posts):.0f} s", flush=True)
+    Archive(db).close()  # a kept archive gets this checkout's migrations before it is served
     posts = count_posts(db)
     paths = pages(posts)
     sql = traced_sql(db, paths)
