@@ -44,9 +44,12 @@ PLATFORMS = ("web", "feed", "x", "mastodon", "bluesky")
 COMMON = "statement"  # in every post
 RARE = "zanzibar"  # in one post of 10,000
 RARE_EVERY = 10_000
-WORDS = ("minister rights council violation report investigation civilians government independent calls urges "
-         "condemns concerned allegations detention journalists protest humanitarian access ceasefire "
-         "accountability transparency evidence witnesses").split()
+WORDS = [
+    "minister", "rights", "council", "violation", "report", "investigation", "civilians", "government",
+    "independent", "calls", "urges", "condemns", "concerned", "allegations", "detention", "journalists",
+    "protest", "humanitarian", "access", "ceasefire", "accountability", "transparency", "evidence",
+    "witnesses",
+]
 TARGETS = {"common-word search": 0.5}  # seconds, p95; every other kind: 0.15
 DEFAULT_TARGET = 0.15
 

@@ -45,8 +45,11 @@ from archiver.models import Source  # noqa: E402
 from archiver.view import ArchiveView  # noqa: E402
 
 LATENCY = 0.1
-WORDS = ("statement minister rights council violation report investigation civilians government independent "
-         "calls urges condemns concerned allegations detention journalists humanitarian ceasefire").split()
+WORDS = [
+    "statement", "minister", "rights", "council", "violation", "report", "investigation", "civilians",
+    "government", "independent", "calls", "urges", "condemns", "concerned", "allegations", "detention",
+    "journalists", "humanitarian", "ceasefire",
+]
 
 
 def make_feed(number: int, items: int) -> bytes:
@@ -86,7 +89,7 @@ def handler_for(feeds: dict[str, bytes], counters: Counters) -> type[BaseHTTPReq
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers offer
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             time.sleep(LATENCY)
             body = feeds.get(self.path)
             if body is None:
