@@ -11,14 +11,13 @@ import json
 import queue
 import sqlite3
 import threading
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from archiver import __version__
-from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
+from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
 from archiver.database import connect
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, utcnow
 
@@ -42,26 +41,6 @@ _APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
 _VIEW_COUNT = _VIEW_COLUMNS.count(",") + 1
-
-# Payloads smaller than this are stored as they are: compressing them saves nothing worth the CPU.
-_COMPRESS_FROM = 256
-
-
-def encode_payload(body: bytes) -> tuple[str, bytes]:
-    if len(body) >= _COMPRESS_FROM:
-        packed = zlib.compress(body, 1)  # level 1: most of the saving at a fraction of the CPU
-        if len(packed) < len(body):
-            return "zlib", packed
-    return "none", body
-
-
-def decode_payload(compression: str, data: bytes) -> bytes:
-    if compression == "zlib":
-        return zlib.decompress(data)
-    if compression == "none":
-        return bytes(data)
-    raise ValueError(f"unknown payload compression {compression!r}")
-
 
 def _json(value: Any) -> str | None:
     if value is None or value == [] or value == {}:
@@ -225,13 +204,11 @@ class Archive:
         payload_sha256 = None
         size = None
         stored = False
-        if exchange.body is not None:
-            payload_sha256 = sha256_hex(exchange.body)
-            size = len(exchange.body)
-            compression, data = encode_payload(exchange.body)
+        if (payload := exchange.stored) is not None:
+            payload_sha256, size = payload.sha256, payload.size
             cursor = self.conn.execute(
                 "INSERT OR IGNORE INTO payloads (sha256, size, compression, data) VALUES (?, ?, ?, ?)",
-                (payload_sha256, size, compression, data))
+                (payload.sha256, payload.size, payload.compression, payload.data))
             stored = cursor.rowcount > 0
         elif exchange.revisit_of is not None:
             row = self.conn.execute("SELECT payload_sha256, size FROM captures WHERE id = ?",

@@ -4,8 +4,11 @@ fetch layer, and the posts parsed from them. Plain dataclasses, no behaviour bey
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+from archiver.payloads import StoredPayload, encode_payload
 
 
 def utcnow() -> str:
@@ -70,6 +73,17 @@ class Exchange:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300 and self.error is None
+
+    @functools.cached_property
+    def stored(self) -> StoredPayload | None:
+        """The body as the archive keeps it (digest, compressed bytes). Set `body` before asking."""
+        return None if self.body is None else encode_payload(self.body)
+
+    def prepare(self) -> Exchange:
+        """Digest and compress the body now, on this thread: hashlib and zlib release the interpreter
+        lock, so a fetch thread does this beside the writer thread, which then only writes."""
+        _ = self.stored
+        return self
 
     @property
     def not_modified(self) -> bool:

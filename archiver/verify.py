@@ -8,9 +8,10 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.archive import CHAINED, decode_payload
+from archiver.archive import CHAINED
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
 from archiver.database import connect
+from archiver.payloads import decode_payload
 
 
 @dataclass

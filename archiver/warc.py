@@ -22,9 +22,9 @@ from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
 from archiver import __version__
-from archiver.archive import decode_payload
 from archiver.database import ArchiveError, connect
 from archiver.models import format_time, parse_time
+from archiver.payloads import decode_payload
 
 # Payloads are stored decoded, so these no longer describe the bytes in the record; the values the
 # server sent are kept under ORIGINAL_PREFIX + name.

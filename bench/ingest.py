@@ -67,7 +67,11 @@ def record_pages(db: Path, work: list[tuple[Exchange, Observation]]) -> float:
     """The service's path: fetch threads hand each exchange to the one writer thread."""
     writer = WriterThread(db)
     started = time.perf_counter()
-    futures = [writer.submit(lambda a, e=exchange, o=observation: a.record(e, o)) for exchange, observation in work]
+    # each exchange is prepared (digested, compressed) on the submitting thread, as the fetch threads do
+    futures = []
+    for exchange, observation in work:
+        exchange.prepare()
+        futures.append(writer.submit(lambda a, e=exchange, o=observation: a.record(e, o)))
     for future in futures:
         future.result()
     writer.close()

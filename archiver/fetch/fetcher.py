@@ -331,7 +331,7 @@ class Fetcher:
             exchange.final_url = scrub(exchange.final_url, secrets)
         log.debug("%s %s: %s", exchange.method, exchange.requested_url,
                   exchange.error or f"HTTP {exchange.status}")
-        return exchange
+        return exchange.prepare()
 
     # -- robots.txt -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from datasette.utils import escape_fts
 from datasette.utils.asgi import NotFound, Request, Response
 from markupsafe import Markup
 
-from archiver.archive import decode_payload
+from archiver.payloads import decode_payload
 from archiver.publish.pages import HIT_END, HIT_START, highlight, safe_link, stayed_up, word_diff
 from archiver.readonly import lock_down
 
