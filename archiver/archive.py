@@ -41,6 +41,11 @@ _APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
 _VIEW_COUNT = _VIEW_COLUMNS.count(",") + 1
+# what deciding about a sighting needs: the post's state and its current version's content
+_CURRENT = ("SELECT p.native_id, p.id, p.status, p.version_count, v.content_sha256, v.title, v.text, v.extra "
+            "FROM posts p LEFT JOIN versions v ON v.id = p.current_version")
+_LOOKUP_CHUNK = 500
+_LOOK_UP = object()  # a post whose prefetched state was used already: look it up again
 
 def _json(value: Any) -> str | None:
     if value is None or value == [] or value == {}:
@@ -242,20 +247,45 @@ class Archive:
 
     def _observe(self, result: RecordResult, observation: Observation, at: str,
                  source_id: str | None) -> None:
+        current: dict[tuple[str, str], Any] = self._current(observation.posts)
+        seen: list[tuple[int, str, int]] = []
         for post in observation.posts:
-            self._observe_post(result, post, at, source_id)
+            # a post listed twice in one page is looked up again: its first sighting may have changed it
+            key = (post.platform, post.native_id)
+            row = current.pop(key, _LOOK_UP)
+            if row is _LOOK_UP:
+                row = self._current([post])[key]
+            seen.append((self._observe_post(result, post, at, source_id, row), at, result.capture_id))
+        self.conn.executemany(
+            "INSERT INTO post_seen (post_id, last_seen_at, last_capture_id) VALUES (?, ?, ?) ON CONFLICT "
+            "(post_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_capture_id = excluded.last_capture_id",
+            seen)
         for gone in observation.gone:
             self._observe_gone(result, gone, at)
         if observation.state and source_id is not None:
             self._set_state(source_id, observation.state)
 
-    def _observe_post(self, result: RecordResult, post: PostDraft, at: str, source_id: str | None) -> None:
+    def _current(self, posts: list[PostDraft]) -> dict[tuple[str, str], tuple[Any, ...] | None]:
+        """What the archive holds for each of a page's posts (None: never seen), one query per
+        platform and chunk instead of one per post."""
+        found: dict[tuple[str, str], tuple[Any, ...] | None] = {(p.platform, p.native_id): None for p in posts}
+        by_platform: dict[str, list[str]] = {}
+        for platform, native_id in found:
+            by_platform.setdefault(platform, []).append(native_id)
+        for platform, ids in by_platform.items():
+            for start in range(0, len(ids), _LOOKUP_CHUNK):
+                chunk = ids[start:start + _LOOKUP_CHUNK]
+                for row in self.conn.execute(
+                        f"{_CURRENT} WHERE p.platform = ? AND p.native_id IN ({', '.join('?' * len(chunk))})",
+                        (platform, *chunk)):
+                    found[(platform, row[0])] = row[1:]
+        return found
+
+    def _observe_post(self, result: RecordResult, post: PostDraft, at: str, source_id: str | None,
+                      row: tuple[Any, ...] | None) -> int:
+        """Record one sighting of a post; `row` is what `_current` found for it. Returns its id."""
         if not post.versions:
             raise ValueError(f"{post.platform} post {post.native_id} has no content")
-        row = self.conn.execute(
-            "SELECT p.id, p.status, p.version_count, v.content_sha256, v.title, v.text, v.extra FROM posts p "
-            "LEFT JOIN versions v ON v.id = p.current_version WHERE p.platform = ? AND p.native_id = ?",
-            (post.platform, post.native_id)).fetchone()
         if row is None:
             # a new post is inserted with its whole current view at once: the full-text index is
             # written once, not once for an empty row and again for its text
@@ -303,10 +333,6 @@ class Archive:
         if status != "live":
             self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})
             result.restored += 1
-        self.conn.execute(
-            "INSERT INTO post_seen (post_id, last_seen_at, last_capture_id) VALUES (?, ?, ?) ON CONFLICT "
-            "(post_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_capture_id = excluded.last_capture_id",
-            (post_id, at, result.capture_id))
         if row is None:
             self.conn.execute("UPDATE posts SET version_count = ?, current_version = ? WHERE id = ?",
                               (count, latest_version, post_id))
@@ -315,6 +341,7 @@ class Archive:
                 f"UPDATE posts SET ({_VIEW_COLUMNS}, version_count, current_version) = "
                 f"({', '.join('?' * _VIEW_COUNT)}, ?, coalesce(?, current_version)) WHERE id = ?",
                 (*self._view(post), count, latest_version, post_id))
+        return int(post_id)
 
     @staticmethod
     def _view(post: PostDraft) -> tuple[Any, ...]:

@@ -61,6 +61,26 @@ def test_extra_content_counts_as_an_edit(archive: Archive) -> None:
     assert result.edited == 1
 
 
+def test_a_post_listed_twice_in_one_page_is_decided_on_what_its_first_sighting_left(archive: Archive) -> None:
+    page = [post("a", "first text"), post("b", "other"), post("a", "first text"), post("a", "second text")]
+    result = archive.record(exchange(b"page"), Observation(posts=page))
+    assert (result.new, result.edited) == (2, 1)
+    rows = archive.conn.execute("SELECT p.native_id, v.number, v.text FROM versions v JOIN posts p "
+                                "ON p.id = v.post_id ORDER BY v.id").fetchall()
+    assert [tuple(r) for r in rows] == [("a", 1, "first text"), ("b", 1, "other"), ("a", 2, "second text")]
+    seen = archive.conn.execute("SELECT count(*), count(DISTINCT last_capture_id) FROM post_seen").fetchone()
+    assert tuple(seen) == (2, 1)
+    assert verify(archive.path).ok
+
+
+def test_a_page_of_more_posts_than_one_lookup_holds(archive: Archive) -> None:
+    first = archive.record(exchange(b"1"), Observation(posts=[post(f"p{i}", f"text {i}") for i in range(1200)]))
+    page = [post(f"p{i}", f"text {i}" if i % 100 else f"edited {i}") for i in range(1300)]
+    second = archive.record(exchange(b"2"), Observation(posts=page))
+    assert (first.new, second.new, second.edited) == (1200, 100, 12)
+    assert count(archive, "SELECT count(*) FROM post_seen WHERE last_capture_id = 2") == 1300
+
+
 def test_missing_deleted_and_restored(archive: Archive) -> None:
     archive.record(exchange(b"list"), Observation(posts=[post("a", "text")]))
     missing = archive.record(exchange(b"list2"), Observation(gone=[Gone("web", "a", False, "left the listing")]))
