@@ -59,14 +59,15 @@ def atom(entries: list[tuple[str, str, str, str, str]]) -> bytes:
             f"<updated>2026-06-03T10:00:00Z</updated>{body}</feed>").encode()
 
 
-def listing_page(items: list[tuple[str, str, str]]) -> bytes:
-    """An NGO/party statements page without a feed: (href, title, date) cards."""
+def listing_page(items: list[tuple[str, str, str]], next_href: str | None = None) -> bytes:
+    """An NGO/party statements page without a feed: (href, title, date) cards, and a pager link."""
     cards = "".join(
         f'<div class="views-row"><article class="teaser"><h3 class="teaser__title"><a href="{href}">'
         f'{html.escape(t)}</a></h3><time class="teaser__date" datetime="{d}">{d[:10]}</time></article></div>'
         for href, t, d in items)
+    pager = f'<nav class="pager"><a rel="next" href="{html.escape(next_href)}">Next ›</a></nav>' if next_href else ""
     return (f'<!DOCTYPE html><html lang="en"><head><title>Statements</title></head><body><nav>menu</nav>'
-            f'<main><h1>Statements</h1><div class="view-content">{cards}</div></main></body></html>').encode()
+            f'<main><h1>Statements</h1><div class="view-content">{cards}</div>{pager}</main></body></html>').encode()
 
 
 def sitemap_index(children: list[tuple[str, str | None]]) -> bytes:

@@ -89,7 +89,24 @@ def test_a_listing_that_matches_nothing_is_a_clear_failure(view: ArchiveView) ->
 def test_options_are_validated() -> None:
     assert "option `item`: required" in webpage.validate_options({})[0]
     assert any("not a CSS selector" in p for p in webpage.validate_options({"item": "div[["}))
+    assert any("`next`: not a CSS selector" in p for p in webpage.validate_options({**OPTIONS, "next": "a[["}))
+    assert webpage.validate_options({**OPTIONS, "max_pages": 0}) == ["option `max_pages`: between 1 and 100"]
     assert webpage.validate_options(OPTIONS) == []
+    assert webpage.validate_options({**OPTIONS, "next": "a[rel=next]", "max_pages": 5}) == []
+
+
+def test_the_next_listing_page_is_followed_up_to_max_pages(view: ArchiveView) -> None:
+    page = listing_page(ROWS, next_href="/en/statements?page=1")
+    paged = source(next="nav.pager a[rel=next]", max_pages=2)
+    first = webpage.parse(paged, Request(LISTING), exchange(LISTING, page), view).follow
+    assert (first[-1].url, first[-1].purpose, first[-1].meta_dict()) == (
+        "https://party.example/en/statements?page=1", "listing", {"page": 2})
+    second = webpage.parse(paged, first[-1], exchange(first[-1].url, page), view).follow
+    assert all(r.purpose == "item" for r in second)  # page 2 of 2: no further listing page
+    assert all(r.purpose == "item" for r in webpage.parse(source(), Request(LISTING),
+                                                          exchange(LISTING, page), view).follow)
+    empty = webpage.parse(paged, first[-1], exchange(first[-1].url, listing_page([])), view)
+    assert empty.follow == []  # an empty later page ends the listing; only the first must show entries
 
 
 def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_path: Path) -> None:
@@ -135,6 +152,37 @@ def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_p
                     "WHERE e.type IN ('edited', 'deleted') ORDER BY e.id") == [
         ("edited", site.url("/en/statements/ceasefire-now"), 200),
         ("deleted", site.url("/en/statements/on-the-elections"), 404)]
+
+
+def test_a_paged_listing_end_to_end_with_a_loop_and_entries_moving_to_page_two(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    cards = [(f"/en/statements/s{n}", f"Statement {n}", f"2026-06-{n:02d}T09:00:00Z") for n in range(9, 0, -1)]
+    for href, title, _ in cards:
+        site.put(href, statement_page(title, date=None))
+
+    def publish(newest_first: list[tuple[str, str, str]]) -> None:
+        # three entries a page; the last page's "next" points back at the first (a pager bug seen in the wild)
+        pages = [newest_first[i:i + 3] for i in range(0, len(newest_first), 3)]
+        for number, entries in enumerate(pages):
+            following = f"/en/statements?page={number + 1}" if number + 1 < len(pages) else "/en/statements"
+            site.put("/en/statements" + (f"?page={number}" if number else ""), listing_page(entries, following))
+
+    publish(cards[1:])  # s8 … s1 on three pages
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": {**OPTIONS, "next": "nav.pager a[rel=next]", "max_pages": 5}}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "party")
+    assert first.exit_code == 0 and "new 8" in first.output, first.output
+    assert site.hits.count("/en/statements") == 1  # the loop back to page 1 is not followed again
+
+    publish(cards)  # s9 is published: s6 moves from page 1 to page 2, s3 from page 2 to page 3
+    second = fetch(config, db, "party")
+    assert "new 1, edited 0, deleted 0" in second.output, second.output
+    assert rows(db, "SELECT count(*) FROM events WHERE type IN ('missing', 'deleted')") == [(0,)]
+    assert rows(db, "SELECT count(*), min(status) FROM posts") == [(9, "live")]
 
 
 def test_a_page_that_left_the_listing_and_shows_no_statement_is_missing(archive: Archive, view: ArchiveView) -> None:

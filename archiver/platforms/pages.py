@@ -320,6 +320,34 @@ def listing_request(source: Source) -> Request:
     return Request(source.locator, purpose="listing", conditional=not source.options.get("recheck", False))
 
 
+# Listings that continue on further pages: `next` is the CSS selector of the link to the next page,
+# `max_pages` how many pages one run reads (default 1). Later pages hold older entries; an entry that
+# moves off the first page is confirmed with a direct request, as any entry leaving the listing is.
+PAGING_OPTIONS: dict[str, tuple[type, ...]] = {"max_pages": (int,), "next": (str,)}
+
+
+def check_paging(options: dict[str, Any]) -> list[str]:
+    pages = options.get("max_pages")
+    if isinstance(pages, int) and not isinstance(pages, bool) and not 1 <= pages <= 100:
+        return ["option `max_pages`: between 1 and 100"]
+    return []
+
+
+def listing_page_number(request: Request) -> int:
+    return int(request.meta_dict().get("page", 1))
+
+
+def next_listing(source: Source, request: Request, tree: LexborHTMLParser, base: str) -> Request | None:
+    """The request for the listing's next page, while the source's `max_pages` allows one."""
+    page = listing_page_number(request)
+    selector = source.options.get("next")
+    if not selector or page >= int(source.options.get("max_pages", 1)):
+        return None
+    node = tree.css_first(str(selector))
+    url = absolute_http(base, node.attributes.get("href")) if node is not None else None
+    return Request(url, purpose="listing", meta=(("page", page + 1),)) if url else None
+
+
 def page_state(view: ArchiveView, source: Source, url: str) -> dict[str, Any] | None:
     value = view.state(source.id, f"page:{url}")
     if not value:

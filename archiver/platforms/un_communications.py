@@ -29,11 +29,15 @@ from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Sou
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.pages import (
     GONE_STATUSES,
+    PAGING_OPTIONS,
     Listed,
     absolute_http,
     check_options,
+    check_paging,
     digest,
     follow_listing,
+    listing_request,
+    next_listing,
     node_text,
     normalise_date,
     page_state,
@@ -45,21 +49,17 @@ EXTRACTOR_VERSION = "1"
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"
-OPTIONS: dict[str, tuple[type, ...]] = {"max_pages": (int,), "next": (str,), "recheck": (bool,)}
+OPTIONS: dict[str, tuple[type, ...]] = {**PAGING_OPTIONS, "recheck": (bool,)}
 _TYPE = re.compile(r"^J?(AL|UA|OL|AM)$", re.IGNORECASE)
 _REFERENCE = re.compile(r"\b[A-Z]{3}\s+\d+/\d{4}\b")
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
-    problems = check_options(options, OPTIONS)
-    if isinstance(options.get("max_pages"), int) and not 1 <= options["max_pages"] <= 100:
-        problems.append("option `max_pages`: between 1 and 100")
-    return problems
+    return check_options(options, OPTIONS) + check_paging(options)
 
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
-    recheck = bool(source.options.get("recheck", False))  # re-read letters even if the listing is unchanged
-    return [Request(source.locator, purpose="listing", conditional=not recheck, meta=(("page", 1),))]
+    return [listing_request(source)]  # with `recheck`, letters are re-read even if the listing is unchanged
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
@@ -78,13 +78,9 @@ def _listing(source: Source, request: Request, exchange: Exchange, view: Archive
     items = [Listed(row["url"], sig=digest({k: v for k, v in row.items() if k != "raw"}),
                     meta={"row": json.dumps(row, ensure_ascii=False)}) for row in rows]
     parsed = follow_listing(source, view, base, items, detect_removals=False)
-    page = int(request.meta_dict().get("page", 1))
-    selector = source.options.get("next")
-    if selector and page < int(source.options.get("max_pages", 1)):
-        node = tree.css_first(selector)
-        url = absolute_http(base, node.attributes.get("href")) if node is not None else None
-        if url:
-            parsed.follow.append(Request(url, purpose="listing", meta=(("page", page + 1),)))
+    following = next_listing(source, request, tree, base)
+    if following is not None:
+        parsed.follow.append(following)
     return parsed
 
 

@@ -4,7 +4,10 @@ options, then each statement page fetched and its main text extracted (archiver.
 Options: item (CSS selector of one entry, required), link (selector of the entry's link inside it,
 default "a"; "" when the entry is the link itself), title and date (selectors inside the entry;
 the date is read from a `datetime` attribute when there is one, else the text), recheck (bool:
-re-read every listed page each run, to see edits). The page's own date wins over the listing's."""
+re-read every listed page each run, to see edits), next and max_pages (the selector of the link to
+the listing's next page, and how many listing pages one run reads; default 1). The page's own date
+wins over the listing's. Removals are judged on the first listing page only: later pages are where
+entries go as they age, not a complete list."""
 
 from __future__ import annotations
 
@@ -15,11 +18,15 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.pages import (
+    PAGING_OPTIONS,
     Listed,
     absolute_http,
     check_options,
+    check_paging,
     follow_listing,
+    listing_page_number,
     listing_request,
+    next_listing,
     node_text,
     parse_page,
     short_title,
@@ -28,14 +35,14 @@ from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 OPTIONS: dict[str, tuple[type, ...]] = {"item": (str,), "link": (str,), "title": (str,), "date": (str,),
-                                        "recheck": (bool,)}
+                                        "recheck": (bool,), **PAGING_OPTIONS}
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
-    problems = check_options(options, OPTIONS)
+    problems = check_options(options, OPTIONS) + check_paging(options)
     if not options.get("item"):
         problems.append("option `item`: required, the CSS selector of one entry of the listing")
-    for name in ("item", "link", "title", "date"):
+    for name in ("item", "link", "title", "date", "next"):
         selector = options.get(name)
         if isinstance(selector, str) and selector:
             try:
@@ -54,15 +61,20 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)
     base = exchange.final_url or request.url
-    items = listing_items(source.options, base, exchange.text())
-    if not items:
+    tree = LexborHTMLParser(exchange.text())
+    items = listing_items(source.options, base, tree)
+    first = listing_page_number(request) == 1
+    if not items and first:
         raise ParseError(f"{request.url}: the listing shows no entries for selector "
                          f"{source.options.get('item')!r} (has the page changed its layout?)")
-    return follow_listing(source, view, base, items)
+    parsed = follow_listing(source, view, base, items, detect_removals=first)
+    following = next_listing(source, request, tree, base)
+    if following is not None:
+        parsed.follow.append(following)
+    return parsed
 
 
-def listing_items(options: dict[str, Any], base: str, html: str) -> list[Listed]:
-    tree = LexborHTMLParser(html)
+def listing_items(options: dict[str, Any], base: str, tree: LexborHTMLParser) -> list[Listed]:
     items: list[Listed] = []
     for node in tree.css(str(options["item"])):
         link_selector = options.get("link", "a")
