@@ -189,10 +189,12 @@ class Archive:
                run_id: int | None = None, source_id: str | None = None) -> RecordResult:
         """Record one exchange and the posts it shows, all or nothing."""
         with self.transaction():
+            for earlier in exchange.related:
+                self._record_capture(earlier, run_id, source_id)
             result = self._record_capture(exchange, run_id, source_id)
             if observation is not None:
                 self._observe(result, observation, exchange.started_at, source_id)
-            self._count_run(run_id, result)
+            self._count_run(run_id, result, captures=1 + len(exchange.related))
         return result
 
     def observe(self, capture_id: int, at: str, observation: Observation, *,

@@ -67,8 +67,9 @@ class Exchange:
     robots: str = "not_checked"
     revisit_of: int | None = None  # for a 304: the capture whose payload it confirms
     error: str | None = None
-    kind: str = "http"
+    kind: str = "http"  # http, robots (a robots.txt read to decide on other requests), import
     details: dict[str, Any] = field(default_factory=dict)
+    related: list[Exchange] = field(default_factory=list)  # made first for this one (robots.txt): recorded before it
 
     @property
     def ok(self) -> bool:

@@ -126,7 +126,7 @@ def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcRe
                     since: str | None) -> None:
     first_with_payload: dict[str, _Written] = {}
     for row in _captures(conn, source_id, since):
-        if row["kind"] != "http" or row["status"] is None:
+        if row["kind"] not in ("http", "robots") or row["status"] is None:
             report.skipped += 1
             continue
         uri = row["final_url"] or row["requested_url"]

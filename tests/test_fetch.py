@@ -3,6 +3,7 @@ Retry-After, pacing, robots.txt, redirects, charsets, the private-address guard 
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import logging
@@ -19,6 +20,7 @@ from archiver.archive import Archive
 from archiver.config import Settings
 from archiver.fetch import Fetcher
 from archiver.models import Request, Source, parse_time
+from archiver.verify import verify
 from archiver.view import ArchiveView
 
 TOKEN = "tok-9f8e7d6c5b4a-secret-value"
@@ -156,7 +158,8 @@ def test_conditional_get_records_304_against_the_previous_payload(server: Server
 
     server.routes["/feed"] = page
     url = server.base + "/feed"
-    first = archive.record(fetcher.fetch(Request(url), SOURCE, None))
+    first = archive.record(fetcher.fetch(Request(url), SOURCE, None))  # with the robots.txt read before it
+    payloads = archive.conn.execute("SELECT count(*) FROM payloads").fetchone()[0]
     view = ArchiveView(db_path)
     validators = view.validators(url)
     assert validators is not None and validators.capture_id == first.capture_id
@@ -168,8 +171,9 @@ def test_conditional_get_records_304_against_the_previous_payload(server: Server
     assert sent["If-None-Match"] == '"v1"' and sent["If-Modified-Since"] == "Tue, 03 Nov 2026 10:00:00 GMT"
     second = archive.record(exchange)
     assert not second.payload_stored
-    assert archive.conn.execute("SELECT count(*) FROM payloads").fetchone()[0] == 1
-    rows = archive.conn.execute("SELECT status, payload_sha256, revisit_of FROM captures ORDER BY id").fetchall()
+    assert archive.conn.execute("SELECT count(*) FROM payloads").fetchone()[0] == payloads
+    rows = archive.conn.execute("SELECT status, payload_sha256, revisit_of FROM captures "
+                                "WHERE kind = 'http' ORDER BY id").fetchall()
     assert rows[1][0] == 304 and rows[1][1] == rows[0][1] and rows[1][2] == first.capture_id
 
 
@@ -243,6 +247,31 @@ def test_robots_disallow_keeps_the_path_off_the_server(server: Server, fetcher: 
     assert redirected.robots == "disallowed" and "disallows /private/other" in (redirected.error or "")
     assert "not_sent" not in redirected.details and len(redirected.redirects) == 1
     assert server.paths() == ["/robots.txt", "/public", "/go"]
+
+
+def test_the_robots_txt_behind_a_decision_is_archived_and_named_by_it(server: Server, fetcher: Fetcher,
+                                                                      archive: Archive) -> None:
+    rules = b"User-agent: *\nDisallow: /private/\n"
+    server.routes["/robots.txt"] = text(rules)
+    server.routes["/public"] = text(b"press release")
+    refused = fetcher.fetch(Request(server.base + "/private/memo"), SOURCE, None)
+    allowed = fetcher.fetch(Request(server.base + "/public"), SOURCE, None)
+    assert [e.kind for e in refused.related] == ["robots"] and allowed.related == []  # read once, carried once
+    archive.record(refused)
+    archive.record(allowed)
+    rows = archive.conn.execute(
+        "SELECT c.kind, c.requested_url, c.status, c.robots, c.payload_sha256, c.details, p.data FROM captures c "
+        "LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 ORDER BY c.id").fetchall()
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("robots", server.base + "/robots.txt", 200, "not_checked"),
+        ("http", server.base + "/private/memo", None, "disallowed"),
+        ("http", server.base + "/public", 200, "allowed")]
+    assert rows[0][6] == rules
+    for row in rows[1:]:  # each decision names the archived robots.txt it was made from
+        source, = json.loads(row[5])["robots_txt"]
+        assert source["sha256"] == rows[0][4] == hashlib.sha256(rules).hexdigest()
+        assert (source["url"], source["status"]) == (server.base + "/robots.txt", 200)
+    assert verify(archive.path).ok
 
 
 def test_unavailable_robots_means_not_fetched(server: Server, fetcher: Fetcher) -> None:
@@ -451,17 +480,18 @@ def test_archiver_fetch_url_captures_one_url(server: Server, tmp_path: Path) -> 
                                        "--allow-private", url])
     assert result.exit_code == 0, result.output
     digest = hashlib.sha256(b"We condemn the attack.").hexdigest()
-    assert result.output == f"capture 1\t200\t{digest}\t{url}\n"
+    assert result.output == f"capture 2\t200\t{digest}\t{url}\n"  # capture 1: the robots.txt it read first
     with Archive(db) as archive:
         run = [tuple(row) for row in archive.conn.execute("SELECT kind, source_id, outcome, n_captures FROM runs")]
-        capture = [tuple(row) for row in archive.conn.execute("SELECT run_id, status, payload_sha256, robots "
+        capture = [tuple(row) for row in archive.conn.execute("SELECT run_id, kind, status, payload_sha256, robots "
                                                               "FROM captures")]
-    assert run == [("fetch", None, "ok", 1)]
-    assert capture == [(1, 200, digest, "allowed")]
+    assert run == [("fetch", None, "ok", 2)]
+    assert capture[1] == (1, "http", 200, digest, "allowed")
+    assert capture[0][:3] == (1, "robots", 404)
 
     refused = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(tmp_path / "none.toml"), url])
     assert refused.exit_code == 1
-    assert "capture 2\tfailed\t-\t" in refused.output and "private address refused" in refused.output
+    assert "capture 3\tfailed\t-\t" in refused.output and "private address refused" in refused.output
     assert server.paths().count("/statement") == 1
 
 

@@ -85,16 +85,19 @@ def records(path: Path) -> list:
 
 
 def test_warc_holds_requests_responses_and_revisits(filled: list[int], archive: Archive, db_path: Path,
-                                                     tmp_path: Path) -> None:
+                                                     tmp_path: Path, server: HTTPServer) -> None:
     out = tmp_path / "out.warc.gz"
     output = export(db_path, out)
-    assert "4 request, 2 response, 2 revisit, 1 warcinfo" in output and "1 capture(s)" in output
+    assert "5 request, 3 response, 2 revisit, 1 warcinfo" in output and "1 capture(s)" in output
     found = records(out)
-    assert [r.rec_type for r in found] == ["warcinfo", "request", "response", "request", "revisit", "request",
-                                           "revisit", "request", "response"]
+    assert [r.rec_type for r in found] == ["warcinfo", "request", "response", "request", "response", "request",
+                                           "revisit", "request", "revisit", "request", "response"]
+    # the robots.txt read before the first page is exported with it, as a crawl's WARC holds it
+    assert found[2].rec_headers.get_header("WARC-Target-URI") == server.url_for("/robots.txt")
+    assert found[2].http_headers.get_statuscode() == "404"
     captures = archive.conn.execute("SELECT id, started_at, payload_sha256, final_url FROM captures "
-                                    "ORDER BY id").fetchall()
-    first = found[2]
+                                    "WHERE kind = 'http' ORDER BY id").fetchall()
+    first = found[4]
     header = first.rec_headers.get_header
     assert first.rec_headers.protocol == "WARC/1.1"
     assert header("WARC-Date") == captures[0][1] and header("WARC-Target-URI") == captures[0][3]
@@ -106,15 +109,15 @@ def test_warc_holds_requests_responses_and_revisits(filled: list[int], archive: 
     assert http.get_statuscode() == "200" and http.get_header("Content-Encoding") is None
     assert http.get_header("X-Archiver-Original-Content-Encoding") == "gzip"
     assert http.get_header("Content-Length") == str(len(PAGE))
-    assert found[1].rec_headers.get_header("WARC-Concurrent-To") == header("WARC-Record-ID")
-    assert found[1].http_headers.get_header("Authorization") == "Bearer [redacted X_BEARER_TOKEN]"
-    for revisit, status in ((found[4], "200"), (found[6], "304")):
+    assert found[3].rec_headers.get_header("WARC-Concurrent-To") == header("WARC-Record-ID")
+    assert found[3].http_headers.get_header("Authorization") == "Bearer [redacted X_BEARER_TOKEN]"
+    for revisit, status in ((found[6], "200"), (found[8], "304")):
         assert revisit.rec_headers.get_header("WARC-Profile") == \
             "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
         assert revisit.rec_headers.get_header("WARC-Refers-To") == header("WARC-Record-ID")
         assert revisit.rec_headers.get_header("WARC-Payload-Digest") == sha256_label(captures[0][2])
         assert revisit.http_headers.get_statuscode() == status
-    other = found[8]
+    other = found[10]
     assert hashlib.sha256(other.body).hexdigest() == captures[3][2]
     with gzip.open(out) as unpacked:
         assert TOKEN.encode() not in unpacked.read()

@@ -180,10 +180,13 @@ class Fetcher:
         if call.check_robots:
             if call.allow_private:
                 self._private_robots.add(origin_of(url))
-            decision, reason = self.robots.decide(url)
-            exchange.robots = decision
-            if decision != ALLOWED:
-                raise _Failed(reason, not_sent=True)
+            verdict = self.robots.decide(url)
+            exchange.robots = verdict.decision
+            exchange.details.setdefault("robots_txt", []).append(verdict.source)
+            if verdict.fetched is not None:
+                exchange.related.append(verdict.fetched)
+            if verdict.decision != ALLOWED:
+                raise _Failed(verdict.reason, not_sent=True)
             crawl_delay = self.robots.crawl_delay(url)
         headers = dict(call.headers)
         if call.secret is not None and origin_of(url) == call.origin:  # never hand a token to another origin
