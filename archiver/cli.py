@@ -242,13 +242,17 @@ def export_warc(db_path: Path, source_id: str | None, since: str | None, output:
 @db_option
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--without-payloads", is_flag=True,
-              help="Leave out the response bodies (captures and their digests stay); verify then reports them missing.")
-def snapshot(db_path: Path, output: Path, without_payloads: bool) -> None:
-    """Write a consistent single-file copy of the archive, fit for `datasette --immutable`."""
+              help="Leave out the response bodies (captures and their digests stay).")
+@click.option("--published-only", is_flag=True,
+              help="Leave out posts and sources marked publish = 0, with the captures and payloads they rest on.")
+def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only: bool) -> None:
+    """Write a consistent single-file copy of the archive, fit for `datasette --immutable`. What a copy
+    leaves out is named in its `withheld` table; `archiver verify` on the copy passes and reports it."""
     from archiver.exports import snapshot as take_snapshot
 
-    take_snapshot(db_path, output, without_payloads=without_payloads)
-    click.echo(f"snapshot of {db_path} written to {output}" + (" (without payloads)" if without_payloads else ""))
+    withheld = take_snapshot(db_path, output, without_payloads=without_payloads, published_only=published_only)
+    left_out = ", ".join(f"{n} {table}" for table, n in sorted(withheld.items()))
+    click.echo(f"snapshot of {db_path} written to {output}" + (f" (withheld: {left_out})" if left_out else ""))
 
 
 @main.command()

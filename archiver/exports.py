@@ -146,11 +146,17 @@ def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO) -> int:
     return count
 
 
-def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: bool = False) -> None:
+def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: bool = False,
+             published_only: bool = False) -> dict[str, int]:
     """A consistent copy of the archive in one file (no WAL), fit for `datasette --immutable`.
+    Returns how many rows of each table the copy withholds.
 
-    Without payloads, the copy keeps every capture and its digests but not the response bodies: it
-    is smaller to publish, and `archiver verify` on it reports the missing payloads by design."""
+    `published_only` leaves out what the archive keeps but does not publish: posts marked
+    `publish = 0` and everything of sources marked so (their versions, events, the captures those
+    rest on and payloads no published capture shares). `without_payloads` leaves out every response
+    body (captures and their digests stay). Each left-out chained row or payload is named in the copy's
+    `withheld` table, the chain itself is kept whole, and the copy is vacuumed so that no page of it
+    still holds what was left out; `archiver verify` on the copy passes and reports the withheld rows."""
     out_path = Path(out_path)
     if out_path.exists():
         raise ArchiveError(f"{out_path} already exists: a snapshot never overwrites a file")
@@ -166,22 +172,59 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
     copy = sqlite3.connect(out_path, isolation_level=None)
     try:
         copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        copy.execute("BEGIN IMMEDIATE")
+        if published_only:
+            _withhold_unpublished(copy)
         if without_payloads:
-            _drop_payloads(copy)
+            _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
+        withheld = dict(copy.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name").fetchall())
+        copy.execute("COMMIT")
+        if withheld:
+            copy.execute("VACUUM")
     finally:
         copy.close()
+    return withheld
 
 
-def _drop_payloads(copy: sqlite3.Connection) -> None:
-    """Empty the payloads table of the copy. Its append-only triggers are lifted for this one
-    statement and put back, so the copy stays as protected as the original."""
-    triggers = copy.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                            "AND tbl_name = 'payloads'").fetchall()
-    copy.execute("BEGIN IMMEDIATE")
+_UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"
+_UNPUBLISHED_POSTS = f"SELECT id FROM posts WHERE publish = 0 OR source_id IN ({_UNPUBLISHED_SOURCES})"
+
+
+def _withhold_unpublished(copy: sqlite3.Connection) -> None:
+    reason = "not published (publish = 0)"
+    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {_UNPUBLISHED_POSTS}")
+    # the captures an unpublished post was read from hold its content; so does all of an unpublished source's
+    copy.execute("CREATE TEMP TABLE hidden_captures AS "
+                 "SELECT capture_id AS id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts) "
+                 "UNION SELECT capture_id FROM events WHERE post_id IN (SELECT id FROM hidden_posts) "
+                 f"UNION SELECT id FROM captures WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+    _withhold(copy, "events", "SELECT id FROM events WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
+    _withhold(copy, "versions", "SELECT id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
+    _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE id IN (SELECT id FROM hidden_captures) "
+                                "EXCEPT SELECT payload_sha256 FROM captures "
+                                "WHERE id NOT IN (SELECT id FROM hidden_captures WHERE id IS NOT NULL)", reason)
+    _withhold(copy, "captures", "SELECT id FROM hidden_captures", reason)
+    # current views, not chained: removed without a trace, like the sources they came from
+    copy.execute("DELETE FROM post_seen WHERE post_id IN (SELECT id FROM hidden_posts)")
+    copy.execute("DELETE FROM posts WHERE id IN (SELECT id FROM hidden_posts)")  # the FTS trigger follows
+    for table in ("source_state", "runs"):
+        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+    copy.execute("DELETE FROM sources WHERE publish = 0")
+    copy.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")  # no index page keeps their words
+
+
+def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) -> None:
+    """Delete the rows of an append-only table whose key `keys_sql` selects, naming each in
+    `withheld`. The table's append-only triggers are lifted for this and put back, so the copy
+    stays as protected as the original."""
+    key = "sha256" if table == "payloads" else "id"
+    copy.execute(f"WITH w(k) AS ({keys_sql}) INSERT OR IGNORE INTO withheld (table_name, row_key, reason) "
+                 "SELECT ?, k, ? FROM w WHERE k IS NOT NULL", (table, reason))
+    triggers = copy.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
+                            "AND name LIKE '%append_only%'", (table,)).fetchall()
     for name, _ in triggers:
         copy.execute(f'DROP TRIGGER "{name}"')
-    copy.execute("DELETE FROM payloads")
+    copy.execute(f"DELETE FROM {table} WHERE CAST({key} AS TEXT) IN "
+                 "(SELECT row_key FROM withheld WHERE table_name = ?)", (table,))
     for _, sql in triggers:
         copy.execute(sql)
-    copy.execute("COMMIT")
-    copy.execute("VACUUM")

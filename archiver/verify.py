@@ -20,6 +20,7 @@ class VerifyReport:
     versions: int = 0
     chain_entries: int = 0
     rows: dict[str, int] = field(default_factory=dict)
+    withheld: dict[str, int] = field(default_factory=dict)  # declared omissions of a published copy, per table
     head: str = GENESIS
     problems: list[str] = field(default_factory=list)
 
@@ -29,14 +30,17 @@ class VerifyReport:
 
     def summary(self) -> str:
         rows = ", ".join(f"{n} {t}" for t, n in self.rows.items())
+        withheld = ", ".join(f"{n} {t}" for t, n in sorted(self.withheld.items()))
         return (f"checked {self.payloads} payload digests, {self.versions} version digests, "
-                f"{self.chain_entries} chain entries ({rows}); chain head {self.head}")
+                f"{self.chain_entries} chain entries ({rows}); chain head {self.head}"
+                + (f"; withheld from this copy: {withheld}" if withheld else ""))
 
 
 def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
     conn = connect(path, readonly=True)
     try:
         report = VerifyReport()
+        report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
         for check in (_payloads, _versions, _chain, _coverage):
             check(conn, report)
             if len(report.problems) >= max_problems:
@@ -44,6 +48,12 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
         return report
     finally:
         conn.close()
+
+
+def _withheld(conn: sqlite3.Connection, table: str, key: object) -> bool:
+    """Whether a missing row is one a published copy declares it left out."""
+    return conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
+                        (table, str(key))).fetchone() is not None
 
 
 def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
@@ -62,7 +72,8 @@ def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
     for capture_id, sha in conn.execute(
             "SELECT c.id, c.payload_sha256 FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
             "WHERE c.payload_sha256 IS NOT NULL AND p.sha256 IS NULL ORDER BY c.id"):
-        report.problems.append(f"captures row {capture_id}: payload {sha} is missing")
+        if not _withheld(conn, "payloads", sha):
+            report.problems.append(f"captures row {capture_id}: payload {sha} is missing")
 
 
 def _versions(conn: sqlite3.Connection, report: VerifyReport) -> None:
@@ -96,7 +107,8 @@ def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
             return
         row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
         if row is None:
-            report.problems.append(f"{where}: the row is missing")
+            if not _withheld(conn, table, row_id):
+                report.problems.append(f"{where}: the row is missing")
         elif digesters[table](tuple(row)) != row_sha:
             report.problems.append(f"{table} row {row_id}: contents differ from what the chain recorded")
         expected_seq, prev = seq + 1, entry_sha

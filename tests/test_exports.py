@@ -169,7 +169,7 @@ def test_snapshot_without_payloads_keeps_digests_and_says_what_is_missing(built:
     snap = tmp_path / "light.db"
     code, out, err = run("snapshot", "--db", str(built.path), str(snap), "--without-payloads")
     assert code == 0, err
-    assert "without payloads" in out
+    assert "(withheld: 3 payloads)" in out
     conn = sqlite3.connect(snap)
     assert conn.execute("SELECT count(*) FROM payloads").fetchone() == (0,)
     original = sqlite3.connect(built.path)
@@ -181,6 +181,64 @@ def test_snapshot_without_payloads_keeps_digests_and_says_what_is_missing(built:
         conn.execute("DELETE FROM payloads")
     conn.close()
     assert counts(built.path)["payloads"] == 3  # the original is untouched
+    code, out, err = run("verify", "--db", str(snap))
+    assert code == 0, err  # the omission is declared: the copy verifies, and says what it lacks
+    assert "withheld from this copy: 3 payloads" in out
+    # a payload missing without being declared is still a broken archive
+    conn = sqlite3.connect(snap)
+    conn.execute("DELETE FROM withheld WHERE row_key = ?", (built.payload_sha256,))
+    conn.commit()
+    conn.close()
     code, _, err = run("verify", "--db", str(snap))
-    assert code == 1
-    assert f"payload {built.payload_sha256} is missing" in err
+    assert code == 1 and f"payload {built.payload_sha256} is missing" in err
+
+
+def test_published_only_snapshot_leaves_out_unpublished_posts_and_sources(tmp_path: Path) -> None:
+    from archiver.archive import Archive
+    from archiver.models import Exchange, Observation, PostDraft, VersionDraft
+
+    def page(url: str, body: bytes, source: str, posts: list[PostDraft]) -> None:
+        archive.record(Exchange(requested_url=url, method="GET", started_at="2026-11-01T10:00:00.000000Z",
+                                status=200, body=body), Observation(posts=posts), source_id=source)
+
+    def post(handle: str, native_id: str, text: str, publish: bool = True) -> PostDraft:
+        return PostDraft(platform="bluesky", native_id=native_id, author_handle=handle, publish=publish,
+                         versions=[VersionDraft(text=text, raw=f'{{"text": "{text}"}}')], extractor="test")
+
+    db = tmp_path / "archive.db"
+    with Archive(db, create=True) as archive:
+        archive.sync_sources([
+            {"id": "minister", "kind": "bluesky", "locator": "minister.example"},
+            {"id": "private-person", "kind": "bluesky", "locator": "quiet.example"},  # labelled !no-unauthenticated
+            {"id": "internal", "kind": "feed", "locator": "https://internal.example/feed", "publish": False}])
+        page("https://bsky.example/minister", b'{"feed": "minister zebrafinch"}', "minister",
+             [post("minister.example", "at://m/1", "We call for an inquiry zebrafinch")])
+        page("https://bsky.example/quiet", b'{"feed": "quiet okapiword"}', "private-person",
+             [post("quiet.example", "at://q/1", "Private words okapiword", publish=False)])
+        page("https://bsky.example/quiet", b'{"feed": "quiet okapiword edited"}', "private-person",
+             [post("quiet.example", "at://q/1", "Private words okapiword, edited", publish=False)])
+        page("https://internal.example/feed", b"<rss>internal wombatword</rss>", "internal",
+             [post("internal", "https://internal.example/1", "Internal note wombatword")])
+    before = counts(db)
+    snap = tmp_path / "public.db"
+    code, out, err = run("snapshot", "--db", str(db), str(snap), "--published-only")
+    assert code == 0, err
+    assert "withheld: 3 captures, 3 events, 3 payloads, 3 versions" in out, out
+    assert counts(db) == before  # the archive itself is untouched
+
+    conn = sqlite3.connect(snap)
+    assert conn.execute("SELECT native_id FROM posts").fetchall() == [("at://m/1",)]
+    assert conn.execute("SELECT id FROM sources ORDER BY id").fetchall() == [("minister",), ("private-person",)]
+    assert conn.execute("SELECT count(*) FROM versions").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'okapiword OR wombatword'"
+                        ).fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'zebrafinch'").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM chain").fetchone() == (before["chain"],)  # the chain stays whole
+    conn.close()
+    raw = snap.read_bytes()  # vacuumed: no free page still holds what was left out
+    for word in (b"okapiword", b"wombatword", b"internal.example"):
+        assert word not in raw, word
+    assert b"zebrafinch" in raw
+    code, out, err = run("verify", "--db", str(snap))
+    assert code == 0, err
+    assert "withheld from this copy: 3 captures, 3 events, 3 payloads, 3 versions" in out
