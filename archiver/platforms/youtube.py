@@ -3,37 +3,108 @@ the latest 15 videos, no paging. A video is a post of platform "youtube", native
 author = the ENTRY's yt:channelId (the feed-level one lacks the "UC" prefix). Title and description
 are the content; view and rating counts change constantly and are not kept as content.
 
-Videos that leave the feed are not treated as removed: the feed is a window of the latest 15."""
+Removals. The feed is a window of the latest videos, so a video that leaves it may only have aged
+out. A video the previous poll listed is a removal candidate when it is absent although it is newer
+than the oldest video the feed now shows (or the feed shows fewer than a full window). Each candidate
+is checked once with YouTube's oEmbed endpoint: 404 confirms the removal (`deleted`); 401/403 means
+the video is no longer public (private or restricted: `missing`); 200 means it is still public. A
+candidate is checked on every run until a check resolves it or it ages out of the window.
+
+Options: oembed (the oEmbed endpoint, default YouTube's own; tests point it at a local server)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlencode
 
-from archiver.models import Exchange, Observation, PostDraft, Request, Source, VersionDraft
+from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.feed import entry_date, read_feed
-from archiver.platforms.pages import check_options, short_title
+from archiver.platforms.pages import GONE_STATUSES, check_options, short_title
 from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "youtube"
+WINDOW = 15  # videos a channel feed lists
+OEMBED = "https://www.youtube.com/oembed"
+NOT_PUBLIC = (401, 403)
+OPTIONS: dict[str, tuple[type, ...]] = {"oembed": (str,)}
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, {})
+    return check_options(options, OPTIONS)
 
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
-    return [Request(source.locator, purpose="listing")]
+    # candidates still unresolved are checked even when the feed answers 304
+    pending = sorted(_load(view.state(source.id, f"pending:{source.locator}")))
+    return [Request(source.locator, purpose="listing"),
+            *(_check(source, video_id) for video_id in pending if _live(view, video_id))]
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+    if request.purpose == "confirm":
+        return _confirm(request, exchange)
     expect_ok(exchange)
     entries, version = read_feed(exchange, request.url)
     if entries and not version.startswith("atom"):
         raise ParseError(f"{request.url}: a YouTube feed is Atom, this is {version or 'unknown'}")
     posts = [post for entry, raw in entries if (post := video(source, entry, raw, version)) is not None]
-    return Parsed(Observation(posts=posts))
+    parsed = Parsed(Observation(posts=posts))
+    key = f"listed:{request.url}"
+    listed = {post.native_id: post.published_at for post in posts}
+    previous = _load(view.state(source.id, key))
+    dates = [at for at in listed.values() if at]
+    oldest = min(dates) if len(listed) >= WINDOW and dates else None
+    candidates = {}
+    for video_id, published_at in previous.items():
+        if video_id in listed or (oldest is not None and (published_at is None or published_at < oldest)):
+            continue  # still listed, or aged out of the window
+        if _live(view, video_id):
+            candidates[video_id] = published_at
+            parsed.follow.append(_check(source, video_id))
+    # a candidate stays until a check resolves it or it ages out of the window, so a check that fails
+    # (5xx, 429) or finds the video still public (e.g. made unlisted) is made again next run
+    state = {**listed, **candidates}
+    if previous != state:
+        parsed.observation.state[key] = json.dumps(state, sort_keys=True)
+    pending_key = f"pending:{request.url}"
+    if _load(view.state(source.id, pending_key)) != candidates:
+        parsed.observation.state[pending_key] = json.dumps(candidates, sort_keys=True)
+    return parsed
+
+
+def _live(view: ArchiveView, video_id: str) -> bool:
+    post = view.post(PLATFORM, video_id)
+    return post is not None and post.status == "live"
+
+
+def _check(source: Source, video_id: str) -> Request:
+    watch = f"https://www.youtube.com/watch?v={video_id}"
+    url = f"{source.options.get('oembed', OEMBED)}?{urlencode({'url': watch, 'format': 'json'})}"
+    return Request(url, purpose="confirm", conditional=False, meta=(("native_id", video_id),))
+
+
+def _confirm(request: Request, exchange: Exchange) -> Parsed:
+    video_id = str(request.meta_dict()["native_id"])
+    status = exchange.status
+    if status in GONE_STATUSES:
+        gone = Gone(PLATFORM, video_id, confirmed=True, reason=f"oEmbed HTTP {status}: the video was removed")
+    elif status in NOT_PUBLIC:
+        gone = Gone(PLATFORM, video_id, confirmed=False, reason=f"oEmbed HTTP {status}: the video is not public")
+    else:
+        expect_ok(exchange)  # a 5xx or 429 says nothing about the video: a failed check
+        return Parsed()  # still public: it left the feed for another reason (e.g. made unlisted)
+    return Parsed(Observation(gone=[gone]))
+
+
+def _load(value: str | None) -> dict[str, str | None]:
+    try:
+        loaded = json.loads(value) if value else {}
+    except ValueError:
+        return {}
+    return {str(k): (str(v) if v else None) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
 def video(source: Source, entry: Any, raw: str, version: str) -> PostDraft | None:
