@@ -47,6 +47,7 @@ _CURRENT = ("SELECT p.native_id, p.id, p.status, p.version_count, v.content_sha2
 _LOOKUP_CHUNK = 500
 _LOOK_UP = object()  # a post whose prefetched state was used already: look it up again
 
+
 def _json(value: Any) -> str | None:
     if value is None or value == [] or value == {}:
         return None

@@ -6,7 +6,7 @@ are the content; view and rating counts change constantly and are not kept as co
 Removals. The feed is a window of the latest videos, so a video that leaves it may only have aged
 out. A video the previous poll listed is a removal candidate when it is absent although it is newer
 than the oldest video the feed now shows (or the feed shows fewer than a full window). Each candidate
-is checked once with YouTube's oEmbed endpoint: 404 confirms the removal (`deleted`); 401/403 means
+is checked with YouTube's oEmbed endpoint: 404 confirms the removal (`deleted`); 401/403 means
 the video is no longer public (private or restricted: `missing`); 200 means it is still public. A
 candidate is checked on every run until a check resolves it or it ages out of the window.
 
