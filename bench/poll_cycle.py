@@ -88,6 +88,10 @@ class Counters:
 def handler_for(feeds: dict[str, bytes], counters: Counters) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers offer
+        # TCP_NODELAY, as real servers set it (nginx's tcp_nodelay is on by default): without it, the body
+        # written after the headers waits for the client's delayed ACK, up to 40 ms per response on a
+        # kept-alive connection, which measured the test server, not the archiver
+        disable_nagle_algorithm = True
 
         def do_GET(self) -> None:
             time.sleep(LATENCY)
