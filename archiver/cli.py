@@ -15,6 +15,7 @@ import click
 from archiver import __version__
 from archiver.archive import Archive
 from archiver.database import DEFAULT_DB, ArchiveError, connect, latest_version
+from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
 DEFAULT_CONFIG = Path("config/sources.toml")
@@ -115,10 +116,7 @@ def verify(db_path: Path) -> None:
     """Recompute every digest and the hash chain; exit 1 naming the first broken row."""
     report = verify_archive(db_path)
     with Archive(db_path) as archive:
-        archive.record_run("verify", "ok" if report.ok else "failed",
-                           error=report.problems[0] if report.problems else None,
-                           details={"summary": report.summary(), "head": report.head,
-                                    "problems": report.problems})
+        record_verification(archive, report)
     click.echo(report.summary())
     if not report.ok:
         for problem in report.problems:

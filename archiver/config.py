@@ -44,6 +44,7 @@ class Settings:
     allow_private: bool = False  # loopback/private/link-local targets (tests and intranets)
     secrets_file: str | None = None
     max_backoff: float = 6 * 3600.0  # longest wait of a source that keeps failing
+    verify_schedule: str = "every 1d"  # fixity check of the whole archive by the service; "off" for none
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,6 +100,13 @@ def _settings(path: Path, raw: Any) -> Settings:
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             raise ConfigError(f"{path}: [archiver]: field `{key}`: expected {expected.__name__}, "
                               f"got {type(value).__name__}")
+        if key == "verify_schedule" and value != "off":
+            from archiver.schedule import ScheduleError, parse_schedule
+
+            try:
+                parse_schedule(value)
+            except ScheduleError as exc:
+                raise ConfigError(f"{path}: [archiver]: field `{key}`: {exc} (or \"off\")") from exc
         if (key in _POSITIVE and value <= 0) or (key in _NOT_NEGATIVE and value < 0):
             bound = "above zero" if key in _POSITIVE else "zero or more"
             raise ConfigError(f"{path}: [archiver]: field `{key}`: must be {bound}, got {value}")

@@ -27,6 +27,8 @@ from archiver.fetch import Fetcher
 from archiver.jobs import run_source
 from archiver.models import Source, format_time, parse_time
 from archiver.schedule import Schedule, parse_schedule
+from archiver.verify import record as record_verification
+from archiver.verify import verify as verify_archive
 from archiver.view import ArchiveView
 
 log = logging.getLogger(__name__)
@@ -75,10 +77,15 @@ def trigger_for(source: Source) -> tuple[Any, float]:
     Interval schedules get a fixed phase derived from the source id instead of APScheduler's random
     jitter: jitter is added to each previous fire time and so accumulates (a period of interval +
     jitter/2 on average), while a fixed phase spreads sources without drifting."""
-    schedule: Schedule = parse_schedule(source.schedule)
+    return schedule_trigger(source.schedule, source.id)
+
+
+def schedule_trigger(text: str, key: str) -> tuple[Any, float]:
+    """The trigger of a schedule (`every …` or `cron: …`), phased by `key` (see trigger_for)."""
+    schedule: Schedule = parse_schedule(text)
     interval = schedule.nominal_interval()
     if schedule.interval is not None:
-        phase = int(hashlib.sha256(source.id.encode()).hexdigest(), 16) % 10_000 / 10_000 * interval
+        phase = int(hashlib.sha256(key.encode()).hexdigest(), 16) % 10_000 / 10_000 * interval
         start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=phase)
         return IntervalTrigger(seconds=schedule.interval, start_date=start, timezone=dt.UTC), interval
     return CronTrigger.from_crontab(schedule.cron or "", timezone=dt.UTC), interval
@@ -117,6 +124,10 @@ class Service:
         self._apply(self.config, first_start=True)
         self.scheduler.add_job(self._watch_config, IntervalTrigger(seconds=self.watch_seconds),
                                id="__config_watch__", max_instances=1, coalesce=True)
+        if self.config.settings.verify_schedule != "off":
+            # fixity: the whole archive re-checked on a schedule, each check a run with its chain head
+            trigger, _ = schedule_trigger(self.config.settings.verify_schedule, "__verify__")
+            self.scheduler.add_job(self._verify, trigger, id="__verify__", max_instances=1, coalesce=True)
         self.scheduler.start()
         log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
                  len(self._sources), self.config.settings.workers, self.db_path)
@@ -285,6 +296,16 @@ class Service:
         job = self.scheduler.get_job(source_id)
         if job is not None and job.next_run_time is not None:
             self.writer.call(lambda a: a.set_state(source_id, {"next_run": format_time(job.next_run_time)}))
+
+    def _verify(self) -> None:
+        if self._draining.is_set():
+            return
+        report = verify_archive(self.db_path)  # its own read-only connection: the writer is not held
+        self.writer.call(lambda a: record_verification(a, report))
+        if report.ok:
+            log.info("fixity check: %s", report.summary())
+        else:
+            log.error("fixity check FAILED: %s (%s)", report.problems[0], report.summary())
 
     # -- publication --------------------------------------------------------------------------
 

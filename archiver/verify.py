@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.archive import CHAINED
+from archiver.archive import CHAINED, Archive
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
 from archiver.database import connect
 from archiver.payloads import decode_payload
@@ -39,6 +39,7 @@ class VerifyReport:
 def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
     conn = connect(path, readonly=True)
     try:
+        conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
         report = VerifyReport()
         report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
         for check in (_payloads, _versions, _chain, _coverage):
@@ -48,6 +49,14 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
         return report
     finally:
         conn.close()
+
+
+def record(archive: Archive, report: VerifyReport) -> None:
+    """Keep the check as a run: its outcome, the first problem, and the chain head it reached (a
+    head noted over time lets anyone holding an older one see that the history was not rewritten)."""
+    archive.record_run("verify", "ok" if report.ok else "failed",
+                       error=report.problems[0] if report.problems else None,
+                       details={"summary": report.summary(), "head": report.head, "problems": report.problems})
 
 
 def _withheld(conn: sqlite3.Connection, table: str, key: object) -> bool:

@@ -69,7 +69,8 @@ class Site:
 
 def write_config(path: Path, base: str, sources: int) -> None:
     lines = ["[archiver]", "allow_private = true", "host_delay = 0.0", f"deadline = {DEADLINE}", "retries = 0",
-             "workers = 8", f"max_backoff = {INTERVAL * 2}", 'contact = "https://example.org/archiver-tests"', ""]
+             "workers = 8", f"max_backoff = {INTERVAL * 2}", 'contact = "https://example.org/archiver-tests"',
+             f'verify_schedule = "every {INTERVAL}s"', ""]
     for n in range(sources):
         lines += ["[[source]]", f'id = "ministry-{n:02d}"', 'kind = "feed"', f'locator = "{base}/s{n}/feed.xml"',
                   f'name = "Ministry {n}"', f'schedule = "every {INTERVAL}s"', ""]
@@ -193,6 +194,22 @@ def test_hung_and_failing_sources_are_recorded_and_do_not_hold_the_others(servic
             "AND outcome IN ('ok', 'not_modified') GROUP BY source_id")) >= 3, 30, "three runs of every source")
     not_modified = query(db, "SELECT count(*) FROM runs WHERE outcome = 'not_modified'")[0][0]
     assert not_modified > 0  # ETags were sent and honoured
+
+
+def test_the_service_checks_fixity_on_schedule_and_records_each_chain_head(service: dict) -> None:
+    db = service["db"]
+    wait_for(lambda: len(query(db, "SELECT id FROM runs WHERE kind = 'verify'")) >= 2, 30, "two fixity checks")
+    checks = query(db, "SELECT outcome, json_extract(details, '$.head'), json_extract(details, '$.summary') "
+                       "FROM runs WHERE kind = 'verify' ORDER BY id")
+    assert all(outcome == "ok" for outcome, _, _ in checks), checks
+    heads = [head for _, head, _ in checks]
+    assert all(len(head) == 64 for head in heads)
+    # each recorded head is an entry of the chain: the history it vouches for is still there
+    vouched = [head for head in heads if head != "0" * 64]  # (a check before the first capture vouches for none)
+    assert vouched, heads
+    for head in vouched:
+        assert query(db, "SELECT count(*) FROM chain WHERE entry_sha256 = ?", head) == [(1,)]
+    assert "fixity check: checked" in service["log"].read_text()
 
 
 def test_status_reports_every_source(service: dict) -> None:
