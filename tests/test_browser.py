@@ -59,7 +59,8 @@ def test_post_page_in_a_browser(served: tuple[Server, Built], tmp_path: Path) ->
     tree = HTMLParser(dom)
     assert [node.text() for node in tree.css(".diff del")] == ["Monday."]
     assert [node.text() for node in tree.css(".diff ins")] == ["Tuesday and agreed a framework."]
-    assert "Download the raw payload" in text and "Capture 1" in text
+    assert "Download the raw payload" in text and "Capture 2" in text  # capture 1: its robots.txt
+    assert "archived copy" in text  # of that robots.txt, beside the decision
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "post-page.png"

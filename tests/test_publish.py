@@ -3,6 +3,7 @@ search, the Atom feed, the raw payload download, and the lock-down (no write of 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import sqlite3
@@ -29,6 +30,7 @@ PUBLISHED = "2024-05-01T10:00:00.000000Z"
 FIRST, SECOND, GONE = "2024-05-01T12:00:00.000000Z", "2024-05-02T08:00:00.000000Z", "2024-05-03T12:30:00.000000Z"
 ARCHIVED_HTML = b"<html><body><script>alert('payload')</script><h1>Press release</h1></body></html>"
 SCRIPT_TEXT = "<script>alert('post')</script> and <img src=x onerror=alert(1)>"
+ROBOTS = b"User-agent: *\nDisallow: /internal/\n"
 
 
 @dataclass
@@ -60,7 +62,14 @@ def build_archive(path: Path) -> Built:
                                "name": "Ministry news", "organisation": "Ministry of Examples"}])
         run = archive.start_run("fetch", "ministry", started_at=FIRST)
         listing = "https://example.org/news"
-        archive.record(_exchange(listing, FIRST), Observation(posts=[
+        first = _exchange(listing, FIRST)
+        # the robots.txt the fetch layer read before the listing, recorded with it
+        robots = _exchange("https://example.org/robots.txt", FIRST, body=ROBOTS)
+        robots.kind = "robots"
+        first.robots, first.related = "allowed", [robots]
+        first.details["robots_txt"] = [{"url": robots.requested_url, "status": 200,
+                                        "sha256": hashlib.sha256(ROBOTS).hexdigest(), "fetched_at": FIRST}]
+        archive.record(first, Observation(posts=[
             _post("https://example.org/a", "The minister met the delegation on Monday.", "Meeting"),
             _post("https://example.org/b", "Statement on the harbour talks.", "Harbour"),
             _post("https://example.org/x", SCRIPT_TEXT, "<b>bold</b> title"),
@@ -74,7 +83,8 @@ def build_archive(path: Path) -> Built:
         ]), run_id=run, source_id="ministry")
         archive.finish_run(run, "ok")
         ids = {row[0]: row[1] for row in archive.conn.execute("SELECT native_id, id FROM posts")}
-        sha = archive.conn.execute("SELECT payload_sha256 FROM captures ORDER BY id LIMIT 1").fetchone()[0]
+        sha = archive.conn.execute("SELECT payload_sha256 FROM captures WHERE kind = 'http' "
+                                   "ORDER BY id LIMIT 1").fetchone()[0]
     return Built(path, ids["https://example.org/a"], ids["https://example.org/b"], ids["https://example.org/x"], sha)
 
 
@@ -160,6 +170,11 @@ def test_post_page_shows_versions_diff_deletion_and_provenance(server: Server, b
     assert "edited" in html and SECOND in html
     assert f"/-/payload/{built.payload_sha256}" in html
     assert "127.0.0.1" in html  # server IP of the capture
+    # the robots decision names the robots.txt it was made from, whose archived copy downloads
+    robots_sha = hashlib.sha256(ROBOTS).hexdigest()
+    assert "<dt>robots.txt</dt><dd>allowed" in html and "https://example.org/robots.txt" in html
+    assert f'class="robots-download" href="/-/payload/{robots_sha}"' in html
+    assert requests.get(f"{server.url}/-/payload/{robots_sha}", timeout=10).content == ROBOTS
 
     gone = requests.get(f"{server.url}/-/post/{built.deleted}", timeout=10).text
     assert "status-deleted" in gone and GONE in gone

@@ -28,6 +28,7 @@ _PLATFORMS = """
     SELECT platform FROM seen WHERE platform IS NOT NULL"""
 SEARCH_CAP = 5000  # full-text matches considered per search, newest archived first (plugin setting search_cap)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 # A post (or a payload) is published unless it or its source says otherwise.
 _PUBLISHED = "p.publish = 1 AND coalesce(s.publish, 1) = 1"
 
@@ -133,13 +134,14 @@ async def post_page(datasette: Any, request: Request) -> Response:
     captures = await _rows(db, """
         SELECT id, kind, method, requested_url, final_url, started_at, ended_at, status, server_ip,
                http_version, content_type, transferred_sha256, transferred_size, payload_sha256, size, robots,
-               revisit_of, error
+               revisit_of, error, details
         FROM captures WHERE id IN (SELECT capture_id FROM versions WHERE post_id = :id
                                    UNION SELECT capture_id FROM events WHERE post_id = :id)
         ORDER BY id""", {"id": post_id})
     for capture in captures:
         capture["requested_link"] = safe_link(capture["requested_url"])
         capture["final_link"] = safe_link(capture["final_url"])
+        capture["robots_txt"] = _robots_sources(capture.pop("details"))
     context = {
         "post": post,
         "post_link": safe_link(post["url"]),
@@ -151,6 +153,23 @@ async def post_page(datasette: Any, request: Request) -> Response:
         "database": db.name,
     }
     return Response.html(await datasette.render_template("archiver_post.html", context, request=request))
+
+
+def _robots_sources(details: str | None) -> list[dict[str, Any]]:
+    """The robots.txt files a capture's robots decision was made from (fetch layer, `robots_txt`)."""
+    try:
+        listed = json.loads(details).get("robots_txt", []) if details else []
+    except (ValueError, AttributeError):
+        return []
+    sources = []
+    for item in listed if isinstance(listed, list) else []:
+        if not isinstance(item, dict):
+            continue
+        sha256 = item.get("sha256")
+        sources.append({"url": str(item.get("url")), "link": safe_link(item.get("url")),
+                        "status": item.get("status"), "fetched_at": item.get("fetched_at"),
+                        "sha256": sha256 if isinstance(sha256, str) and _SHA256.fullmatch(sha256) else None})
+    return sources
 
 
 async def payload_download(datasette: Any, request: Request) -> Response:
