@@ -73,12 +73,21 @@ def status(db_path: Path, as_json: bool) -> None:
         totals = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
                   for table in ("sources", "runs", "captures", "payloads", "posts", "versions", "events")}
         sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
+        found = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.head') FROM runs "
+                             "WHERE kind = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         conn.close()
+    fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
     if as_json:
-        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "sources": sources}, indent=2))
+        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity, "sources": sources},
+                              indent=2))
         return
     click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
+    if fixity is None:
+        click.echo("last fixity check: never (run `archiver verify`)")
+    else:
+        click.echo(f"last fixity check: {fixity['outcome']} at {_minute(fixity['at'])}"
+                   + (f", chain head {fixity['head']}" if fixity["outcome"] == "ok" else f": {fixity['error']}"))
     if not sources:
         return
     header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")

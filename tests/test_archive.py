@@ -194,6 +194,9 @@ def test_verify_passes_and_is_recorded_as_a_run(filled: Path) -> None:
     assert "checked 2 payload digests, 3 version digests, 8 chain entries" in output
     conn = sqlite3.connect(filled)
     assert conn.execute("SELECT kind, outcome FROM runs").fetchall() == [("verify", "ok")]
+    head = conn.execute("SELECT entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    status = CliRunner().invoke(main, ["status", "--db", str(filled)])
+    assert "last fixity check: ok at " in status.output and f"chain head {head}" in status.output
 
 
 def test_verify_names_a_flipped_payload_byte(filled: Path) -> None:

@@ -221,6 +221,8 @@ def test_status_reports_every_source(service: dict) -> None:
     assert len(sources) == SOURCES + 2
     assert sources["ministry-00"]["last_ok"] and sources["ministry-00"]["next_run"]
     assert sources["broken"]["last_failure"] and "500" in sources["broken"]["last_error"]
+    fixity = json.loads(result.stdout)["fixity"]  # the service's scheduled check (verify_schedule)
+    assert fixity["outcome"] == "ok" and len(fixity["head"]) == 64
 
 
 def test_concurrent_datasette_readers_never_see_a_locked_database(service: dict) -> None:
