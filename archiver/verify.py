@@ -41,7 +41,9 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
     try:
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
         report = VerifyReport()
-        report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
+        # a file older than schema version 4 (a backup, verified without being upgraded) has no such table
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'withheld'").fetchone():
+            report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
         for check in (_payloads, _versions, _chain, _coverage):
             check(conn, report)
             if len(report.problems) >= max_problems:
@@ -59,10 +61,10 @@ def record(archive: Archive, report: VerifyReport) -> None:
                        details={"summary": report.summary(), "head": report.head, "problems": report.problems})
 
 
-def _withheld(conn: sqlite3.Connection, table: str, key: object) -> bool:
+def _withheld(conn: sqlite3.Connection, report: VerifyReport, table: str, key: object) -> bool:
     """Whether a missing row is one a published copy declares it left out."""
-    return conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
-                        (table, str(key))).fetchone() is not None
+    return bool(report.withheld) and conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
+                                                  (table, str(key))).fetchone() is not None
 
 
 def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
@@ -81,7 +83,7 @@ def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
     for capture_id, sha in conn.execute(
             "SELECT c.id, c.payload_sha256 FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
             "WHERE c.payload_sha256 IS NOT NULL AND p.sha256 IS NULL ORDER BY c.id"):
-        if not _withheld(conn, "payloads", sha):
+        if not _withheld(conn, report, "payloads", sha):
             report.problems.append(f"captures row {capture_id}: payload {sha} is missing")
 
 
@@ -116,7 +118,7 @@ def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
             return
         row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
         if row is None:
-            if not _withheld(conn, table, row_id):
+            if not _withheld(conn, report, table, row_id):
                 report.problems.append(f"{where}: the row is missing")
         elif digesters[table](tuple(row)) != row_sha:
             report.problems.append(f"{table} row {row_id}: contents differ from what the chain recorded")

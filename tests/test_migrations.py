@@ -60,6 +60,15 @@ def test_a_migrated_archive_keeps_growing_its_chain(tmp_path: Path) -> None:
     assert verify(path).ok
 
 
+def test_an_old_archive_verifies_without_being_upgraded(tmp_path: Path) -> None:
+    old = tmp_path / "backup-v1.db"
+    shutil.copy(V1, old)
+    report = verify(old)  # read-only: a backup is checked as it is
+    assert report.ok, report.problems
+    assert report.chain_entries > 0 and report.withheld == {}
+    assert sqlite3.connect(old).execute("PRAGMA user_version").fetchone()[0] == 1
+
+
 def test_migration_stops_at_a_requested_version(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     connect(path, create=True, upgrade_to=1).close()
