@@ -169,6 +169,7 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
         raise ArchiveError(f"snapshot to {out_path} failed: {exc}") from exc
     finally:
         conn.close()
+    connect(out_path).close()  # the copy (never the original) at the current schema, `withheld` included
     copy = sqlite3.connect(out_path, isolation_level=None)
     try:
         copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file

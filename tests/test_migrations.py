@@ -69,6 +69,20 @@ def test_an_old_archive_verifies_without_being_upgraded(tmp_path: Path) -> None:
     assert sqlite3.connect(old).execute("PRAGMA user_version").fetchone()[0] == 1
 
 
+def test_a_snapshot_of_an_old_archive_is_made_at_the_current_schema(tmp_path: Path) -> None:
+    from archiver.exports import snapshot
+
+    old = tmp_path / "old.db"
+    shutil.copy(V1, old)
+    withheld = snapshot(old, tmp_path / "copy.db", without_payloads=True)
+    assert withheld == {"payloads": sqlite3.connect(old).execute("SELECT count(*) FROM payloads").fetchone()[0]}
+    assert sqlite3.connect(old).execute("PRAGMA user_version").fetchone()[0] == 1  # the original is untouched
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute("PRAGMA user_version").fetchone()[0] == latest_version()
+    assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert verify(tmp_path / "copy.db").ok
+
+
 def test_migration_stops_at_a_requested_version(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     connect(path, create=True, upgrade_to=1).close()
