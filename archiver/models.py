@@ -4,7 +4,6 @@ fetch layer, and the posts parsed from them. Plain dataclasses, no behaviour bey
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,10 +74,16 @@ class Exchange:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300 and self.error is None
 
-    @functools.cached_property
+    @property
     def stored(self) -> StoredPayload | None:
-        """The body as the archive keeps it (digest, compressed bytes). Set `body` before asking."""
-        return None if self.body is None else encode_payload(self.body)
+        """The body as the archive keeps it (digest, compressed bytes), computed once per body: a body
+        replaced later is encoded again, never described by the digest of the one before."""
+        if self.body is None:
+            return None
+        cached = self.__dict__.get("_stored")
+        if cached is None or cached[0] is not self.body:
+            cached = self.__dict__["_stored"] = (self.body, encode_payload(self.body))
+        return cached[1]
 
     def prepare(self) -> Exchange:
         """Digest and compress the body now, on this thread: hashlib and zlib release the interpreter

@@ -42,6 +42,19 @@ def test_same_content_twice_is_one_payload_and_one_version(archive: Archive) -> 
     assert verify(archive.path).ok
 
 
+def test_a_body_replaced_after_it_was_prepared_is_stored_under_its_own_digest(archive: Archive) -> None:
+    import hashlib
+
+    reused = exchange(b"first body " * 40).prepare()  # digested and compressed, as a fetch thread does
+    archive.record(reused)
+    reused.body = b"second body " * 40
+    archive.record(reused)
+    stored = archive.conn.execute("SELECT payload_sha256 FROM captures ORDER BY id").fetchall()
+    assert [row[0] for row in stored] == [hashlib.sha256(b"first body " * 40).hexdigest(),
+                                          hashlib.sha256(b"second body " * 40).hexdigest()]
+    assert verify(archive.path).ok
+
+
 def test_changed_content_is_a_second_version_and_an_edited_event(archive: Archive) -> None:
     archive.record(exchange(b"v1"), Observation(posts=[post("a", "We call for an inquiry.")]))
     result = archive.record(exchange(b"v2"), Observation(posts=[post("a", "We call for an independent inquiry.")]))
