@@ -101,17 +101,21 @@ def _settings(path: Path, raw: Any) -> Settings:
             raise ConfigError(f"{path}: [archiver]: field `{key}`: expected {expected.__name__}, "
                               f"got {type(value).__name__}")
         if key == "verify_schedule" and value != "off":
-            from archiver.schedule import ScheduleError, parse_schedule
-
-            try:
-                parse_schedule(value)
-            except ScheduleError as exc:
-                raise ConfigError(f"{path}: [archiver]: field `{key}`: {exc} (or \"off\")") from exc
+            _check_schedule(f"{path}: [archiver]: field `{key}`", value, also=' (or "off")')
         if (key in _POSITIVE and value <= 0) or (key in _NOT_NEGATIVE and value < 0):
             bound = "above zero" if key in _POSITIVE else "zero or more"
             raise ConfigError(f"{path}: [archiver]: field `{key}`: must be {bound}, got {value}")
         setattr(settings, key, value)
     return settings
+
+
+def _check_schedule(where: str, text: str, also: str = "") -> None:
+    from archiver.schedule import ScheduleError, parse_schedule
+
+    try:
+        parse_schedule(text)
+    except ScheduleError as exc:
+        raise ConfigError(f"{where}: {exc}{also}") from exc
 
 
 def _source(path: Path, index: int, raw: Any) -> Source:
@@ -145,12 +149,7 @@ def _source(path: Path, index: int, raw: Any) -> Source:
     if not isinstance(options, dict):
         raise ConfigError(f"{where}: field `options`: must be a table")
     schedule = raw.get("schedule", "every 1h")
-    from archiver.schedule import ScheduleError, parse_schedule
-
-    try:
-        parse_schedule(schedule)
-    except ScheduleError as exc:
-        raise ConfigError(f"{where}: field `schedule`: {exc}") from exc
+    _check_schedule(f"{where}: field `schedule`", schedule)
     validate = getattr(platform(raw["kind"]), "validate_options", None)
     if validate is not None:
         problems = validate(options)

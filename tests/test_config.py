@@ -51,6 +51,9 @@ def test_the_shipped_list_is_valid_and_honest_about_verification() -> None:
     (("host_delay = 0", "host_delay = -1"), "[archiver]: field `host_delay`: must be zero or more, got -1"),
     (("host_delay = 0", "workers = 0"), "[archiver]: field `workers`: must be above zero"),
     (("host_delay = 0", "colour = 1"), "[archiver]: unknown field `colour`"),
+    (("host_delay = 0", 'verify_schedule = "weekly"'), "[archiver]: field `verify_schedule`: 'weekly': write "),
+    (("host_delay = 0", 'verify_schedule = "cron: 99 * * * *"'), "field `verify_schedule`: 'cron: 99 * * * *': "
+                                                                 "bad cron expression"),
     (("[[source]]", "[[source]]\nurl = 1"), "source #1 (un-news): unknown field `url`"),
 ])
 def test_each_mistake_names_file_source_and_field(tmp_path: Path, mutation: tuple[str, str], message: str) -> None:

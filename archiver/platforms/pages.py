@@ -349,14 +349,7 @@ def next_listing(source: Source, request: Request, tree: LexborHTMLParser, base:
 
 
 def page_state(view: ArchiveView, source: Source, url: str) -> dict[str, Any] | None:
-    value = view.state(source.id, f"page:{url}")
-    if not value:
-        return None
-    try:
-        loaded = json.loads(value)
-    except ValueError:
-        return None
-    return loaded if isinstance(loaded, dict) else None
+    return load_dict(view.state(source.id, f"page:{url}")) or None
 
 
 def page_state_entry(url: str, platform: str, native_id: str, sig: str | None) -> dict[str, str]:
@@ -403,6 +396,17 @@ def follow_listing(source: Source, view: ArchiveView, listing_url: str, items: I
                 parsed.follow.append(Request(url, purpose="confirm", conditional=False,
                                              meta=(("native_id", post.native_id), ("platform", post.platform))))
     return parsed
+
+
+def load_dict(value: str | None) -> dict[str, Any]:
+    """A JSON object kept in source_state; {} for none, or for a value that is not one."""
+    if not value:
+        return {}
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def load_list(value: str | None) -> list[str]:

@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.feed import entry_date, read_feed
-from archiver.platforms.pages import GONE_STATUSES, check_options, short_title
+from archiver.platforms.pages import GONE_STATUSES, check_options, load_dict, short_title
 from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
@@ -38,7 +38,7 @@ def validate_options(options: dict[str, Any]) -> list[str]:
 
 def plan(source: Source, view: ArchiveView) -> list[Request]:
     # candidates still unresolved are checked even when the feed answers 304
-    pending = sorted(_load(view.state(source.id, f"pending:{source.locator}")))
+    pending = sorted(_load(view.state(source.id, _pending_key(source))))
     return [Request(source.locator, purpose="listing"),
             *(_check(source, video_id) for video_id in pending if _live(view, video_id))]
 
@@ -69,10 +69,14 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
     state = {**listed, **candidates}
     if previous != state:
         parsed.observation.state[key] = json.dumps(state, sort_keys=True)
-    pending_key = f"pending:{request.url}"
-    if _load(view.state(source.id, pending_key)) != candidates:
-        parsed.observation.state[pending_key] = json.dumps(candidates, sort_keys=True)
+    if _load(view.state(source.id, _pending_key(source))) != candidates:
+        parsed.observation.state[_pending_key(source)] = json.dumps(candidates, sort_keys=True)
     return parsed
+
+
+def _pending_key(source: Source) -> str:
+    """Where the candidates a run could not resolve wait for the next one (plan reads, parse writes)."""
+    return f"pending:{source.locator}"
 
 
 def _live(view: ArchiveView, video_id: str) -> bool:
@@ -100,11 +104,8 @@ def _confirm(request: Request, exchange: Exchange) -> Parsed:
 
 
 def _load(value: str | None) -> dict[str, str | None]:
-    try:
-        loaded = json.loads(value) if value else {}
-    except ValueError:
-        return {}
-    return {str(k): (str(v) if v else None) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    """video id → claimed publication time, as kept in source_state."""
+    return {str(k): (str(v) if v else None) for k, v in load_dict(value).items()}
 
 
 def video(source: Source, entry: Any, raw: str, version: str) -> PostDraft | None:
