@@ -5,31 +5,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 from archiver.database import connect
-
-
-@dataclass(frozen=True)
-class Validators:
-    capture_id: int
-    etag: str | None
-    last_modified: str | None
-
-
-@dataclass(frozen=True)
-class KnownPost:
-    platform: str
-    native_id: str
-    url: str | None
-    status: str
-    content_sha256: str | None
-    last_seen_at: str
+from archiver.platforms.memory import KnownPost, Validators
 
 
 class ArchiveView:
-    """One read connection. Safe to share between threads for reads (SQLite serialises them)."""
+    """The archive file as `ArchiveMemory` for parsers and planning: one read connection, safe to share
+    between threads for reads (SQLite serialises them)."""
 
     def __init__(self, path: str | Path) -> None:
         self.conn: sqlite3.Connection = connect(path, readonly=True)

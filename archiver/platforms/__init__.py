@@ -2,9 +2,9 @@
 
 Every module named after a source `kind` provides:
 
-    plan(source: Source, view: ArchiveView) -> list[Request]
+    plan(source: Source, view: ArchiveMemory) -> list[Request]
         the first requests of a run (listing pages, feeds, API timelines);
-    parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed
+    parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed
         what one exchange shows, and the requests it leads to (next pages, statement pages,
         deletion checks). Raise ParseError for input that cannot be read; never touch the network
         or write anything;

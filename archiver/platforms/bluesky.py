@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, departed, dumps, items, load_json, need, opt, utc
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "bluesky"
@@ -29,7 +29,7 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     return problems
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     return [_feed_request(source, None, 1, None)]
 
 
@@ -43,7 +43,7 @@ def _feed_request(source: Source, cursor: str | None, page: int, upper: int | No
                    conditional=False, meta=(("page", page), ("upper", upper)))
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     body = load_json(exchange)
     where = exchange.requested_url
     if request.purpose == "confirm":

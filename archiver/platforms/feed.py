@@ -19,6 +19,7 @@ import feedparser
 
 from archiver.models import Exchange, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.pages import (
     Listed,
     absolute_http,
@@ -36,7 +37,6 @@ from archiver.platforms.pages import (
     short_title,
     struct_time_utc,
 )
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "feed"
@@ -48,11 +48,11 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     return check_options(options, OPTIONS)
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     return [listing_request(source)]
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose in ("item", "confirm"):
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)

@@ -15,6 +15,7 @@ from requests.utils import parse_header_links
 from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import (
     check_options,
     departed,
@@ -27,7 +28,6 @@ from archiver.platforms.social import (
     opt,
     utc,
 )
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "mastodon"
@@ -55,7 +55,7 @@ def account(source: Source) -> tuple[str, str]:
     return user, str(source.options.get("api_base", base)).rstrip("/")
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     user, api = account(source)
     account_id = view.state(source.id, "account_id")
     if account_id is None:
@@ -64,7 +64,7 @@ def plan(source: Source, view: ArchiveView) -> list[Request]:
     return _timeline_requests(source, view, api, account_id)
 
 
-def _timeline_requests(source: Source, view: ArchiveView, api: str, account_id: str) -> list[Request]:
+def _timeline_requests(source: Source, view: ArchiveMemory, api: str, account_id: str) -> list[Request]:
     requests = [_statuses(source, api, account_id, {}, page=1, upper=None)]
     newest = view.state(source.id, "newest_id")
     if newest:
@@ -80,7 +80,7 @@ def _statuses(source: Source, api: str, account_id: str, params: dict[str, str],
                    meta=(("page", page), ("upper", upper), ("mode", mode), ("account_id", account_id)))
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     _, api = account(source)
     if exchange.status == 401:
         raise ParseError(f"{exchange.requested_url}: HTTP 401: the server {urlsplit(api).netloc} refuses "
@@ -105,7 +105,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
     return _parse_statuses(source, request, exchange, view, api, body)
 
 
-def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: ArchiveView, api: str,
+def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory, api: str,
                     body: list[Any]) -> Parsed:
     where = exchange.requested_url
     meta = request.meta_dict()
@@ -152,7 +152,7 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
     return Parsed(Observation(posts=posts, state=state), follow)
 
 
-def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: ArchiveView, api: str) -> Parsed:
+def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory, api: str) -> Parsed:
     uri = request.meta_dict()["uri"]
     if exchange.status in (404, 410):
         return Parsed(Observation(gone=[Gone(PLATFORM, uri, True,

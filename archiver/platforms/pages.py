@@ -30,7 +30,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft, format_time
 from archiver.platforms import Parsed, ParseError, expect_ok
-from archiver.view import ArchiveView
+from archiver.platforms.memory import ArchiveMemory
 
 EXTRACTOR_VERSION = "1"
 WEB = "web"
@@ -348,7 +348,7 @@ def next_listing(source: Source, request: Request, tree: LexborHTMLParser, base:
     return Request(url, purpose="listing", meta=(("page", page + 1),)) if url else None
 
 
-def page_state(view: ArchiveView, source: Source, url: str) -> dict[str, Any] | None:
+def page_state(view: ArchiveMemory, source: Source, url: str) -> dict[str, Any] | None:
     return load_dict(view.state(source.id, f"page:{url}")) or None
 
 
@@ -356,7 +356,7 @@ def page_state_entry(url: str, platform: str, native_id: str, sig: str | None) -
     return {f"page:{url}": json.dumps({"p": platform, "id": native_id, "sig": sig}, ensure_ascii=False)}
 
 
-def follow_listing(source: Source, view: ArchiveView, listing_url: str, items: Iterable[Listed], *,
+def follow_listing(source: Source, view: ArchiveMemory, listing_url: str, items: Iterable[Listed], *,
                    fetch_pages: bool = True, detect_removals: bool = True) -> Parsed:
     """Item requests for new, changed (and with `recheck`, all listed) pages; confirm requests for
     pages the previous listing showed and this one does not."""
@@ -419,7 +419,7 @@ def load_list(value: str | None) -> list[str]:
     return [str(item) for item in loaded] if isinstance(loaded, list) else []
 
 
-def parse_page(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse_page(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     """An "item" or "confirm" exchange for a statement page (platform "web")."""
     meta = request.meta_dict()
     known = page_state(view, source, request.url)

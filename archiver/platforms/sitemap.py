@@ -17,6 +17,7 @@ from typing import Any
 
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.pages import (
     Listed,
     absolute_http,
@@ -29,7 +30,6 @@ from archiver.platforms.pages import (
     refuse_entities,
     safe_xml_parser,
 )
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 MAX_XML = 50 * 1024 * 1024
@@ -48,7 +48,7 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     return problems
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     # The children known from the last read of the index are asked for too (conditionally): an
     # index that answers 304 says nothing about whether its children changed.
     first = listing_request(source)
@@ -56,7 +56,7 @@ def plan(source: Source, view: ArchiveView) -> list[Request]:
     return [first, *(Request(url, purpose="listing", conditional=first.conditional) for url in children)]
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose in ("item", "confirm"):
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)
@@ -77,7 +77,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveVie
     return follow_listing(source, view, base, items)
 
 
-def _index(source: Source, request: Request, view: ArchiveView, root: Any, base: str) -> Parsed:
+def _index(source: Source, request: Request, view: ArchiveMemory, root: Any, base: str) -> Parsed:
     """Every child sitemap, asked for conditionally: an unchanged child answers 304 and costs nothing
     (many sites never update an index's <lastmod>, so it is not trusted to skip a child)."""
     parsed = Parsed()

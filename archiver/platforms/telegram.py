@@ -12,8 +12,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, departed, numeric, utc
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "telegram"
@@ -39,7 +39,7 @@ def channel(source: Source) -> str:
     return name
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     return [_page(source, None, 1, None)]
 
 
@@ -50,7 +50,7 @@ def _page(source: Source, before: int | None, page: int, upper: int | None) -> R
                    meta=(("page", page), ("upper", upper)))
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose == "confirm":
         return _parse_confirm(source, request, exchange)
     expect_ok(exchange)

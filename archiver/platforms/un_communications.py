@@ -27,6 +27,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.pages import (
     GONE_STATUSES,
     PAGING_OPTIONS,
@@ -43,7 +44,6 @@ from archiver.platforms.pages import (
     page_state,
     page_state_entry,
 )
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "un_communications"
@@ -58,17 +58,17 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     return check_options(options, OPTIONS) + check_paging(options)
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     return [listing_request(source)]  # with `recheck`, letters are re-read even if the listing is unchanged
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose == "listing":
         return _listing(source, request, exchange, view)
     return _letter(source, request, exchange, view)
 
 
-def _listing(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def _listing(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     expect_ok(exchange)
     base = exchange.final_url or request.url
     tree = LexborHTMLParser(exchange.text())
@@ -118,7 +118,7 @@ def read_row(link: LexborNode, base: str) -> dict[str, Any] | None:
             "summary": summary or None, "replies": replies, "raw": row.html}
 
 
-def _letter(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def _letter(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     meta = request.meta_dict()
     row: dict[str, Any] = json.loads(meta.get("row") or "{}")
     known = page_state(view, source, request.url)

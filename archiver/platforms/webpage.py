@@ -17,6 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.pages import (
     PAGING_OPTIONS,
     Listed,
@@ -31,7 +32,6 @@ from archiver.platforms.pages import (
     parse_page,
     short_title,
 )
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 OPTIONS: dict[str, tuple[type, ...]] = {"item": (str,), "link": (str,), "title": (str,), "date": (str,),
@@ -52,11 +52,11 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     return problems
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     return [listing_request(source)]
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose in ("item", "confirm"):
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)

@@ -10,8 +10,8 @@ from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft, format_time, utcnow
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, numeric, opt, utc
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "x"
@@ -28,7 +28,7 @@ def validate_options(options: dict[str, Any]) -> list[str]:
                          texts=("token_env",))
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     budget = _budget(source)
     used = _used(source, view)
     if budget - used < MIN_RESULTS:
@@ -45,7 +45,7 @@ def plan(source: Source, view: ArchiveView) -> list[Request]:
     return _first_requests(source, view, user_id, budget - used)
 
 
-def _first_requests(source: Source, view: ArchiveView, user_id: str, remaining: int) -> list[Request]:
+def _first_requests(source: Source, view: ArchiveMemory, user_id: str, remaining: int) -> list[Request]:
     requests = [_timeline(source, view, user_id, None, 1, remaining)]
     # the newest known posts are looked up again: a deleted one answers resource-not-found
     known = sorted((int(p.native_id), p.native_id) for p in view.posts_of_source(source.id)
@@ -60,7 +60,7 @@ def _first_requests(source: Source, view: ArchiveView, user_id: str, remaining: 
     return requests
 
 
-def _timeline(source: Source, view: ArchiveView, user_id: str, token: str | None, page: int,
+def _timeline(source: Source, view: ArchiveMemory, user_id: str, token: str | None, page: int,
               remaining: int) -> Request:
     api = base_url(source.options, "api_base", DEFAULT_API)
     params = {"max_results": str(max(MIN_RESULTS, min(100, remaining))), "tweet.fields": TWEET_FIELDS,
@@ -80,7 +80,7 @@ def _request(source: Source, url: str, purpose: str, meta: tuple[tuple[str, Any]
                    conditional=False, meta=meta)
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     _check_status(exchange)
     if request.meta_dict().get("step") == "lookup":
         return _parse_user(source, exchange, view)
@@ -122,7 +122,7 @@ def _check_status(exchange: Exchange) -> None:
     expect_ok(exchange)
 
 
-def _parse_user(source: Source, exchange: Exchange, view: ArchiveView) -> Parsed:
+def _parse_user(source: Source, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     body = load_json(exchange)
     user = need(body, "data", dict, exchange.requested_url)
     user_id = need(user, "id", str, f"{exchange.requested_url}: data")
@@ -240,7 +240,7 @@ def _month() -> str:
     return utcnow()[:7]
 
 
-def _used(source: Source, view: ArchiveView) -> int:
+def _used(source: Source, view: ArchiveMemory) -> int:
     value = view.state(source.id, f"reads_{_month()}")
     return int(value) if value and numeric(value) else 0
 

@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.feed import entry_date, read_feed
+from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.pages import GONE_STATUSES, check_options, load_dict, short_title
-from archiver.view import ArchiveView
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "youtube"
@@ -36,14 +36,14 @@ def validate_options(options: dict[str, Any]) -> list[str]:
     return check_options(options, OPTIONS)
 
 
-def plan(source: Source, view: ArchiveView) -> list[Request]:
+def plan(source: Source, view: ArchiveMemory) -> list[Request]:
     # candidates still unresolved are checked even when the feed answers 304
     pending = sorted(_load(view.state(source.id, _pending_key(source))))
     return [Request(source.locator, purpose="listing"),
             *(_check(source, video_id) for video_id in pending if _live(view, video_id))]
 
 
-def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveView) -> Parsed:
+def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose == "confirm":
         return _confirm(request, exchange)
     expect_ok(exchange)
@@ -79,7 +79,7 @@ def _pending_key(source: Source) -> str:
     return f"pending:{source.locator}"
 
 
-def _live(view: ArchiveView, video_id: str) -> bool:
+def _live(view: ArchiveMemory, video_id: str) -> bool:
     post = view.post(PLATFORM, video_id)
     return post is not None and post.status == "live"
 
