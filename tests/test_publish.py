@@ -19,6 +19,7 @@ from typing import IO
 import feedparser
 import pytest
 import requests
+import yaml
 from click.testing import CliRunner
 
 from archiver.archive import Archive
@@ -156,7 +157,8 @@ def test_command_serves_the_live_file_with_the_projects_configuration(built: Bui
     assert "--immutable" not in command and "-i" not in command
     assert str(built.path.resolve()) in command
     assert any(part.endswith("metadata.yml") for part in command)
-    assert command[command.index("allow_download") - 1:][:3] == ["--setting", "allow_download", "false"]
+    # templates, static files and settings come from the plugin, as they do for a plain `datasette serve`
+    assert not {"--setting", "--template-dir", "--static"} & set(command)
 
 
 def test_post_page_shows_versions_diff_deletion_and_provenance(server: Server, built: Built) -> None:
@@ -220,7 +222,9 @@ def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_pat
     config = tmp_path / "datasette"
     shutil.copytree(default_config_dir(), config)
     metadata = config / "metadata.yml"
-    metadata.write_text(metadata.read_text().replace("plugins:\n", "plugins:\n  archiver:\n    search_cap: 1\n", 1))
+    overrides = yaml.safe_load(metadata.read_text())
+    overrides["plugins"]["archiver"]["search_cap"] = 1
+    metadata.write_text(yaml.safe_dump(overrides))
     conn = sqlite3.connect(built.path)
     matches = [r[0] for r in conn.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'the' ORDER BY rowid")]
     conn.close()

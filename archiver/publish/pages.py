@@ -6,10 +6,12 @@ that the templates escape; only `highlight` builds markup, and it escapes the ar
 
 from __future__ import annotations
 
-import difflib
 import re
+from functools import lru_cache
+from itertools import pairwise
 from urllib.parse import urlsplit
 
+from diff_match_patch import diff_match_patch
 from markupsafe import Markup, escape
 
 from archiver.models import parse_time
@@ -18,24 +20,51 @@ from archiver.models import parse_time
 # so the snippet is escaped whole and only these markers become <mark> elements.
 HIT_START, HIT_END = "\ue000", "\ue001"
 _TOKENS = re.compile(r"\s+|[^\s]+")
+# Words (and runs of whitespace) of both texts together beyond which a page shows no diff: Myers' diff
+# is fast for few changes, and DIFF_SECONDS bounds it (then non-minimal) when there are many.
+MAX_DIFF_TOKENS = 400_000
+DIFF_SECONDS = 2.0
+_OPERATIONS = {-1: "del", 0: "same", 1: "ins"}
+_FIRST_CODE = 0x100  # token codes start past ASCII, so diff-match-patch's boundary heuristics see letters
 
 
-def word_diff(old: str | None, new: str | None) -> list[tuple[str, str]]:
+def word_diff(old: str | None, new: str | None) -> tuple[tuple[str, str], ...] | None:
     """(operation, text) segments turning `old` into `new`: 'same', 'del' or 'ins', word by word
-    (whitespace kept, so the joined segments reproduce both texts)."""
-    before = _TOKENS.findall(old or "")
-    after = _TOKENS.findall(new or "")
-    segments: list[tuple[str, str]] = []
-    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            segments.append(("same", "".join(before[i1:i2])))
-            continue
-        if i2 > i1:
-            segments.append(("del", "".join(before[i1:i2])))
-        if j2 > j1:
-            segments.append(("ins", "".join(after[j1:j2])))
-    return segments
+    (whitespace kept, so the joined segments reproduce both texts), with semantic cleanup so that an edit
+    reads as whole phrases replaced rather than interleaved words. None when the texts are too long."""
+    return _word_diff(old or "", new or "")
+
+
+@lru_cache(maxsize=32)
+def _word_diff(old: str, new: str) -> tuple[tuple[str, str], ...] | None:
+    before, after = _TOKENS.findall(old), _TOKENS.findall(new)
+    if len(before) + len(after) > MAX_DIFF_TOKENS:
+        return None
+    # each distinct token becomes one character, so the character diff is a word diff
+    codes: dict[str, str] = {}
+    words: list[str] = []
+
+    def encode(tokens: list[str]) -> str:
+        chars = []
+        for token in tokens:
+            code = codes.get(token)
+            if code is None:
+                code = codes[token] = chr(_FIRST_CODE + len(words))
+                words.append(token)
+            chars.append(code)
+        return "".join(chars)
+
+    engine = diff_match_patch()
+    engine.Diff_Timeout = DIFF_SECONDS
+    diffs = engine.diff_main(encode(before), encode(after), checklines=False)
+    engine.diff_cleanupSemantic(diffs)
+    return tuple((_OPERATIONS[op], "".join(words[ord(char) - _FIRST_CODE] for char in chars))
+                 for op, chars in diffs)
+
+
+def diffs_between(texts: list[str | None]) -> list[tuple[tuple[str, str], ...] | None]:
+    """The word diff of each text from the one before it (len(texts) - 1 diffs)."""
+    return [word_diff(old, new) for old, new in pairwise(texts)]
 
 
 def stayed_up(start: str | None, deleted_at: str | None) -> str | None:

@@ -1,13 +1,24 @@
-"""The archive's Datasette plugin: locks every connection down to reading, refuses the permissions
-that could change or bulk-download the archive, and adds the pages a researcher needs (a post with
-its versions, diffs, events and provenance; search; raw payload download)."""
+"""The archive's Datasette plugin: locks every connection down to reading and bounds what a query can
+cost, refuses the permissions that could change or bulk-download the archive, gives every database that
+holds an archive (whatever its file name) the project's metadata and settings, and adds the pages a
+researcher needs (a post with its versions, diffs, events and provenance; search; raw payload download).
+
+It is registered as the package archiver.publish, so Datasette serves its templates/ and static/ however
+it is started (`datasette serve`, `-i`, `package`, `publish`, `archiver serve`)."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import json
 import re
+import weakref
+from functools import cache
+from importlib.resources import files
 from typing import Any
+from urllib.parse import parse_qs
 
+import yaml
 from datasette import hookimpl
 from datasette.database import Database
 from datasette.utils import escape_fts
@@ -15,8 +26,34 @@ from datasette.utils.asgi import NotFound, Request, Response
 from markupsafe import Markup
 
 from archiver.payloads import decode_payload
-from archiver.publish.pages import HIT_END, HIT_START, highlight, safe_link, stayed_up, word_diff
-from archiver.readonly import lock_down
+from archiver.publish.pages import HIT_END, HIT_START, diffs_between, highlight, safe_link, stayed_up
+from archiver.readonly import bound, lock_down, unbounded_values
+
+PLUGIN = "archiver"  # the distribution name Datasette mounts static/ under: /-/static-plugins/archiver/
+# The project's Datasette settings: each replaces Datasette's default, and a value given on the command
+# line (--setting, anything but the default) is kept. num_sql_threads stays Datasette's default (3).
+SETTINGS: dict[str, Any] = {
+    "sql_time_limit_ms": 2000,
+    "max_returned_rows": 1000,
+    "default_page_size": 50,
+    "allow_download": False,
+    "allow_csv_stream": True,
+    "max_csv_mb": 50,
+    "suggest_facets": False,
+    "allow_facet": True,
+    "default_facet_size": 10,
+    "facet_time_limit_ms": 200,
+    "truncate_cells_html": 500,
+    "default_cache_ttl": 5,
+}
+# Tables whose presence marks a database as an archive (db/migrations/0001_initial.sql).
+ARCHIVE_TABLES = frozenset({"sources", "captures", "posts", "versions", "events", "chain"})
+# Requests that run SQL a stranger wrote (?sql=, ?_where=): one at a time, so the other SQL threads stay
+# free for ordinary pages; one that waits longer than this many time limits is told to come back.
+ARBITRARY_SQL_ARGS = frozenset({"sql", "_where"})
+ARBITRARY_SQL_SLOTS = 1
+ARBITRARY_SQL_WAIT_LIMITS = 3
+_archives: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 SEARCH_LIMIT = 50
 # The distinct platforms, one index seek each: a plain DISTINCT reads the whole platform index.
@@ -43,6 +80,67 @@ def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     if database in ("_internal", "_memory") or (served is not None and served.is_memory):
         return
     lock_down(conn)
+    bound(conn)
+
+
+@hookimpl
+def startup(datasette: Any) -> Any:
+    from datasette.app import DEFAULT_SETTINGS  # not at import: Datasette loads plugins while importing app
+
+    async def inner() -> None:
+        names = [name for name, db in datasette.databases.items()
+                 if not db.is_memory and set(await db.table_names()) >= ARCHIVE_TABLES]
+        _archives[datasette] = names
+        for name, value in SETTINGS.items():
+            if datasette._settings.get(name) == DEFAULT_SETTINGS[name]:
+                datasette._settings[name] = value
+        # local metadata (--metadata) is applied over the plugin's, as Datasette does for plugin metadata
+        datasette._metadata_local = datasette._metadata_recursive_update(
+            archive_metadata(datasette, names), datasette._metadata_local or {})
+    return inner
+
+
+@cache
+def _packaged_metadata() -> dict[str, Any]:
+    return yaml.safe_load(files(__package__).joinpath("metadata.yml").read_text(encoding="utf-8"))
+
+
+def archive_metadata(datasette: Any, names: list[str]) -> dict[str, Any]:
+    """The packaged metadata with its `database` block given to each archive database in `names`."""
+    metadata = copy.deepcopy(_packaged_metadata())
+    block = metadata.pop("database")
+    metadata["databases"] = {name: copy.deepcopy(block) for name in names}
+    if names:
+        metadata["description_html"] = metadata["description_html"].format(
+            base=datasette.urls.path("/"), database=datasette.urls.database(names[0]))
+    else:
+        metadata.pop("description_html")
+    return metadata
+
+
+@hookimpl
+def asgi_wrapper(datasette: Any) -> Any:
+    slots = asyncio.Semaphore(ARBITRARY_SQL_SLOTS)
+
+    def wrap(app: Any) -> Any:
+        async def gated(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http" or not ARBITRARY_SQL_ARGS & parse_qs(scope.get("query_string", b"").decode(
+                    "latin-1")).keys():
+                await app(scope, receive, send)
+                return
+            wait = ARBITRARY_SQL_WAIT_LIMITS * datasette.setting("sql_time_limit_ms") / 1000
+            try:
+                await asyncio.wait_for(slots.acquire(), wait)
+            except TimeoutError:
+                await Response.text("Busy: other SQL queries are running; try again in a few seconds.\n",
+                                    status=503, headers={"Retry-After": "5"}).asgi_send(send)
+                return
+            try:
+                await app(scope, receive, send)
+            finally:
+                slots.release()
+        return gated
+    return wrap
 
 
 @hookimpl
@@ -61,8 +159,8 @@ def permission_allowed(datasette: Any, actor: Any, action: str, resource: Any) -
 # -- presentation hooks -------------------------------------------------------------------------
 
 @hookimpl
-def extra_css_urls() -> list[str]:
-    return ["/archiver-static/archiver.css"]
+def extra_css_urls(datasette: Any) -> list[str]:
+    return [datasette.urls.static_plugins(PLUGIN, "archiver.css")]
 
 
 @hookimpl
@@ -91,14 +189,14 @@ def register_routes() -> list[tuple[str, Any]]:
 # -- pages --------------------------------------------------------------------------------------
 
 async def archive_database(datasette: Any) -> Database:
-    """The database holding the archive: the plugin's `database` setting, or the first one with posts."""
+    """The database holding the archive: the plugin's `database` setting, or the first archive served."""
     configured = (datasette.plugin_config("archiver") or {}).get("database")
     if configured:
         return datasette.get_database(configured)
-    for name, db in datasette.databases.items():
-        if name != "_internal" and not db.is_memory and await db.table_exists("posts"):
-            return db
-    raise NotFound("no archive database is being served")
+    names = _archives.get(datasette)
+    if not names:
+        raise NotFound("no archive database is being served")
+    return datasette.get_database(names[0])
 
 
 async def _rows(db: Database, sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -121,11 +219,13 @@ async def post_page(datasette: Any, request: Request) -> Response:
         SELECT id, number, title, text, content_sha256, capture_id, observed_at, claimed_at, extractor,
                extractor_version
         FROM versions WHERE post_id = :id ORDER BY number""", {"id": post_id})
-    previous = None
-    for version in versions:
-        version["diff"] = word_diff(previous["text"], version["text"]) if previous else None
-        version["title_changed"] = previous is not None and previous["title"] != version["title"]
-        previous = version
+    # the word diffs are CPU work: done in a thread (cached, size-bounded), never on the event loop
+    texts = [version["text"] for version in versions]
+    diffs = await asyncio.to_thread(diffs_between, texts) if len(texts) > 1 else []
+    for index, version in enumerate(versions):
+        version["diff"] = diffs[index - 1] if index else None
+        version["compared"] = index > 0
+        version["title_changed"] = index > 0 and versions[index - 1]["title"] != version["title"]
     events = await _rows(db, "SELECT id, type, at, capture_id, version_id, details FROM events "
                              "WHERE post_id = :id ORDER BY id", {"id": post_id})
     for event in events:
@@ -177,13 +277,19 @@ async def payload_download(datasette: Any, request: Request) -> Response:
     rendered by the browser in the archive's origin."""
     db = await archive_database(datasette)
     sha256 = request.url_vars["sha256"]
-    found = await _rows(db, """
-        SELECT compression, data FROM payloads WHERE sha256 = :sha AND EXISTS (
-            SELECT 1 FROM captures c LEFT JOIN sources s ON s.id = c.source_id
-            WHERE c.payload_sha256 = :sha AND coalesce(s.publish, 1) = 1)""", {"sha": sha256})
+
+    def read(conn: Any) -> tuple[str | None, bytes] | None:
+        # an archived body may be longer than any value public SQL may make: read with the archive's own SQL
+        with unbounded_values(conn):
+            return conn.execute("""
+                SELECT compression, data FROM payloads WHERE sha256 = :sha AND EXISTS (
+                    SELECT 1 FROM captures c LEFT JOIN sources s ON s.id = c.source_id
+                    WHERE c.payload_sha256 = :sha AND coalesce(s.publish, 1) = 1)""", {"sha": sha256}).fetchone()
+
+    found = await db.execute_fn(read)
     if not found:
         raise NotFound(f"no published payload {sha256}")
-    body = decode_payload(found[0]["compression"], found[0]["data"])
+    body = decode_payload(found[0], found[1])
     return Response(body, content_type="application/octet-stream", headers={
         "Content-Disposition": f'attachment; filename="{sha256}.bin"',
         "X-Content-Type-Options": "nosniff",
