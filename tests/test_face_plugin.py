@@ -1,0 +1,113 @@
+"""The face however Datasette is started: plain `datasette serve -i` on a snapshot with another file name
+and no --metadata gives the same pages, canned queries, feed, CSS, settings and bounds as `archiver serve`,
+over HTTP and in headless Chromium (screenshots kept in test-artifacts/)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import feedparser
+import pytest
+import requests
+from selectolax.lexbor import LexborHTMLParser as HTMLParser
+
+from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, visible_text
+from tests.test_publish import Built, Server, build_archive, free_port, start_datasette
+
+NAME = "snapshot-2024-06-01"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_archive(tmp_path_factory.mktemp("plugin") / f"{NAME}.db")
+
+
+@pytest.fixture(scope="module")
+def server(built: Built) -> Iterator[Server]:
+    port = free_port()
+    # an operator's explicit setting is kept; the project's settings fill in the rest
+    command = [sys.executable, "-m", "datasette", "serve", "-i", str(built.path), "--port", str(port),
+               "--setting", "default_page_size", "20"]
+    running = start_datasette(command, f"http://127.0.0.1:{port}")
+    yield running
+    running.stop()
+
+
+def get(server: Server, path: str, **params: str) -> requests.Response:
+    response = requests.get(server.url + path, params=params, timeout=10)
+    assert response.status_code == 200, (path, response.status_code, response.text[:500])
+    return response
+
+
+def test_post_page_search_and_css(server: Server, built: Built) -> None:
+    page = get(server, f"/-/post/{built.edited}").text
+    assert "Changes from version 1" in page and "<ins>Tuesday and agreed a framework.</ins>" in page
+    css = HTMLParser(page).css('link[rel="stylesheet"]')
+    hrefs = [node.attributes["href"] for node in css]
+    assert "/-/static-plugins/archiver/archiver.css" in hrefs
+    stylesheet = get(server, "/-/static-plugins/archiver/archiver.css")
+    assert ".archived-text" in stylesheet.text and stylesheet.headers["content-type"].startswith("text/css")
+    found = get(server, "/-/search", q="framework").text
+    assert f'href="/-/post/{built.edited}"' in found and "<mark>framework</mark>" in found
+    payload = get(server, f"/-/payload/{built.payload_sha256}")
+    assert payload.headers["Content-Disposition"].startswith("attachment;")
+
+
+def test_metadata_follows_the_database_whatever_its_name(server: Server, built: Built) -> None:
+    home = get(server, "/").text
+    links = [node.attributes["href"] for node in HTMLParser(home).css(".metadata-description a")]
+    assert f"/{NAME}/recently_edited" in links and f"/{NAME}/feed.atom" in links and "/-/search" in links
+    for link in links:
+        get(server, link)
+    tables = {t["name"]: t["hidden"] for t in get(server, f"/{NAME}.json").json()["tables"]}
+    assert tables["payloads"] is True and tables["chain"] is True and tables["posts"] is False
+    posts = get(server, f"/{NAME}/posts.json").json()
+    assert len(posts["rows"]) == 3
+    described = get(server, f"/{NAME}/posts").text
+    assert "One row per statement or post" in described
+
+
+def test_canned_queries_and_feed(server: Server, built: Built) -> None:
+    def rows(name: str, **params: str) -> list[dict[str, object]]:
+        return get(server, f"/{NAME}/{name}.json", _shape="objects", **params).json()["rows"]
+
+    assert [row["post_id"] for row in rows("recently_edited")] == [built.edited]
+    assert [row["post_id"] for row in rows("deleted")] == [built.deleted]
+    assert rows("source_health")[0]["source"] == "ministry"
+    assert [row["post_id"] for row in rows("what_did_they_say", words="harbour talks", who="Ministry")] == [
+        built.deleted]
+    # canned queries open on their results: the SQL is one click away, not in the way
+    html = get(server, f"/{NAME}/recently_edited").text
+    assert "_show_sql=1" in html and "<textarea" not in html
+    feed = feedparser.parse(get(server, f"/{NAME}/feed.atom").content)
+    assert not feed.bozo and any(entry.title.startswith("Edited: ") for entry in feed.entries)
+
+
+def test_settings_and_bounds_are_applied(server: Server) -> None:
+    settings = get(server, "/-/settings.json").json()
+    assert settings["sql_time_limit_ms"] == 2000 and settings["max_csv_mb"] == 50
+    assert settings["suggest_facets"] is False and settings["allow_download"] is False
+    assert settings["default_page_size"] == 20  # given on the command line, kept
+    refused = requests.get(f"{server.url}/{NAME}.json", params={"sql": "SELECT hex(zeroblob(400000000))"},
+                           timeout=10)
+    assert refused.status_code == 400 and "zeroblob" in refused.text
+    assert requests.get(f"{server.url}/{NAME}.db", timeout=10).status_code in (403, 404)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.parametrize("width", [1280, 390])
+def test_post_page_in_chromium_at_desktop_and_phone_width(server: Server, built: Built, tmp_path: Path,
+                                                          width: int) -> None:
+    url = f"{server.url}/-/post/{built.edited}"
+    dom = chromium(tmp_path, url, "--dump-dom", f"--window-size={width},1600")
+    text = visible_text(dom)
+    assert "Meeting" in text and "Version 2" in text and "Tuesday and agreed a framework." in text
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / f"plugin-post-page-{width}.png"
+    shot.unlink(missing_ok=True)
+    chromium(tmp_path, url, f"--screenshot={shot}", f"--window-size={width},1600")
+    data = shot.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(data[16:20], "big") == width
+    assert len(data) > 10_000
