@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from archiver.database import ArchiveError, connect
+from archiver.publication import UNPUBLISHED_CAPTURES, UNPUBLISHED_POSTS, UNPUBLISHED_SOURCES
 from archiver.readonly import lock_down
 
 FORMATS = ("csv", "json", "jsonl")
@@ -187,18 +188,10 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
     return withheld
 
 
-_UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"
-_UNPUBLISHED_POSTS = f"SELECT id FROM posts WHERE publish = 0 OR source_id IN ({_UNPUBLISHED_SOURCES})"
-
-
 def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     reason = "not published (publish = 0)"
-    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {_UNPUBLISHED_POSTS}")
-    # the captures an unpublished post was read from hold its content; so does all of an unpublished source's
-    copy.execute("CREATE TEMP TABLE hidden_captures AS "
-                 "SELECT capture_id AS id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts) "
-                 "UNION SELECT capture_id FROM events WHERE post_id IN (SELECT id FROM hidden_posts) "
-                 f"UNION SELECT id FROM captures WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {UNPUBLISHED_POSTS}")
+    copy.execute(f"CREATE TEMP TABLE hidden_captures AS SELECT capture_id AS id FROM ({UNPUBLISHED_CAPTURES})")
     _withhold(copy, "events", "SELECT id FROM events WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
     _withhold(copy, "versions", "SELECT id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
     _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE id IN (SELECT id FROM hidden_captures) "
@@ -209,9 +202,10 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     copy.execute("DELETE FROM post_seen WHERE post_id IN (SELECT id FROM hidden_posts)")
     copy.execute("DELETE FROM posts WHERE id IN (SELECT id FROM hidden_posts)")  # the FTS trigger follows
     for table in ("source_state", "runs"):
-        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({UNPUBLISHED_SOURCES})")
     copy.execute("DELETE FROM sources WHERE publish = 0")
-    copy.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")  # no index page keeps their words
+    for index in ("posts_fts", "versions_fts"):  # no index page keeps their words
+        copy.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
 
 
 def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) -> None:

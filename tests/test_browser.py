@@ -78,7 +78,8 @@ def test_search_page_in_a_browser(served: tuple[Server, Built], tmp_path: Path) 
     results = tree.css("li.search-result")
     assert len(results) == 1
     link = results[0].css_first("a.result-link")
-    assert link is not None and link.text() == "Meeting" and link.attributes["href"] == f"/-/post/{built.edited}"
+    assert link is not None and link.text() == "Meeting"
+    assert link.attributes["href"] == f"/-/post/{built.edited}?q=framework#version-2"
     assert [mark.text() for mark in results[0].css("mark")] == ["framework"]
     assert "Ministry of Examples" in visible_text(dom)
 

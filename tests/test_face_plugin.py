@@ -4,6 +4,7 @@ over HTTP and in headless Chromium (screenshots kept in test-artifacts/)."""
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import requests
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+from archiver.publish.server import datasette_command
 from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, visible_text
 from tests.test_publish import Built, Server, build_archive, free_port, start_datasette
 
@@ -50,7 +52,7 @@ def test_post_page_search_and_css(server: Server, built: Built) -> None:
     stylesheet = get(server, "/-/static-plugins/archiver/archiver.css")
     assert ".archived-text" in stylesheet.text and stylesheet.headers["content-type"].startswith("text/css")
     found = get(server, "/-/search", q="framework").text
-    assert f'href="/-/post/{built.edited}"' in found and "<mark>framework</mark>" in found
+    assert f'href="/-/post/{built.edited}?q=framework' in found and "<mark>framework</mark>" in found
     payload = get(server, f"/-/payload/{built.payload_sha256}")
     assert payload.headers["Content-Disposition"].startswith("attachment;")
 
@@ -62,7 +64,7 @@ def test_metadata_follows_the_database_whatever_its_name(server: Server, built: 
     for link in links:
         get(server, link)
     tables = {t["name"]: t["hidden"] for t in get(server, f"/{NAME}.json").json()["tables"]}
-    assert tables["payloads"] is True and tables["chain"] is True and tables["posts"] is False
+    assert tables["versions_fts"] is True and tables["chain"] is True and tables["posts"] is False
     posts = get(server, f"/{NAME}/posts.json").json()
     assert len(posts["rows"]) == 3
     described = get(server, f"/{NAME}/posts").text
@@ -111,3 +113,40 @@ def test_post_page_in_chromium_at_desktop_and_phone_width(server: Server, built:
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(data[16:20], "big") == width
     assert len(data) > 10_000
+
+
+def test_the_live_face_hides_unpublished_rows(tmp_path: Path, built: Built) -> None:
+    copy = tmp_path / "archive.db"
+    copy.write_bytes(built.path.read_bytes())
+    conn = sqlite3.connect(copy)
+    with conn:
+        conn.execute("UPDATE posts SET publish = 0 WHERE id = ?", (built.hostile,))
+    hidden_versions = {row[0] for row in conn.execute("SELECT id FROM versions WHERE post_id = ?", (built.hostile,))}
+    hidden_captures = {row[0] for row in conn.execute("SELECT capture_id FROM versions WHERE post_id = ?",
+                                                      (built.hostile,))}
+    conn.close()
+    port = free_port()
+    running = start_datasette(datasette_command(copy, port=port), f"http://127.0.0.1:{port}")
+    try:
+        def ids(table: str, key: str = "id") -> set[int]:
+            response = get(running, f"/archive/{table}.json", _shape="objects", _size="max")
+            return {row[key] for row in response.json()["rows"]}
+
+        posts, versions, captures = ids("posts"), ids("versions"), ids("captures")
+        events = {row["post_id"] for row in get(running, "/archive/events.json", _shape="objects").json()["rows"]}
+        row_page = requests.get(f"{running.url}/archive/posts/{built.hostile}.json", timeout=10)
+        shown_row = requests.get(f"{running.url}/archive/posts/{built.edited}.json", timeout=10)
+        search = get(running, "/-/search", q="alert").text
+        post_page = requests.get(f"{running.url}/-/post/{built.hostile}", timeout=10)
+        payload = requests.get(f"{running.url}/-/payload/{built.payload_sha256}", timeout=10)
+    finally:
+        running.stop()
+    assert built.hostile not in posts and {built.edited, built.deleted} <= posts
+    assert not hidden_versions & versions and versions
+    assert built.hostile not in events and built.edited in events
+    assert not hidden_captures & captures
+    assert row_page.status_code == 404 and shown_row.status_code == 200
+    assert "No statements match." in search
+    assert post_page.status_code == 404
+    # the listing that showed the unpublished post holds its content: its payload is withheld like it
+    assert payload.status_code == 404

@@ -4,6 +4,7 @@ search, the Atom feed, the raw payload download, and the lock-down (no write of 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import socket
 import sqlite3
@@ -205,16 +206,38 @@ def test_search_by_words_account_platform_and_dates(server: Server, built: Built
         return response.text
 
     found = search(q="framework")  # a word only the second version has
-    assert f'href="/-/post/{built.edited}"' in found
+    assert f'href="/-/post/{built.edited}?q=framework#version-2"' in found
     assert "<mark>framework</mark>" in found
-    assert "1 statement." in found
-    assert "No statements match." in search(q="Monday")  # the current text is what is searched
+    assert "1 statement." in found and "edited out" not in found
+    # a word only the first version had is found, and the result says it is no longer there
+    gone = search(q="Monday")
+    assert f'href="/-/post/{built.edited}?q=Monday#version-1"' in gone and "<mark>Monday</mark>" in gone
+    assert f"matched in version 1, <strong>edited out</strong> on {SECOND}" in gone
     assert f'href="/-/post/{built.deleted}"' in search(account="Ministry of Examples", platform="webpage")
     assert "No statements match." in search(q="framework", platform="mastodon")
     assert "No statements match." in search(q="framework", until="2024-04-30")
-    assert f'href="/-/post/{built.edited}"' in search(q="framework", since="2024-05-01", until="2024-05-01")
+    assert f'href="/-/post/{built.edited}?' in search(q="framework", since="2024-05-01", until="2024-05-01")
     assert "since must be a date" in search(since="yesterday")
-    assert f'href="/-/post/{built.deleted}"' in search(q='"harbour')  # an unbalanced quote is not an error
+    assert f'href="/-/post/{built.deleted}?' in search(q='"harbour')  # an unbalanced quote is not an error
+
+
+def test_advanced_search_phrase_prefix_or(server: Server, built: Built) -> None:
+    def links(q: str, **params: str) -> set[int]:
+        response = requests.get(f"{server.url}/-/search", params={"q": q, **params}, timeout=10)
+        assert response.status_code == 200
+        return {int(m) for m in re.findall(r'class="result-link" href="/-/post/(\d+)', response.text)}
+
+    assert links("harb*", advanced="1") == {built.deleted}
+    assert links("harb*") == set()  # without advanced, harb* is a word
+    assert "tick Advanced to use them as operators" in requests.get(
+        f"{server.url}/-/search", params={"q": "harbour OR framework"}, timeout=10).text
+    assert links("harbour OR framework", advanced="1") == {built.deleted, built.edited}
+    assert links('"met the delegation on Monday"', advanced="1") == {built.edited}
+    assert links('"delegation met"', advanced="1") == set()
+    assert links("minister NOT delegation", advanced="1") == set()
+    assert links("minister NOT framework", advanced="1") == {built.edited}  # each version is matched: version 1
+    malformed = requests.get(f"{server.url}/-/search", params={"q": 'harbour AND (', "advanced": "1"}, timeout=10)
+    assert malformed.status_code == 200 and "Not a search this index understands" in malformed.text
 
 
 def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_path: Path, built: Built) -> None:
@@ -226,9 +249,11 @@ def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_pat
     overrides["plugins"]["archiver"]["search_cap"] = 1
     metadata.write_text(yaml.safe_dump(overrides))
     conn = sqlite3.connect(built.path)
-    matches = [r[0] for r in conn.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'the' ORDER BY rowid")]
+    # the posts of the matching versions, oldest version first
+    matches = [r[0] for r in conn.execute("SELECT v.post_id FROM versions_fts JOIN versions v ON v.id = "
+                                          "versions_fts.rowid WHERE versions_fts MATCH 'the' ORDER BY v.id")]
     conn.close()
-    assert len(matches) >= 2
+    assert len(set(matches)) >= 2
     port = free_port()
     running = start_datasette(datasette_command(built.path, port=port, config_dir=config), f"http://127.0.0.1:{port}")
     try:
@@ -237,9 +262,9 @@ def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_pat
     finally:
         running.stop()
     assert "1 statement." in page and "only the 1 most recently archived of them were considered" in page
-    assert f'href="/-/post/{matches[-1]}"' in page
-    assert all(f'href="/-/post/{older}"' not in page for older in matches[:-1])
-    assert "most recently archived" not in narrow and f'href="/-/post/{built.edited}"' in narrow
+    assert f'href="/-/post/{matches[-1]}?' in page
+    assert all(f'href="/-/post/{older}?' not in page for older in set(matches) - {matches[-1]})
+    assert "most recently archived" not in narrow and f'href="/-/post/{built.edited}?' in narrow
 
 
 def test_canned_queries_edited_deleted_and_source_health(server: Server, built: Built) -> None:
@@ -290,8 +315,11 @@ def test_archived_markup_is_shown_inert(server: Server, built: Built) -> None:
 
 def test_raw_tables_are_hidden_and_limits_are_set(server: Server) -> None:
     tables = {t["name"]: t["hidden"] for t in requests.get(f"{server.url}/archive.json", timeout=10).json()["tables"]}
-    for name in ("payloads", "chain", "source_state", "posts_fts", "posts_fts_data", "posts_fts_idx"):
+    for name in ("chain", "source_state", "posts_fts", "posts_fts_data", "posts_fts_idx", "versions_fts"):
         assert tables[name] is True, name
+    # payloads are not browsed at all: each downloads from the page of a post it belongs to
+    assert "payloads" not in tables
+    assert requests.get(f"{server.url}/archive/payloads", timeout=10).status_code == 403
     assert tables["posts"] is False and tables["captures"] is False
     settings = requests.get(f"{server.url}/-/settings.json", timeout=10).json()
     assert settings["allow_download"] is False and settings["suggest_facets"] is False

@@ -12,20 +12,22 @@ import asyncio
 import copy
 import json
 import re
+import sqlite3
 import weakref
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import yaml
 from datasette import hookimpl
 from datasette.database import Database
-from datasette.utils import escape_fts
+from datasette.utils import escape_fts, tilde_decode, tilde_encode
 from datasette.utils.asgi import NotFound, Request, Response
 from markupsafe import Markup
 
 from archiver.payloads import decode_payload
+from archiver.publication import PUBLISHED_ROWS
 from archiver.publish.pages import HIT_END, HIT_START, diffs_between, highlight, safe_link, stayed_up
 from archiver.readonly import bound, lock_down, unbounded_values
 
@@ -65,6 +67,8 @@ _PLATFORMS = """
     SELECT platform FROM seen WHERE platform IS NOT NULL"""
 SEARCH_CAP = 5000  # full-text matches considered per search, newest archived first (plugin setting search_cap)
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# what looks like an FTS5 operator in a simple search, where it is searched as a word
+_OPERATORS = re.compile(r"\b(?:OR|AND|NOT|NEAR)\b|\w\*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 # A post (or a payload) is published unless it or its source says otherwise.
 _PUBLISHED = "p.publish = 1 AND coalesce(s.publish, 1) = 1"
@@ -123,10 +127,18 @@ def asgi_wrapper(datasette: Any) -> Any:
     slots = asyncio.Semaphore(ARBITRARY_SQL_SLOTS)
 
     def wrap(app: Any) -> Any:
-        async def gated(scope: dict[str, Any], receive: Any, send: Any) -> None:
-            if scope["type"] != "http" or not ARBITRARY_SQL_ARGS & parse_qs(scope.get("query_string", b"").decode(
-                    "latin-1")).keys():
+        async def face(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
                 await app(scope, receive, send)
+                return
+            query = scope.get("query_string", b"").decode("latin-1")
+            arbitrary = bool(ARBITRARY_SQL_ARGS & parse_qs(query).keys())
+            hidden = await _published_only(datasette, scope)
+            if hidden is None:
+                await Response.text("Not found\n", status=404).asgi_send(send)
+                return
+            if not arbitrary:
+                await app(hidden, receive, send)
                 return
             wait = ARBITRARY_SQL_WAIT_LIMITS * datasette.setting("sql_time_limit_ms") / 1000
             try:
@@ -136,17 +148,49 @@ def asgi_wrapper(datasette: Any) -> Any:
                                     status=503, headers={"Retry-After": "5"}).asgi_send(send)
                 return
             try:
-                await app(scope, receive, send)
+                await app(hidden, receive, send)
             finally:
                 slots.release()
-        return gated
+        return face
     return wrap
+
+
+_TABLE_PATH = re.compile(r"^/(?P<db>[^/]+)/(?P<table>[a-z_]+?)(?:\.(?:json|csv))?$")
+_ROW_PATH = re.compile(r"^/(?P<db>[^/]+)/(?P<table>[a-z_]+)/(?P<pk>[^/]+?)(?:\.json)?$")
+_ROW_KEYS = {"sources": "id", "posts": "id", "versions": "id", "events": "id", "post_seen": "post_id",
+             "captures": "id", "runs": "id"}
+
+
+async def _published_only(datasette: Any, scope: dict[str, Any]) -> dict[str, Any] | None:
+    """The request with the unpublished rows of an archive table filtered out of its table view, or None
+    for the page of an unpublished row (answered 404). Public SQL (?sql=) is the reader's own: see
+    docs/publishing.md for a copy that holds no unpublished row at all."""
+    path = scope.get("path", "")
+    archives = {tilde_encode(name): name for name in _archives.get(datasette, [])}
+    table = _TABLE_PATH.match(path)
+    if table and table["db"] in archives and table["table"] in PUBLISHED_ROWS:
+        condition = urlencode({"_where": PUBLISHED_ROWS[table["table"]]}).encode()
+        query = scope.get("query_string", b"")
+        return dict(scope, query_string=query + b"&" + condition if query else condition)
+    row = _ROW_PATH.match(path)
+    if row and row["db"] in archives and row["table"] in PUBLISHED_ROWS:
+        key = _ROW_KEYS.get(row["table"])
+        if key is None:
+            return None
+        db = datasette.get_database(archives[row["db"]])
+        shown = await db.execute(f"SELECT EXISTS (SELECT 1 FROM {row['table']} WHERE {key} = :pk "
+                                 f"AND {PUBLISHED_ROWS[row['table']]})", {"pk": tilde_decode(row["pk"])})
+        if not shown.rows[0][0]:
+            return None
+    return scope
 
 
 @hookimpl
 def permission_allowed(datasette: Any, actor: Any, action: str, resource: Any) -> Any:
     if action == "view-database-download":
         return False
+    if action == "view-table" and resource and resource[1] == "payloads":
+        return False  # response bodies are downloaded one by one from a post's page, never browsed
     if action == "view-query":
         async def inner() -> bool | None:
             database, name = resource
@@ -281,10 +325,10 @@ async def payload_download(datasette: Any, request: Request) -> Response:
     def read(conn: Any) -> tuple[str | None, bytes] | None:
         # an archived body may be longer than any value public SQL may make: read with the archive's own SQL
         with unbounded_values(conn):
-            return conn.execute("""
+            return conn.execute(f"""
                 SELECT compression, data FROM payloads WHERE sha256 = :sha AND EXISTS (
-                    SELECT 1 FROM captures c LEFT JOIN sources s ON s.id = c.source_id
-                    WHERE c.payload_sha256 = :sha AND coalesce(s.publish, 1) = 1)""", {"sha": sha256}).fetchone()
+                    SELECT 1 FROM captures WHERE payload_sha256 = :sha AND {PUBLISHED_ROWS["captures"]})""",
+                {"sha": sha256}).fetchone()
 
     found = await db.execute_fn(read)
     if not found:
@@ -299,31 +343,47 @@ async def payload_download(datasette: Any, request: Request) -> Response:
 
 async def search_page(datasette: Any, request: Request) -> Response:
     db = await archive_database(datasette)
-    form = {key: (request.args.get(key) or "").strip() for key in ("q", "account", "platform", "since", "until")}
+    form = {key: (request.args.get(key) or "").strip()
+            for key in ("q", "account", "platform", "since", "until", "advanced")}
     errors = [f"{key} must be a date like 2024-05-31" for key in ("since", "until")
               if form[key] and not _DATE.match(form[key])]
     platforms = [row["platform"] for row in await _rows(db, _PLATFORMS)]
     results: list[dict[str, Any]] = []
     more = capped = False
     cap = int((datasette.plugin_config("archiver") or {}).get("search_cap", SEARCH_CAP))
-    searched = any(form.values())
+    searched = any(value for key, value in form.items() if key != "advanced")
     if searched and not errors:
-        results, more, capped = await _search(db, form, cap)
+        try:
+            results, more, capped = await _search(db, form, cap)
+        except sqlite3.OperationalError as exc:  # only an advanced query can be malformed
+            errors.append(f"Not a search this index understands ({exc}): see “How to search” below.")
     context = {"form": form, "errors": errors, "platforms": platforms, "results": results, "more": more,
-               "searched": searched, "limit": SEARCH_LIMIT, "capped": capped,
-               "cap": cap, "database": db.name}
+               "searched": searched, "limit": SEARCH_LIMIT, "capped": capped, "cap": cap, "database": db.name,
+               "operators": bool(form["q"] and not form["advanced"] and _OPERATORS.search(form["q"]))}
     return Response.html(await datasette.render_template("archiver_search.html", context, request=request))
+
+
+def match_query(form: dict[str, str]) -> str:
+    """The FTS5 query: the words as written (each a term, "quoted phrases" kept), or in advanced mode the
+    reader's own FTS5 query (phrases, prefix*, OR, NOT, NEAR)."""
+    return form["q"] if form["advanced"] else escape_fts(form["q"])
 
 
 async def _search(db: Database, form: dict[str, str], cap: int) -> tuple[list[dict[str, Any]], bool, bool]:
     where = [_PUBLISHED]
     params: dict[str, Any] = {"limit": SEARCH_LIMIT + 1}
+    matched = ""
     if form["q"]:
-        # A word found in most posts would make every match a candidate for the date sort (seconds on
-        # a million posts): the candidates are the most recently archived matches, at most SEARCH_CAP,
-        # which the full-text index yields newest first without reading the rest.
-        where.append("p.id IN (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q ORDER BY rowid DESC LIMIT :cap)")
-        params["q"] = escape_fts(form["q"])
+        # Every version is searched, so a word an edit removed is found. A word found in most posts would
+        # make every match a candidate for the date sort (seconds on a million posts): the candidates are
+        # the most recently archived matching versions, at most SEARCH_CAP, which the index yields newest
+        # first without reading the rest.
+        matched = """, matched AS (
+            SELECT v.post_id, group_concat(v.number) AS numbers, max(v.number) AS last_number,
+                   max(v.id) AS last_version
+            FROM hits JOIN versions v ON v.id = hits.version_id GROUP BY v.post_id)"""
+        where.append("p.id IN (SELECT post_id FROM matched)")
+        params["q"] = match_query(form)
         params["cap"] = cap
     if form["account"]:
         where.append("(p.author_handle LIKE :account OR p.author_name LIKE :account OR s.organisation LIKE :account "
@@ -340,25 +400,34 @@ async def _search(db: Database, form: dict[str, str], cap: int) -> tuple[list[di
         # times are ISO text: every time on that day sorts before the day followed by 'U' ('T' < 'U')
         where.append("coalesce(p.published_at, p.first_seen_at) < :until")
         params["until"] = form["until"] + "U"
+    hits = ("WITH hits AS (SELECT rowid AS version_id FROM versions_fts WHERE versions_fts MATCH :q "
+            "ORDER BY rowid DESC LIMIT :cap)" if form["q"] else "WITH hits AS (SELECT NULL AS version_id)")
     rows = await _rows(db, f"""
-        SELECT p.id, p.platform, p.author_handle, p.author_name, s.organisation, p.published_at, p.first_seen_at,
-               p.status, p.title, p.version_count, substr(p.text, 1, 280) AS excerpt
+        {hits}{matched}
+        SELECT p.id, p.platform, p.native_id, p.author_handle, p.author_name, s.organisation, p.published_at,
+               p.first_seen_at, p.status, p.title, p.version_count, substr(p.text, 1, 280) AS excerpt
+               {", m.numbers, m.last_number, m.last_version, (SELECT observed_at FROM versions later "
+                "WHERE later.post_id = p.id AND later.number = m.last_number + 1) AS edited_out_at"
+                if form["q"] else ""}
         FROM posts p LEFT JOIN sources s ON s.id = p.source_id
+        {"JOIN matched m ON m.post_id = p.id" if form["q"] else ""}
         WHERE {' AND '.join(where)}
         ORDER BY coalesce(p.published_at, p.first_seen_at) DESC LIMIT :limit""", params)
     more = len(rows) > SEARCH_LIMIT
     rows = rows[:SEARCH_LIMIT]
     capped = False
     if form["q"]:
-        found = await _rows(db, "SELECT count(*) AS n FROM (SELECT rowid FROM posts_fts WHERE posts_fts MATCH :q "
-                                "ORDER BY rowid DESC LIMIT :over)", {"q": params["q"], "over": cap + 1})
+        found = await _rows(db, "SELECT count(*) AS n FROM (SELECT rowid FROM versions_fts WHERE versions_fts "
+                                "MATCH :q ORDER BY rowid DESC LIMIT :over)", {"q": params["q"], "over": cap + 1})
         capped = found[0]["n"] > cap
     if form["q"] and rows:
-        ids = ", ".join(str(int(row["id"])) for row in rows)
+        ids = ", ".join(str(int(row["last_version"])) for row in rows)
         snippets = {row["rowid"]: row["snippet"] for row in await _rows(db, f"""
-            SELECT rowid, snippet(posts_fts, -1, :start, :end, '…', 24) AS snippet
-            FROM posts_fts WHERE posts_fts MATCH :q AND rowid IN ({ids})""",
+            SELECT rowid, snippet(versions_fts, -1, :start, :end, '…', 24) AS snippet
+            FROM versions_fts WHERE versions_fts MATCH :q AND rowid IN ({ids})""",
             {"q": params["q"], "start": HIT_START, "end": HIT_END})}
         for row in rows:
-            row["snippet"] = highlight(snippets.get(row["id"]))
+            row["snippet"] = highlight(snippets.get(row["last_version"]))
+            row["matched_numbers"] = sorted(int(number) for number in str(row["numbers"]).split(","))
+            row["only_earlier"] = row["last_number"] < row["version_count"]
     return rows, more, capped

@@ -1,0 +1,26 @@
+"""What the public does not see: the rows of sources and posts marked `publish = 0`, with everything that
+holds their content. One definition, used by the published snapshot (which leaves these rows out) and by
+the live face (which hides them from every page it serves)."""
+
+from __future__ import annotations
+
+UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"
+# two selects, not one OR: each finds its few rows in an index (posts_unpublished, posts_source_published)
+UNPUBLISHED_POSTS = (f"SELECT id FROM posts WHERE publish = 0 "
+                     f"UNION SELECT id FROM posts WHERE source_id IN ({UNPUBLISHED_SOURCES})")
+# the captures an unpublished post was read from hold its content; so does all of an unpublished source's
+UNPUBLISHED_CAPTURES = (f"SELECT capture_id FROM versions WHERE post_id IN ({UNPUBLISHED_POSTS}) "
+                        f"UNION SELECT capture_id FROM events WHERE post_id IN ({UNPUBLISHED_POSTS}) "
+                        f"UNION SELECT id FROM captures WHERE source_id IN ({UNPUBLISHED_SOURCES})")
+
+# Per table, the condition a row must meet to be shown (an SQL expression on that table's columns).
+PUBLISHED_ROWS = {
+    "sources": "coalesce(publish, 1) = 1",
+    "posts": f"id NOT IN ({UNPUBLISHED_POSTS})",
+    "versions": f"post_id NOT IN ({UNPUBLISHED_POSTS})",
+    "events": f"post_id NOT IN ({UNPUBLISHED_POSTS})",
+    "post_seen": f"post_id NOT IN ({UNPUBLISHED_POSTS})",
+    "captures": f"id NOT IN (SELECT capture_id FROM ({UNPUBLISHED_CAPTURES}) WHERE capture_id IS NOT NULL)",
+    "runs": f"coalesce(source_id, '') NOT IN ({UNPUBLISHED_SOURCES})",
+    "source_state": f"source_id NOT IN ({UNPUBLISHED_SOURCES})",
+}
