@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from archiver.publish.server import datasette_command
 from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, visible_text
-from tests.test_publish import Built, Server, build_archive, free_port, start_datasette
+from tests.test_publish import EDITED, Built, Server, build_archive, free_port, page, start_datasette
 
 NAME = "snapshot-2024-06-01"
 
@@ -44,15 +44,15 @@ def get(server: Server, path: str, **params: str) -> requests.Response:
 
 
 def test_post_page_search_and_css(server: Server, built: Built) -> None:
-    page = get(server, f"/-/post/{built.edited}").text
-    assert "Changes from version 1" in page and "<ins>Tuesday and agreed a framework.</ins>" in page
-    css = HTMLParser(page).css('link[rel="stylesheet"]')
+    post = get(server, f"/-/post/{built.edited}").text
+    assert "Changes from version 1" in post and "<ins>Tuesday and agreed a framework.</ins>" in post
+    css = HTMLParser(post).css('link[rel="stylesheet"]')
     hrefs = [node.attributes["href"] for node in css]
     assert "/-/static-plugins/archiver/archiver.css" in hrefs
     stylesheet = get(server, "/-/static-plugins/archiver/archiver.css")
     assert ".archived-text" in stylesheet.text and stylesheet.headers["content-type"].startswith("text/css")
     found = get(server, "/-/search", q="framework").text
-    assert f'href="/-/post/{built.edited}?q=framework' in found and "<mark>framework</mark>" in found
+    assert f'href="{page(EDITED)}?q=framework' in found and "<mark>framework</mark>" in found
     payload = get(server, f"/-/payload/{built.payload_sha256}")
     assert payload.headers["Content-Disposition"].startswith("attachment;")
 

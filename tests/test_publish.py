@@ -22,6 +22,7 @@ import pytest
 import requests
 import yaml
 from click.testing import CliRunner
+from datasette.utils import tilde_encode
 
 from archiver.archive import Archive
 from archiver.cli import main
@@ -33,6 +34,14 @@ FIRST, SECOND, GONE = "2024-05-01T12:00:00.000000Z", "2024-05-02T08:00:00.000000
 ARCHIVED_HTML = b"<html><body><script>alert('payload')</script><h1>Press release</h1></body></html>"
 SCRIPT_TEXT = "<script>alert('post')</script> and <img src=x onerror=alert(1)>"
 ROBOTS = b"User-agent: *\nDisallow: /internal/\n"
+
+
+def page(native_id: str, platform: str = "webpage") -> str:
+    """A post's lasting address: its platform and native id, as Datasette encodes names."""
+    return f"/-/post/{tilde_encode(platform)}/{tilde_encode(native_id)}"
+
+
+EDITED, DELETED, HOSTILE = "https://example.org/a", "https://example.org/b", "https://example.org/x"
 
 
 @dataclass
@@ -181,7 +190,9 @@ def test_post_page_shows_versions_diff_deletion_and_provenance(server: Server, b
 
     gone = requests.get(f"{server.url}/-/post/{built.deleted}", timeout=10).text
     assert "status-deleted" in gone and GONE in gone
-    assert "stayed up for 2 days 2 hours" in gone  # 1 May 10:00 (claimed) to 3 May 12:30
+    # what the archive saw (last seen live 1 May 12:00, gone 3 May 12:30), apart from the source's claim
+    assert "it was deleted within those 2 days 30 minutes" in gone
+    assert "to the confirmed deletion: 2 days 2 hours. The publication time is the source's claim" in gone
     assert "HTTP 404" in gone  # the deletion's reason, and its capture:
     assert '<dt>Status</dt><dd>404 (HTTP/1.1)</dd>' in gone
     assert "https://example.org/b" in gone
@@ -206,36 +217,36 @@ def test_search_by_words_account_platform_and_dates(server: Server, built: Built
         return response.text
 
     found = search(q="framework")  # a word only the second version has
-    assert f'href="/-/post/{built.edited}?q=framework#version-2"' in found
+    assert f'href="{page(EDITED)}?q=framework#version-2"' in found
     assert "<mark>framework</mark>" in found
     assert "1 statement." in found and "edited out" not in found
     # a word only the first version had is found, and the result says it is no longer there
     gone = search(q="Monday")
-    assert f'href="/-/post/{built.edited}?q=Monday#version-1"' in gone and "<mark>Monday</mark>" in gone
+    assert f'href="{page(EDITED)}?q=Monday#version-1"' in gone and "<mark>Monday</mark>" in gone
     assert f"matched in version 1, <strong>edited out</strong> on {SECOND}" in gone
-    assert f'href="/-/post/{built.deleted}"' in search(account="Ministry of Examples", platform="webpage")
+    assert f'href="{page(DELETED)}"' in search(account="Ministry of Examples", platform="webpage")
     assert "No statements match." in search(q="framework", platform="mastodon")
     assert "No statements match." in search(q="framework", until="2024-04-30")
-    assert f'href="/-/post/{built.edited}?' in search(q="framework", since="2024-05-01", until="2024-05-01")
+    assert f'href="{page(EDITED)}?' in search(q="framework", since="2024-05-01", until="2024-05-01")
     assert "since must be a date" in search(since="yesterday")
-    assert f'href="/-/post/{built.deleted}?' in search(q='"harbour')  # an unbalanced quote is not an error
+    assert f'href="{page(DELETED)}?' in search(q='"harbour')  # an unbalanced quote is not an error
 
 
-def test_advanced_search_phrase_prefix_or(server: Server, built: Built) -> None:
-    def links(q: str, **params: str) -> set[int]:
+def test_advanced_search_phrase_prefix_or(server: Server) -> None:
+    def links(q: str, **params: str) -> set[str]:
         response = requests.get(f"{server.url}/-/search", params={"q": q, **params}, timeout=10)
         assert response.status_code == 200
-        return {int(m) for m in re.findall(r'class="result-link" href="/-/post/(\d+)', response.text)}
+        return set(re.findall(r'class="result-link" href="([^"?]+)', response.text))
 
-    assert links("harb*", advanced="1") == {built.deleted}
+    assert links("harb*", advanced="1") == {page(DELETED)}
     assert links("harb*") == set()  # without advanced, harb* is a word
     assert "tick Advanced to use them as operators" in requests.get(
         f"{server.url}/-/search", params={"q": "harbour OR framework"}, timeout=10).text
-    assert links("harbour OR framework", advanced="1") == {built.deleted, built.edited}
-    assert links('"met the delegation on Monday"', advanced="1") == {built.edited}
+    assert links("harbour OR framework", advanced="1") == {page(DELETED), page(EDITED)}
+    assert links('"met the delegation on Monday"', advanced="1") == {page(EDITED)}
     assert links('"delegation met"', advanced="1") == set()
     assert links("minister NOT delegation", advanced="1") == set()
-    assert links("minister NOT framework", advanced="1") == {built.edited}  # each version is matched: version 1
+    assert links("minister NOT framework", advanced="1") == {page(EDITED)}  # each version is matched: version 1
     malformed = requests.get(f"{server.url}/-/search", params={"q": 'harbour AND (', "advanced": "1"}, timeout=10)
     assert malformed.status_code == 200 and "Not a search this index understands" in malformed.text
 
@@ -250,21 +261,22 @@ def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_pat
     metadata.write_text(yaml.safe_dump(overrides))
     conn = sqlite3.connect(built.path)
     # the posts of the matching versions, oldest version first
-    matches = [r[0] for r in conn.execute("SELECT v.post_id FROM versions_fts JOIN versions v ON v.id = "
-                                          "versions_fts.rowid WHERE versions_fts MATCH 'the' ORDER BY v.id")]
+    matches = [page(r[0]) for r in conn.execute(
+        "SELECT p.native_id FROM versions_fts JOIN versions v ON v.id = versions_fts.rowid "
+        "JOIN posts p ON p.id = v.post_id WHERE versions_fts MATCH 'the' ORDER BY v.id")]
     conn.close()
     assert len(set(matches)) >= 2
     port = free_port()
     running = start_datasette(datasette_command(built.path, port=port, config_dir=config), f"http://127.0.0.1:{port}")
     try:
-        page = requests.get(f"{running.url}/-/search", params={"q": "the"}, timeout=10).text
+        found = requests.get(f"{running.url}/-/search", params={"q": "the"}, timeout=10).text
         narrow = requests.get(f"{running.url}/-/search", params={"q": "framework"}, timeout=10).text
     finally:
         running.stop()
-    assert "1 statement." in page and "only the 1 most recently archived of them were considered" in page
-    assert f'href="/-/post/{matches[-1]}?' in page
-    assert all(f'href="/-/post/{older}?' not in page for older in set(matches) - {matches[-1]})
-    assert "most recently archived" not in narrow and f'href="/-/post/{built.edited}?' in narrow
+    assert "1 statement." in found and "only the 1 most recently archived of them were considered" in found
+    assert f'href="{matches[-1]}?' in found
+    assert all(f'href="{older}?' not in found for older in set(matches) - {matches[-1]})
+    assert "most recently archived" not in narrow and f'href="{page(EDITED)}?' in narrow
 
 
 def test_canned_queries_edited_deleted_and_source_health(server: Server, built: Built) -> None:

@@ -7,10 +7,12 @@ from archiver.publish.plugin import (
     menu_links,
     permission_allowed,
     prepare_connection,
+    prepare_jinja2_environment,
     register_routes,
     render_cell,
     startup,
 )
 
 __all__ = ["asgi_wrapper", "extra_css_urls", "menu_links", "permission_allowed", "prepare_connection",
+           "prepare_jinja2_environment",
            "register_routes", "render_cell", "startup"]

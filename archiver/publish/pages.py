@@ -102,3 +102,48 @@ def highlight(snippet: str | None) -> Markup:
     """An FTS5 snippet made with HIT_START/HIT_END markers, escaped, with the hits in <mark>."""
     escaped = str(escape(snippet or ""))
     return Markup(escaped.replace(HIT_START, "<mark>").replace(HIT_END, "</mark>"))
+
+
+_CLOCK_MINUTES = re.compile(r"\d:\d\d")
+_CLOCK_SECONDS = re.compile(r"\d:\d\d:\d\d")
+
+
+def shown_time(value: str | None, claim: str | None = None) -> str:
+    """An archive time (UTC ISO 8601, microseconds) as a reader should see it: in UTC, to the second, and
+    for a source's claim (`claim`, as found) no finer than the claim was: a date-only claim shows its
+    date, a claim to the minute its minute. The stored value stays the exact one (see `time_element`)."""
+    if not value:
+        return "not stated"
+    try:
+        moment = parse_time(value)
+    except ValueError:
+        return value
+    if claim is not None and not _CLOCK_MINUTES.search(claim):
+        return moment.strftime("%Y-%m-%d")
+    if claim is not None and not _CLOCK_SECONDS.search(claim):
+        return moment.strftime("%Y-%m-%d %H:%M UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def time_element(value: str | None, claim: str | None = None) -> Markup:
+    """`shown_time` in a <time> element carrying the exact stored value (shown on hover)."""
+    if not value:
+        return Markup("not stated")
+    return Markup('<time datetime="{0}" title="{0}">{1}</time>').format(value, shown_time(value, claim))
+
+
+def citation(post: dict, version: dict, archived_url: str) -> str:
+    """The plain text a reader copies to cite `version` of `post`."""
+    who = post.get("author_name") or post.get("author_handle") or post.get("organisation") or "Unknown author"
+    if post.get("organisation") and post["organisation"] != who:
+        who = f"{who} ({post['organisation']})"
+    title = post.get("title") or (post.get("text") or "")[:80] or f"{post['platform']} post"
+    claimed = shown_time(post["published_at"], post.get("published_raw")) if post.get("published_at") \
+        else "no publication date stated"
+    lines = [f"{who}. “{title}”. {post['platform']}, published {claimed} (as the source states).",
+             f"Archived: first seen {shown_time(post.get('first_seen_at'))}; version {version['number']} "
+             f"of {post.get('version_count') or version['number']} seen {shown_time(version.get('observed_at'))}.",
+             f"Original URL: {post.get('url') or 'none'}",
+             f"Archived copy: {archived_url}",
+             f"Content SHA-256: {version.get('content_sha256')}"]
+    return "\n".join(lines)

@@ -28,7 +28,16 @@ from markupsafe import Markup
 
 from archiver.payloads import decode_payload
 from archiver.publication import PUBLISHED_ROWS
-from archiver.publish.pages import HIT_END, HIT_START, diffs_between, highlight, safe_link, stayed_up
+from archiver.publish.pages import (
+    HIT_END,
+    HIT_START,
+    citation,
+    diffs_between,
+    highlight,
+    safe_link,
+    stayed_up,
+    time_element,
+)
 from archiver.readonly import bound, lock_down, unbounded_values
 
 PLUGIN = "archiver"  # the distribution name Datasette mounts static/ under: /-/static-plugins/archiver/
@@ -213,18 +222,27 @@ def menu_links(datasette: Any) -> list[dict[str, str]]:
 
 
 @hookimpl
-def render_cell(value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
-    # in query results (canned queries), a post_id column links to the post's own page
-    if table is None and column == "post_id" and isinstance(value, int):
+def prepare_jinja2_environment(env: Any) -> None:
+    env.filters["utc"] = time_element
+
+
+@hookimpl
+def render_cell(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
+    # a post_id (in query results and the tables that refer to posts) links to the post's page, and so
+    # does a post's own native id in the posts table
+    if column == "post_id" and isinstance(value, int) and table in (None, "versions", "events", "post_seen"):
         href = datasette.urls.path(f"/-/post/{value}")
-        return Markup(f'<a href="{href}">post {value}</a>')
+        return Markup('<a href="{}">post {}</a>').format(href, value)
+    if table == "posts" and column == "native_id" and isinstance(value, str) and "platform" in row.keys():  # noqa: SIM118 - `in` a sqlite3.Row tests values
+        return Markup('<a href="{}">{}</a>').format(post_path(datasette, row["platform"], value), value)
     return None
 
 
 @hookimpl
 def register_routes() -> list[tuple[str, Any]]:
     return [
-        (r"^/-/post/(?P<post_id>\d+)$", post_page),
+        (r"^/-/post/(?P<post_id>\d+)$", post_by_id),
+        (r"^/-/post/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)(?P<format>\.json)?$", post_page),
         (r"^/-/payload/(?P<sha256>[0-9a-f]{64})$", payload_download),
         (r"^/-/search$", search_page),
     ]
@@ -248,17 +266,36 @@ async def _rows(db: Database, sql: str, params: Any = None) -> list[dict[str, An
     return [dict(row) for row in results.rows]
 
 
+def post_path(datasette: Any, platform: str, native_id: str, suffix: str = "") -> str:
+    """The post's address in any copy of the archive: its platform and the platform's own id (tilde-encoded
+    as Datasette encodes names), never the row id a rebuild would change."""
+    return datasette.urls.path(f"/-/post/{tilde_encode(platform)}/{tilde_encode(native_id)}{suffix}")
+
+
+async def post_by_id(datasette: Any, request: Request) -> Response:
+    """A row id (as in table views) sends the reader on to the post's lasting address."""
+    db = await archive_database(datasette)
+    found = await _rows(db, f"""SELECT p.platform, p.native_id FROM posts p LEFT JOIN sources s ON s.id = p.source_id
+                                WHERE p.id = :id AND {_PUBLISHED}""", {"id": int(request.url_vars["post_id"])})
+    if not found:
+        raise NotFound(f"no published post {request.url_vars['post_id']}")
+    query = f"?{request.query_string}" if request.query_string else ""
+    return Response.redirect(post_path(datasette, found[0]["platform"], found[0]["native_id"]) + query)
+
+
 async def post_page(datasette: Any, request: Request) -> Response:
     db = await archive_database(datasette)
-    post_id = int(request.url_vars["post_id"])
+    platform, native_id = tilde_decode(request.url_vars["platform"]), tilde_decode(request.url_vars["native_id"])
     found = await _rows(db, f"""
         SELECT p.*, s.name AS source_name, s.organisation AS organisation, seen.last_seen_at,
                seen.last_capture_id
         FROM posts p LEFT JOIN sources s ON s.id = p.source_id LEFT JOIN post_seen seen ON seen.post_id = p.id
-        WHERE p.id = :id AND {_PUBLISHED}""", {"id": post_id})
+        WHERE p.platform = :platform AND p.native_id = :native_id AND {_PUBLISHED}""",
+        {"platform": platform, "native_id": native_id})
     if not found:
-        raise NotFound(f"no published post {post_id}")
+        raise NotFound(f"no published {platform} post {native_id}")
     post = found[0]
+    post_id = post["id"]
     versions = await _rows(db, """
         SELECT id, number, title, text, content_sha256, capture_id, observed_at, claimed_at, extractor,
                extractor_version
@@ -266,10 +303,15 @@ async def post_page(datasette: Any, request: Request) -> Response:
     # the word diffs are CPU work: done in a thread (cached, size-bounded), never on the event loop
     texts = [version["text"] for version in versions]
     diffs = await asyncio.to_thread(diffs_between, texts) if len(texts) > 1 else []
+    path = post_path(datasette, platform, native_id)
     for index, version in enumerate(versions):
         version["diff"] = diffs[index - 1] if index else None
         version["compared"] = index > 0
         version["title_changed"] = index > 0 and versions[index - 1]["title"] != version["title"]
+        version["permalink"] = f"{path}#version-{version['number']}"
+    query = (request.args.get("q") or "").strip()
+    if query:
+        await _highlight_versions(db, versions, match_query({"q": query, "advanced": request.args.get("advanced")}))
     events = await _rows(db, "SELECT id, type, at, capture_id, version_id, details FROM events "
                              "WHERE post_id = :id ORDER BY id", {"id": post_id})
     for event in events:
@@ -283,28 +325,81 @@ async def post_page(datasette: Any, request: Request) -> Response:
                                    UNION SELECT capture_id FROM events WHERE post_id = :id)
         ORDER BY id""", {"id": post_id})
     for capture in captures:
+        details = _details(capture.pop("details"))
+        if capture["kind"] == "import":
+            # an imported file is shown as the file it was: its name, never where it lay on the operator's disk
+            capture["requested_url"] = capture["final_url"] = None
+            capture["imported"] = {key: details.get(key) for key in ("name", "format", "size", "imported_at")}
         capture["requested_link"] = safe_link(capture["requested_url"])
         capture["final_link"] = safe_link(capture["final_url"])
-        capture["robots_txt"] = _robots_sources(capture.pop("details"))
+        capture["robots_txt"] = _robots_sources(details)
+    current = versions[-1] if versions else None
+    cite = citation(post, current, datasette.absolute_url(request, current["permalink"])) if current else ""
+    claimed_start = post["published_at"]
+    if request.url_vars.get("format"):
+        return Response.json({
+            "post": {key: post[key] for key in _POST_FIELDS}, "url": datasette.absolute_url(request, path),
+            "citation": cite,
+            "versions": [{key: v[key] for key in _VERSION_FIELDS} | {"permalink": datasette.absolute_url(
+                request, v["permalink"])} for v in versions],
+            "events": events,
+            "captures": [{key: value for key, value in c.items() if not key.endswith("_link")} for c in captures],
+        }, default=str)
     context = {
         "post": post,
         "post_link": safe_link(post["url"]),
         "versions": versions,
         "events": events,
         "deletion": deletion,
-        "stayed_up": stayed_up(post["published_at"] or post["first_seen_at"], deletion["at"] if deletion else None),
+        # what the archive saw: last seen live, then confirmed gone (the deletion happened in between)
+        "observed_window": _span(post["last_seen_at"], deletion["at"]) if deletion else None,
+        # what the source claims: publication date to the confirmed deletion
+        "claimed_span": stayed_up(claimed_start, deletion["at"]) if deletion and claimed_start else None,
         "captures": captures,
+        "citation": cite,
+        "path": path,
+        "query": query,
         "database": db.name,
     }
     return Response.html(await datasette.render_template("archiver_post.html", context, request=request))
 
 
-def _robots_sources(details: str | None) -> list[dict[str, Any]]:
-    """The robots.txt files a capture's robots decision was made from (fetch layer, `robots_txt`)."""
+_POST_FIELDS = ("platform", "native_id", "url", "author_handle", "author_name", "organisation", "kind",
+                "published_at", "published_raw", "first_seen_at", "last_seen_at", "status", "title", "text",
+                "version_count")
+_VERSION_FIELDS = ("number", "title", "text", "content_sha256", "observed_at", "claimed_at", "extractor",
+                   "extractor_version")
+
+
+def _span(start: str | None, end: str | None) -> str | None:
+    return stayed_up(start, end) if start and end else None
+
+
+async def _highlight_versions(db: Database, versions: list[dict[str, Any]], query: str) -> None:
+    """Each version's text with the search's terms in <mark> (FTS5 highlight, so the same words as the search)."""
+    ids = ", ".join(str(int(version["id"])) for version in versions)
     try:
-        listed = json.loads(details).get("robots_txt", []) if details else []
-    except (ValueError, AttributeError):
-        return []
+        marked = {row["rowid"]: row["text"] for row in await _rows(db, f"""
+            SELECT rowid, highlight(versions_fts, 1, :start, :end) AS text FROM versions_fts
+            WHERE versions_fts MATCH :q AND rowid IN ({ids})""", {"q": query, "start": HIT_START, "end": HIT_END})}
+    except sqlite3.OperationalError:  # a malformed advanced query: the page is shown without marks
+        return
+    for version in versions:
+        if version["id"] in marked:
+            version["highlighted"] = highlight(marked[version["id"]])
+
+
+def _details(details: str | None) -> dict[str, Any]:
+    try:
+        loaded = json.loads(details) if details else {}
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _robots_sources(details: dict[str, Any]) -> list[dict[str, Any]]:
+    """The robots.txt files a capture's robots decision was made from (fetch layer, `robots_txt`)."""
+    listed = details.get("robots_txt", [])
     sources = []
     for item in listed if isinstance(listed, list) else []:
         if not isinstance(item, dict):
@@ -415,6 +510,8 @@ async def _search(db: Database, form: dict[str, str], cap: int) -> tuple[list[di
         ORDER BY coalesce(p.published_at, p.first_seen_at) DESC LIMIT :limit""", params)
     more = len(rows) > SEARCH_LIMIT
     rows = rows[:SEARCH_LIMIT]
+    for row in rows:
+        row["path"] = post_path(db.ds, row["platform"], row["native_id"])
     capped = False
     if form["q"]:
         found = await _rows(db, "SELECT count(*) AS n FROM (SELECT rowid FROM versions_fts WHERE versions_fts "
