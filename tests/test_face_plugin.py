@@ -12,18 +12,28 @@ from pathlib import Path
 import feedparser
 import pytest
 import requests
+from click.testing import CliRunner
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
+from archiver.cli import main
 from archiver.publish.server import datasette_command
+from tests.conftest import FIXTURES
 from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, visible_text
-from tests.test_publish import EDITED, Built, Server, build_archive, free_port, page, start_datasette
+from tests.test_publish import DELETED, EDITED, HOSTILE, Built, Server, build_archive, free_port, page, start_datasette
 
 NAME = "snapshot-2024-06-01"
 
 
+TWEET = "1576994746135764992"  # tests/fixtures/twarc2/edited.jsonl: a tweet edited once
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    return build_archive(tmp_path_factory.mktemp("plugin") / f"{NAME}.db")
+    built = build_archive(tmp_path_factory.mktemp("plugin") / f"{NAME}.db")
+    imported = CliRunner().invoke(main, ["import", "twarc", "--db", str(built.path),
+                                         str(FIXTURES / "twarc2" / "edited.jsonl")])
+    assert imported.exit_code == 0, imported.output
+    return built
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +75,8 @@ def test_metadata_follows_the_database_whatever_its_name(server: Server, built: 
         get(server, link)
     tables = {t["name"]: t["hidden"] for t in get(server, f"/{NAME}.json").json()["tables"]}
     assert tables["versions_fts"] is True and tables["chain"] is True and tables["posts"] is False
-    posts = get(server, f"/{NAME}/posts.json").json()
-    assert len(posts["rows"]) == 3
+    posts = get(server, f"/{NAME}/posts.json", _shape="objects").json()
+    assert {row["native_id"] for row in posts["rows"]} == {EDITED, DELETED, HOSTILE, TWEET}
     described = get(server, f"/{NAME}/posts").text
     assert "One row per statement or post" in described
 
@@ -75,7 +85,7 @@ def test_canned_queries_and_feed(server: Server, built: Built) -> None:
     def rows(name: str, **params: str) -> list[dict[str, object]]:
         return get(server, f"/{NAME}/{name}.json", _shape="objects", **params).json()["rows"]
 
-    assert [row["post_id"] for row in rows("recently_edited")] == [built.edited]
+    assert built.edited in [row["post_id"] for row in rows("recently_edited")]
     assert [row["post_id"] for row in rows("deleted")] == [built.deleted]
     assert rows("source_health")[0]["source"] == "ministry"
     assert [row["post_id"] for row in rows("what_did_they_say", words="harbour talks", who="Ministry")] == [
@@ -150,3 +160,45 @@ def test_the_live_face_hides_unpublished_rows(tmp_path: Path, built: Built) -> N
     assert post_page.status_code == 404
     # the listing that showed the unpublished post holds its content: its payload is withheld like it
     assert payload.status_code == 404
+
+
+def test_a_post_page_to_cite(server: Server, built: Built) -> None:
+    moved = requests.get(f"{server.url}/-/post/{built.edited}", params={"q": "Monday"}, allow_redirects=False,
+                         timeout=10)
+    assert moved.status_code == 302 and moved.headers["location"] == f"{page(EDITED)}?q=Monday"
+    html = get(server, page(EDITED)).text
+    tree = HTMLParser(html)
+    conn = sqlite3.connect(built.path)
+    sha = conn.execute("SELECT content_sha256 FROM versions WHERE post_id = ? AND number = 2",
+                       (built.edited,)).fetchone()[0]
+    conn.close()
+    citation = tree.css_first("pre.citation").text()
+    assert citation == (
+        "Ministry of Examples. “Meeting”. webpage, published 2024-05-01 (as the source states).\n"
+        "Archived: first seen 2024-05-01 12:00:00 UTC; version 2 of 2 seen 2024-05-02 08:00:00 UTC.\n"
+        "Original URL: https://example.org/a\n"
+        f"Archived copy: {server.url}{page(EDITED)}#version-2\n"
+        f"Content SHA-256: {sha}")
+    assert tree.css_first("button.copy-citation").attributes["data-copy"] == "citation"
+    assert [a.attributes["href"] for a in tree.css("a.permalink")] == [f"{page(EDITED)}#version-{n}" for n in (1, 2)]
+    # times: to the second in UTC, the claim no finer than it was made ("1 May 2024"), the exact value on hover
+    claimed = tree.css_first('time[datetime="2024-05-01T10:00:00.000000Z"]')
+    assert claimed.text() == "2024-05-01" and claimed.attributes["title"] == "2024-05-01T10:00:00.000000Z"
+    assert ".000000" not in " ".join(tree.body.text(separator=" ").split())
+    # the diff comes before the version's text, deletions and insertions apart
+    version = tree.css_first("#version-2").html
+    assert version.index("Changes from version 1") < version.index("Text of version 2")
+    marked = HTMLParser(get(server, page(EDITED), q="Monday").text)
+    assert [m.text() for m in marked.css("#version-1 mark")] == ["Monday"] and not marked.css("#version-2 mark")
+    data = get(server, page(EDITED) + ".json").json()
+    assert data["citation"] == citation and [v["number"] for v in data["versions"]] == [1, 2]
+    assert data["post"]["native_id"] == EDITED and data["url"] == f"{server.url}{page(EDITED)}"
+
+
+def test_an_import_is_shown_as_the_file_it_was(server: Server, built: Built) -> None:
+    html = get(server, page(TWEET, "x")).text
+    data = get(server, page(TWEET, "x") + ".json").text
+    tree = HTMLParser(html)
+    assert "Imported file" in html and "edited.jsonl (twarc" in tree.css_first(".capture").text()
+    for shown in (html, data):
+        assert "file://" not in shown and str(built.path.parent) not in shown and "no response" not in shown

@@ -223,7 +223,7 @@ def test_search_by_words_account_platform_and_dates(server: Server, built: Built
     # a word only the first version had is found, and the result says it is no longer there
     gone = search(q="Monday")
     assert f'href="{page(EDITED)}?q=Monday#version-1"' in gone and "<mark>Monday</mark>" in gone
-    assert f"matched in version 1, <strong>edited out</strong> on {SECOND}" in gone
+    assert f'matched in version 1, <strong>edited out</strong> on <time datetime="{SECOND}"' in gone
     assert f'href="{page(DELETED)}"' in search(account="Ministry of Examples", platform="webpage")
     assert "No statements match." in search(q="framework", platform="mastodon")
     assert "No statements match." in search(q="framework", until="2024-04-30")
