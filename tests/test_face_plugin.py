@@ -202,3 +202,29 @@ def test_an_import_is_shown_as_the_file_it_was(server: Server, built: Built) -> 
     assert "Imported file" in html and "edited.jsonl (twarc" in tree.css_first(".capture").text()
     for shown in (html, data):
         assert "file://" not in shown and str(built.path.parent) not in shown and "no response" not in shown
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_home_page_search_and_citation_in_chromium(server: Server, built: Built, tmp_path: Path) -> None:
+    home = HTMLParser(chromium(tmp_path, server.url + "/", "--dump-dom", "--window-size=390,1600"))
+    form = home.css_first("form.home-search")
+    assert form.attributes["action"] == "/-/search" and form.css_first("input[type=search]").attributes["name"] == "q"
+    edited = [a.attributes["href"] for a in home.css(".latest-edited a")]
+    assert f"{page(EDITED)}#version-2" in edited
+    deleted = [a.text() for a in home.css(".latest-deleted a")]
+    assert deleted == ["Harbour"]
+    # what submitting the form loads: the search page, the result linking to the post's lasting address
+    results = HTMLParser(chromium(tmp_path, f"{server.url}/-/search?q=Monday", "--dump-dom"))
+    assert [a.attributes["href"] for a in results.css("a.result-link")] == [f"{page(EDITED)}?q=Monday#version-1"]
+    assert "edited out" in results.css_first(".matched-in").text()
+    post = HTMLParser(chromium(tmp_path, server.url + page(EDITED), "--dump-dom"))
+    # the copy button copies the citation element's text, which the browser shows as this:
+    button = post.css_first("button.copy-citation")
+    cited = post.css_first("#" + button.attributes["data-copy"]).text()
+    assert cited.startswith("Ministry of Examples. “Meeting”. webpage, published 2024-05-01")
+    assert f"Archived copy: {server.url}{page(EDITED)}#version-2" in cited
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "plugin-home-page-390.png"
+    shot.unlink(missing_ok=True)
+    chromium(tmp_path, server.url + "/", f"--screenshot={shot}", "--window-size=390,1600")
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

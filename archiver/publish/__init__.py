@@ -4,6 +4,7 @@ templates/ and static/ folders beside it however it is started) and how `archive
 from archiver.publish.plugin import (
     asgi_wrapper,
     extra_css_urls,
+    extra_template_vars,
     menu_links,
     permission_allowed,
     prepare_connection,
@@ -13,6 +14,5 @@ from archiver.publish.plugin import (
     startup,
 )
 
-__all__ = ["asgi_wrapper", "extra_css_urls", "menu_links", "permission_allowed", "prepare_connection",
-           "prepare_jinja2_environment",
-           "register_routes", "render_cell", "startup"]
+__all__ = ["asgi_wrapper", "extra_css_urls", "extra_template_vars", "menu_links", "permission_allowed",
+           "prepare_connection", "prepare_jinja2_environment", "register_routes", "render_cell", "startup"]

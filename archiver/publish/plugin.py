@@ -67,6 +67,7 @@ ARBITRARY_SQL_WAIT_LIMITS = 3
 _archives: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 SEARCH_LIMIT = 50
+HOME_LATEST = 8  # statements of each kind (new, edited, deleted) on the home page
 # The distinct platforms, one index seek each: a plain DISTINCT reads the whole platform index.
 _PLATFORMS = """
     WITH RECURSIVE seen (platform) AS (
@@ -219,6 +220,32 @@ def extra_css_urls(datasette: Any) -> list[str]:
 @hookimpl
 def menu_links(datasette: Any) -> list[dict[str, str]]:
     return [{"href": datasette.urls.path("/-/search"), "label": "Search statements"}]
+
+
+@hookimpl
+def extra_template_vars(view_name: str, datasette: Any) -> Any:
+    if view_name != "index":
+        return None
+
+    async def inner() -> dict[str, Any]:
+        names = _archives.get(datasette)
+        if not names:
+            return {"latest": None}
+        db = datasette.get_database(names[0])
+        latest = {}
+        for kind in ("first_seen", "edited", "deleted"):
+            rows = await _rows(db, f"""
+                SELECT e.at, p.platform, p.native_id, p.title, substr(p.text, 1, 100) AS excerpt, p.author_name,
+                       p.author_handle, s.organisation, v.number
+                FROM events e JOIN posts p ON p.id = e.post_id LEFT JOIN sources s ON s.id = p.source_id
+                LEFT JOIN versions v ON v.id = e.version_id
+                WHERE e.type = :kind AND {_PUBLISHED} ORDER BY e.type, e.at DESC LIMIT {HOME_LATEST}""",
+                {"kind": kind})
+            for row in rows:
+                row["path"] = post_path(datasette, row["platform"], row["native_id"])
+            latest[kind] = rows
+        return {"latest": latest}
+    return inner
 
 
 @hookimpl
