@@ -70,7 +70,7 @@ def test_post_page_search_and_css(server: Server, built: Built) -> None:
 def test_metadata_follows_the_database_whatever_its_name(server: Server, built: Built) -> None:
     home = get(server, "/").text
     links = [node.attributes["href"] for node in HTMLParser(home).css(".metadata-description a")]
-    assert f"/{NAME}/recently_edited" in links and f"/{NAME}/feed.atom" in links and "/-/search" in links
+    assert f"/{NAME}/recently_edited" in links and "/-/feed.atom" in links and "/-/search" in links
     for link in links:
         get(server, link)
     tables = {t["name"]: t["hidden"] for t in get(server, f"/{NAME}.json").json()["tables"]}
@@ -93,7 +93,7 @@ def test_canned_queries_and_feed(server: Server, built: Built) -> None:
     # canned queries open on their results: the SQL is one click away, not in the way
     html = get(server, f"/{NAME}/recently_edited").text
     assert "_show_sql=1" in html and "<textarea" not in html
-    feed = feedparser.parse(get(server, f"/{NAME}/feed.atom").content)
+    feed = feedparser.parse(get(server, "/-/feed.atom").content)
     assert not feed.bozo and any(entry.title.startswith("Edited: ") for entry in feed.entries)
 
 

@@ -300,23 +300,46 @@ def test_canned_queries_edited_deleted_and_source_health(server: Server, built: 
                                                             timeout=10).text
 
 
-def test_atom_feed_lists_new_edited_and_deleted(server: Server, built: Built) -> None:
-    response = requests.get(f"{server.url}/archive/feed.atom", timeout=10)
-    assert response.status_code == 200
+def atom_feed(server: Server, path: str) -> feedparser.FeedParserDict:
+    response = requests.get(server.url + path, timeout=10)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/atom+xml")
     feed = feedparser.parse(response.content)
     assert not feed.bozo, feed.bozo_exception
+    return feed
+
+
+def test_atom_feed_lists_new_edited_and_deleted(server: Server) -> None:
+    feed = atom_feed(server, "/-/feed.atom")
     titles = [entry.title for entry in feed.entries]
     assert "Edited: Ministry of Examples - Meeting" in titles
     assert "Deleted: Ministry of Examples - Harbour" in titles
-    assert sum(title.startswith("New: ") for title in titles) == 3
+    assert sum(title.startswith("New: ") for title in titles) >= 3
     edit = next(entry for entry in feed.entries if entry.title.startswith("Edited"))
-    assert edit.updated.endswith(("Z", "+00:00")) and edit.link.endswith(f"/-/post/{built.edited}")
-    assert "agreed a framework" in edit.summary
+    # links are absolute, to the post's lasting address and the version the edit made
+    assert edit.updated.endswith(("Z", "+00:00")) and edit.link == f"{server.url}{page(EDITED)}#version-2"
+    assert feed.feed.links[0].href == f"{server.url}/-/feed.atom"
+    # the entry holds the diff: what was deleted and what was inserted, apart
+    assert "<del>Monday.</del><ins>Tuesday and agreed a framework.</ins>" in edit.content[0].value
+    assert edit.id.startswith("tag:archiver,2024:webpage:")
+
+
+def test_atom_feeds_per_source_author_and_post(server: Server) -> None:
+    source = atom_feed(server, "/-/feed/source/ministry.atom")
+    assert "Deleted: Ministry of Examples - Harbour" in [entry.title for entry in source.entries]
+    assert atom_feed(server, "/-/feed/source/nobody.atom").entries == []
+    author = atom_feed(server, f"/-/feed/author/webpage/{tilde_encode('ministry')}.atom")
+    assert {entry.title for entry in author.entries} >= {"Edited: Ministry of Examples - Meeting"}
+    post = atom_feed(server, page(EDITED).replace("/-/post/", "/-/feed/post/") + ".atom")
+    assert [entry.title for entry in post.entries] == ["Edited: Ministry of Examples - Meeting",
+                                                       "New: Ministry of Examples - Meeting"]
+    assert post.feed.title.startswith("Changes to “Meeting”")
+    html = requests.get(server.url + page(EDITED), timeout=10).text
+    assert 'type="application/atom+xml"' in html and page(EDITED).replace("/-/post/", "/-/feed/post/") in html
 
 
 def test_archived_markup_is_shown_inert(server: Server, built: Built) -> None:
     for path in (f"/-/post/{built.hostile}", "/-/search?q=alert", f"/archive/posts/{built.hostile}",
-                 "/archive/feed"):
+                 "/-/feed.atom"):
         html = requests.get(server.url + path, timeout=10).text
         assert "<script>alert(" not in html, path
         assert "<img src=x" not in html and "<b>bold</b>" not in html, path
@@ -416,13 +439,13 @@ def test_feed_of_an_empty_archive_is_valid(tmp_path: Path) -> None:
     port = free_port()
     running = start_datasette(datasette_command(empty, port=port), f"http://127.0.0.1:{port}")
     try:
-        response = requests.get(f"{running.url}/archive/feed.atom", timeout=10)
+        response = requests.get(f"{running.url}/-/feed.atom", timeout=10)
         search = requests.get(f"{running.url}/-/search", params={"q": "anything"}, timeout=10)
     finally:
         running.stop()
     assert response.status_code == 200
     feed = feedparser.parse(response.content)
-    assert not feed.bozo and [entry.title for entry in feed.entries] == ["No statements archived yet"]
+    assert not feed.bozo and feed.entries == [] and feed.feed.title.startswith("Archive of public statements")
     assert search.status_code == 200 and "No statements match." in search.text
 
 

@@ -28,6 +28,7 @@ from markupsafe import Markup
 
 from archiver.payloads import decode_payload
 from archiver.publication import PUBLISHED_ROWS
+from archiver.publish.feeds import atom, feed_entries
 from archiver.publish.pages import (
     HIT_END,
     HIT_START,
@@ -272,6 +273,10 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/post/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)(?P<format>\.json)?$", post_page),
         (r"^/-/payload/(?P<sha256>[0-9a-f]{64})$", payload_download),
         (r"^/-/search$", search_page),
+        (r"^/-/feed\.atom$", feed_page),
+        (r"^/-/feed/source/(?P<source>[^/]+)\.atom$", feed_page),
+        (r"^/-/feed/author/(?P<platform>[^/]+)/(?P<author>[^/]+)\.atom$", feed_page),
+        (r"^/-/feed/post/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)\.atom$", feed_page),
     ]
 
 
@@ -385,6 +390,10 @@ async def post_page(datasette: Any, request: Request) -> Response:
         "captures": captures,
         "citation": cite,
         "path": path,
+        "feed": datasette.urls.path(f"/-/feed/post/{tilde_encode(platform)}/{tilde_encode(native_id)}.atom"),
+        "author_feed": datasette.urls.path(f"/-/feed/author/{tilde_encode(platform)}/"
+                                           f"{tilde_encode(post['author_handle'])}.atom")
+        if post["author_handle"] else None,
         "query": query,
         "database": db.name,
     }
@@ -483,6 +492,30 @@ async def search_page(datasette: Any, request: Request) -> Response:
                "searched": searched, "limit": SEARCH_LIMIT, "capped": capped, "cap": cap, "database": db.name,
                "operators": bool(form["q"] and not form["advanced"] and _OPERATORS.search(form["q"]))}
     return Response.html(await datasette.render_template("archiver_search.html", context, request=request))
+
+
+async def feed_page(datasette: Any, request: Request) -> Response:
+    """The Atom feed of the archive, or of one source, author (platform and handle) or post."""
+    db = await archive_database(datasette)
+    parts = {key: tilde_decode(value) for key, value in request.url_vars.items()}
+    if "source" in parts:
+        where, title = "p.source_id = :source", f"Statements of {parts['source']}"
+    elif "author" in parts:
+        where = "p.platform = :platform AND p.author_handle = :author"
+        title = f"{parts['author']} on {parts['platform']}"
+    elif "native_id" in parts:
+        where = "p.platform = :platform AND p.native_id = :native_id"
+        title = f"{parts['platform']} post {parts['native_id']}"
+    else:
+        where, title = "1", _packaged_metadata().get("title", "Archive")
+    rows = await feed_entries(db, _PUBLISHED, where, parts)
+    if "native_id" in parts and rows:
+        title = f"Changes to “{rows[0]['title'] or parts['native_id']}”"
+    body = atom(
+        rows, title=f"{title}: new, edited and deleted statements",
+        feed_url=datasette.absolute_url(request, request.path), page_url=datasette.absolute_url(request, "/"),
+        post_url=lambda row: datasette.absolute_url(request, post_path(datasette, row["platform"], row["native_id"])))
+    return Response(body, content_type="application/atom+xml; charset=utf-8")
 
 
 def match_query(form: dict[str, str]) -> str:
