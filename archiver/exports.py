@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import sqlite_utils
+
 from archiver.database import ArchiveError, connect
 from archiver.publication import UNPUBLISHED_CAPTURES, UNPUBLISHED_POSTS, UNPUBLISHED_SOURCES
 from archiver.readonly import lock_down
@@ -61,17 +63,32 @@ def query_rows(db_path: str | Path, sql: str) -> tuple[list[str], Iterator[tuple
     return columns, rows()
 
 
-def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO) -> int:
-    """Write the results of `sql` to `out` in `fmt`; returns the number of rows."""
+# A spreadsheet reads a cell that starts with one of these as a formula (and a leading tab or carriage
+# return hides one): archived text is a stranger's, so by default such a cell is written with a leading
+# apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """`value` as a CSV cell no spreadsheet runs as a formula (only text cells can start one)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO, *, keep_formulas: bool = False) -> int:
+    """Write the results of `sql` to `out` in `fmt`; returns the number of rows. In CSV, cells that a
+    spreadsheet would run as formulas are neutralised unless `keep_formulas`."""
     if fmt not in FORMATS:
         raise ArchiveError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     columns, rows = query_rows(db_path, sql)
     count = 0
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
+        # RFC 4180 line ends: the writer then quotes every cell holding a CR or LF, so none splits a row
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns if keep_formulas else [neutralise(column) for column in columns])
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(row if keep_formulas else [neutralise(value) for value in row])
             count += 1
     elif fmt == "jsonl":
         for row in rows:
@@ -215,11 +232,11 @@ def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) 
     key = "sha256" if table == "payloads" else "id"
     copy.execute(f"WITH w(k) AS ({keys_sql}) INSERT OR IGNORE INTO withheld (table_name, row_key, reason) "
                  "SELECT ?, k, ? FROM w WHERE k IS NOT NULL", (table, reason))
-    triggers = copy.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
-                            "AND name LIKE '%append_only%'", (table,)).fetchall()
-    for name, _ in triggers:
-        copy.execute(f'DROP TRIGGER "{name}"')
-    copy.execute(f"DELETE FROM {table} WHERE CAST({key} AS TEXT) IN "
-                 "(SELECT row_key FROM withheld WHERE table_name = ?)", (table,))
-    for _, sql in triggers:
-        copy.execute(sql)
+    # the surgery through sqlite-utils: its deletes run in a savepoint inside the snapshot's transaction
+    rows = sqlite_utils.Database(copy, recursive_triggers=False, execute_plugins=False)[table]
+    triggers = [trigger for trigger in rows.triggers if "append_only" in trigger.name]
+    for trigger in triggers:
+        copy.execute(f'DROP TRIGGER "{trigger.name}"')
+    rows.delete_where(f"CAST({key} AS TEXT) IN (SELECT row_key FROM withheld WHERE table_name = ?)", [table])
+    for trigger in triggers:
+        copy.execute(trigger.sql)
