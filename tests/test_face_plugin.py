@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def server(built: Built) -> Iterator[Server]:
     port = free_port()
     # an operator's explicit setting is kept; the project's settings fill in the rest
     command = [sys.executable, "-m", "datasette", "serve", "-i", str(built.path), "--port", str(port),
-               "--setting", "default_page_size", "20"]
+               "--setting", "default_page_size", "5"]
     running = start_datasette(command, f"http://127.0.0.1:{port}")
     yield running
     running.stop()
@@ -97,11 +98,23 @@ def test_canned_queries_and_feed(server: Server, built: Built) -> None:
     assert not feed.bozo and any(entry.title.startswith("Edited: ") for entry in feed.entries)
 
 
-def test_settings_and_bounds_are_applied(server: Server) -> None:
+def test_settings_and_bounds_are_applied(server: Server, built: Built) -> None:
     settings = get(server, "/-/settings.json").json()
     assert settings["sql_time_limit_ms"] == 2000 and settings["max_csv_mb"] == 50
     assert settings["suggest_facets"] is False and settings["allow_download"] is False
-    assert settings["default_page_size"] == 20  # given on the command line, kept
+    assert settings["default_page_size"] == 5  # given on the command line, kept
+    # ... and in effect (Datasette copies some settings when it starts): a table page has 5 rows
+    conn = sqlite3.connect(f"file:{built.path}?mode=ro", uri=True)
+    chained = conn.execute("SELECT count(*) FROM chain").fetchone()[0]
+    conn.close()
+    assert chained > 5 and len(get(server, f"/{NAME}/chain.json").json()["rows"]) == 5
+    # the project's time limit (2 s, not Datasette's 1 s) is the one queries get: an endless query is
+    # interrupted no sooner than that (a busy machine only makes this later, never sooner)
+    started = time.monotonic()
+    endless = requests.get(f"{server.url}/{NAME}.json", params={"sql": "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL "
+                           "SELECT x + 1 FROM n) SELECT count(*) FROM n"}, timeout=60)
+    assert endless.status_code == 400 and "interrupted" in endless.text.lower()
+    assert time.monotonic() - started >= 1.9
     refused = requests.get(f"{server.url}/{NAME}.json", params={"sql": "SELECT hex(zeroblob(400000000))"},
                            timeout=10)
     assert refused.status_code == 400 and "zeroblob" in refused.text

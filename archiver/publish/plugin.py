@@ -27,7 +27,7 @@ from datasette.utils.asgi import NotFound, Request, Response
 from markupsafe import Markup
 
 from archiver.payloads import decode_payload
-from archiver.publication import PUBLISHED_ROWS
+from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
 from archiver.publish.feeds import atom, feed_entries
 from archiver.publish.pages import (
     HIT_END,
@@ -94,8 +94,17 @@ def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     served = datasette.databases.get(database)
     if database in ("_internal", "_memory") or (served is not None and served.is_memory):
         return
+    if is_archive(conn):
+        for name, sql in TEMP_VIEWS.items():  # what the public does not see, named for PUBLISHED_ROWS
+            conn.execute(f"CREATE TEMP VIEW IF NOT EXISTS {name} AS {sql}")
     lock_down(conn)
     bound(conn)
+
+
+def is_archive(conn: Any) -> bool:
+    """Whether the database holds an archive, by its schema (whatever the file is called)."""
+    found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {row[0] for row in found} >= ARCHIVE_TABLES
 
 
 @hookimpl
@@ -104,11 +113,15 @@ def startup(datasette: Any) -> Any:
 
     async def inner() -> None:
         names = [name for name, db in datasette.databases.items()
-                 if not db.is_memory and set(await db.table_names()) >= ARCHIVE_TABLES]
+                 if not db.is_memory and await db.execute_fn(is_archive)]
         _archives[datasette] = names
         for name, value in SETTINGS.items():
             if datasette._settings.get(name) == DEFAULT_SETTINGS[name]:
                 datasette._settings[name] = value
+        # Datasette copies these three to attributes as it starts, before any plugin runs: copy them again
+        datasette.max_returned_rows = datasette.setting("max_returned_rows")
+        datasette.sql_time_limit_ms = datasette.setting("sql_time_limit_ms")
+        datasette.page_size = datasette.setting("default_page_size")
         # local metadata (--metadata) is applied over the plugin's, as Datasette does for plugin metadata
         datasette._metadata_local = datasette._metadata_recursive_update(
             archive_metadata(datasette, names), datasette._metadata_local or {})
