@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from archiver.cli import main
+from archiver.database import connect
 from archiver.publish.server import datasette_command
 from tests.conftest import FIXTURES
 from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, visible_text
@@ -213,8 +214,26 @@ def test_an_import_is_shown_as_the_file_it_was(server: Server, built: Built) -> 
     data = get(server, page(TWEET, "x") + ".json").text
     tree = HTMLParser(html)
     assert "Imported file" in html and "edited.jsonl (twarc" in tree.css_first(".capture").text()
-    for shown in (html, data):
-        assert "file://" not in shown and str(built.path.parent) not in shown and "no response" not in shown
+    captures = get(server, f"/{NAME}/captures").text
+    runs = get(server, f"/{NAME}/runs").text
+    assert "imported file edited.jsonl" in captures
+    assert "no response" not in html  # an import is not an HTTP exchange
+    for shown in (html, data, captures, runs):
+        for leak in ("file://", str(built.path.parent)):
+            assert leak not in shown, shown[max(0, shown.find(leak) - 300):shown.find(leak) + 100]
+
+
+def test_an_archive_older_than_version_search_says_how_to_upgrade(tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    connect(old, create=True, upgrade_to=4).close()
+    port = free_port()
+    running = start_datasette([sys.executable, "-m", "datasette", "serve", "-i", str(old), "--port", str(port)],
+                              f"http://127.0.0.1:{port}")
+    try:
+        found = get(running, "/-/search", q="anything").text
+    finally:
+        running.stop()
+    assert "predates the search of every version (schema 5)" in found and "archiver init --db" in found
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")

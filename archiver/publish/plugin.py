@@ -267,6 +267,10 @@ def prepare_jinja2_environment(env: Any) -> None:
     env.filters["utc"] = time_element
 
 
+# the JSON keys under which an import recorded the file's place on the operator's disk
+_OPERATOR_PATHS = {("captures", "details"): "path", ("runs", "details"): "file"}
+
+
 @hookimpl
 def render_cell(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
     # a post_id (in query results and the tables that refer to posts) links to the post's page, and so
@@ -274,6 +278,15 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, datasette:
     if column == "post_id" and isinstance(value, int) and table in (None, "versions", "events", "post_seen"):
         href = datasette.urls.path(f"/-/post/{value}")
         return Markup('<a href="{}">post {}</a>').format(href, value)
+    # an imported file is shown by its name, never by where it lay on the operator's disk
+    if table == "captures" and column in ("requested_url", "final_url") and isinstance(value, str) \
+            and value.startswith("file:"):
+        return Markup("imported file {}").format(value.rsplit("/", 1)[-1])
+    if (table, column) in _OPERATOR_PATHS and isinstance(value, str):
+        details = _details(value)
+        if _OPERATOR_PATHS[table, column] in details:
+            details.pop(_OPERATOR_PATHS[table, column])
+            return Markup("{}").format(json.dumps(details, ensure_ascii=False))
     if table == "posts" and column == "native_id" and isinstance(value, str) and "platform" in row.keys():  # noqa: SIM118 - `in` a sqlite3.Row tests values
         return Markup('<a href="{}">{}</a>').format(post_path(datasette, row["platform"], value), value)
     return None
@@ -496,6 +509,9 @@ async def search_page(datasette: Any, request: Request) -> Response:
     more = capped = False
     cap = int((datasette.plugin_config("archiver") or {}).get("search_cap", SEARCH_CAP))
     searched = any(value for key, value in form.items() if key != "advanced")
+    if form["q"] and not await db.table_exists("versions_fts"):
+        errors.append("This copy of the archive predates the search of every version (schema 5): "
+                      "`archiver init --db` on the file upgrades it.")
     if searched and not errors:
         try:
             results, more, capped = await _search(db, form, cap)
