@@ -57,9 +57,9 @@ def sha256_label(hex_digest: str) -> str:
 
 
 def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | None = None,
-                since: str | None = None) -> WarcReport:
-    """Write the captures of `source_id` (all when None) started at or after `since` to `out_path`
-    (gzip per record when the name ends in .gz)."""
+                since: str | None = None, capture_ids: list[int] | None = None) -> WarcReport:
+    """Write the captures of `source_id` (all when None) started at or after `since` (and, given
+    `capture_ids`, only those) to `out_path` (gzip per record when the name ends in .gz)."""
     out_path = Path(out_path)
     if since is not None:
         since = _normalised(since)
@@ -78,7 +78,7 @@ def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | N
                 "archiver-source": source_id or "all",
                 "archiver-since": since or "",
             }))
-            _write_captures(conn, writer, report, source_id, since)
+            _write_captures(conn, writer, report, source_id, since, capture_ids)
         partial.replace(out_path)
     except OSError as exc:
         raise ArchiveError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
@@ -102,8 +102,11 @@ def _count(report: WarcReport, writer: WARCWriter, record: Any) -> None:
     report.records[record.rec_type] = report.records.get(record.rec_type, 0) + 1
 
 
-def _captures(conn: sqlite3.Connection, source_id: str | None, since: str | None) -> Iterator[sqlite3.Row]:
+def _captures(conn: sqlite3.Connection, source_id: str | None, since: str | None,
+              capture_ids: list[int] | None) -> Iterator[sqlite3.Row]:
     where, params = ["1 = 1"], []
+    if capture_ids is not None:
+        where.append(f"c.id IN ({', '.join(str(int(i)) for i in capture_ids) or 'NULL'})")
     if source_id is not None:
         where.append("c.source_id = ?")
         params.append(source_id)
@@ -123,9 +126,9 @@ class _Written:
 
 
 def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcReport, source_id: str | None,
-                    since: str | None) -> None:
+                    since: str | None, capture_ids: list[int] | None = None) -> None:
     first_with_payload: dict[str, _Written] = {}
-    for row in _captures(conn, source_id, since):
+    for row in _captures(conn, source_id, since, capture_ids):
         if row["kind"] not in ("http", "robots") or row["status"] is None:
             report.skipped += 1
             continue

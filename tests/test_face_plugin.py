@@ -4,9 +4,14 @@ over HTTP and in headless Chromium (screenshots kept in test-artifacts/)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import sqlite3
+import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +20,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
+from warcio.archiveiterator import ArchiveIterator
 
 from archiver.cli import main
 from archiver.database import connect
@@ -260,3 +266,34 @@ def test_home_page_search_and_citation_in_chromium(server: Server, built: Built,
     shot.unlink(missing_ok=True)
     chromium(tmp_path, server.url + "/", f"--screenshot={shot}", "--window-size=390,1600")
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_evidence_bundle_holds_a_valid_wacz(server: Server, built: Built, tmp_path: Path) -> None:
+    html = get(server, page(EDITED)).text
+    href = HTMLParser(html).css_first("a.bundle-download").attributes["href"]
+    response = get(server, href)
+    assert response.headers["content-type"] == "application/zip"
+    assert response.headers["content-disposition"].startswith('attachment; filename="webpage-https-example.org-a')
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    assert set(bundle.namelist()) == {"post.wacz", "versions.json", "HOW-TO-VERIFY.txt", "SHA256SUMS"}
+    for line in bundle.read("SHA256SUMS").decode().splitlines():
+        digest, name = line.split("  ")
+        assert hashlib.sha256(bundle.read(name)).hexdigest() == digest, name
+    versions = json.loads(bundle.read("versions.json"))
+    assert [v["text"] for v in versions["versions"]] == [
+        "The minister met the delegation on Monday.",
+        "The minister met the delegation on Tuesday and agreed a framework."]
+    wacz = tmp_path / "post.wacz"
+    wacz.write_bytes(bundle.read("post.wacz"))
+    checked = subprocess.run([sys.executable, "-m", "wacz", "validate", "-f", str(wacz)], capture_output=True,
+                             text=True, timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    # the WARC inside: a request and a response (or revisit) for each capture of the post, as warcio reads them
+    package = zipfile.ZipFile(wacz)
+    warcs = [name for name in package.namelist() if name.startswith("archive/")]
+    assert warcs == ["archive/post.warc.gz"]
+    records = [(record.rec_type, record.rec_headers.get_header("WARC-Target-URI"))
+               for record in ArchiveIterator(io.BytesIO(package.read(warcs[0])))]
+    assert records[0][0] == "warcinfo"
+    assert ("response", "https://example.org/news") in records and ("request", "https://example.org/news") in records
+    assert sum(kind == "request" for kind, _ in records) == sum(kind in ("response", "revisit") for kind, _ in records)

@@ -26,6 +26,7 @@ from datasette.utils import escape_fts, tilde_decode, tilde_encode
 from datasette.utils.asgi import NotFound, Request, Response
 from markupsafe import Markup
 
+from archiver.bundle import post_bundle
 from archiver.payloads import decode_payload
 from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
 from archiver.publish.feeds import atom, feed_entries
@@ -65,6 +66,7 @@ ARCHIVE_TABLES = frozenset({"sources", "captures", "posts", "versions", "events"
 ARBITRARY_SQL_ARGS = frozenset({"sql", "_where"})
 ARBITRARY_SQL_SLOTS = 1
 ARBITRARY_SQL_WAIT_LIMITS = 3
+_BUNDLES = asyncio.Semaphore(1)  # evidence bundles are CPU work: one at a time
 _archives: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
 
 SEARCH_LIMIT = 50
@@ -297,6 +299,7 @@ def register_routes() -> list[tuple[str, Any]]:
     return [
         (r"^/-/post/(?P<post_id>\d+)$", post_by_id),
         (r"^/-/post/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)(?P<format>\.json)?$", post_page),
+        (r"^/-/bundle/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)\.zip$", bundle_download),
         (r"^/-/payload/(?P<sha256>[0-9a-f]{64})$", payload_download),
         (r"^/-/search$", search_page),
         (r"^/-/feed\.atom$", feed_page),
@@ -341,8 +344,8 @@ async def post_by_id(datasette: Any, request: Request) -> Response:
     return Response.redirect(post_path(datasette, found[0]["platform"], found[0]["native_id"]) + query)
 
 
-async def post_page(datasette: Any, request: Request) -> Response:
-    db = await archive_database(datasette)
+async def _published_post(db: Database, request: Request) -> tuple[str, str, dict[str, Any], list[dict[str, Any]]]:
+    """The platform, native id, row and versions of the published post a request's address names."""
     platform, native_id = tilde_decode(request.url_vars["platform"]), tilde_decode(request.url_vars["native_id"])
     found = await _rows(db, f"""
         SELECT p.*, s.name AS source_name, s.organisation AS organisation, seen.last_seen_at,
@@ -352,12 +355,33 @@ async def post_page(datasette: Any, request: Request) -> Response:
         {"platform": platform, "native_id": native_id})
     if not found:
         raise NotFound(f"no published {platform} post {native_id}")
-    post = found[0]
-    post_id = post["id"]
     versions = await _rows(db, """
         SELECT id, number, title, text, content_sha256, capture_id, observed_at, claimed_at, extractor,
                extractor_version
-        FROM versions WHERE post_id = :id ORDER BY number""", {"id": post_id})
+        FROM versions WHERE post_id = :id ORDER BY number""", {"id": found[0]["id"]})
+    return platform, native_id, found[0], versions
+
+
+async def bundle_download(datasette: Any, request: Request) -> Response:
+    """The post's evidence bundle (archiver/bundle.py), made in a thread, one at a time."""
+    db = await archive_database(datasette)
+    platform, native_id, post, versions = await _published_post(db, request)
+    captures = await _rows(db, "SELECT capture_id FROM versions WHERE post_id = :id UNION "
+                               "SELECT capture_id FROM events WHERE post_id = :id AND capture_id IS NOT NULL",
+                           {"id": post["id"]})
+    async with _BUNDLES:
+        body = await asyncio.to_thread(
+            post_bundle, db.path, {key: post[key] for key in _POST_FIELDS},
+            [{key: v[key] for key in _VERSION_FIELDS} for v in versions], [row["capture_id"] for row in captures])
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{platform}-{native_id}").strip("-")[:100]
+    return Response(body, content_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}.zip"', "X-Content-Type-Options": "nosniff"})
+
+
+async def post_page(datasette: Any, request: Request) -> Response:
+    db = await archive_database(datasette)
+    platform, native_id, post, versions = await _published_post(db, request)
+    post_id = post["id"]
     # the word diffs are CPU work: done in a thread (cached, size-bounded), never on the event loop
     texts = [version["text"] for version in versions]
     diffs = await asyncio.to_thread(diffs_between, texts) if len(texts) > 1 else []
@@ -416,6 +440,7 @@ async def post_page(datasette: Any, request: Request) -> Response:
         "captures": captures,
         "citation": cite,
         "path": path,
+        "bundle": datasette.urls.path(f"/-/bundle/{tilde_encode(platform)}/{tilde_encode(native_id)}.zip"),
         "feed": datasette.urls.path(f"/-/feed/post/{tilde_encode(platform)}/{tilde_encode(native_id)}.atom"),
         "author_feed": datasette.urls.path(f"/-/feed/author/{tilde_encode(platform)}/"
                                            f"{tilde_encode(post['author_handle'])}.atom")
