@@ -205,7 +205,9 @@ def test_payload_is_downloaded_never_rendered(server: Server, built: Built) -> N
     assert response.status_code == 200
     assert response.content == ARCHIVED_HTML
     assert response.headers["Content-Type"] == "application/octet-stream"
-    assert response.headers["Content-Disposition"].startswith("attachment;")
+    # named from the URL it was fetched from, its content type and the start of its digest
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="example.org-news-{built.payload_sha256[:12]}.html"')
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert requests.get(f"{server.url}/-/payload/{'0' * 64}", timeout=10).status_code == 404
 

@@ -6,10 +6,11 @@ that the templates escape; only `highlight` builds markup, and it escapes the ar
 
 from __future__ import annotations
 
+import mimetypes
 import re
 from functools import lru_cache
 from itertools import pairwise
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from diff_match_patch import diff_match_patch
 from markupsafe import Markup, escape
@@ -89,6 +90,23 @@ def human_duration(seconds: int) -> str:
         if len(parts) == 2:
             break
     return " ".join(parts) or "0 seconds"
+
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def download_name(url: str | None, content_type: str | None, sha256: str) -> str:
+    """A payload's file name from the URL it was fetched from and its content type, with the start of its
+    digest so that two versions of one page stay apart: example.org-news-2552b4f5eb44.html."""
+    parts = urlsplit(url or "")
+    path = unquote(parts.path).rstrip("/")
+    stem = path.rsplit("/", 1)[-1] if path else ""
+    base, dot, suffix = stem.rpartition(".")
+    extension = mimetypes.guess_extension((content_type or "").split(";")[0].strip()) or (f".{suffix}" if dot else "")
+    if dot and f".{suffix}".lower() == extension:
+        stem = base
+    name = _UNSAFE_NAME.sub("-", "-".join(part for part in (parts.hostname, stem) if part)).strip("-.")[:80]
+    return f"{name or 'payload'}-{sha256[:12]}{extension or '.bin'}"
 
 
 def safe_link(url: str | None) -> str | None:

@@ -35,6 +35,7 @@ from archiver.publish.pages import (
     HIT_START,
     citation,
     diffs_between,
+    download_name,
     highlight,
     safe_link,
     stayed_up,
@@ -504,20 +505,21 @@ async def payload_download(datasette: Any, request: Request) -> Response:
     db = await archive_database(datasette)
     sha256 = request.url_vars["sha256"]
 
-    def read(conn: Any) -> tuple[str | None, bytes] | None:
+    def read(conn: Any) -> tuple[str | None, bytes, str | None, str | None] | None:
         # an archived body may be longer than any value public SQL may make: read with the archive's own SQL
         with unbounded_values(conn):
             return conn.execute(f"""
-                SELECT compression, data FROM payloads WHERE sha256 = :sha AND EXISTS (
-                    SELECT 1 FROM captures WHERE payload_sha256 = :sha AND {PUBLISHED_ROWS["captures"]})""",
-                {"sha": sha256}).fetchone()
+                SELECT p.compression, p.data, c.requested_url, c.content_type
+                FROM payloads p JOIN captures c ON c.id = (
+                    SELECT min(id) FROM captures WHERE payload_sha256 = :sha AND {PUBLISHED_ROWS["captures"]})
+                WHERE p.sha256 = :sha""", {"sha": sha256}).fetchone()
 
     found = await db.execute_fn(read)
     if not found:
         raise NotFound(f"no published payload {sha256}")
     body = decode_payload(found[0], found[1])
     return Response(body, content_type="application/octet-stream", headers={
-        "Content-Disposition": f'attachment; filename="{sha256}.bin"',
+        "Content-Disposition": f'attachment; filename="{download_name(found[2], found[3], sha256)}"',
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
     })
