@@ -337,6 +337,7 @@ def test_atom_feeds_per_source_author_and_post(server: Server) -> None:
     assert post.feed.title.startswith("Changes to “Meeting”")
     html = requests.get(server.url + page(EDITED), timeout=10).text
     assert 'type="application/atom+xml"' in html and page(EDITED).replace("/-/post/", "/-/feed/post/") in html
+    assert 'href="/-/feed/source/ministry.atom"' in html and 'href="/-/feed/author/webpage/ministry.atom"' in html
 
 
 def test_archived_markup_is_shown_inert(server: Server, built: Built) -> None:

@@ -446,6 +446,8 @@ async def post_page(datasette: Any, request: Request) -> Response:
         "author_feed": datasette.urls.path(f"/-/feed/author/{tilde_encode(platform)}/"
                                            f"{tilde_encode(post['author_handle'])}.atom")
         if post["author_handle"] else None,
+        "source_feed": datasette.urls.path(f"/-/feed/source/{tilde_encode(post['source_id'])}.atom")
+        if post["source_id"] else None,
         "query": query,
         "database": db.name,
     }
