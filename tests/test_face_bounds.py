@@ -190,3 +190,13 @@ def test_the_unit_file_limits_memory_and_tasks() -> None:
     service = unit["Service"]
     assert service["MemoryMax"].endswith(("M", "G")) and int(service["MemoryMax"][:-1]) > 0
     assert int(service["TasksMax"]) > 0
+
+
+def test_table_filters_written_as_sql_are_bounded_too(server: Server) -> None:
+    """?_where= puts a stranger's SQL into a table page: the same authorizer and limits apply to it."""
+    refused = requests.get(f"{server.url}/archive/posts.json", params={"_where": "length(zeroblob(1000000000)) > 0"},
+                           timeout=30)
+    assert refused.status_code == 400 and "zeroblob" in refused.text
+    fine = requests.get(f"{server.url}/archive/posts.json", params={"_where": "instr(text, 'agreed a framework') > 0",
+                                                                    "_shape": "objects"}, timeout=30)
+    assert fine.status_code == 200 and [row["title"] for row in fine.json()["rows"]] == ["Meeting"]
