@@ -361,7 +361,10 @@ def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
-    service.start()
+    try:
+        service.start()
+    except ArchiveError as exc:  # the service logged its FATAL line
+        sys.exit(exc.exit_code)
     stop.wait()
     service.stop()
 

@@ -72,9 +72,7 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
     try:
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
         report = VerifyReport(schema=conn.execute("PRAGMA user_version").fetchone()[0], journal=_journal(path))
-        damage = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-        if damage != ["ok"]:
-            raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
+        _quick_check(conn, path)
         archive = _Archive(conn)
         last = conn.execute("SELECT table_name, row_id FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
         if last is not None and last[0] == "publications":
@@ -93,6 +91,23 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
         raise classify(exc, path, "checking it") from exc
     finally:
         conn.close()
+
+
+def check_pages(path: str | Path) -> None:
+    """Raise ArchiveCorrupt unless SQLite's quick_check finds every page of the file sound."""
+    conn = open_to_check(path)
+    try:
+        _quick_check(conn, path)
+    except sqlite3.Error as exc:
+        raise classify(exc, path, "checking its pages") from exc
+    finally:
+        conn.close()
+
+
+def _quick_check(conn: sqlite3.Connection, path: str | Path) -> None:
+    damage = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    if damage != ["ok"]:
+        raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
 
 
 def _journal(path: str | Path) -> str:
