@@ -75,8 +75,10 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
         _quick_check(conn, path)
         archive = _Archive(conn)
         last = conn.execute("SELECT table_name, row_id FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
-        if last is not None and last[0] == "publications":
-            report.publication = last[1]  # a published copy ends with its publication record
+        if last is not None and last[0] == "publications" and report.journal != "wal":
+            # a published copy: one file, no WAL, ending with its publication record (the archive it was
+            # taken from ends so too until its next write, but is a live, WAL-mode archive)
+            report.publication = last[1]
         if "withheld" in archive.tables:  # a file older than schema 4 has no such table
             report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
         checks: list[Callable[[_Archive, VerifyReport], None]] = [
