@@ -107,7 +107,7 @@ def check_pages(path: str | Path) -> None:
 
 
 def _quick_check(conn: sqlite3.Connection, path: str | Path) -> None:
-    damage = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    damage = [line.strip() for row in conn.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
     if damage != ["ok"]:
         raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
 
