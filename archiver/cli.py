@@ -195,7 +195,9 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
                         click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
                                    f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
                                    f" not modified {report.not_modified})"
-                                   + (f": {report.error}" if report.error else ""))
+                                   + (f": {report.error}" if report.error else "")
+                                   + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
+                                      if report.conflicts else ""))
                 finally:
                     view.close()
             for url in urls:

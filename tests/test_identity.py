@@ -50,6 +50,7 @@ def test_a_second_source_serving_the_same_guid_cannot_edit_the_first_post(
     second = fetch(config, db, "aggregator")
     assert second.exit_code == 0, second.output
     assert "edited 0" in second.output and "new 1" in second.output
+    assert "1 identity conflict(s), see `archiver status`" in second.output
 
     # the first post is untouched: same row, one version, no event from the second source
     assert rows(db, "SELECT id, native_id, source_id, author_name, text, version_count, current_version "
