@@ -260,18 +260,21 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
     columns = [c for c in _POST_VIEW if c in {r[1] for r in conn.execute("PRAGMA table_info(posts)")}]
     facts, first_facts = (("last.facts", "first.facts") if "facts" in archive.columns["versions"]
                           else ("NULL", "NULL"))
+    # correlated lookups, each one step down an index (versions by post, events by post), per post
     query = f"""
-        WITH agg AS (SELECT post_id, count(*) AS n, min(id) AS first_id, max(id) AS last_id
-                     FROM versions GROUP BY post_id),
-        status AS (SELECT post_id, type FROM (
-                       SELECT post_id, type, row_number() OVER (PARTITION BY post_id ORDER BY id DESC) AS rn
-                       FROM events WHERE type IN ('missing', 'deleted', 'restored')) WHERE rn = 1)
-        SELECT {', '.join(f'p.{c}' for c in columns)}, p.id, agg.n, agg.last_id, status.type,
+        SELECT {', '.join(f'p.{c}' for c in columns)}, p.post_id, p.n, p.last_id, p.status_event,
                last.title, last.text, {facts}, {first_facts}, first.observed_at,
                (SELECT 1 FROM versions v WHERE v.id = p.current_version)
-        FROM posts p LEFT JOIN agg ON agg.post_id = p.id LEFT JOIN status ON status.post_id = p.id
-        LEFT JOIN versions last ON last.id = agg.last_id LEFT JOIN versions first ON first.id = agg.first_id
-        ORDER BY p.id"""
+        FROM (
+            SELECT {', '.join(f'p.{c}' for c in columns)}, p.id AS post_id,
+                (SELECT count(*) FROM versions v WHERE v.post_id = p.id) AS n,
+                (SELECT max(id) FROM versions v WHERE v.post_id = p.id) AS last_id,
+                (SELECT min(id) FROM versions v WHERE v.post_id = p.id) AS first_id,
+                (SELECT type FROM events e WHERE e.post_id = p.id AND e.type IN ('missing', 'deleted', 'restored')
+                 ORDER BY e.id DESC LIMIT 1) AS status_event
+            FROM posts p) p
+        LEFT JOIN versions last ON last.id = p.last_id LEFT JOIN versions first ON first.id = p.first_id
+        ORDER BY p.post_id"""
     for row in conn.execute(query):
         actual = dict(zip(columns, row, strict=False))
         post_id, n, last_id, status, title, text, last_facts, first_facts, first_seen, current_exists = \
