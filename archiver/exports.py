@@ -161,9 +161,11 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
     still holds what was left out.
 
     The copy is recorded as a publication in the archive it is taken from (a chained row: when, at which
-    chain head, the digest of its withheld list), appended while the archive's write lock is held so that
-    the same row is the copy's last chain entry: `archiver verify` on the copy accepts exactly the
-    withheld rows that record declares. An archive older than the current schema is copied as it is
+    chain head, the digest of its withheld list), and the copy ends with the same row and chain entry:
+    `archiver verify` on the copy accepts exactly the withheld rows that record declares. The copy is
+    made without holding the archive's write lock; entries the archive appended meanwhile are added to
+    the copy's chain with their rows withheld ("written after this copy was taken"), under the lock,
+    which is held only for that and for the record. An archive older than the current schema is copied as it is
     (the original never upgraded), so it can only be copied whole."""
     out_path = Path(out_path)
     if out_path.exists():
@@ -180,18 +182,18 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
                                f"`archiver init --db {db_path}` before taking a copy that withholds rows")
         _copy(db_path, out_path)
         return {}
+    _copy(db_path, out_path)  # the bulk of the work, without holding the archive's write lock
     try:
-        with Archive(db_path) as archive, archive.transaction():  # the write lock: no entry slips in between
-            head_seq, head = archive.head()
-            _copy(db_path, out_path)
-            copy = sqlite3.connect(out_path, isolation_level=None)
-            try:
-                copy.execute("BEGIN IMMEDIATE")
-                if published_only:
-                    _withhold_unpublished(copy)
-                if without_payloads:
-                    _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
-                withheld = dict(copy.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
+        copy = sqlite3.connect(out_path, isolation_level=None)
+        try:
+            copy.execute("BEGIN IMMEDIATE")
+            if published_only:
+                _withhold_unpublished(copy)
+            if without_payloads:
+                _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
+            with Archive(db_path) as archive, archive.transaction():  # briefly: no entry slips in between
+                _catch_up(copy, archive)
+                head_seq, head = archive.head()
                 listed = copy.execute("SELECT table_name, row_key, reason FROM withheld "
                                       "ORDER BY table_name, row_key").fetchall()
                 publication, entry = archive.record_publication(
@@ -205,14 +207,27 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
                 copy.execute("INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
                              "VALUES (?, ?, ?, ?, ?, ?)", entry)
                 copy.execute("COMMIT")
-                if withheld:
-                    copy.execute("VACUUM")
-            finally:
-                copy.close()
+            withheld = dict(copy.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
+            if withheld:
+                copy.execute("VACUUM")
+        finally:
+            copy.close()
     except BaseException:
         out_path.unlink(missing_ok=True)  # a copy the archive does not record is not a publication
         raise
     return withheld
+
+
+def _catch_up(copy: sqlite3.Connection, archive: Archive) -> None:
+    """Entries the archive appended while the copy was being made: their chain entries join the copy
+    (so its chain runs on to the archive's head) and their rows are withheld from it."""
+    last = copy.execute("SELECT coalesce(max(seq), 0) FROM chain").fetchone()[0]
+    later = archive.conn.execute("SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain "
+                                 "WHERE seq > ? ORDER BY seq", (last,)).fetchall()
+    copy.executemany("INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", [tuple(row) for row in later])
+    copy.executemany("INSERT OR IGNORE INTO withheld (table_name, row_key, reason) VALUES (?, ?, ?)",
+                     [(row[1], str(row[2]), "written after this copy was taken") for row in later])
 
 
 def _copy(db_path: str | Path, out_path: Path) -> None:

@@ -191,3 +191,30 @@ def test_a_scheduled_check_of_a_corrupt_archive_is_a_failed_run(live: Path, tmp_
                for r in caplog.records), caplog.text
     failed = sqlite3.connect(live).execute("SELECT outcome, error FROM runs WHERE kind = 'verify'").fetchall()
     assert len(failed) == 1 and failed[0][0] == "failed" and "corrupt" in failed[0][1]
+
+
+def test_a_snapshot_taken_while_the_archive_grows_withholds_what_came_after(live: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy is made without the write lock; what the writer appends meanwhile is chained in the copy
+    too, its rows withheld, so the copy's chain runs on to the publication record."""
+    from archiver import exports
+    from archiver.verify import verify
+
+    made = exports._copy
+
+    def copy_then_write(db_path: Path, out_path: Path) -> None:
+        made(db_path, out_path)
+        fill_more = Exchange(requested_url="https://www.example.org/late", method="GET", started_at=utcnow(),
+                             status=200, body=b"<rss>late</rss>")
+        with Archive(db_path) as archive:  # the service writing while the copy is taken
+            archive.record(fill_more, Observation(posts=[PostDraft(
+                platform="web", native_id="https://www.example.org/late", versions=[VersionDraft(text="Late.")])]))
+
+    monkeypatch.setattr(exports, "_copy", copy_then_write)
+    withheld = exports.snapshot(live, tmp_path / "copy.db")
+    assert withheld == {"captures": 1, "events": 1, "sightings": 1, "versions": 1}
+    report = verify(tmp_path / "copy.db")
+    assert report.ok, report.problems
+    assert report.copy and report.head == verify(live).head
+    reasons = sqlite3.connect(tmp_path / "copy.db").execute("SELECT DISTINCT reason FROM withheld").fetchall()
+    assert reasons == [("written after this copy was taken",)]
