@@ -57,6 +57,8 @@ def has_checkpoints() -> bool:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     tmp = tmp_path_factory.mktemp("tamper")
     db = tmp / "archive.db"
+    code, output = cli("init", "--db", str(db))  # (with checkpoints: also the archive's signing key)
+    assert code == 0, output
     with LoopbackServer() as site:
         items = [(f"tag:ministry.example,2026:{n}", f"{site.base}/s/{n}", f"Statement {n}",
                   f"Tue, 0{n} Jun 2026 10:00:00 GMT", f"The ministry's statement number {n}.") for n in (1, 2, 3)]
@@ -88,7 +90,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     checkpoint = None
     if has_checkpoints():
         checkpoint = tmp / "before.checkpoint"
-        code, output = cli("checkpoint", "--db", str(db), "--output", str(checkpoint))
+        code, output = cli("checkpoint", "--db", str(db), "--out", str(checkpoint))
         assert code == 0, output
     yield Built(db, copy, checkpoint)
 
@@ -370,6 +372,10 @@ def test_tampering_is_detected(built: Built, tmp_path: Path, name: str) -> None:
     if built.checkpoint is None:
         pytest.skip("detected only against a head kept from before: `archiver checkpoint` and "
                     "`archiver verify --checkpoint FILE` are not in this archiver yet")
+    untouched = tmp_path / "untouched.db"  # the control: the same check on an untampered copy passes
+    shutil.copy(built.db, untouched)
+    code, output = cli("verify", "--db", str(untouched), "--no-record", "--checkpoint", str(built.checkpoint))
+    assert code == 0, output
     code, output = cli("verify", "--db", str(path), "--no-record", "--checkpoint", str(built.checkpoint))
     assert code == 1, f"{name}: passed verify --checkpoint\n{output}"
 
