@@ -13,8 +13,9 @@ import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from archiver.archive import origin
+from archiver.archive import Archive, origin
 from archiver.cli import main
+from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
 from tests.official_fixtures import Site, fetch, rows, rss, write_config
 
 GUID = "tag:ministry-a.example,2026:statement-7"  # a guid with a scheme is taken as it is, not per feed
@@ -90,3 +91,49 @@ def test_a_second_source_serving_the_same_guid_cannot_edit_the_first_post(
     copy.close()
     checked = CliRunner().invoke(main, ["verify", "--db", str(snap)])
     assert checked.exit_code == 0, checked.output
+
+
+def record(db: Path, url: str, source_id: str | None, *, posts: list[PostDraft] | None = None,
+           gone: list[Gone] | None = None) -> RecordResult:
+    with Archive(db, create=True) as archive:
+        return archive.record(Exchange(requested_url=url, method="GET", started_at=utcnow(), status=200, body=b"{}"),
+                              Observation(posts=posts or [], gone=gone or []), source_id=source_id)
+
+
+def social(platform: str, native_id: str, author_id: str, text: str) -> PostDraft:
+    return PostDraft(platform=platform, native_id=native_id, author_id=author_id, author_name=author_id,
+                     versions=[VersionDraft(text=text)])
+
+
+@pytest.mark.parametrize(("platform", "first", "second", "same"), [
+    # the account the platform authenticates decides, wherever the post was read
+    ("bluesky", ("https://bsky.example/a", "did:plc:alice"), ("https://other.example/b", "did:plc:alice"), True),
+    ("bluesky", ("https://bsky.example/a", "did:plc:alice"), ("https://bsky.example/b", "did:plc:mallory"), False),
+    # a Mastodon account id is only unique on its own server
+    ("mastodon", ("https://one.example/api", "1090"), ("https://one.example/api2", "1090"), True),
+    ("mastodon", ("https://one.example/api", "1090"), ("https://two.example/api", "1090"), False),
+    # web kinds: the origin the document came from, not the source
+    ("web", ("https://ministry.example/feed", "src"), ("https://ministry.example/other", "src"), True),
+    ("web", ("https://ministry.example/feed", "src"), ("https://mirror.example/feed", "src"), False),
+])
+def test_who_may_add_to_a_post(tmp_path: Path, platform: str, first: tuple[str, str], second: tuple[str, str],
+                               same: bool) -> None:
+    db = tmp_path / "archive.db"
+    record(db, first[0], "first", posts=[social(platform, "id-1", first[1], "Original.")])
+    result = record(db, second[0], "second", posts=[social(platform, "id-1", second[1], "Rewritten.")])
+    assert (result.edited, result.conflicts) == ((1, 0) if same else (0, 1))
+    texts = rows(db, "SELECT native_id, text FROM posts ORDER BY id")
+    assert texts[0] == ("id-1", "Rewritten." if same else "Original.")
+    assert len(texts) == (1 if same else 2)
+
+
+def test_another_source_cannot_delete_a_post(tmp_path: Path) -> None:
+    db = tmp_path / "archive.db"
+    record(db, "https://ministry.example/feed", "ministry",
+           posts=[social("feed", "tag:m,2026:1", "ministry", "Statement.")])
+    result = record(db, "https://mirror.example/feed", "mirror", gone=[Gone("feed", "tag:m,2026:1", True, "404")])
+    assert result.deleted == 0
+    assert rows(db, "SELECT status FROM posts") == [("live",)]
+    assert rows(db, "SELECT type FROM events") == [("first_seen",)]
+    assert record(db, "https://ministry.example/feed", "ministry",
+                  gone=[Gone("feed", "tag:m,2026:1", True, "404")]).deleted == 1  # its own source can
