@@ -43,7 +43,7 @@ class ArchiverGroup(click.Group):
             click.echo(f"archiver: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except sqlite3.DatabaseError as exc:
-            error = classify(exc, ctx.params.get("db_path") or "the archive", ctx.invoked_subcommand or "running")
+            error = classify(exc, "the archive", f"archiver {ctx.invoked_subcommand}")
             click.echo(f"archiver: error: {error}", err=True)
             sys.exit(error.exit_code if error.exit_code != 2 else 1)
 
