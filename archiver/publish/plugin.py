@@ -539,7 +539,7 @@ async def search_page(datasette: Any, request: Request) -> Response:
     cap = int((datasette.plugin_config("archiver") or {}).get("search_cap", SEARCH_CAP))
     searched = any(value for key, value in form.items() if key != "advanced")
     if form["q"] and not await db.table_exists("versions_fts"):
-        errors.append("This copy of the archive predates the search of every version (schema 5): "
+        errors.append("This copy of the archive predates the search of every version (no versions_fts index): "
                       "`archiver init --db` on the file upgrades it.")
     if searched and not errors:
         try:

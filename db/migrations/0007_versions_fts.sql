@@ -1,4 +1,4 @@
--- Schema version 5: search every version. posts_fts holds only each post's current text, so a word an
+-- Schema version 7: search every version. posts_fts holds only each post's current text, so a word an
 -- edit removed could not be found; versions_fts indexes the title and text of every version (external
 -- content: the text stays in versions, once). Versions are append-only, so rows arrive by the insert
 -- trigger; the delete trigger serves a published copy that withholds versions.
