@@ -30,4 +30,8 @@ PUBLISHED_ROWS = {
     "captures": "id NOT IN unpublished_captures",
     "runs": "coalesce(source_id, '') NOT IN unpublished_sources",
     "source_state": "source_id NOT IN unpublished_sources",
+    "source_versions": "source_id NOT IN unpublished_sources",
+    "run_outcomes": "coalesce(source_id, '') NOT IN unpublished_sources",
+    "sightings": "capture_id NOT IN unpublished_captures",
+    "identity_conflicts": "post_id NOT IN unpublished_posts AND other_post_id NOT IN unpublished_posts",
 }

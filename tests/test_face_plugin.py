@@ -154,6 +154,8 @@ def test_the_live_face_hides_unpublished_rows(tmp_path: Path, built: Built) -> N
     hidden_versions = {row[0] for row in conn.execute("SELECT id FROM versions WHERE post_id = ?", (built.hostile,))}
     hidden_captures = {row[0] for row in conn.execute("SELECT capture_id FROM versions WHERE post_id = ?",
                                                       (built.hostile,))}
+    hidden_sightings = {row[0] for row in conn.execute(
+        f"SELECT id FROM sightings WHERE capture_id IN ({', '.join(map(str, hidden_captures))})")}
     conn.close()
     port = free_port()
     running = start_datasette(datasette_command(copy, port=port), f"http://127.0.0.1:{port}")
@@ -162,7 +164,7 @@ def test_the_live_face_hides_unpublished_rows(tmp_path: Path, built: Built) -> N
             response = get(running, f"/archive/{table}.json", _shape="objects", _size="max")
             return {row[key] for row in response.json()["rows"]}
 
-        posts, versions, captures = ids("posts"), ids("versions"), ids("captures")
+        posts, versions, captures, sightings = ids("posts"), ids("versions"), ids("captures"), ids("sightings")
         events = {row["post_id"] for row in get(running, "/archive/events.json", _shape="objects").json()["rows"]}
         row_page = requests.get(f"{running.url}/archive/posts/{built.hostile}.json", timeout=10)
         shown_row = requests.get(f"{running.url}/archive/posts/{built.edited}.json", timeout=10)
@@ -175,6 +177,7 @@ def test_the_live_face_hides_unpublished_rows(tmp_path: Path, built: Built) -> N
     assert not hidden_versions & versions and versions
     assert built.hostile not in events and built.edited in events
     assert not hidden_captures & captures
+    assert hidden_sightings and not hidden_sightings & sightings  # the pages that showed it, too
     assert row_page.status_code == 404 and shown_row.status_code == 200
     assert "No statements match." in search
     assert post_page.status_code == 404

@@ -185,7 +185,8 @@ def asgi_wrapper(datasette: Any) -> Any:
 _TABLE_PATH = re.compile(r"^/(?P<db>[^/]+)/(?P<table>[a-z_]+?)(?:\.(?:json|csv))?$")
 _ROW_PATH = re.compile(r"^/(?P<db>[^/]+)/(?P<table>[a-z_]+)/(?P<pk>[^/]+?)(?:\.json)?$")
 _ROW_KEYS = {"sources": "id", "posts": "id", "versions": "id", "events": "id", "post_seen": "post_id",
-             "captures": "id", "runs": "id"}
+             "captures": "id", "runs": "id", "source_versions": "id", "run_outcomes": "id", "sightings": "id",
+             "identity_conflicts": "id"}
 
 
 async def _published_only(datasette: Any, scope: dict[str, Any]) -> dict[str, Any] | None:
