@@ -267,7 +267,7 @@ def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")
 @click.option("--config-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Datasette metadata and settings folder [default: config/datasette of this installation].")
+              help="Datasette metadata and settings folder [default: the one shipped with archiver].")
 def serve(db_path: Path, host: str, port: int, config_dir: Path | None) -> None:
     """Serve the archive read-only with Datasette (the live file: safe while the service writes)."""
     from archiver.publish.server import serve as serve_archive
