@@ -138,7 +138,8 @@ def _parse(module: Any, source: Source, request: Request, exchange: Exchange,
     except Exception as exc:  # a parser bug on hostile input is a failed page, not a dead run
         # one line in the service log (the run's own line repeats it); the traceback only at DEBUG
         log.debug("source %s: parser %s failed on %s", source.id, source.kind, request.url, exc_info=True)
-        return None, " ".join(f"{source.kind} parser failed: {type(exc).__name__}: {exc}: {request.method} {request.url}".split())
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())  # a message with newlines stays one line
+        return None, f"{source.kind} parser failed: {cause}: {request.method} {request.url}"
 
 
 def capture_url(archive: Archive, fetcher: Fetcher, url: str, *,
