@@ -15,6 +15,7 @@ import click
 from archiver import __version__
 from archiver.archive import Archive
 from archiver.database import DEFAULT_DB, ArchiveError, latest_version
+from archiver.status import STALE_INTERVALS
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
@@ -66,41 +67,31 @@ def init(db_path: Path) -> None:
 @main.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(db_path: Path, as_json: bool) -> None:
-    """What the archive holds, and each source's last runs."""
-    from archiver.status import archive_status
+@click.option("--wide", is_flag=True, help="Every column, reasons on one line (wider than 100 columns).")
+@click.option("--check", is_flag=True,
+              help="Exit 1, printing each problem, when an enabled source has not succeeded within --intervals "
+                   "of its intervals or the last fixity check failed; exit 0 (silent) when healthy. For cron "
+                   "and monitoring.")
+@click.option("--intervals", type=click.IntRange(min=1), default=STALE_INTERVALS, show_default=True,
+              help="How many of its intervals a source may go without a successful run (with --check).")
+def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int) -> None:
+    """What the archive holds, whether the service is running, and each source's last runs."""
+    from archiver.status import archive_status, render
 
     found = archive_status(db_path)
+    if check:
+        problems = found.problems(intervals)
+        for problem in problems:
+            click.echo(problem)
+        if problems:
+            click.echo(f"archiver: status check: {len(problems)} problem(s) in {db_path}", err=True)
+            sys.exit(1)
+        return
     if as_json:
         click.echo(json.dumps(found.as_dict(), indent=2))
         return
-    totals, fixity, sources = found.totals, found.fixity, found.sources
-    click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
-    if fixity is None:
-        click.echo("last fixity check: never (run `archiver verify`)")
-    else:
-        click.echo(f"last fixity check: {fixity['outcome']} at {_minute(fixity['at'])}"
-                   + (f", chain head {fixity['head']}" if fixity["outcome"] == "ok" else f": {fixity['error']}"))
-    if found.crashed:
-        click.echo(f"crashed runs: {found.crashed} (left open by a killed process, closed at the next start)")
-    if found.server is not None and found.server["deaths"]:
-        click.echo(f"public face: Datasette died {found.server['deaths']} time(s); last at "
-                   f"{_minute(found.server['at'])}: {found.server['error']}")
-    if not sources:
-        return
-    header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "crashed",
-              "missed", "posts")
-    rows = [(s["id"] + ("" if s["enabled"] else " (disabled)"), s["kind"], _minute(s["last_ok"]),
-             _minute(s["last_failure"]), (s["last_error"] or "-")[:60], _minute(s["next_run"]), str(s["runs"]),
-             str(s["failed_runs"]), str(s["crashed_runs"]), str(s["missed_runs"]), str(s["posts"]))
-            for s in sources]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-def _minute(timestamp: str | None) -> str:
-    return timestamp[:16].replace("T", " ") if timestamp else "-"
+    for line in render(found, wide=wide):
+        click.echo(line)
 
 
 @main.command()
