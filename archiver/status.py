@@ -129,8 +129,8 @@ def render(found: ArchiveStatus, *, wide: bool = False) -> list[str]:
     if fixity is None:
         lines.append("last fixity check: never (run `archiver verify`)")
     elif fixity["outcome"] == "ok":
-        head = fixity["head"] if wide else f"{fixity['head'][:16]}…"
-        lines.append(f"last fixity check: ok at {_minute(fixity['at'])}, chain head {head}")
+        lines.append(f"last fixity check: ok at {_minute(fixity['at'])}" + (", " if wide else "\n  ")
+                     + f"chain head {fixity['head']}")
     else:
         lines += fill(f"last fixity check: FAILED at {_minute(fixity['at'])}: {fixity['error']}")
     if found.crashed:
