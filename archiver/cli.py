@@ -48,9 +48,9 @@ class ArchiverGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """Evidence-grade archive of public statements and posts."""
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from archiver.logs import configure
+
+    configure(max(logging.WARNING - 10 * verbose, logging.DEBUG))
 
 
 @main.command()
@@ -292,15 +292,19 @@ def import_twarc(db_path: Path, path: Path) -> None:
               help="Also serve the archive read-only with Datasette.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Datasette address.")
 @click.option("--port", default=8001, show_default=True, help="Datasette port.")
-def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per line (time, level, logger, message, source, run) for log shippers.")
+def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int, log_format: str) -> None:
     """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration)."""
     import signal
     import threading
 
+    from archiver.logs import configure
     from archiver.service import Service
 
-    if not logging.getLogger().isEnabledFor(logging.INFO):
-        logging.getLogger().setLevel(logging.INFO)
+    quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # no -v: the service still says what it does
+    configure(min(logging.getLogger().getEffectiveLevel(), logging.INFO), log_format)
+    if quiet:
         # the scheduler's own INFO lines (one per job added or run) drown the archive's; -v shows them
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     service = Service(config_path, db_path, serve=serve, host=host, port=port)

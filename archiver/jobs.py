@@ -60,7 +60,7 @@ def run_source(source: Source, fetcher: Fetcher, write: Write[Any], view: Archiv
     level = logging.WARNING if report.outcome == "failed" else logging.INFO
     log.log(level, "source %s: run %s %s%s (requests %d, new %d, edited %d, deleted %d)", source.id,
             run_id, report.outcome, f": {report.error}" if report.error else "", report.requests,
-            report.new, report.edited, report.deleted)
+            report.new, report.edited, report.deleted, extra={"source": source.id, "run": run_id})
     return report
 
 

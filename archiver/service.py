@@ -306,10 +306,11 @@ class Service:
                                                 self.config.settings.max_backoff))
                 health.not_before = now + wait
                 log.warning("source %s: %d failed runs in a row, next attempt not before %s",
-                            source_id, health.failures, format_time(health.not_before))
+                            source_id, health.failures, format_time(health.not_before), extra={"source": source_id})
         else:
             if health.failures >= BACKOFF_AFTER:
-                log.info("source %s recovered after %d failed runs", source_id, health.failures)
+                log.info("source %s recovered after %d failed runs", source_id, health.failures,
+                         extra={"source": source_id})
             health.failures, health.not_before = 0, None
         if self._draining.is_set():
             return  # the scheduler is shutting down and holds its job store: do not ask it
