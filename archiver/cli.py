@@ -32,6 +32,13 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
                         envvar="ARCHIVER_CONFIG", show_default=True, help="Sources file.")(command)
 
 
+def open_for_writing(db_path: Path) -> Archive:
+    """The existing archive a command writes into, named on stderr first. Only `init` creates one: a
+    command run in the wrong folder must not start a second, empty archive there."""
+    click.echo(f"archive: {db_path.resolve()}", err=True)
+    return Archive(db_path)
+
+
 class ArchiverGroup(click.Group):
     """Turns ArchiveError (and the config errors derived from it) into one line and exit 2."""
 
@@ -99,7 +106,7 @@ def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int
 def verify(db_path: Path) -> None:
     """Recompute every digest and the hash chain; exit 1 naming the first broken row."""
     report = verify_archive(db_path)
-    with Archive(db_path) as archive:
+    with open_for_writing(db_path) as archive:  # the check is kept as a run
         record_verification(archive, report)
     click.echo(report.summary())
     if not report.ok:
@@ -130,7 +137,7 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
     fetcher = Fetcher(config.settings if config else Settings())
     failed = False
     try:
-        with Archive(db_path, create=True) as archive:
+        with open_for_writing(db_path) as archive:
             if source_ids and config is not None:
                 sources = [config.source(source_id) for source_id in source_ids]
                 archive.sync_sources([s.as_row() for s in config.sources])
@@ -256,7 +263,7 @@ def import_() -> None:
 
 
 def _run_import(db_path: Path, path: Path, importer: Callable[..., Any]) -> None:
-    with Archive(db_path, create=True) as archive:
+    with open_for_writing(db_path) as archive:
         report = importer(archive, path)
     click.echo(report.summary())
     for problem in report.problems[:20]:

@@ -119,7 +119,7 @@ class Service:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        Archive(self.db_path, create=True).close()
+        Archive(self.db_path).close()  # made by `archiver init`, never implicitly here
         if self.serve:  # forked before any other thread exists
             self._start_datasette()
         self.writer = WriterThread(self.db_path)
