@@ -105,7 +105,7 @@ def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int
 @db_option
 def verify(db_path: Path) -> None:
     """Recompute every digest and the hash chain; exit 1 naming the first broken row."""
-    report = verify_archive(db_path)
+    report = verify_archive(db_path, progress=True)
     with open_for_writing(db_path) as archive:  # the check is kept as a run
         record_verification(archive, report)
     click.echo(report.summary())
@@ -211,7 +211,7 @@ def export_dump(db_path: Path, output: Path) -> None:
     """Write a full SQL dump (`sqlite3 NEW.db < OUTPUT` rebuilds the archive; `-` for stdout)."""
     from archiver.exports import dump
 
-    lines = _write_output(None if str(output) == "-" else output, lambda out: dump(db_path, out))
+    lines = _write_output(None if str(output) == "-" else output, lambda out: dump(db_path, out, progress=True))
     click.echo(f"dumped {db_path} ({lines} statements)", err=True)
 
 
@@ -224,7 +224,7 @@ def export_warc(db_path: Path, source_id: str | None, since: str | None, output:
     """Write stored HTTP captures as WARC 1.1 (OUTPUT.warc.gz is gzipped per record)."""
     from archiver.warc import export_warc as write_warc
 
-    click.echo(write_warc(db_path, output, source_id=source_id, since=since).summary())
+    click.echo(write_warc(db_path, output, source_id=source_id, since=since, progress=True).summary())
 
 
 @main.command()
@@ -239,7 +239,8 @@ def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only
     leaves out is named in its `withheld` table; `archiver verify` on the copy passes and reports it."""
     from archiver.exports import snapshot as take_snapshot
 
-    withheld = take_snapshot(db_path, output, without_payloads=without_payloads, published_only=published_only)
+    withheld = take_snapshot(db_path, output, without_payloads=without_payloads, published_only=published_only,
+                             progress=True)
     left_out = ", ".join(f"{n} {table}" for table, n in sorted(withheld.items()))
     click.echo(f"snapshot of {db_path} written to {output}" + (f" (withheld: {left_out})" if left_out else ""))
 

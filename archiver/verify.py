@@ -7,11 +7,13 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archiver.archive import CHAINED, Archive
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
 from archiver.database import connect
 from archiver.payloads import decode_payload
+from archiver.progress import bar
 
 
 @dataclass
@@ -23,6 +25,8 @@ class VerifyReport:
     withheld: dict[str, int] = field(default_factory=dict)  # declared omissions of a published copy, per table
     head: str = GENESIS
     problems: list[str] = field(default_factory=list)
+    # the bar the checks advance (archiver.progress; silent unless asked for and on a terminal)
+    progress: Any = field(default_factory=lambda: bar("", None, enabled=False), repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -36,11 +40,15 @@ class VerifyReport:
                 + (f"; withheld from this copy: {withheld}" if withheld else ""))
 
 
-def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
+def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False) -> VerifyReport:
     conn = connect(path, readonly=True)
+    report = VerifyReport()
     try:
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
-        report = VerifyReport()
+        if progress:  # counted on the same snapshot, so the total is what the checks will read
+            total = sum(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                        for table in ("payloads", "versions", "chain"))
+            report.progress = bar(f"verifying {Path(path).name}", total)
         # a file older than schema version 4 (a backup, verified without being upgraded) has no such table
         if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'withheld'").fetchone():
             report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
@@ -50,6 +58,7 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
                 break
         return report
     finally:
+        report.progress.close()
         conn.close()
 
 
@@ -71,6 +80,7 @@ def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
     for sha, size, compression, data in conn.execute(
             "SELECT sha256, size, compression, data FROM payloads ORDER BY sha256"):
         report.payloads += 1
+        report.progress.update()
         try:
             body = decode_payload(compression, data)
         except Exception as exc:
@@ -91,6 +101,7 @@ def _versions(conn: sqlite3.Connection, report: VerifyReport) -> None:
     for version_id, rule, title, text, extra, digest in conn.execute(
             "SELECT id, canonical_rule, title, text, extra, content_sha256 FROM versions ORDER BY id"):
         report.versions += 1
+        report.progress.update()
         actual = content_digest(title, text, json.loads(extra) if extra else None, rule)
         if actual != digest:
             report.problems.append(f"versions row {version_id}: content digest {actual} but {digest} recorded")
@@ -102,6 +113,7 @@ def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
     for seq, table, row_id, row_sha, prev_sha, entry_sha in conn.execute(
             "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain ORDER BY seq"):
         report.chain_entries += 1
+        report.progress.update()
         where = f"chain entry {seq} ({table} row {row_id})"
         if seq != expected_seq:
             report.problems.append(f"chain entry {expected_seq} is missing (next is {seq})")
