@@ -145,7 +145,8 @@ class Service:
         self._beat()
         systemd.notify("READY=1", f"STATUS={self._state.status}")
         # its own thread, not a scheduler job: busy workers must not look like a dead service
-        threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True).start()
+        self._heart = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        self._heart.start()
 
     def stop(self) -> None:
         """Drain: queued jobs skip themselves, running ones stop between requests (each request ends
@@ -154,6 +155,7 @@ class Service:
         systemd.notify("STOPPING=1", "STATUS=draining: running fetches end between requests")
         self._draining.set()
         self._beating.set()
+        self._heart.join()  # its last beat is written before the final state below, never after
         self.scheduler.shutdown(wait=True)
         self.writer.close()
         self.view.close()
@@ -166,7 +168,7 @@ class Service:
                 self.datasette.kill()
         self._state.stopped_at = utcnow()
         self._state.status = "stopped"
-        heartbeat.write(self.db_path, self._state)
+        self._write_state()
         log.info("archiver service stopped")
 
     def request_reload(self) -> None:
@@ -344,11 +346,14 @@ class Service:
                               + ("the scheduler stopped" if not self.scheduler.running else "the writer died"))
         if self._state.datasette:
             self._state.status += f"; Datasette {self._state.datasette}"
+        self._write_state()
+        systemd.notify(*(["WATCHDOG=1"] if alive else []), f"STATUS={self._state.status}")
+
+    def _write_state(self) -> None:
         try:
             heartbeat.write(self.db_path, self._state)
-        except OSError as exc:
+        except OSError as exc:  # status then cannot tell; the service itself goes on
             log.warning("cannot write the heartbeat file %s: %s", heartbeat.path_for(self.db_path), exc)
-        systemd.notify(*(["WATCHDOG=1"] if alive else []), f"STATUS={self._state.status}")
 
     def _datasette_state(self) -> str | None:
         if self.datasette is None:
