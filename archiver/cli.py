@@ -76,9 +76,9 @@ def init(db_path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--wide", is_flag=True, help="Every column, reasons on one line (wider than 100 columns).")
 @click.option("--check", is_flag=True,
-              help="Exit 1, printing each problem, when an enabled source has not succeeded within --intervals "
-                   "of its intervals or the last fixity check failed; exit 0 (silent) when healthy. For cron "
-                   "and monitoring.")
+              help="Exit 1, printing each problem, when the service died without being stopped, the last "
+                   "fixity check failed, or an enabled source has not succeeded within --intervals of its "
+                   "intervals; exit 0 (silent) when healthy. For cron and monitoring.")
 @click.option("--intervals", type=click.IntRange(min=1), default=STALE_INTERVALS, show_default=True,
               help="How many of its intervals a source may go without a successful run (with --check).")
 def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int) -> None:
@@ -95,7 +95,7 @@ def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int
             sys.exit(1)
         return
     if as_json:
-        click.echo(json.dumps(found.as_dict(), indent=2))
+        click.echo(json.dumps({**found.as_dict(), "problems": found.problems(intervals)}, indent=2))
         return
     for line in render(found, wide=wide):
         click.echo(line)

@@ -61,10 +61,13 @@ class ArchiveStatus:
                 "service": dataclasses.asdict(self.service) if self.service else None, "sources": self.sources}
 
     def problems(self, intervals: int = STALE_INTERVALS, now: dt.datetime | None = None) -> list[str]:
-        """What `status --check` fails on, one line each: an enabled source without a successful run
-        (ok or not_modified) for `intervals` of its intervals, and a failed last fixity check."""
+        """What `status --check` fails on, one line each: a service that died without stopping (killed,
+        crashed, hung), a failed last fixity check, and an enabled source without a successful run (ok or
+        not_modified) for `intervals` of its intervals. A service stopped on purpose is no problem."""
         now = now or dt.datetime.now(dt.UTC)
         found = []
+        if self.service is not None and self.service.stopped_at is None and not self.service.running(now):
+            found.append(f"service {self.service.describe(now)}")
         if self.fixity is not None and self.fixity["outcome"] != "ok":
             found.append(f"fixity check failed at {self.fixity['at']}: {self.fixity['error']}")
         for source in self.sources:

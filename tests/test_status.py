@@ -176,6 +176,7 @@ def test_service_notifies_systemd_and_status_says_running_then_stopped(tmp_path:
     assert code == 0
     assert f"service: stopped since {ago(dt.timedelta())[:10]}" in out
     assert "next runs are not shown while it is not running" in out
+    assert status(db, "--check") == (0, "", "")  # stopped on purpose: nothing to alert on
 
 
 def test_a_killed_service_is_not_reported_running(tmp_path: Path) -> None:
@@ -191,3 +192,5 @@ def test_a_killed_service_is_not_reported_running(tmp_path: Path) -> None:
     assert "service: not running: last heartbeat" in out and "killed or crashed" in out
     row = next(line for line in out.splitlines() if line.startswith("ministry"))
     assert row.split()[-4] == "-"  # no next run promised by a dead service
+    code, out, _ = status(db, "--check")  # monitoring hears of it at once, not after three intervals
+    assert code == 1 and out.startswith("service not running: last heartbeat ")
