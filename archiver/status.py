@@ -83,9 +83,10 @@ class ArchiveStatus:
             waited = (now - parse_time(since)).total_seconds()
             if waited > intervals * interval:
                 what = f"no successful run since {since}" if source["last_ok"] else f"never succeeded (since {since})"
+                failing = (source["last_failure"] or "") > (source["last_ok"] or "")  # the cause, if any, is known
                 found.append(f"source {source['id']}: {what}, more than {intervals} x {source['schedule']}"
-                             + (f"; last {source['last_outcome']}: {source['last_error']}" if source["last_error"]
-                                else ""))
+                             + (f"; last {source['last_outcome']}: {source['last_error'] or 'no reason recorded'}"
+                                if failing else ""))
         return found
 
 
@@ -153,7 +154,7 @@ def render(found: ArchiveStatus, *, wide: bool = False) -> list[str]:
     for s in found.sources:
         name = s["id"] + ("" if s["enabled"] else " (off)")
         next_run = _minute(s["next_run"]) if found.running and s["enabled"] else "-"
-        failing = s["last_failure"] is not None and s["last_failure"] > (s["last_ok"] or "")
+        failing = (s["last_failure"] or "") > (s["last_ok"] or "")
         reason = f"{s['last_outcome']}: {s['last_error'] or 'no reason recorded'}" if failing else ""
         if wide:
             table.append((name, s["kind"], _minute(s["last_ok"]), _minute(s["last_failure"]), next_run,

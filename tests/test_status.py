@@ -58,16 +58,20 @@ def test_check_passes_on_a_healthy_archive(tmp_path: Path) -> None:
 
 
 def test_check_fails_naming_a_source_without_success_for_three_intervals(tmp_path: Path) -> None:
-    db = build(tmp_path / "archive.db", {"ministry": HOUR / 2, "embassy": 4 * HOUR})
-    with Archive(db) as archive:  # its later runs failed: the reason is part of the problem
+    db = build(tmp_path / "archive.db", {"ministry": HOUR / 2, "embassy": 4 * HOUR, "mission": 5 * HOUR})
+    with Archive(db) as archive:  # the embassy's later run failed: the reason is part of the problem
         archive.finish_run(archive.start_run("fetch", "embassy", started_at=ago(HOUR)), "failed", REASON)
+        # the mission's failure came before its last success (then the service stopped): no cause to name
+        archive.finish_run(archive.start_run("fetch", "mission", started_at=ago(9 * HOUR)), "failed", REASON)
     code, out, err = status(db, "--check")
     assert code == 1
-    assert out.startswith("source embassy: no successful run since ")
-    assert f"more than 3 x every 1h; last failed: {REASON}" in out
+    embassy, mission = out.splitlines()
+    assert embassy.startswith("source embassy: no successful run since ")
+    assert embassy.endswith(f"more than 3 x every 1h; last failed: {REASON}")
+    assert mission.startswith("source mission: no successful run since ") and mission.endswith("x every 1h")
     assert "ministry" not in out
-    assert err == f"archiver: status check: 1 problem(s) in {db}\n"
-    assert status(db, "--check", "--intervals", "5")[0] == 0  # four hours is within five intervals
+    assert err == f"archiver: status check: 2 problem(s) in {db}\n"
+    assert status(db, "--check", "--intervals", "6")[0] == 0  # five hours is within six intervals
 
 
 def test_a_partial_or_crashed_run_is_no_success(tmp_path: Path) -> None:
