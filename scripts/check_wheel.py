@@ -74,7 +74,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def get(url: str, wait: float) -> str:
+def get(url: str, server: subprocess.Popen[bytes], wait: float) -> str:
     """The body of a 200 answer at `url`, waiting up to `wait` seconds for the server to come up."""
     give_up = time.monotonic() + wait
     while True:
@@ -82,6 +82,9 @@ def get(url: str, wait: float) -> str:
             with urllib.request.urlopen(url, timeout=10) as response:
                 return response.read().decode("utf-8")
         except (urllib.error.URLError, ConnectionError) as exc:
+            if server.poll() is not None:
+                sys.exit(f"check_wheel: archiver serve exited with {server.returncode}: "
+                         f"{server.stderr.read().decode()[-3000:] if server.stderr else ''}")
             if time.monotonic() > give_up:
                 sys.exit(f"check_wheel: archiver serve: no HTTP 200 from {url}: {exc}")
             time.sleep(0.5)
@@ -119,8 +122,8 @@ def main() -> None:
         server = subprocess.Popen([archiver, "serve", "--db", "archive.db", "--port", str(port)], cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            get(f"http://127.0.0.1:{port}/", wait=60)
-            page = get(f"http://127.0.0.1:{port}/-/post/{rows[0]['id']}", wait=5)
+            get(f"http://127.0.0.1:{port}/", server, wait=60)
+            page = get(f"http://127.0.0.1:{port}/-/post/{rows[0]['id']}", server, wait=5)
         finally:
             server.terminate()
             server.wait(timeout=10)
