@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from tqdm import tqdm
 
 from archiver.cli import main
 from tests.conftest import FIXTURES
@@ -79,6 +80,10 @@ def test_long_work_shows_progress_with_a_total_on_a_terminal_only(tmp_path: Path
     lines = sum(1 for line in twarc.read_bytes().splitlines() if line.strip())
     shown = _stderr_on_a_terminal(["import", "twarc", "--db", str(db), str(twarc)])
     assert "importing edited.jsonl: 100%" in shown and f"{lines}/{lines}" in shown
+    tweets = FIXTURES / "x_archive" / "tweets.js"
+    size = tqdm.format_sizeof(tweets.stat().st_size)  # every byte of the file read, shown as tqdm scales it
+    shown = _stderr_on_a_terminal(["import", "x-archive", "--db", str(db), str(tweets)])
+    assert "importing tweets.js: 100%" in shown and f"{size}/{size}" in shown
     chain = sqlite3.connect(db).execute("SELECT (SELECT count(*) FROM payloads) + (SELECT count(*) FROM versions)"
                                         " + (SELECT count(*) FROM chain)").fetchone()[0]
     assert "verifying archive.db: 100%" in (shown := _stderr_on_a_terminal(["verify", "--db", str(db)]))
