@@ -55,13 +55,13 @@ def run_source(source: Source, fetcher: Fetcher, write: Write[Any], view: Archiv
     try:
         _crawl(source, fetcher, write, view, report, should_stop)
     except Exception as exc:  # a bug must still end the run as a recorded failure
-        log.exception("source %s: run %s crashed", source.id, run_id)
-        report.outcome, report.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        log.debug("source %s: run %s raised", source.id, run_id, exc_info=True)  # the run's line says what
+        report.outcome, report.error = "failed", " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
     write(lambda archive: archive.finish_run(run_id, report.outcome, report.error, report.as_details()))
     level = logging.WARNING if report.outcome == "failed" else logging.INFO
     log.log(level, "source %s: run %s %s%s (requests %d, new %d, edited %d, deleted %d)", source.id,
             run_id, report.outcome, f": {report.error}" if report.error else "", report.requests,
-            report.new, report.edited, report.deleted)
+            report.new, report.edited, report.deleted, extra={"source": source.id, "run": run_id})
     return report
 
 
@@ -135,14 +135,16 @@ def _parse(module: Any, source: Source, request: Request, exchange: Exchange,
     if exchange.not_modified:
         return None, None
     if exchange.status is None:
-        return None, f"{request.method} {request.url}: {exchange.error or 'no response'}"
+        return None, exchange.failure()
     try:
         return module.parse(source, request, exchange, view), None
     except ParseError as exc:
         return None, str(exc)
     except Exception as exc:  # a parser bug on hostile input is a failed page, not a dead run
-        log.exception("source %s: parser %s failed on %s", source.id, source.kind, request.url)
-        return None, f"{source.kind} parser failed on {request.url}: {type(exc).__name__}: {exc}"
+        # one line in the service log (the run's own line repeats it); the traceback only at DEBUG
+        log.debug("source %s: parser %s failed on %s", source.id, source.kind, request.url, exc_info=True)
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())  # a message with newlines stays one line
+        return None, f"{source.kind} parser failed: {cause}: {request.method} {request.url}"
 
 
 def capture_url(archive: Archive, fetcher: Fetcher, url: str, *,

@@ -44,9 +44,5 @@ def platform(kind: str) -> ModuleType:
 
 def expect_ok(exchange: Exchange) -> None:
     """Raise ParseError unless the exchange carries a 2xx body to parse."""
-    if exchange.error:
-        raise ParseError(f"{exchange.method} {exchange.requested_url}: {exchange.error}")
-    if exchange.status is None or not 200 <= exchange.status < 300:
-        raise ParseError(f"{exchange.method} {exchange.requested_url}: HTTP {exchange.status}")
-    if exchange.body is None:
-        raise ParseError(f"{exchange.method} {exchange.requested_url}: no body")
+    if exchange.error or exchange.status is None or not 200 <= exchange.status < 300 or exchange.body is None:
+        raise ParseError(exchange.failure())
