@@ -17,19 +17,11 @@ from typing import Any
 
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.listing import Listed, absolute_http, follow_listing, listing_request, load_list
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import (
-    Listed,
-    absolute_http,
-    check_options,
-    follow_listing,
-    listing_request,
-    load_list,
-    local_name,
-    parse_page,
-    refuse_entities,
-    safe_xml_parser,
-)
+from archiver.platforms.pages import check_options
+from archiver.platforms.statement import parse_page
+from archiver.platforms.xmldoc import local_name, refuse_entities, safe_xml_parser
 
 EXTRACTOR_VERSION = "1"
 MAX_XML = 50 * 1024 * 1024

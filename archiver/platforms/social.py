@@ -10,8 +10,6 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
-
 from archiver.models import Exchange, format_time
 from archiver.platforms import ParseError, expect_ok
 
@@ -75,17 +73,6 @@ def utc(text: str | None) -> str | None:
     if moment.tzinfo is None:
         return None
     return format_time(moment)
-
-
-def html_text(html: str) -> str:
-    """Plain text of a post's HTML: line breaks kept, paragraphs separated by a blank line."""
-    tree = LexborHTMLParser(f"<div>{html}</div>")
-    for node in tree.css("br"):
-        node.replace_with("\n")
-    for node in tree.css("p"):
-        node.insert_after("\n\n")
-    root = tree.body
-    return (root.text(deep=True) if root is not None else "").strip()
 
 
 def dumps(value: Any) -> str:

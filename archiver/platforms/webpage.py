@@ -17,21 +17,18 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
-from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import (
-    PAGING_OPTIONS,
+from archiver.platforms.listing import (
     Listed,
     absolute_http,
-    check_options,
-    check_paging,
     follow_listing,
     listing_page_number,
     listing_request,
     next_listing,
-    node_text,
-    parse_page,
-    short_title,
 )
+from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.pages import PAGING_OPTIONS, check_options, check_paging
+from archiver.platforms.statement import parse_page
+from archiver.platforms.text import node_text, short_title
 
 EXTRACTOR_VERSION = "1"
 OPTIONS: dict[str, tuple[type, ...]] = {"item": (str,), "link": (str,), "title": (str,), "date": (str,),

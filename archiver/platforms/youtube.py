@@ -21,8 +21,10 @@ from urllib.parse import urlencode
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.feed import entry_date, read_feed
+from archiver.platforms.listing import GONE_STATUSES, load_dict
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import GONE_STATUSES, check_options, load_dict, short_title
+from archiver.platforms.pages import check_options
+from archiver.platforms.text import short_title
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "youtube"
