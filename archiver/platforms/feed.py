@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -39,6 +40,7 @@ PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS: dict[str, tuple[type, ...]] = {"follow_links": (bool,), "recheck": (bool,)}
 _ENTRY_ELEMENTS = ("item", "entry")  # RSS, RDF and CDF items, Atom entries
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>|<(?:[\w.-]+:)?(?:item|entry)\b[^<>]*/>", re.IGNORECASE)
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
@@ -54,7 +56,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)
     assert exchange.body is not None
-    entries, version = read_feed(exchange, request.url)
+    entries, version, unclosed = read_feed(exchange, request.url)
     base = exchange.final_url or request.url
     hints = Hints.of(source.options)
     if source.options.get("follow_links"):
@@ -70,10 +72,10 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
             listed.append(Listed(link, sig=digest(raw), meta={
                 "raw": raw, "title": short_title(html_to_text(entry.get("title"))), "date_raw": published_raw,
                 "date_where": where, "tags": json.dumps(_tags(entry)) if _tags(entry) else None}))
-        return follow_listing(source, view, base, listed, unreadable=unreadable)
+        return follow_listing(source, view, base, listed, unreadable=[*unreadable, *filter(None, [unclosed])])
     posts = [entry_post(source, entry, raw, version, base, hints) for entry, raw in entries]
     listed = [Listed(post.url) for post in posts if post.url]
-    parsed = follow_listing(source, view, base, listed, fetch_pages=False)
+    parsed = follow_listing(source, view, base, listed, fetch_pages=False, unreadable=[unclosed] if unclosed else None)
     for post in posts:
         if post.url:
             entry_state = page_state_entry(post.url, PLATFORM, post.native_id, None)
@@ -83,8 +85,9 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     return parsed
 
 
-def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str]:
-    """The entries of a feed with the raw XML of each, and feedparser's format name."""
+def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str, str | None]:
+    """The entries of a feed with the raw XML of each, feedparser's format name, and the problem
+    when the document does not close (its entries are whole, but others may be missing)."""
     body = exchange.body or b""
     refuse_entities(body, url)
     headers = {}
@@ -103,15 +106,18 @@ def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str]
     if not result.get("version") and not entries:
         raise ParseError(f"{url}: not an RSS or Atom feed")
     doc = read_xml(body)
-    if doc.truncated:
-        raise ParseError(f"{url}: the feed is cut short (it ends before its root element closes; "
-                         f"{doc.error}): not read, nothing inferred"[:500])
+    if doc.root is None:
+        raise ParseError(f"{url}: not readable as XML ({doc.error}): not read, nothing inferred"[:500])
     raws = _raw_fragments(doc.root)
-    if len(raws) != len(entries):
+    ended = len(_ENTRY_END.findall(body))
+    if len(raws) != len(entries) or (doc.error and ended != len(raws)):
+        # an entry cut off or lost: its text would read as an edit, its absence as a removal
         raise ParseError(f"{url}: the feed was read only in part (feedparser read {len(entries)} entries, its "
-                         f"XML shows {len(raws)}{'; ' + doc.error if doc.error else ''}): not read, nothing "
-                         "inferred"[:500])
-    return list(zip(entries, raws, strict=True)), result.get("version") or ""
+                         f"XML shows {len(raws)}, {ended} of them ended; {doc.error or 'well-formed'}): "
+                         "not read, nothing inferred"[:500])
+    unclosed = None if doc.closed else (f"{url}: the feed ends before its root element closes ({doc.error}); "
+                                        "its entries are read, but entries missing from it are not looked for")
+    return list(zip(entries, raws, strict=True)), result.get("version") or "", unclosed
 
 
 def _raw_fragments(root: Any) -> list[str]:

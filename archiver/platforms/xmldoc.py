@@ -7,8 +7,8 @@ local files or the network), a parameter entity, or an entity whose value refers
 touches the network here.
 
 Completeness: a document the strict parser rejects is read again with lxml's recovery only to
-split it into items; when it ends before its root element closes it is `truncated`, and callers
-record nothing from it (a cut-off feed must not turn into edits or removals)."""
+split it into items; `closed` says whether its root element's end tag is there. A document that
+does not close may have lost entries at its end, so it must never be read as a complete list."""
 
 from __future__ import annotations
 
@@ -55,8 +55,8 @@ def local_name(tag: Any) -> str:
 @dataclass
 class XmlRead:
     root: Any  # lxml element, None when nothing could be read
-    error: str | None = None  # the strict parser's complaint, None for a well-formed document
-    truncated: bool = False
+    error: str | None = None  # the strict parser's complaint (one line), None for a well-formed document
+    closed: bool = True  # the root element's end tag is there
 
 
 def read_xml(body: bytes) -> XmlRead:
@@ -66,13 +66,13 @@ def read_xml(body: bytes) -> XmlRead:
     try:
         return XmlRead(etree.fromstring(body, parser=safe_xml_parser()))
     except (etree.XMLSyntaxError, ValueError) as exc:
-        error = str(exc)[:300]
+        error = " ".join(str(exc).split())[:300]
     try:
         root = etree.fromstring(body, parser=safe_xml_parser(recover=True))
     except (etree.XMLSyntaxError, ValueError):
         root = None
     if root is None:
-        return XmlRead(None, error, truncated=True)
+        return XmlRead(None, error, closed=False)
     closing = rb"</(?:[\w.-]+:)?" + re.escape(local_name(root.tag).encode()) + rb"\s*>\s*(?:<!--.*?-->\s*)*\Z"
     ends = re.search(closing, body[-4096:].rstrip(b"\x00"), re.DOTALL) is not None
-    return XmlRead(root, error, truncated=not ends)
+    return XmlRead(root, error, closed=ends)

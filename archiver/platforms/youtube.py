@@ -49,7 +49,9 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     if request.purpose == "confirm":
         return _confirm(request, exchange)
     expect_ok(exchange)
-    entries, version = read_feed(exchange, request.url)
+    entries, version, unclosed = read_feed(exchange, request.url)
+    if unclosed:  # videos missing from a cut-off feed would be taken for deletions
+        raise ParseError(unclosed)
     if entries and not version.startswith("atom"):
         raise ParseError(f"{request.url}: a YouTube feed is Atom, this is {version or 'unknown'}")
     posts = [post for entry, raw in entries if (post := video(source, entry, raw, version)) is not None]
