@@ -99,3 +99,35 @@ def test_links_resolve_as_the_suite_expects(results) -> None:
         assert parsed.observation.posts[0].url == expected.group(1), file.name
         checked += 1
     assert checked >= 12
+
+
+def test_script_and_style_bodies_never_reach_the_text(results) -> None:
+    read, _, _ = results
+    scripted = [post for file, (_, _, parsed) in read.items() if "sanitize" in file.parts
+                for post in parsed.observation.posts if "script" in post.versions[0].raw.lower()]
+    assert len(scripted) >= 20  # the suite's sanitiser cases carry <script> in entry content and titles
+    for post in scripted:
+        for text in (post.versions[0].text or "", post.versions[0].title or ""):
+            assert "alert(" not in text and "document.write" not in text, post.native_id
+
+
+def test_a_harmless_internal_entity_is_read_and_an_expanding_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "archive.db"
+    Archive(path, create=True).close()
+    view = ArchiveView(path)
+    original = (SUITE / "wellformed" / "rss" / "item_title.xml").read_bytes()
+    declared = b'<!DOCTYPE rss [<!ENTITY nbsp "&#160;"><!ENTITY org "The Ministry">]>\n'
+    body = original.replace(b"<rss", declared + b"<rss", 1)
+    url = BASE + "internal-entity.xml"
+    try:
+        post, = feed.parse(Source(id="s", kind="feed", locator=url), Request(url),
+                           exchange(url, body, content_type="application/xml", charset=None), view).observation.posts
+        assert post.versions[0].title == "Item 1 title"
+        nested = original.replace(b"<rss", b'<!DOCTYPE rss [<!ENTITY a "x"><!ENTITY b "&a;&a;&a;">]>\n<rss', 1)
+        external = original.replace(b"<rss", b'<!DOCTYPE rss [<!ENTITY a SYSTEM "file:///etc/passwd">]>\n<rss', 1)
+        for hostile in (nested, external):
+            with pytest.raises(ParseError, match="external or nested XML entities"):
+                feed.parse(Source(id="s", kind="feed", locator=url), Request(url),
+                           exchange(url, hostile, content_type="application/xml", charset=None), view)
+    finally:
+        view.close()

@@ -9,8 +9,9 @@ one post, whichever source saw it first.
 
 Main text: see main_text (trafilatura's defaults; navigation is pruned only while that leaves a
 statement, since some pages keep theirs inside `<header>` or `<nav>`).
-Page date: the page's metadata (see _DATE_PLACES); when it has none, htmldate's reading of the
-page, recorded as such in `published_where`; when the page gives none, the listing's date."""
+Page date: see page_date. htmldate's reading is recorded as such in `published_where`; the
+listing's date, when there is one, is preferred to it, and on a re-read so is the date the archive
+already holds (an edit never erases a publication date)."""
 
 from __future__ import annotations
 
@@ -67,15 +68,27 @@ def read_page(url: str, html: str) -> PageFacts:
     if not title:
         node = tree.css_first("title") or tree.css_first("h1")
         title = node.text() if node is not None else None
-    published_raw, where = _page_date(tree)
-    if published_raw is None:
-        published_raw, where = _htmldate(html)
+    published_raw, where = page_date(url, html, tree)
     language = None
     html_node = tree.css_first("html")
     if html_node is not None:
         language = (html_node.attributes.get("lang") or "").strip() or None
     text = main_text(html, url)
     return PageFacts(canonical, short_title(title), text, published_raw, where, language)
+
+
+def page_date(url: str, html: str, tree: LexborHTMLParser | None = None) -> tuple[str | None, str | None]:
+    """(raw, where) of the date the page claims: its metadata, a <time> in its article, htmldate's
+    reading, any <time>, in that order."""
+    tree = tree or LexborHTMLParser(html)
+    found = _page_date(tree)
+    if found[0] is None:
+        found = _first_time(tree, "article time[datetime], main time[datetime]")
+    if found[0] is None:
+        found = _htmldate(html, url)
+    if found[0] is None:
+        found = _first_time(tree, "time[datetime]")
+    return found
 
 
 def main_text(html: str, url: str) -> str | None:
@@ -128,18 +141,27 @@ def _page_date(tree: LexborHTMLParser) -> tuple[str | None, str | None]:
         found = _json_ld_date(script.text())
         if found:
             return found[:200], "json-ld:datePublished"
-    node = tree.css_first("time[datetime]")
+    return None, None
+
+
+def _guessed(where: str | None) -> bool:
+    return bool(where) and str(where).startswith(HTMLDATE)
+
+
+def _first_time(tree: LexborHTMLParser, selector: str) -> tuple[str | None, str | None]:
+    # a <time> inside the article is the statement's; elsewhere it is as often a sidebar's or a comment's
+    node = tree.css_first(selector)
     if node is not None and (node.attributes.get("datetime") or "").strip():
         return (node.attributes.get("datetime") or "").strip()[:200], "time[datetime]"
     return None, None
 
 
-def _htmldate(html: str) -> tuple[str | None, str | None]:
+def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
     """htmldate's reading of the page's original date (its markup, URL and visible dates), as a day."""
     from htmldate import find_date
 
     try:
-        found = find_date(html, original_date=True, extensive_search=True, outputformat="%Y-%m-%d")
+        found = find_date(html, url=url, original_date=True, extensive_search=True, outputformat="%Y-%m-%d")
     except (ValueError, TypeError):
         return None, None
     return (found, HTMLDATE) if found else (None, None)
@@ -210,11 +232,12 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
     post = statement_post(source, facts, raw=meta.get("raw"), fallback_title=meta.get("title"),
                           fallback_date=(meta.get("date_raw"), meta.get("date_where")),
                           tags=json.loads(meta["tags"]) if meta.get("tags") else None)
-    if post.published_at is None:
-        # a re-read that finds no date (a sitemap lists none; the page dropped its meta) keeps the claim
-        # the archive holds, so an edit never erases a publication date
+    if post.published_at is None or _guessed(post.published_where):
+        # a re-read that finds no stated date (a sitemap lists none; the page dropped its meta) keeps
+        # the claim the archive holds, so an edit never erases or replaces it with a guess
         held = view.post(WEB, facts.canonical)
-        if held is not None and held.published_at is not None:
+        if held is not None and held.published_at is not None and not (
+                _guessed(held.published_where) and post.published_at is not None):
             post.published_at, post.published_raw, post.published_where = (
                 held.published_at, held.published_raw, held.published_where)
     state = page_state_entry(request.url, WEB, facts.canonical, meta.get("sig", known.get("sig") if known else None))
