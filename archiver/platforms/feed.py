@@ -35,7 +35,7 @@ from archiver.platforms.statement import parse_page
 from archiver.platforms.text import html_to_text, short_title
 from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS: dict[str, tuple[type, ...]] = {"follow_links": (bool,), "recheck": (bool,)}

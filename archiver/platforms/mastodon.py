@@ -29,7 +29,7 @@ from archiver.platforms.social import (
 )
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule (archiver.platforms.text)
 PLATFORM = "mastodon"
 _STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/([0-9]+)(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")

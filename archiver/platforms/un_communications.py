@@ -46,7 +46,7 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.pages import PAGING_OPTIONS, check_options, check_paging
 from archiver.platforms.text import node_text
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"
