@@ -14,6 +14,7 @@ import pytest
 from archiver.archive import Archive
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, feed
+from archiver.platforms.xmldoc import read_xml
 from archiver.view import ArchiveView
 from tests.official_fixtures import exchange
 
@@ -73,9 +74,11 @@ def test_no_entry_is_dropped_silently(results) -> None:
     without_id = [post for _, _, parsed in read.values() for post in parsed.observation.posts
                   if "#sha256:" in post.native_id]
     assert len(without_id) > 500  # items with neither guid nor link are kept, under a content digest
-    assert all(post.versions[0].raw.lstrip().lower().startswith(("<item", "<entry")) or ":item" in
-               post.versions[0].raw[:40] or ":entry" in post.versions[0].raw[:40]
-               for _, _, parsed in read.values() for post in parsed.observation.posts)
+    # `raw` is the entry's own XML, also where the strict parser fails (recovered, never a JSON dump)
+    raws = [(read_xml(body).error, post.versions[0].raw) for _, body, parsed in read.values()
+            for post in parsed.observation.posts]
+    assert all(re.match(r"<(?:[\w.-]+:)?(?:item|entry)\b", raw, re.IGNORECASE) for _, raw in raws)
+    assert sum(error is not None for error, _ in raws) >= 15
 
 
 def test_refusals_are_one_line_naming_the_file(results) -> None:

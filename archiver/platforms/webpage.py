@@ -59,31 +59,36 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     expect_ok(exchange)
     base = exchange.final_url or request.url
     tree = LexborHTMLParser(exchange.text())
-    items = listing_items(source.options, base, tree)
+    items, unreadable = listing_items(source.options, base, tree)
     first = listing_page_number(request) == 1
     if not items and first:
         raise ParseError(f"{request.url}: the listing shows no entries for selector "
                          f"{source.options.get('item')!r} (has the page changed its layout?)")
-    parsed = follow_listing(source, view, base, items, detect_removals=first)
+    problems = [f"{request.url}: {count} of {count + len(items)} entries have no link to a page "
+                f"(selector {source.options.get('link', 'a')!r})"] if (count := len(unreadable)) else None
+    parsed = follow_listing(source, view, base, items, detect_removals=first, unreadable=problems)
     following = next_listing(source, request, tree, base)
     if following is not None:
         parsed.follow.append(following)
     return parsed
 
 
-def listing_items(options: dict[str, Any], base: str, tree: LexborHTMLParser) -> list[Listed]:
+def listing_items(options: dict[str, Any], base: str, tree: LexborHTMLParser) -> tuple[list[Listed], list[str]]:
+    """The entries with a link to a page, and the HTML of those without one (unreadable)."""
     items: list[Listed] = []
+    unreadable: list[str] = []
     for node in tree.css(str(options["item"])):
         link_selector = options.get("link", "a")
         link = node if not link_selector else node.css_first(link_selector)
         url = absolute_http(base, link.attributes.get("href")) if link is not None else None
         if url is None:
+            unreadable.append(node.html or "")
             continue
         title = _select(node, options.get("title")) if options.get("title") else node_text(link)
         date_raw, date_where = _date(node, options.get("date"))
         items.append(Listed(url, meta={"raw": node.html, "title": short_title(title),
                                        "date_raw": date_raw, "date_where": date_where}))
-    return items
+    return items, unreadable
 
 
 def _select(node: LexborNode, selector: str) -> str:
