@@ -59,7 +59,7 @@ def test_the_whole_suite_is_read_without_a_crash(results) -> None:
     read, refused, crashed = results
     assert len(read) + len(refused) + len(crashed) > 2200
     assert crashed == {}
-    assert len(read) > 2150  # refused: EBCDIC files lxml cannot read, entry-less CDF, empty/broken documents
+    assert len(read) >= 2218  # the 24 refused: documents feedparser reads nothing from, entry-less CDF, one cut
 
 
 def test_no_entry_is_dropped_silently(results) -> None:
@@ -87,7 +87,7 @@ def test_refusals_are_one_line_naming_the_file(results) -> None:
     for file, message in refused.items():
         assert message.startswith(BASE + file.relative_to(SUITE).as_posix()) and "\n" not in message
     kinds = Counter(re.sub(r" \(.*", "", message.split(": ", 1)[1]) for message in refused.values())
-    assert set(kinds) <= {"not readable as XML", "not a readable RSS/Atom feed", "not an RSS or Atom feed",
+    assert set(kinds) <= {"not a readable RSS/Atom feed", "not an RSS or Atom feed",
                           "the feed was read only in part",
                           "the document declares external or nested XML entities"}, kinds
 

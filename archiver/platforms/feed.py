@@ -106,6 +106,11 @@ def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str,
     if not result.get("version") and not entries:
         raise ParseError(f"{url}: not an RSS or Atom feed")
     doc = read_xml(body)
+    if doc.root is None and result.get("encoding"):
+        # an encoding lxml does not know (EBCDIC code pages) that feedparser decoded: split the same
+        # text re-encoded as UTF-8
+        body = _as_utf8(body, str(result.encoding)) or body
+        doc = read_xml(body)
     if doc.root is None:
         raise ParseError(f"{url}: not readable as XML ({doc.error}): not read, nothing inferred"[:500])
     raws = _raw_fragments(doc.root)
@@ -118,6 +123,14 @@ def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str,
     unclosed = None if doc.closed else (f"{url}: the feed ends before its root element closes ({doc.error}); "
                                         "its entries are read, but entries missing from it are not looked for")
     return list(zip(entries, raws, strict=True)), result.get("version") or "", unclosed
+
+
+def _as_utf8(body: bytes, encoding: str) -> bytes | None:
+    try:
+        text = body.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+    return re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", '<?xml version="1.0" encoding="utf-8"?>', text).encode()
 
 
 def _raw_fragments(root: Any) -> list[str]:
