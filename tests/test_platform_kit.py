@@ -28,7 +28,7 @@ def test_html_to_text_and_date_reading_are_defined_once() -> None:
             if isinstance(node, ast.FunctionDef):
                 owners.setdefault(node.name, []).append(name)
     assert owners["html_to_text"] == ["text"] and "html_text" not in owners
-    assert owners["read_date"] == ["dates"] and owners["normalise_date"] == ["dates"]
+    assert owners["read_date"] == ["dates"] and owners["struct_time_utc"] == ["dates"]
     assert owners["main_text"] == ["statement"] and owners["parse_page"] == ["statement"]
     assert owners["follow_listing"] == ["listing"]
     # nothing else parses HTML to text or reads free-form dates by itself

@@ -101,11 +101,6 @@ def read_date(raw: str | None, hints: Hints = NO_HINTS) -> Claimed:
     return claimed if claimed is not None else Claimed(None)
 
 
-def normalise_date(raw: str | None, hints: Hints = NO_HINTS) -> str | None:
-    """Only the archive time of `read_date` (for callers that keep no rule, e.g. to test a cell)."""
-    return read_date(raw, hints).at
-
-
 def struct_time_utc(value: time.struct_time | None) -> str | None:
     """feedparser's parsed dates (UTC struct_time) as archive time, None when absurd."""
     if value is None:

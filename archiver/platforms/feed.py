@@ -10,7 +10,7 @@ it was fetched from. A feed cut short (it ends before its root element closes), 
 shows a different number of entries than feedparser read, is not read at all: nothing it shows is
 recorded, so an item cut off is never taken for an edit or a removal.
 With `follow_links = true`, the feed only says which statement pages are new or changed: each is
-fetched and becomes a "web" post (see archiver.platforms.pages), the feed entry kept as its raw
+fetched and becomes a "web" post (see archiver.platforms.statement), the feed entry kept as its raw
 fragment. Entries that leave the feed are confirmed with a direct request to their link.
 
 Options: follow_links (bool), recheck (bool: re-read every listed page each run)."""

@@ -1,6 +1,6 @@
 """Sitemaps (`<urlset>`) and sitemap indexes (`<sitemapindex>`, children followed), plain or
 gzipped. Each listed page whose `<lastmod>` differs from the one recorded when it was last archived
-(or that is new) is fetched and read as a statement page (archiver.platforms.pages). Child
+(or that is new) is fetched and read as a statement page (archiver.platforms.statement). Child
 sitemaps are asked for on every run with conditional GET (unchanged ones answer 304).
 
 Parsed with lxml with entity expansion, DTD loading and network access off, after refusing any

@@ -1,5 +1,5 @@
 """A statements page without a feed: the listing page read with CSS selectors from the source's
-options, then each statement page fetched and its main text extracted (archiver.platforms.pages).
+options, then each statement page fetched and its main text extracted (archiver.platforms.statement).
 
 Options: item (CSS selector of one entry, required), link (selector of the entry's link inside it,
 default "a"; "" when the entry is the link itself), title and date (selectors inside the entry;
