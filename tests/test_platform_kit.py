@@ -38,3 +38,15 @@ def test_html_to_text_and_date_reading_are_defined_once() -> None:
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
                     for alias in node.names}
         assert not imported & {"dateparser", "dateutil", "parser"}, name
+
+
+def test_the_removal_window_rule_is_defined_once_and_used_by_youtube() -> None:
+    from archiver.platforms.window import departed
+
+    owners = [name for name, tree in _modules().items() for node in tree.body
+              if isinstance(node, ast.FunctionDef) and node.name == "departed"]
+    assert owners == ["window"]
+    known = [("a", "2026-01-01"), ("b", "2026-03-01"), ("c", None), ("d", "2026-05-01")]
+    assert departed(known, {"d"}, "2026-02-01", None) == ["b"]  # "a" aged out, "c" cannot be placed
+    assert departed(known, {"d"}, None, None) == ["a", "b", "c"]
+    assert departed([("x", 5), ("y", 9)], set(), 5, 9) == ["x"]  # [low, high)

@@ -1,17 +1,17 @@
 """Helpers the social platform parsers share: strict reading of JSON fields with errors that say
-what and where, time normalisation, HTML to plain text, and the "left the window" rule that turns
-posts absent from a listing into deletion checks."""
+what and where, and time normalisation. HTML to plain text is archiver.platforms.text; the "left
+the window" rule, re-exported here, is archiver.platforms.window."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.models import Exchange, format_time
 from archiver.platforms import ParseError, expect_ok
+from archiver.platforms.window import departed as departed  # the one removal-window rule, re-exported
 
 
 def load_json(exchange: Exchange) -> Any:
@@ -78,18 +78,6 @@ def utc(text: str | None) -> str | None:
 def dumps(value: Any) -> str:
     """The raw fragment of one post, re-serialised compactly (the whole body is in the payload)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def departed(known: Iterable[tuple[str, int]], seen: set[str], low: int | None, high: int | None) -> list[str]:
-    """Known posts (native id, sortable number) inside [low, high) that a listing covering that range
-    did not show. low None = the listing reached the beginning; high None = nothing newer exists."""
-    gone = []
-    for native_id, number in known:
-        if native_id in seen:
-            continue
-        if (low is None or number >= low) and (high is None or number < high):
-            gone.append(native_id)
-    return gone
 
 
 def base_url(options: dict[str, Any], name: str, default: str) -> str:
