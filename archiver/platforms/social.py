@@ -4,13 +4,13 @@ the window" rule, re-exported here, is archiver.platforms.window."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from archiver.models import Exchange, format_time
+from archiver.models import Exchange
 from archiver.platforms import ParseError, expect_ok
+from archiver.platforms.dates import read_date
 from archiver.platforms.window import departed as departed  # the one removal-window rule, re-exported
 
 
@@ -62,17 +62,10 @@ def numeric(text: str) -> bool:
 
 
 def utc(text: str | None) -> str | None:
-    """An ISO 8601 time with a zone, normalised to the archive's UTC form; None if unreadable
-    (the raw claim is kept beside it, so nothing is lost)."""
-    if not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return format_time(moment)
+    """A timestamp with a zone (as the platforms' APIs give them), normalised to the archive's UTC
+    form; None when it is not an exact time (the raw claim is kept beside it, so nothing is lost)."""
+    claimed = read_date(text)
+    return claimed.at if claimed.rule is None else None
 
 
 def dumps(value: Any) -> str:
