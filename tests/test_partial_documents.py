@@ -74,3 +74,52 @@ def test_a_communications_listing_with_an_unreadable_row_is_partial(httpserver, 
                                                        "locator": site.url("/sent")}])
     result = fetch(config, tmp_path / "archive.db", "sp")
     assert result.exit_code == 1 and "partial" in result.output and "gId=8" in result.output, result.output
+
+
+def test_a_real_feed_cut_anywhere_never_yields_a_cut_entry(tmp_path: Path) -> None:
+    """NASA's YouTube channel feed (15 entries, tests/fixtures/youtube) read as a plain feed and cut
+    at every 401st byte and just after each entry: either refused, or every entry it yields is whole
+    and removals are not looked for."""
+    import re
+
+    import pytest
+
+    from archiver.archive import Archive
+    from archiver.models import Request, Source
+    from archiver.platforms import ParseError, feed
+    from archiver.view import ArchiveView
+    from tests.conftest import FIXTURES
+    from tests.official_fixtures import exchange
+
+    body = (FIXTURES / "youtube" / "videos_xml_channel_UCLA_DiR1FfKNvjuUpBHmylQ.xml").read_bytes()
+    url = "https://www.youtube.com/feeds/videos.xml?channel_id=UCLA_DiR1FfKNvjuUpBHmylQ"
+    Archive(tmp_path / "a.db", create=True).close()
+    view = ArchiveView(tmp_path / "a.db")
+    source = Source(id="nasa", kind="feed", locator=url)
+    whole = {post.native_id: post for post in
+             feed.parse(source, Request(url), exchange(url, body, content_type="application/atom+xml"),
+                        view).observation.posts}
+    assert len(whole) == 15
+    refused = partial = 0
+    try:
+        ends = [m.end() for m in re.finditer(rb"</entry>", body)][:-1]
+        for cut in sorted({*range(200, len(body) - 1, 401), *ends}):
+            try:
+                cut_short = exchange(url, body[:cut], content_type="application/atom+xml")
+                parsed = feed.parse(source, Request(url), cut_short, view)
+            except ParseError as exc:
+                assert "not read, nothing inferred" in str(exc) or "not a readable" in str(exc), str(exc)
+                refused += 1
+                continue
+            partial += 1
+            assert parsed.problems and "entries missing from it are not looked for" in parsed.problems[0]
+            for post in parsed.observation.posts:  # each entry is exactly the whole feed's entry
+                original = whole[post.native_id]
+                assert (post.versions[0].text, post.versions[0].title) == (original.versions[0].text,
+                                                                          original.versions[0].title)
+        with pytest.raises(ParseError):
+            feed.parse(source, Request(url), exchange(url, body[: body.index(b"</entry>")], content_type="text/xml"),
+                       view)
+    finally:
+        view.close()
+    assert refused > 30 and partial >= 14
