@@ -2,8 +2,9 @@
 
 Entities: a document may declare internal entities with plain text values (some publishers'
 tools write `<!ENTITY nbsp "&#160;">`); one that declares an external entity (SYSTEM/PUBLIC: reads
-local files or the network), a parameter entity, or an entity whose value refers to other entities
-(the "billion laughs" expansion bomb) is refused whole. lxml never resolves entities, loads DTDs or
+local files or the network), a parameter entity, an entity whose value refers to other entities
+(the "billion laughs" expansion bomb) or a long value (the quadratic blow-up: one long entity
+referenced many times) is refused whole. lxml never resolves entities, loads DTDs or
 touches the network here.
 
 Completeness: a document the strict parser rejects is read again with lxml's recovery only to
@@ -22,6 +23,7 @@ _DECLARATIONS = re.compile(rb"<!ENTITY\s+(%\s+)?[^\s>]+\s+(SYSTEM|PUBLIC|\"[^\"]
 _ANY_ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _REFERENCE = re.compile(rb"&(?!#)[\w.:-]+;|%[\w.:-]+;")
 SCAN = 1_000_000  # declarations sit in the prolog; a bomb must declare itself before the root
+MAX_VALUE = 64  # bytes of one entity's value: a character or a name, never a document
 
 
 def refuse_entities(body: bytes, where: str) -> None:
@@ -33,11 +35,12 @@ def refuse_entities(body: bytes, where: str) -> None:
     harmless = 0
     for match in _DECLARATIONS.finditer(head):
         value = match.group(2)
-        if match.group(1) or value.upper() in (b"SYSTEM", b"PUBLIC") or _REFERENCE.search(value):
+        if match.group(1) or value.upper() in (b"SYSTEM", b"PUBLIC") or _REFERENCE.search(value) \
+                or len(value) > MAX_VALUE + 2:
             break
         harmless += 1
     if harmless != declared:
-        raise ParseError(f"{where}: the document declares external or nested XML entities "
+        raise ParseError(f"{where}: the document declares external, nested or long XML entities "
                          "(refused: entity expansion)")
 
 
