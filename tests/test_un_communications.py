@@ -128,3 +128,18 @@ def test_communications_listing_and_letter_end_to_end(httpserver, tmp_path: Path
     assert "edited 1" in second.output, second.output
     extras = [json.loads(e) for (e,) in rows(db, "SELECT extra FROM versions ORDER BY number")]
     assert [len(e.get("replies", [])) for e in extras] == [0, 1]
+
+
+@pytest.mark.parametrize(("written", "options", "expected"), [
+    ("02/12/2020", {}, "2020-12-02T00:00:00.000000Z"),  # the table writes day first
+    ("13/03/2014", {}, "2014-03-13T00:00:00.000000Z"),
+    ("12/02/2020", {"date_order": "MDY"}, "2020-12-02T00:00:00.000000Z"),  # a source may say otherwise
+])
+def test_table_dates_are_read_day_first(view: ArchiveView, written: str, options: dict, expected: str) -> None:
+    src = source(**options)
+    rows = [{**ROWS[0], "date": written}]
+    item = un_communications.parse(src, Request(LISTING), exchange(LISTING, communications_page(rows)), view).follow[0]
+    post, = un_communications.parse(src, item, exchange(item.url, LETTER, content_type="application/pdf"),
+                                    view).observation.posts
+    assert (post.published_at, post.published_raw) == (expected, written)
+    assert post.published_where.startswith("listing:date [read by dateparser (")
