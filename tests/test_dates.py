@@ -31,6 +31,7 @@ CASES = [
     ("02/12/2020", DMY, "2020-12-02T00:00:00", DATE),  # [un] day first
     ("13/03/2014", Hints(), "2014-03-13T00:00:00", DATE),  # [dp] unambiguous
     ("02/12/2020", Hints(), None, "ambiguous"),  # no order given: not guessed
+    ("02/12/2020", Hints(languages=("fr",)), "2020-12-02T00:00:00", "as fr"),  # French writes day first
     # French [dp]
     ("11 Mai 2014", Hints(), "2014-05-11T00:00:00", DATE),
     ("22 janvier 2015 à 14h40", Hints(), "2015-01-22T00:00:00", NO_ZONE),

@@ -15,7 +15,8 @@ The rules, in order:
     ambiguous or not fixed offsets), keeps only its date: the time is dropped, never read as UTC;
   * a date without a time is stored as midnight UTC of that date, marked "date only";
   * an all-numeric date whose day and month could be swapped (02/12/2020) is not read without a
-    `date_order`; a date before 1900, at the Unix epoch or more than two days ahead is refused.
+    `date_order` (or `languages`, whose locale settles it); a date before 1900, at the Unix epoch or
+    more than two days ahead is refused.
 """
 
 from __future__ import annotations
@@ -177,9 +178,10 @@ def _free_text(text: str, hints: Hints) -> Claimed | None:
     import dateparser
 
     numeric = _NUMERIC.match(text)
-    if numeric and hints.date_order is None and int(numeric.group(1)) <= 12 and int(numeric.group(2)) <= 12 \
-            and numeric.group(1) != numeric.group(2):
-        return Claimed(None, "day and month order ambiguous: not read without the date_order option")
+    if numeric and hints.date_order is None and hints.languages is None and int(numeric.group(1)) <= 12 \
+            and int(numeric.group(2)) <= 12 and numeric.group(1) != numeric.group(2):
+        # a language settles the order too (dateparser knows each locale's)
+        return Claimed(None, "day and month order ambiguous: not read without the date_order or languages option")
     zone = _zone_name(text)
     has_time = bool(_TIME.search(text))
     exact_zone = has_time and zone is None and bool(_OFFSET.search(text))
