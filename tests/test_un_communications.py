@@ -143,3 +143,10 @@ def test_table_dates_are_read_day_first(view: ArchiveView, written: str, options
                                     view).observation.posts
     assert (post.published_at, post.published_raw) == (expected, written)
     assert post.published_where.startswith("listing:date [read by dateparser (")
+
+
+def test_a_listing_cut_short_is_not_read(view: ArchiveView) -> None:
+    page = communications_page(ROWS)
+    cut = page[: page.index(b"Information received concerning the imminent")]  # inside the second row
+    with pytest.raises(ParseError, match="cut short"):
+        un_communications.parse(source(), Request(LISTING), exchange(LISTING, cut), view)

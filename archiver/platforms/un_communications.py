@@ -54,6 +54,7 @@ OPTIONS: dict[str, tuple[type, ...]] = {**PAGING_OPTIONS, "recheck": (bool,)}
 _TYPE = re.compile(r"^J?(AL|UA|OL|AM)$", re.IGNORECASE)
 _REFERENCE = re.compile(r"\b[A-Z]{3}\s+\d+/\d{4}\b")
 DATE_ORDER = "DMY"  # how the OHCHR table writes dates
+_CLOSED = re.compile(r"</html\s*>\s*$", re.IGNORECASE)
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
@@ -73,7 +74,12 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
 def _listing(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     expect_ok(exchange)
     base = exchange.final_url or request.url
-    tree = LexborHTMLParser(exchange.text())
+    html = exchange.text()
+    if not _CLOSED.search(html[-2048:]):
+        # a row cut off would read as a letter whose fields changed: an edit that never happened
+        raise ParseError(f"{request.url}: the listing page is cut short (no closing </html>): not read, "
+                         "nothing inferred")
+    tree = LexborHTMLParser(html)
     hints = Hints.of(source.options, date_order=DATE_ORDER)
     links = tree.css(LETTER_LINK)
     read = [(link, read_row(link, base, hints)) for link in links]
