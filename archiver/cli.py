@@ -159,7 +159,7 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
                 try:
                     for source in sources:
                         report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
-                        failed |= report.outcome == "failed"
+                        failed |= report.outcome in ("failed", "partial")
                         click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
                                    f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
                                    f" not modified {report.not_modified})"

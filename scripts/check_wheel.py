@@ -1,7 +1,9 @@
 """CI: the archiver as an operator installs it. Builds the wheel, installs it with the pip that a fresh
 `python3 -m venv` ships (not upgraded) into a folder outside the checkout, and there runs `archiver init`,
-`archiver fetch` of a statement page on a loopback server (text extracted), and `archiver serve` (HTTP 200
-with the statement on its page). Needs the package index for the dependencies, nothing else.
+`archiver fetch` of a statement page on a loopback server (text extracted), the reading of an AES-encrypted
+PDF letter, and `archiver serve` (HTTP 200 with the statement on its page). A dependency the code imports
+but pyproject.toml does not declare fails here, as it would for an operator. Needs the package index for the
+dependencies, nothing else.
 
 Usage: python scripts/check_wheel.py   (exit 0 when every step worked; the failing step is named)"""
 
@@ -118,6 +120,12 @@ def main() -> None:
             work))
         if len(rows) != 1 or STATEMENT not in (rows[0]["text"] or ""):
             sys.exit(f"check_wheel: the statement's text was not extracted: {fetched.strip()}")
+        letter = CHECKOUT / "tests" / "fixtures" / "pypdf" / "r6-empty-password.pdf"
+        read = step("read an AES-encrypted PDF letter", [str(bin_dir / "python"), "-c", (
+            "import sys; from pathlib import Path; from archiver.platforms.un_communications import pdf_text; "
+            "print(pdf_text(Path(sys.argv[1]).read_bytes(), 'letter.pdf')[0])"), str(letter)], work)
+        if "encryption test" not in read:
+            sys.exit(f"check_wheel: the encrypted PDF was not read: {read.strip()[:300]}")
         port = free_port()
         server = subprocess.Popen([archiver, "serve", "--db", "archive.db", "--port", str(port)], cwd=work,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

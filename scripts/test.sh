@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up and run the whole test suite: lint, the installed wheel (scripts/check_wheel.py), then pytest. The browser tests need Debian's chromium;
-# as root on Debian it is installed here when missing.
+# Set up and run the whole test suite: lint, the installed wheel (scripts/check_wheel.py), then pytest.
+# The browser tests need Debian's chromium; as root on Debian it is installed here when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
