@@ -28,7 +28,7 @@ def test_a_feed_cut_short_records_no_edit_and_fails_the_run(httpserver, tmp_path
     result = fetch(config, db, "f")
     assert result.exit_code == 1 and "run 2 failed" in result.output, result.output
     # the reason is one line: the run's own line names it, nothing else is printed about the feed
-    reported = [line for line in result.output.splitlines() if "run 2 failed" in line]
+    reported = [line for line in result.output.splitlines() if line.startswith("f: run 2 failed")]
     assert len(reported) == 1 and "read only in part" in reported[0], result.output
     assert "Traceback" not in result.output
     assert rows(db, "SELECT type, count(*) FROM events GROUP BY type") == [("first_seen", 4)]
