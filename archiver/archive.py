@@ -564,6 +564,10 @@ class WriterThread:
         if self._error is not None:
             raise self._error
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def submit(self, work: Callable[[Archive], Any]) -> Future[Any]:
         future: Future[Any] = Future()
         if not self._thread.is_alive():

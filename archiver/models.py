@@ -95,6 +95,17 @@ class Exchange:
     def not_modified(self) -> bool:
         return self.status == 304
 
+    def failure(self) -> str:
+        """Why this exchange gave nothing to parse, cause first: "HTTP 503: GET URL", "connection failed
+        to host: [Errno 111] Connection refused: GET URL". The one wording of every failed request."""
+        if self.error:
+            cause = self.error
+        elif self.status is not None and not 200 <= self.status < 300:
+            cause = f"HTTP {self.status}"
+        else:
+            cause = "no response" if self.status is None else "no body"
+        return f"{cause}: {self.method} {self.requested_url}"
+
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         for key, value in self.response_headers:
