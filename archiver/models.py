@@ -186,6 +186,7 @@ class RecordResult:
     missing: int = 0
     deleted: int = 0
     restored: int = 0
+    reextracted: int = 0  # new versions read by a changed extractor: not edits (events.type 'reextracted')
     conflicts: int = 0  # items shown under an identity another owner holds (archived as separate posts)
     payload_stored: bool = False
 
