@@ -271,8 +271,19 @@ def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")
 @click.option("--config-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Datasette metadata and settings folder [default: the one shipped with archiver].")
-def serve(db_path: Path, host: str, port: int, config_dir: Path | None) -> None:
-    """Serve the archive read-only with Datasette (the live file: safe while the service writes)."""
+@click.option("--public", is_flag=True,
+              help="Serve a published copy (made by `archiver snapshot`) as the public should read it: opened "
+                   "immutable with its counts inspected once, in --processes Datasette workers on one port.")
+@click.option("--processes", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="With --public: Datasette processes sharing the port.")
+def serve(db_path: Path, host: str, port: int, config_dir: Path | None, public: bool, processes: int) -> None:
+    """Serve the archive read-only with Datasette (the live file: safe while the service writes), or with
+    --public a published copy of it."""
+    if public:
+        from archiver.publish.public import serve_public
+
+        serve_public(db_path, host, port, processes=processes, config_dir=config_dir)
+        return
     from archiver.publish.server import serve as serve_archive
 
     serve_archive(db_path, host, port, config_dir=config_dir)

@@ -90,6 +90,14 @@ _PUBLISHED = "p.publish = 1 AND coalesce(s.publish, 1) = 1"
 
 # -- lock-down ----------------------------------------------------------------------------------
 
+def cached(datasette: Any, response: Any) -> Any:
+    """The plugin's pages carry the same Cache-Control as Datasette's own (default_cache_ttl), so a caching
+    proxy in front of the face (deploy/nginx-archiver-public.conf) keeps them as long as it keeps a table page."""
+    ttl = datasette.setting("default_cache_ttl")
+    response.headers["Cache-Control"] = f"max-age={ttl}" if ttl else "no-cache"
+    return response
+
+
 @hookimpl
 def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     # Datasette's own in-memory databases (_internal, and _memory used by /-/versions to probe
@@ -452,7 +460,8 @@ async def post_page(datasette: Any, request: Request) -> Response:
         "query": query,
         "database": db.name,
     }
-    return Response.html(await datasette.render_template("archiver_post.html", context, request=request))
+    return cached(datasette, Response.html(await datasette.render_template("archiver_post.html", context,
+                                                                           request=request)))
 
 
 _POST_FIELDS = ("platform", "native_id", "url", "author_handle", "author_name", "organisation", "kind",
@@ -525,6 +534,8 @@ async def payload_download(datasette: Any, request: Request) -> Response:
         "Content-Disposition": f'attachment; filename="{download_name(found[2], found[3], sha256)}"',
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox",
+        # addressed by its digest: these bytes never change
+        "Cache-Control": "public, max-age=31536000, immutable",
     })
 
 
@@ -550,7 +561,8 @@ async def search_page(datasette: Any, request: Request) -> Response:
     context = {"form": form, "errors": errors, "platforms": platforms, "results": results, "more": more,
                "searched": searched, "limit": SEARCH_LIMIT, "capped": capped, "cap": cap, "database": db.name,
                "operators": bool(form["q"] and not form["advanced"] and _OPERATORS.search(form["q"]))}
-    return Response.html(await datasette.render_template("archiver_search.html", context, request=request))
+    return cached(datasette, Response.html(await datasette.render_template("archiver_search.html", context,
+                                                                           request=request)))
 
 
 async def feed_page(datasette: Any, request: Request) -> Response:
@@ -574,7 +586,7 @@ async def feed_page(datasette: Any, request: Request) -> Response:
         rows, title=f"{title}: new, edited and deleted statements",
         feed_url=datasette.absolute_url(request, request.path), page_url=datasette.absolute_url(request, "/"),
         post_url=lambda row: datasette.absolute_url(request, post_path(datasette, row["platform"], row["native_id"])))
-    return Response(body, content_type="application/atom+xml; charset=utf-8")
+    return cached(datasette, Response(body, content_type="application/atom+xml; charset=utf-8"))
 
 
 def match_query(form: dict[str, str]) -> str:

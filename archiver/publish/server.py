@@ -32,7 +32,7 @@ def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 
     config = Path(config_dir) if config_dir is not None else default_config_dir()
     if not config.is_dir():
         raise ArchiveError(f"Datasette configuration folder {config} does not exist")
-    metadata = _find(config, ("metadata.yml", "metadata.yaml", "metadata.json"))
+    metadata = metadata_file(config)
     command = [sys.executable, "-m", "datasette", "serve", str(Path(db_path).resolve()),
                "--host", host, "--port", str(port)]
     if metadata is not None:
@@ -40,8 +40,9 @@ def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 
     return command
 
 
-def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
-    for name in names:
+def metadata_file(folder: Path) -> Path | None:
+    """The operator's Datasette metadata in `folder`, if any."""
+    for name in ("metadata.yml", "metadata.yaml", "metadata.json"):
         if (folder / name).exists():
             return (folder / name).resolve()
     return None
