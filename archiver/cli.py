@@ -14,7 +14,7 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, connect, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, latest_version
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
@@ -68,51 +68,35 @@ def init(db_path: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(db_path: Path, as_json: bool) -> None:
     """What the archive holds, and each source's last runs."""
-    conn = connect(db_path, readonly=True)
-    try:
-        totals = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                  for table in ("sources", "runs", "captures", "payloads", "posts", "versions", "events")}
-        sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
-        found = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.head') FROM runs "
-                             "WHERE kind = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
-    finally:
-        conn.close()
-    fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
+    from archiver.status import archive_status
+
+    found = archive_status(db_path)
     if as_json:
-        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity, "sources": sources},
-                              indent=2))
+        click.echo(json.dumps(found.as_dict(), indent=2))
         return
+    totals, fixity, sources = found.totals, found.fixity, found.sources
     click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
     if fixity is None:
         click.echo("last fixity check: never (run `archiver verify`)")
     else:
         click.echo(f"last fixity check: {fixity['outcome']} at {_minute(fixity['at'])}"
                    + (f", chain head {fixity['head']}" if fixity["outcome"] == "ok" else f": {fixity['error']}"))
+    if found.crashed:
+        click.echo(f"crashed runs: {found.crashed} (left open by a killed process, closed at the next start)")
+    if found.server is not None and found.server["deaths"]:
+        click.echo(f"public face: Datasette died {found.server['deaths']} time(s); last at "
+                   f"{_minute(found.server['at'])}: {found.server['error']}")
     if not sources:
         return
-    header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")
+    header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "crashed",
+              "missed", "posts")
     rows = [(s["id"] + ("" if s["enabled"] else " (disabled)"), s["kind"], _minute(s["last_ok"]),
              _minute(s["last_failure"]), (s["last_error"] or "-")[:60], _minute(s["next_run"]), str(s["runs"]),
-             str(s["failed_runs"]), str(s["missed_runs"]), str(s["posts"])) for s in sources]
+             str(s["failed_runs"]), str(s["crashed_runs"]), str(s["missed_runs"]), str(s["posts"]))
+            for s in sources]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-_SOURCE_STATUS_SQL = """
-SELECT s.id, s.kind, s.enabled,
-  (SELECT max(started_at) FROM runs r
-     WHERE r.source_id = s.id AND r.outcome IN ('ok', 'not_modified')) AS last_ok,
-  (SELECT max(started_at) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS last_failure,
-  (SELECT error FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed'
-     ORDER BY started_at DESC LIMIT 1) AS last_error,
-  (SELECT value FROM source_state t WHERE t.source_id = s.id AND t.key = 'next_run') AS next_run,
-  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.kind = 'fetch') AS runs,
-  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS failed_runs,
-  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'missed') AS missed_runs,
-  (SELECT count(*) FROM posts p WHERE p.source_id = s.id) AS posts
-FROM sources s ORDER BY s.id
-"""
 
 
 def _minute(timestamp: str | None) -> str:
