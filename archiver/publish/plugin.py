@@ -180,7 +180,8 @@ async def payload_download(datasette: Any, request: Request) -> Response:
     found = await _rows(db, """
         SELECT compression, data FROM payloads WHERE sha256 = :sha AND EXISTS (
             SELECT 1 FROM captures c LEFT JOIN sources s ON s.id = c.source_id
-            WHERE c.payload_sha256 = :sha AND coalesce(s.publish, 1) = 1)""", {"sha": sha256})
+            WHERE c.payload_sha256 = :sha AND coalesce(s.publish, 1) = 1
+              AND json_extract(c.details, '$.withhold_payload') IS NULL)""", {"sha": sha256})
     if not found:
         raise NotFound(f"no published payload {sha256}")
     body = decode_payload(found[0]["compression"], found[0]["data"])
