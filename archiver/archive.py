@@ -82,12 +82,15 @@ class Archive:
             self._head = self._read_head()
             try:
                 yield
+                # COMMIT can fail too (disk full, I/O error, a deferred constraint): then nothing of the
+                # transaction is durable, and it is rolled back like any other failure
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
-                self._head = None
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
-            self._head = None
+            finally:
+                self._head = None
             return
         saved_head = self._head
         self.conn.execute("SAVEPOINT nested")
