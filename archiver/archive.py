@@ -18,7 +18,7 @@ from typing import Any
 
 from archiver import __version__
 from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
-from archiver.database import connect
+from archiver.database import checkpoint, connect
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, utcnow
 
 CAPTURE_COLUMNS = (
@@ -162,6 +162,16 @@ class Archive:
                 "UPDATE runs SET ended_at = ?, outcome = ?, error = ?, details = ? "
                 "WHERE id = ? AND outcome IS NULL",
                 (utcnow(), outcome, error, _json(details), run_id))
+
+    def close_crashed_runs(self) -> list[int]:
+        """Runs still open (no outcome) are runs of a process that was killed: only one service writes
+        at a time, so at its start they are closed as `crashed`. Returns their ids."""
+        with self.transaction():
+            ids = [row[0] for row in self.conn.execute("SELECT id FROM runs WHERE outcome IS NULL ORDER BY id")]
+            self.conn.execute(
+                "UPDATE runs SET outcome = 'crashed', ended_at = ?, error = 'the process running it was killed; "
+                "closed at the next start' WHERE outcome IS NULL", (utcnow(),))
+        return ids
 
     def record_run(self, kind: str, outcome: str, *, source_id: str | None = None,
                    scheduled_at: str | None = None, error: str | None = None,
@@ -438,6 +448,7 @@ class WriterThread:
                     stopping = True
                     items = [item for item in items if item is not self._STOP]
                 self._commit_batch(archive, items)
+            checkpoint(archive.conn)  # a clean stop leaves every commit in the main file
         finally:
             archive.close()
 

@@ -8,9 +8,11 @@ import ctypes
 import datetime as dt
 import hashlib
 import logging
+import os
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,10 @@ log = logging.getLogger(__name__)
 BACKOFF_AFTER = 2
 # Missed slots recorded after a stop, per source: enough to show the gap, bounded for long outages.
 MAX_MISSED_RECORDED = 50
+# A Datasette child that dies is restarted after a pause doubling from the first to the last value;
+# one that served this long before dying starts again from the first.
+RESTART_PAUSE = (1.0, 60.0)
+RESTART_RESET_AFTER = 300.0
 
 
 try:
@@ -106,11 +112,16 @@ class Service:
         self._draining = threading.Event()
         self._lock = threading.Lock()
         self.datasette: subprocess.Popen[bytes] | None = None
+        self._supervisor: threading.Thread | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        Archive(self.db_path, create=True).close()
+        with Archive(self.db_path, create=True) as archive:
+            crashed = archive.close_crashed_runs()
+        if crashed:
+            log.warning("closed %d run(s) left open by a killed process as crashed: %s", len(crashed),
+                        ", ".join(map(str, crashed[:20])))
         if self.serve:  # forked before any other thread exists
             self._start_datasette()
         self.writer = WriterThread(self.db_path)
@@ -129,6 +140,9 @@ class Service:
             trigger, _ = schedule_trigger(self.config.settings.verify_schedule, "__verify__")
             self.scheduler.add_job(self._verify, trigger, id="__verify__", max_instances=1, coalesce=True)
         self.scheduler.start()
+        if self.serve:
+            self._supervisor = threading.Thread(target=self._supervise, name="datasette-supervisor", daemon=True)
+            self._supervisor.start()
         log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
                  len(self._sources), self.config.settings.workers, self.db_path)
 
@@ -138,16 +152,27 @@ class Service:
         log.info("archiver service stopping: draining")
         self._draining.set()
         self.scheduler.shutdown(wait=True)
-        self.writer.close()
+        # the public face goes first: its readers would keep the final checkpoint from emptying the WAL
+        self._stop_datasette()
         self.view.close()
+        self.writer.close()
         self.fetcher.close()
-        if self.datasette is not None and self.datasette.poll() is None:
-            self.datasette.terminate()
-            try:
-                self.datasette.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.datasette.kill()
         log.info("archiver service stopped")
+
+    def _stop_datasette(self) -> None:
+        while True:  # (the supervisor may be starting a new child just as the drain begins)
+            child = self.datasette
+            if child is not None and child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            if self._supervisor is None:
+                return
+            self._supervisor.join(timeout=1)
+            if not self._supervisor.is_alive():
+                return
 
     def request_reload(self) -> None:
         """Re-read the configuration now (SIGHUP)."""
@@ -195,7 +220,7 @@ class Service:
         now = dt.datetime.now(dt.UTC)
         for source_id in previous.keys() - wanted.keys():
             self.scheduler.remove_job(source_id)
-        for index, (source_id, source) in enumerate(sorted(wanted.items())):
+        for index, (source_id, source) in enumerate(self._start_order(wanted)):
             old = previous.get(source_id)
             if old is not None and old.schedule == source.schedule:
                 continue
@@ -213,6 +238,15 @@ class Service:
                     self._run, trigger, id=source_id, args=[source_id], replace_existing=True,
                     misfire_grace_time=max(1, int(interval / 2)), next_run_time=first)
         self._publish_next_runs()
+
+    def _start_order(self, sources: dict[str, Source]) -> list[tuple[str, Source]]:
+        """Sources in the order their first runs are staggered: the one whose last run began longest
+        ago first (never run: first of all), so a service killed soon after every start still gets
+        round to every source instead of running the same few again."""
+        last = dict(self.view.conn.execute(
+            "SELECT source_id, max(started_at) FROM runs WHERE kind = 'fetch' "
+            "AND coalesce(outcome, '') NOT IN ('missed', 'skipped') GROUP BY source_id").fetchall())
+        return sorted(sources.items(), key=lambda item: (last.get(item[0]) or "", item[0]))
 
     def _record_missed_since_last_run(self, source: Source, trigger: Any, interval: float,
                                       now: dt.datetime) -> None:
@@ -310,9 +344,34 @@ class Service:
     # -- publication --------------------------------------------------------------------------
 
     def _start_datasette(self) -> None:
-        from archiver.publish.server import datasette_command
+        from archiver.fetch.secrets import Secrets
+        from archiver.publish.server import datasette_command, public_environment
 
         command = datasette_command(self.db_path, host=self.host, port=self.port)
-        self.datasette = subprocess.Popen(command, preexec_fn=_die_with_parent)
-        log.info("Datasette serving %s read-only on http://%s:%d/", self.db_path, self.host, self.port)
+        secret_names = Secrets(self.config.settings.secrets_file).known_values().values()
+        self.datasette = subprocess.Popen(command, preexec_fn=_die_with_parent,
+                                          env=public_environment(os.environ, secret_names))
+        log.info("Datasette serving %s read-only on http://%s:%d/ (pid %d)", self.db_path, self.host, self.port,
+                 self.datasette.pid)
+
+    def _supervise(self) -> None:
+        """Restart the Datasette child whenever it dies, with a growing pause; each death is logged
+        and recorded as a failed `serve` run (what `archiver status` shows)."""
+        pause = RESTART_PAUSE[0]
+        while self.datasette is not None:
+            started = time.monotonic()
+            status = self.datasette.wait()
+            if self._draining.is_set():
+                return
+            if time.monotonic() - started > RESTART_RESET_AFTER:
+                pause = RESTART_PAUSE[0]
+            how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+            message = f"Datasette (pid {self.datasette.pid}) died: {how}; restarting in {pause:g} s"
+            log.error("%s", message)
+            self.writer.call(lambda a, m=message, st=status, p=pause: a.record_run(
+                "serve", "failed", error=m, details={"exit_status": st, "restart_in": p}))
+            if self._draining.wait(pause):
+                return
+            self._start_datasette()
+            pause = min(pause * 2, RESTART_PAUSE[1])
 
