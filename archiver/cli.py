@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,16 +15,22 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, archive_error, latest_version
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
 DEFAULT_CONFIG = Path("config/sources.toml")
 
 
+def _remember_db(ctx: click.Context, _param: click.Parameter, value: Path) -> Path:
+    ctx.meta["archiver.db"] = value  # for naming the archive in an error raised deep inside a command
+    return value
+
+
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--db", "db_path", type=click.Path(path_type=Path), default=DEFAULT_DB,
-                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.")(command)
+                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.",
+                        callback=_remember_db)(command)
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -32,14 +39,24 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class ArchiverGroup(click.Group):
-    """Turns ArchiveError (and the config errors derived from it) into one line and exit 2."""
+    """Turns ArchiveError (and the config errors derived from it) into one line and its exit code, and
+    so the SQLite and OS errors that mean one: busy 3, corrupt 4, read-only 5, disk full 6."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArchiveError as exc:
-            click.echo(f"archiver: error: {exc}", err=True)
-            sys.exit(2)
+            _fail(exc)
+        except (sqlite3.Error, OSError) as exc:
+            known = archive_error(exc, ctx.meta.get("archiver.db", DEFAULT_DB))
+            if known is None:
+                raise
+            _fail(known)
+
+
+def _fail(exc: ArchiveError) -> None:
+    click.echo(f"archiver: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
 
 
 @click.group(cls=ArchiverGroup)

@@ -3,6 +3,7 @@ the versioned migrations kept in db/migrations (shipped as `archiver.migrations`
 
 from __future__ import annotations
 
+import errno
 import re
 import sqlite3
 from importlib import resources
@@ -12,8 +13,48 @@ DEFAULT_DB = Path("db/archive.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
+# Seconds a connection waits for another process's write lock before the archive counts as busy.
+BUSY_TIMEOUT = 5.0
+
+
 class ArchiveError(Exception):
-    """A problem the user must act on; the CLI prints it as one line and exits non-zero."""
+    """A problem the user must act on; the CLI prints it as one line and exits with `exit_code`."""
+
+    exit_code = 2
+
+
+class ArchiveBusy(ArchiveError):
+    exit_code = 3
+
+
+class ArchiveCorrupt(ArchiveError):
+    """The file is damaged, or not an archive at all."""
+
+    exit_code = 4
+
+
+class ArchiveReadOnly(ArchiveError):
+    exit_code = 5
+
+
+class DiskFull(ArchiveError):
+    exit_code = 6
+
+
+def archive_error(exc: BaseException, path: str | Path) -> ArchiveError | None:
+    """The ArchiveError an SQLite or OS error means for the archive at `path`, or None when it is not
+    one of the conditions an operator acts on (busy, corrupt, read-only, disk full)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return ArchiveBusy(f"{path} is locked by another process (waited {BUSY_TIMEOUT:g} s); try again later")
+    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return ArchiveCorrupt(f"{path} is corrupt or not an archive: {exc}")
+    if primary == sqlite3.SQLITE_READONLY or (isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES)):
+        return ArchiveReadOnly(f"{path} cannot be written: {exc}")
+    if primary == sqlite3.SQLITE_FULL or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+        return DiskFull(f"{path}: the disk is full; nothing of the last step was recorded: {exc}")
+    return None
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -50,23 +91,30 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
             raise ArchiveError(f"cannot create {path}: {exc.strerror or exc}") from exc
     if path.exists() and path.is_dir():
         raise ArchiveError(f"{path} is a directory, not an archive file")
+    wal = path.with_name(path.name + "-wal")
+    if path.exists() and path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size):
+        # never initialised silently: an empty file is more likely a failed copy than a new archive
+        raise ArchiveCorrupt(f"{path} is an empty file, not an archive (remove it to create a new archive there)")
     try:
         if readonly:
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=30)
+                                   check_same_thread=False, timeout=BUSY_TIMEOUT)
         else:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
         conn.row_factory = sqlite3.Row
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    except sqlite3.OperationalError as exc:
-        raise ArchiveError(f"cannot open {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        raise ArchiveError(f"{path} is not an archive: {exc}") from exc
+        known = archive_error(exc, path)
+        if known is not None:
+            raise known from exc
+        if isinstance(exc, sqlite3.OperationalError):
+            raise ArchiveError(f"cannot open {path}: {exc}") from exc
+        raise ArchiveCorrupt(f"{path} is not an archive: {exc}") from exc
     if version == 0 and tables:
         conn.close()
-        raise ArchiveError(f"{path} is an SQLite database but not an archive (it has tables "
-                           f"{', '.join(sorted(tables)[:5])} and no archive schema)")
+        raise ArchiveCorrupt(f"{path} is an SQLite database but not an archive (it has tables "
+                             f"{', '.join(sorted(tables)[:5])} and no archive schema)")
     if version == 0 and not create:
         conn.close()
         raise ArchiveError(f"{path} is an empty database, not an archive: run `archiver init --db {path}`")
@@ -76,20 +124,38 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
         raise ArchiveError(f"{path} has schema version {version}, newer than this archiver knows "
                            f"({latest_version()}): upgrade archiver")
     if not readonly:
-        conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
-        # last commits, never corrupt the file (docs/evidence-model.md).
-        conn.execute("PRAGMA synchronous = NORMAL")
-        # 8 MiB of page cache (SQLite's default is 2): enough for the full-text index's merges, small enough
-        # that a long import's memory stays flat
-        conn.execute("PRAGMA cache_size = -8192")
-        # a bounded WAL: checkpointed every 1000 pages (SQLite's default) and cut back to 4 MiB after
-        conn.execute("PRAGMA wal_autocheckpoint = 1000")
-        conn.execute(f"PRAGMA journal_size_limit = {4 * 1024 * 1024}")
+        try:
+            _prepare_for_writing(conn, path, version)
+        except ArchiveError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise archive_error(exc, path) or ArchiveError(f"cannot open {path}: {exc}") from exc
         if version < target:
             _migrate(conn, version, target)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _prepare_for_writing(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    if version:
+        # a damaged file is refused before anything is written into it (quick_check reads every page
+        # once but skips the index cross-checks: cheap next to a run)
+        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if problem != "ok":
+            problem = " ".join(str(problem).split())
+            raise ArchiveCorrupt(f"{path} is corrupt ({problem}); nothing was written: restore it from a backup")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
+    # last commits, never corrupt the file (docs/evidence-model.md).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    # 8 MiB of page cache (SQLite's default is 2): enough for the full-text index's merges, small enough
+    # that a long import's memory stays flat
+    conn.execute("PRAGMA cache_size = -8192")
+    # a bounded WAL: checkpointed every 1000 pages (SQLite's default) and cut back to 4 MiB after
+    conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    conn.execute(f"PRAGMA journal_size_limit = {4 * 1024 * 1024}")
 
 
 def checkpoint(conn: sqlite3.Connection) -> None:
