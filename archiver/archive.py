@@ -448,7 +448,10 @@ class WriterThread:
                     stopping = True
                     items = [item for item in items if item is not self._STOP]
                 self._commit_batch(archive, items)
-            checkpoint(archive.conn)  # a clean stop leaves every commit in the main file
+            # a clean stop leaves every commit in the main file; a checkpoint that cannot run (a full
+            # disk) leaves the WAL for the next one, and loses nothing
+            with contextlib.suppress(sqlite3.Error):
+                checkpoint(archive.conn)
         finally:
             archive.close()
 
@@ -465,9 +468,10 @@ class WriterThread:
                             outcomes.append((future, work(archive), None))
                     except Exception as exc:
                         outcomes.append((future, None, exc))
-        except sqlite3.Error as exc:  # the commit itself failed: nothing in the batch is durable
-            for future, _, _ in outcomes:
-                future.set_exception(exc)
+        except sqlite3.Error as exc:  # BEGIN (busy) or COMMIT failed: nothing in the batch is durable
+            for _, future in items:
+                if not future.done():
+                    future.set_exception(exc)
             return
         for future, value, error in outcomes:
             if error is None:

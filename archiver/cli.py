@@ -145,39 +145,30 @@ def verify(db_path: Path) -> None:
 def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[str, ...]) -> None:
     """Fetch now: a configured source id runs that source once; a URL is captured as it is (one
     capture, not parsed). Exit 1 if any run or capture failed."""
-    from archiver import jobs
+    from archiver.archive import Archive
     from archiver.config import Settings, load_config
-    from archiver.fetch import Fetcher
-    from archiver.view import ArchiveView
+    from archiver.jobs import Runner
 
     urls = [t for t in targets if "://" in t]
     source_ids = [t for t in targets if "://" not in t]
     config = load_config(config_path) if source_ids or config_path.exists() else None
-    fetcher = Fetcher(config.settings if config else Settings())
+    sources = [config.source(source_id) for source_id in source_ids] if config is not None else []
+    Archive(db_path, create=True).close()
     failed = False
-    try:
-        with Archive(db_path, create=True) as archive:
-            if source_ids and config is not None:
-                sources = [config.source(source_id) for source_id in source_ids]
-                archive.sync_sources([s.as_row() for s in config.sources])
-                view = ArchiveView(db_path)
-                try:
-                    for source in sources:
-                        report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
-                        failed |= report.outcome == "failed"
-                        click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
-                                   f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
-                                   f" not modified {report.not_modified})"
-                                   + (f": {report.error}" if report.error else ""))
-                finally:
-                    view.close()
-            for url in urls:
-                capture_id, exchange, digest = jobs.capture_url(archive, fetcher, url, allow_private=allow_private)
-                failed |= exchange.error is not None
-                click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
-                           + (f"\t{exchange.error}" if exchange.error else ""))
-    finally:
-        fetcher.close()
+    with Runner(db_path, config.settings if config else Settings()) as runner:
+        if sources and config is not None:
+            runner.sync(config.sources)
+        for source in sources:
+            report = runner.run(source)
+            failed |= report.outcome == "failed"
+            click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
+                       f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
+                       f" not modified {report.not_modified})" + (f": {report.error}" if report.error else ""))
+        for url in urls:
+            capture_id, exchange, digest = runner.capture(url, allow_private=allow_private)
+            failed |= exchange.error is not None
+            click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
+                       + (f"\t{exchange.error}" if exchange.error else ""))
     if failed:
         sys.exit(1)
 

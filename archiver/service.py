@@ -23,15 +23,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from archiver.archive import Archive, WriterThread
+from archiver.archive import Archive
 from archiver.config import Config, ConfigError, load_config
-from archiver.fetch import Fetcher
-from archiver.jobs import run_source
+from archiver.jobs import Runner
 from archiver.models import Source, format_time, parse_time
 from archiver.schedule import Schedule, parse_schedule
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
-from archiver.view import ArchiveView
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +122,8 @@ class Service:
                         ", ".join(map(str, crashed[:20])))
         if self.serve:  # forked before any other thread exists
             self._start_datasette()
-        self.writer = WriterThread(self.db_path)
-        self.view = ArchiveView(self.db_path)
-        self.fetcher = Fetcher(self.config.settings)
+        self.runner = Runner(self.db_path, self.config.settings)
+        self.writer = self.runner.writer  # the service's own records (runs it skips, state) go the same way
         self.executor = _SchedulingExecutor(self.config.settings.workers)
         self.scheduler = BackgroundScheduler(
             executors={"default": self.executor}, timezone=dt.UTC,
@@ -154,9 +151,7 @@ class Service:
         self.scheduler.shutdown(wait=True)
         # the public face goes first: its readers would keep the final checkpoint from emptying the WAL
         self._stop_datasette()
-        self.view.close()
-        self.writer.close()
-        self.fetcher.close()
+        self.runner.close()
         log.info("archiver service stopped")
 
     def _stop_datasette(self) -> None:
@@ -211,7 +206,7 @@ class Service:
 
     def _apply(self, config: Config, *, first_start: bool) -> None:
         """Make the scheduled jobs match `config`: add, reschedule, remove."""
-        self.writer.call(lambda a: a.sync_sources([s.as_row() for s in config.sources]))
+        self.runner.sync(config.sources)
         wanted = {s.id: s for s in config.sources if s.enabled}
         with self._lock:
             previous = self._sources
@@ -243,7 +238,7 @@ class Service:
         """Sources in the order their first runs are staggered: the one whose last run began longest
         ago first (never run: first of all), so a service killed soon after every start still gets
         round to every source instead of running the same few again."""
-        last = dict(self.view.conn.execute(
+        last = dict(self.runner.view.conn.execute(
             "SELECT source_id, max(started_at) FROM runs WHERE kind = 'fetch' "
             "AND coalesce(outcome, '') NOT IN ('missed', 'skipped') GROUP BY source_id").fetchall())
         return sorted(sources.items(), key=lambda item: (last.get(item[0]) or "", item[0]))
@@ -251,7 +246,7 @@ class Service:
     def _record_missed_since_last_run(self, source: Source, trigger: Any, interval: float,
                                       now: dt.datetime) -> None:
         """Fire times that fell while the service was not running are recorded as `missed` runs."""
-        row = self.view.conn.execute(
+        row = self.runner.view.conn.execute(
             "SELECT max(coalesce(scheduled_at, started_at)) FROM runs WHERE source_id = ? AND kind = 'fetch'",
             (source.id,)).fetchone()
         if row is None or row[0] is None:
@@ -310,8 +305,7 @@ class Service:
                 error=f"backing off after {health.failures} failed runs until {format_time(health.not_before)}",
                 details={"failures": health.failures}))
             return
-        report = run_source(source, self.fetcher, self.writer.call, self.view, scheduled_at=scheduled_at,
-                            should_stop=self._draining.is_set)
+        report = self.runner.run(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
         if report.outcome == "failed":
             health.failures += 1
             if health.failures >= BACKOFF_AFTER:
