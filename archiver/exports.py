@@ -212,6 +212,11 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
         copy.execute(f"DELETE FROM {table} WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
     copy.execute("DELETE FROM sources WHERE publish = 0")
     copy.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")  # no index page keeps their words
+    # a body a secret was redacted from is not the server's bytes: kept in the archive, never published
+    _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE json_extract(details, '$.withhold_payload') "
+                                "IS NOT NULL EXCEPT SELECT payload_sha256 FROM captures "
+                                "WHERE json_extract(details, '$.withhold_payload') IS NULL",
+              "a secret the server reflected was redacted from it")
 
 
 def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) -> None:

@@ -18,6 +18,7 @@ from archiver.archive import Archive
 from archiver.fetch import Fetcher
 from archiver.fetch.guard import is_public
 from archiver.models import Request, Source
+from archiver.verify import verify
 from archiver.warc import export_warc
 from tests.test_fetch import TOKEN, Server, reply, server, settings  # noqa: F401 - server is a fixture
 from tests.test_publish import start_datasette
@@ -206,6 +207,11 @@ def test_a_reflected_token_is_nowhere_in_the_archive_warc_logs_or_pages(
         running.stop()
     assert all(page.status_code == 200 for page in pages), [p.status_code for p in pages]
     assert payload.status_code == 404  # marked: withheld from the public face
+    from archiver.exports import snapshot
+
+    published = tmp_path / "published.db"
+    assert snapshot(db, published, published_only=True) == {"payloads": 1}
+    assert verify(published).ok
     recorded = [(e.requested_url, json.dumps(e.__dict__, default=str).encode()) for e in (exchange, hop)]
     for where, data in [*((p.url, p.content) for p in pages), ("warc", warc.read_bytes()),
                         ("logs", caplog.text.encode()), *recorded]:
