@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -25,6 +26,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from archiver.archive import Archive
 from archiver.config import Config, ConfigError, load_config
+from archiver.database import archive_error
 from archiver.jobs import Runner
 from archiver.models import Source, format_time, parse_time
 from archiver.schedule import Schedule, parse_schedule
@@ -305,7 +307,12 @@ class Service:
                 error=f"backing off after {health.failures} failed runs until {format_time(health.not_before)}",
                 details={"failures": health.failures}))
             return
-        report = self.runner.run(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
+        try:
+            report = self.runner.run(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
+        except (sqlite3.Error, OSError) as exc:  # the archive refused the run's records (disk full, busy)
+            log.error("source %s: the run could not be recorded: %s", source_id,
+                      archive_error(exc, self.db_path) or exc)
+            return
         if report.outcome == "failed":
             health.failures += 1
             if health.failures >= BACKOFF_AFTER:
