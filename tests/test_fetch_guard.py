@@ -79,6 +79,21 @@ def test_dns_rebinding_between_the_guard_and_the_connection_reaches_nothing(list
     assert not listener.reached()  # not a byte, not even a TCP handshake
 
 
+def test_a_pooled_connection_to_a_private_address_is_not_reused_for_a_strict_source(server: Server) -> None:  # noqa: F811
+    port = int(server.base.rsplit(":", 1)[1])
+    answers = {"rebind.example": "127.0.0.1"}
+    server.routes["/inside"] = lambda r: reply(r, 200, b"intranet page")
+    with Fetcher(settings(respect_robots=False), resolver=lambda host, _port: [answers[host]]) as fetcher:
+        allowed = Source(id="intranet", kind="webpage", locator="x", options={"allow_private": True})
+        first = fetcher.fetch(Request(f"http://rebind.example:{port}/inside"), allowed, None)
+        answers["rebind.example"] = PUBLIC  # now the name looks public to the guard's pre-check
+        second = fetcher.fetch(Request(f"http://rebind.example:{port}/inside"), STRICT, None)
+    assert first.status == 200 and first.server_ip == "127.0.0.1"
+    assert second.status is None and second.error == ("private address refused: rebind.example is 127.0.0.1 "
+                                                      "(allow_private is off for this hop)")
+    assert [hit.path for hit in server.hits] == ["/inside"]  # the kept-alive socket carried nothing more
+
+
 FORMS = {
     "IPv4-compatible loopback": "::7f00:1",
     "IPv4-mapped loopback": "::ffff:127.0.0.1",

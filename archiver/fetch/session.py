@@ -135,10 +135,15 @@ class _GuardedConnection(HTTPConnection):
 
     def _new_conn(self) -> socket.socket:
         rules = _rules()
-        if not rules.refuse_private:
-            return super()._new_conn()
         host = self._dns_host
-        addresses = resolve_checked(host, self.port, rules.resolver)  # this lookup is the one connected to
+        # this lookup is the one connected to: what was checked is what is reached
+        if rules.refuse_private:
+            addresses = resolve_checked(host, self.port, rules.resolver)
+        else:
+            try:
+                addresses = rules.resolver(host, self.port)
+            except OSError as exc:
+                raise NewConnectionError(self, f"Failed to resolve {host}: {exc}") from exc
         last: OSError | None = None
         for address in addresses:
             try:
@@ -151,11 +156,12 @@ class _GuardedConnection(HTTPConnection):
             except OSError as exc:
                 last = exc
                 continue
-            try:
-                _check_peer(sock, self.host)
-            except AddressRefused:
-                sock.close()
-                raise
+            if rules.refuse_private:
+                try:
+                    _check_peer(sock, self.host)
+                except AddressRefused:
+                    sock.close()
+                    raise
             return sock
         raise NewConnectionError(self, f"Failed to establish a new connection: {last}")
 
