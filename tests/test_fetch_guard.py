@@ -67,10 +67,11 @@ class Rebinding:
         return [PUBLIC] if self.calls.count(host) == 1 else [self.then]
 
 
-def test_dns_rebinding_between_the_guard_and_the_connection_reaches_nothing(listener: Listener) -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_dns_rebinding_between_the_guard_and_the_connection_reaches_nothing(listener: Listener, scheme: str) -> None:
     resolver = Rebinding("127.0.0.1")
     with Fetcher(settings(respect_robots=False), resolver=resolver) as fetcher:
-        exchange = fetcher.fetch(Request(f"http://rebind.example:{listener.port}/admin"), STRICT, None)
+        exchange = fetcher.fetch(Request(f"{scheme}://rebind.example:{listener.port}/admin"), STRICT, None)
     assert resolver.calls == ["rebind.example", "rebind.example"]  # the guard's lookup, then the connection's
     assert exchange.status is None
     assert exchange.error == ("private address refused: rebind.example is 127.0.0.1 "
