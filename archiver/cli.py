@@ -3,6 +3,7 @@ line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -15,22 +16,16 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, archive_error, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, classify, latest_version
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
 DEFAULT_CONFIG = Path("config/sources.toml")
 
 
-def _remember_db(ctx: click.Context, _param: click.Parameter, value: Path) -> Path:
-    ctx.meta["archiver.db"] = value  # for naming the archive in an error raised deep inside a command
-    return value
-
-
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--db", "db_path", type=click.Path(path_type=Path), default=DEFAULT_DB,
-                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.",
-                        callback=_remember_db)(command)
+                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.")(command)
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -39,24 +34,21 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class ArchiverGroup(click.Group):
-    """Turns ArchiveError (and the config errors derived from it) into one line and its exit code, and
-    so the SQLite and OS errors that mean one: busy 3, corrupt 4, read-only 5, disk full 6."""
+    """Turns ArchiveError (and the config errors derived from it) and a failing archive file into one
+    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only, 6 disk full)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArchiveError as exc:
-            _fail(exc)
-        except (sqlite3.Error, OSError) as exc:
-            known = archive_error(exc, ctx.meta.get("archiver.db", DEFAULT_DB))
-            if known is None:
-                raise
-            _fail(known)
-
-
-def _fail(exc: ArchiveError) -> None:
-    click.echo(f"archiver: error: {exc}", err=True)
-    sys.exit(exc.exit_code)
+            click.echo(f"archiver: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EROFS):
+                raise  # not the archive's condition: a bug shows its traceback
+            error = classify(exc, "the archive", f"archiver {ctx.invoked_subcommand}")
+            click.echo(f"archiver: error: {error}", err=True)
+            sys.exit(error.exit_code if error.exit_code != 2 else 1)
 
 
 @click.group(cls=ArchiverGroup)
@@ -103,6 +95,11 @@ def status(db_path: Path, as_json: bool) -> None:
     if found.server is not None and found.server["deaths"]:
         click.echo(f"public face: Datasette died {found.server['deaths']} time(s); last at "
                    f"{_minute(found.server['at'])}: {found.server['error']}")
+    if found.conflicts:
+        latest = found.conflicts[0]
+        click.echo(f"identity conflicts: {len(found.conflicts)} (latest: {latest['source_id'] or 'an import'} "
+                   f"showed {latest['platform']} {latest['native_id']!r}, held by "
+                   f"{latest['held_by'] or 'another source'}; archived apart as post {latest['other_post_id']})")
     if not sources:
         return
     header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "crashed",
@@ -122,12 +119,20 @@ def _minute(timestamp: str | None) -> str:
 
 @main.command()
 @db_option
-def verify(db_path: Path) -> None:
-    """Recompute every digest and the hash chain; exit 1 naming the first broken row."""
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Keep the check as a verify run, in a live archive only (a copy, a backup of an older "
+                   "schema or a read-only file is never written).")
+def verify(db_path: Path, record: bool) -> None:
+    """Recompute every digest and the hash chain and rebuild every current view from the chained rows;
+    exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record)."""
     report = verify_archive(db_path)
-    with Archive(db_path) as archive:
-        record_verification(archive, report)
     click.echo(report.summary())
+    if record and report.journal == "wal" and not report.copy and report.schema == latest_version():
+        try:
+            with Archive(db_path) as archive:
+                record_verification(archive, report)
+        except sqlite3.Error as exc:
+            raise classify(exc, db_path, "recording the check in it") from exc
     if not report.ok:
         for problem in report.problems:
             click.echo(f"BROKEN: {problem}", err=True)
@@ -163,7 +168,9 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
             failed |= report.outcome == "failed"
             click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
                        f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
-                       f" not modified {report.not_modified})" + (f": {report.error}" if report.error else ""))
+                       f" not modified {report.not_modified})" + (f": {report.error}" if report.error else "")
+                       + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
+                          if report.conflicts else ""))
         for url in urls:
             capture_id, exchange, digest = runner.capture(url, allow_private=allow_private)
             failed |= exchange.error is not None
@@ -325,7 +332,10 @@ def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
-    service.start()
+    try:
+        service.start()
+    except ArchiveError as exc:  # the service logged its FATAL line
+        sys.exit(exc.exit_code)
     stop.wait()
     service.stop()
 

@@ -11,8 +11,6 @@ from pathlib import Path
 
 DEFAULT_DB = Path("db/archive.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-
-
 # Seconds a connection waits for another process's write lock before the archive counts as busy.
 BUSY_TIMEOUT = 5.0
 
@@ -24,37 +22,66 @@ class ArchiveError(Exception):
 
 
 class ArchiveBusy(ArchiveError):
+    """Another process holds the archive's lock for longer than we wait."""
+
     exit_code = 3
 
 
 class ArchiveCorrupt(ArchiveError):
-    """The file is damaged, or not an archive at all."""
+    """The file is damaged (or not an archive at all)."""
 
     exit_code = 4
 
 
 class ArchiveReadOnly(ArchiveError):
+    """The archive cannot be written (file or folder permissions, read-only medium)."""
+
     exit_code = 5
 
 
 class DiskFull(ArchiveError):
+    """The disk holding the archive is full: the last step was rolled back, nothing earlier is lost."""
+
     exit_code = 6
 
 
-def archive_error(exc: BaseException, path: str | Path) -> ArchiveError | None:
-    """The ArchiveError an SQLite or OS error means for the archive at `path`, or None when it is not
-    one of the conditions an operator acts on (busy, corrupt, read-only, disk full)."""
+def classify(exc: sqlite3.Error | OSError, path: str | Path, doing: str) -> ArchiveError:
+    """The one-line ArchiveError for an SQLite (or OS) failure while `doing` something with the archive:
+    by SQLite's result code where it gives one, else by its message."""
+    message = " ".join(str(exc).split())
+    lowered = message.lower()
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
-    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return ArchiveBusy(f"{path} is locked by another process (waited {BUSY_TIMEOUT:g} s); try again later")
-    if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
-        return ArchiveCorrupt(f"{path} is corrupt or not an archive: {exc}")
-    if primary == sqlite3.SQLITE_READONLY or (isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES)):
-        return ArchiveReadOnly(f"{path} cannot be written: {exc}")
-    if primary == sqlite3.SQLITE_FULL or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
-        return DiskFull(f"{path}: the disk is full; nothing of the last step was recorded: {exc}")
-    return None
+    os_errno = exc.errno if isinstance(exc, OSError) else None
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in lowered or "busy" in lowered:
+        return ArchiveBusy(f"{path} is locked by another process ({doing}): {message}")
+    if primary == sqlite3.SQLITE_FULL or os_errno == errno.ENOSPC or "disk is full" in lowered:
+        return DiskFull(f"{path}: the disk is full ({doing}; that step was not recorded): {message}")
+    if (primary == sqlite3.SQLITE_READONLY or os_errno in (errno.EROFS, errno.EACCES)
+            or "readonly" in lowered or "read-only" in lowered or "read only" in lowered):
+        return ArchiveReadOnly(f"{path} is read-only ({doing}): {message}")
+    # plain DatabaseError is SQLite's SQLITE_CORRUPT / SQLITE_NOTADB (its subclasses are other failures)
+    if (primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or type(exc) is sqlite3.DatabaseError
+            or "malformed" in lowered or "not a database" in lowered):
+        return ArchiveCorrupt(f"{path} is corrupt ({doing}): {message}")
+    return ArchiveError(f"{doing} {path} failed: {message}")
+
+
+def quick_check(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Raise ArchiveCorrupt unless SQLite's quick_check finds every page of the file sound (it reads
+    each page once and skips the index cross-checks: cheap next to a run)."""
+    damage = [line.strip() for row in conn.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
+    if damage != ["ok"]:
+        raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
+
+
+def open_to_check(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+    """Open an archive only to read it, exactly as it is: never migrated, never switched to WAL.
+    A file no process is writing (no -wal file, no hot -journal: a snapshot, a backup, a deposit)
+    is opened `immutable`, so not even a lock or a -shm file is made next to it."""
+    path = Path(path)
+    at_rest = not Path(f"{path}-wal").exists() and not Path(f"{path}-journal").exists()
+    return connect(path, readonly=True, immutable=at_rest, timeout=busy_timeout)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -75,9 +102,10 @@ def latest_version() -> int:
     return len(migrations())
 
 
-def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
-            upgrade_to: int | None = None) -> sqlite3.Connection:
-    """Open (and with `create`, make) an archive, migrated to the current schema.
+def connect(path: str | Path, *, create: bool = False, readonly: bool = False, immutable: bool = False,
+            timeout: float = BUSY_TIMEOUT, upgrade_to: int | None = None) -> sqlite3.Connection:
+    """Open (and with `create`, make) an archive, migrated to the current schema; `readonly` opens it
+    as it is (`immutable`: a file nothing writes, read without locks).
 
     Raises ArchiveError with a one-line reason for anything that is not a usable archive.
     `upgrade_to` stops migrating at that version (tests build old archives with it)."""
@@ -97,19 +125,18 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
         raise ArchiveCorrupt(f"{path} is an empty file, not an archive (remove it to create a new archive there)")
     try:
         if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=BUSY_TIMEOUT)
+            conn = sqlite3.connect(path.resolve().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro"),
+                                   uri=True, isolation_level=None, check_same_thread=False, timeout=timeout)
         else:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=timeout)
         conn.row_factory = sqlite3.Row
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "readonly" in str(exc):
+            raise classify(exc, path, "opening it") from exc
+        raise ArchiveError(f"cannot open {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        known = archive_error(exc, path)
-        if known is not None:
-            raise known from exc
-        if isinstance(exc, sqlite3.OperationalError):
-            raise ArchiveError(f"cannot open {path}: {exc}") from exc
         raise ArchiveCorrupt(f"{path} is not an archive: {exc}") from exc
     if version == 0 and tables:
         conn.close()
@@ -129,9 +156,9 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
         except ArchiveError:
             conn.close()
             raise
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.Error as exc:
             conn.close()
-            raise archive_error(exc, path) or ArchiveError(f"cannot open {path}: {exc}") from exc
+            raise classify(exc, path, "opening it for writing") from exc
         if version < target:
             _migrate(conn, version, target)
     conn.execute("PRAGMA foreign_keys = ON")
@@ -140,12 +167,7 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False,
 
 def _prepare_for_writing(conn: sqlite3.Connection, path: Path, version: int) -> None:
     if version:
-        # a damaged file is refused before anything is written into it (quick_check reads every page
-        # once but skips the index cross-checks: cheap next to a run)
-        problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
-        if problem != "ok":
-            problem = " ".join(str(problem).split())
-            raise ArchiveCorrupt(f"{path} is corrupt ({problem}); nothing was written: restore it from a backup")
+        quick_check(conn, path)  # a damaged file is refused before anything is written into it
     conn.execute("PRAGMA journal_mode = WAL")
     # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
     # last commits, never corrupt the file (docs/evidence-model.md).

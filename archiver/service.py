@@ -26,11 +26,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from archiver.archive import Archive
 from archiver.config import Config, ConfigError, load_config
-from archiver.database import archive_error
+from archiver.database import ArchiveCorrupt, ArchiveError, classify
 from archiver.jobs import Runner
 from archiver.models import Source, format_time, parse_time
 from archiver.schedule import Schedule, parse_schedule
 from archiver.verify import record as record_verification
+from archiver.verify import record_failure
 from archiver.verify import verify as verify_archive
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,12 @@ class Service:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        with Archive(self.db_path, create=True) as archive:
-            crashed = archive.close_crashed_runs()
+        try:  # never write into a damaged file (opening it to write checks its pages first)
+            with Archive(self.db_path, create=True) as archive:
+                crashed = archive.close_crashed_runs()
+        except ArchiveCorrupt as exc:
+            log.critical("FATAL: %s; refusing to write into it", exc)
+            raise
         if crashed:
             log.warning("closed %d run(s) left open by a killed process as crashed: %s", len(crashed),
                         ", ".join(map(str, crashed[:20])))
@@ -311,7 +316,7 @@ class Service:
             report = self.runner.run(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
         except (sqlite3.Error, OSError) as exc:  # the archive refused the run's records (disk full, busy)
             log.error("source %s: the run could not be recorded: %s", source_id,
-                      archive_error(exc, self.db_path) or exc)
+                      classify(exc, self.db_path, 'recording a run'))
             return
         if report.outcome == "failed":
             health.failures += 1
@@ -335,7 +340,15 @@ class Service:
     def _verify(self) -> None:
         if self._draining.is_set():
             return
-        report = verify_archive(self.db_path)  # its own read-only connection: the writer is not held
+        try:
+            report = verify_archive(self.db_path)  # its own read-only connection: the writer is not held
+        except (ArchiveError, sqlite3.Error) as exc:  # corrupt, unreadable: a failed check, not a crashed job
+            log.error("fixity check FAILED: %s", exc)
+            try:
+                self.writer.call(lambda a, error=exc: record_failure(a, error))
+            except Exception as unrecorded:
+                log.error("fixity check FAILED and could not be recorded: %s", unrecorded)
+            return
         self.writer.call(lambda a: record_verification(a, report))
         if report.ok:
             log.info("fixity check: %s", report.summary())

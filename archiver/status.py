@@ -30,6 +30,12 @@ SELECT s.id, s.kind, s.enabled,
 FROM sources s ORDER BY s.id
 """
 
+_CONFLICTS_SQL = """
+SELECT c.id, c.platform, c.native_id, c.post_id, c.owner, c.other_post_id, c.other_owner, c.source_id, c.at,
+  (SELECT source_id FROM posts p WHERE p.id = c.post_id) AS held_by
+FROM identity_conflicts c ORDER BY c.id DESC
+"""
+
 
 @dataclass
 class ArchiveStatus:
@@ -39,10 +45,11 @@ class ArchiveStatus:
     crashed: int  # runs closed as `crashed` (left open by a killed process)
     server: dict[str, Any] | None  # the last recorded event of the supervised Datasette child
     sources: list[dict[str, Any]]
+    conflicts: list[dict[str, Any]]  # identity conflicts, latest first
 
     def as_dict(self) -> dict[str, Any]:
         return {"archive": self.archive, "totals": self.totals, "fixity": self.fixity, "crashed": self.crashed,
-                "server": self.server, "sources": self.sources}
+                "server": self.server, "sources": self.sources, "identity_conflicts": self.conflicts}
 
 
 def archive_status(db_path: str | Path) -> ArchiveStatus:
@@ -57,8 +64,10 @@ def archive_status(db_path: str | Path) -> ArchiveStatus:
         served = conn.execute("SELECT started_at, outcome, error, (SELECT count(*) FROM runs WHERE kind = 'serve' "
                               "AND outcome = 'failed') FROM runs WHERE kind = 'serve' ORDER BY id DESC LIMIT 1"
                               ).fetchone()
+        conflicts = [dict(row) for row in conn.execute(_CONFLICTS_SQL)] if conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'identity_conflicts'").fetchone() else []
     finally:
         conn.close()
     fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
     server = dict(zip(("at", "outcome", "error", "deaths"), served, strict=True)) if served else None
-    return ArchiveStatus(str(db_path), totals, fixity, crashed, server, sources)
+    return ArchiveStatus(str(db_path), totals, fixity, crashed, server, sources, conflicts)
