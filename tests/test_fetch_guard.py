@@ -221,7 +221,8 @@ def test_a_reflected_token_is_nowhere_in_the_archive_warc_logs_or_pages(
         payload = requests.get(f"{running.url}/-/payload/{sha}", timeout=10)
     finally:
         running.stop()
-    assert all(page.status_code == 200 for page in pages), [p.status_code for p in pages]
+    # (the payloads table itself may be closed to the public: refused is fine, leaking is not)
+    assert [page.status_code for page in pages][:3] == [200, 200, 200] and pages[3].status_code in (200, 403)
     assert payload.status_code == 404  # marked: withheld from the public face
     from archiver.exports import snapshot
 
