@@ -3,6 +3,7 @@ line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -42,7 +43,7 @@ def open_for_writing(db_path: Path) -> Archive:
 
 class ArchiverGroup(click.Group):
     """Turns ArchiveError (and the config errors derived from it) and a failing archive file into one
-    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only)."""
+    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only, 6 disk full)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -50,7 +51,9 @@ class ArchiverGroup(click.Group):
         except ArchiveError as exc:
             click.echo(f"archiver: error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EROFS):
+                raise  # not the archive's condition: a bug shows its traceback
             error = classify(exc, "the archive", f"archiver {ctx.invoked_subcommand}")
             click.echo(f"archiver: error: {error}", err=True)
             sys.exit(error.exit_code if error.exit_code != 2 else 1)
@@ -140,41 +143,31 @@ def verify(db_path: Path, record: bool) -> None:
 def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[str, ...]) -> None:
     """Fetch now: a configured source id runs that source once; a URL is captured as it is (one
     capture, not parsed). Exit 1 if any run or capture failed."""
-    from archiver import jobs
     from archiver.config import Settings, load_config
-    from archiver.fetch import Fetcher
-    from archiver.view import ArchiveView
+    from archiver.jobs import Runner
 
     urls = [t for t in targets if "://" in t]
     source_ids = [t for t in targets if "://" not in t]
     config = load_config(config_path) if source_ids or config_path.exists() else None
-    fetcher = Fetcher(config.settings if config else Settings())
+    sources = [config.source(source_id) for source_id in source_ids] if config is not None else []
+    open_for_writing(db_path).close()  # an existing archive only, named first
     failed = False
-    try:
-        with open_for_writing(db_path) as archive:
-            if source_ids and config is not None:
-                sources = [config.source(source_id) for source_id in source_ids]
-                archive.sync_sources([s.as_row() for s in config.sources])
-                view = ArchiveView(db_path)
-                try:
-                    for source in sources:
-                        report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
-                        failed |= report.outcome in ("failed", "partial")
-                        click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
-                                   f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
-                                   f" not modified {report.not_modified})"
-                                   + (f": {report.error}" if report.error else "")
-                                   + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
-                                      if report.conflicts else ""))
-                finally:
-                    view.close()
-            for url in urls:
-                capture_id, exchange, digest = jobs.capture_url(archive, fetcher, url, allow_private=allow_private)
-                failed |= exchange.error is not None
-                click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
-                           + (f"\t{exchange.error}" if exchange.error else ""))
-    finally:
-        fetcher.close()
+    with Runner(db_path, config.settings if config else Settings()) as runner:
+        if sources and config is not None:
+            runner.sync(config.sources)
+        for source in sources:
+            report = runner.run(source)
+            failed |= report.outcome in ("failed", "partial")
+            click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
+                       f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
+                       f" not modified {report.not_modified})" + (f": {report.error}" if report.error else "")
+                       + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
+                          if report.conflicts else ""))
+        for url in urls:
+            capture_id, exchange, digest = runner.capture(url, allow_private=allow_private)
+            failed |= exchange.error is not None
+            click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
+                       + (f"\t{exchange.error}" if exchange.error else ""))
     if failed:
         sys.exit(1)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.database import ArchiveError
+from archiver.fetch.settings import FetchSettings
 from archiver.models import Source
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -27,22 +28,10 @@ class ConfigError(ArchiveError):
 
 
 @dataclass
-class Settings:
-    """The `[archiver]` table: how the service fetches and serves."""
+class Settings(FetchSettings):
+    """The `[archiver]` table: how the service fetches (FetchSettings, handed to the fetch layer as
+    they are) and how it schedules and serves."""
 
-    contact: str = "https://github.com/archiver/archiver"  # goes into the User-Agent
-    workers: int = 8
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    deadline: float = 120.0  # total seconds for one request, body included
-    max_body: int = 50 * 1024 * 1024
-    max_redirects: int = 10
-    retries: int = 3
-    retry_after_cap: float = 120.0  # longer Retry-After → "not before T" for the host
-    host_delay: float = 1.0  # minimum seconds between requests to one host
-    respect_robots: bool = True
-    allow_private: bool = False  # loopback/private/link-local targets (tests and intranets)
-    secrets_file: str | None = None
     max_backoff: float = 6 * 3600.0  # longest wait of a source that keeps failing
     verify_schedule: str = "every 1d"  # fixity check of the whole archive by the service; "off" for none
     extra: dict[str, Any] = field(default_factory=dict)

@@ -310,6 +310,11 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     copy.execute("DELETE FROM sources WHERE publish = 0")
     for index in ("posts_fts", "versions_fts"):  # no index page keeps their words
         copy.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
+    # a body a secret was redacted from is not the server's bytes: kept in the archive, never published
+    _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE json_extract(details, '$.withhold_payload') "
+                                "IS NOT NULL EXCEPT SELECT payload_sha256 FROM captures "
+                                "WHERE json_extract(details, '$.withhold_payload') IS NULL",
+              "a secret the server reflected was redacted from it")
 
 
 def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) -> None:

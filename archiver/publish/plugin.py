@@ -523,7 +523,8 @@ async def payload_download(datasette: Any, request: Request) -> Response:
             return conn.execute(f"""
                 SELECT p.compression, p.data, c.requested_url, c.content_type
                 FROM payloads p JOIN captures c ON c.id = (
-                    SELECT min(id) FROM captures WHERE payload_sha256 = :sha AND {PUBLISHED_ROWS["captures"]})
+                    SELECT min(id) FROM captures WHERE payload_sha256 = :sha AND {PUBLISHED_ROWS["captures"]}
+                        AND json_extract(details, '$.withhold_payload') IS NULL)
                 WHERE p.sha256 = :sha""", {"sha": sha256}).fetchone()
 
     found = await db.execute_fn(read)

@@ -6,13 +6,17 @@ which Datasette loads however it is started."""
 from __future__ import annotations
 
 import os
+import re
 import sys
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 
 from archiver.database import ArchiveError, connect
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# environment variables the public face must never hold, whatever the deployment names its tokens
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE|AUTH|COOKIE|SESSION", re.IGNORECASE)
 
 
 def default_config_dir() -> Path:
@@ -55,4 +59,11 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,
     command = datasette_command(db_path, host, port, config_dir=config_dir)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(command[0], command)
+    os.execve(command[0], command, public_environment(os.environ))
+
+
+def public_environment(environ: Mapping[str, str], secret_names: Iterable[str] = ()) -> dict[str, str]:
+    """The environment for Datasette: without token-like variables and the named secrets, so that
+    nothing the public face runs (a plugin, an error page) can read a credential."""
+    named = set(secret_names)
+    return {name: value for name, value in environ.items() if name not in named and not _SECRET_NAME.search(name)}
