@@ -32,7 +32,13 @@ VERSION_COLUMNS = (
     "capture_id", "observed_at", "claimed_at", "extractor", "extractor_version",
 )
 EVENT_COLUMNS = ("id", "post_id", "type", "at", "capture_id", "version_id", "details")
-CHAINED = {"captures": CAPTURE_COLUMNS, "versions": VERSION_COLUMNS, "events": EVENT_COLUMNS}
+# the transparency log's records (archiver/checkpoint.py writes them through _append)
+CHECKPOINT_KEY_COLUMNS = ("id", "key_name", "key_id", "public_key", "created_at")
+CHECKPOINT_COLUMNS = ("id", "tree_size", "root_hash", "note", "created_at")
+TIMESTAMP_COLUMNS = ("id", "checkpoint_id", "tsa_url", "response", "gen_time", "created_at")
+CHAINED = {"captures": CAPTURE_COLUMNS, "versions": VERSION_COLUMNS, "events": EVENT_COLUMNS,
+           "checkpoint_keys": CHECKPOINT_KEY_COLUMNS, "checkpoints": CHECKPOINT_COLUMNS,
+           "checkpoint_timestamps": TIMESTAMP_COLUMNS}
 # per table: its columns (id first), the INSERT for all but id, and its chain digester
 _APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
                             f"VALUES ({', '.join('?' * (len(columns) - 1))})", RowDigester(table, columns))

@@ -61,6 +61,10 @@ class Tree:
         self._leaves = leaves
         self._nodes = nodes
 
+    def prefix(self, size: int) -> Tree:
+        """The tree of this one's first `size` leaves (what an earlier checkpoint signed)."""
+        return Tree(size, self._leaves, self._nodes)
+
     def subtree(self, start: int, width: int) -> bytes:
         """MTH(D[start:start + width])."""
         if width >= 1 << NODE_LEVEL and width & (width - 1) == 0 and self._nodes is not None:
