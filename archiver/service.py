@@ -23,6 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from archiver.archive import Archive, WriterThread
 from archiver.config import Config, ConfigError, load_config
+from archiver.database import ArchiveError
 from archiver.fetch import Fetcher
 from archiver.jobs import run_source
 from archiver.models import Source, format_time, parse_time
@@ -128,6 +129,10 @@ class Service:
             # fixity: the whole archive re-checked on a schedule, each check a run with its chain head
             trigger, _ = schedule_trigger(self.config.settings.verify_schedule, "__verify__")
             self.scheduler.add_job(self._verify, trigger, id="__verify__", max_instances=1, coalesce=True)
+        if self.config.checkpoint.schedule != "off":
+            # a signed (and, with TSAs, timestamped) checkpoint of the transparency log
+            trigger, _ = schedule_trigger(self.config.checkpoint.schedule, "__checkpoint__")
+            self.scheduler.add_job(self._checkpoint, trigger, id="__checkpoint__", max_instances=1, coalesce=True)
         self.scheduler.start()
         log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
                  len(self._sources), self.config.settings.workers, self.db_path)
@@ -306,6 +311,31 @@ class Service:
             log.info("fixity check: %s", report.summary())
         else:
             log.error("fixity check FAILED: %s (%s)", report.problems[0], report.summary())
+
+    def _checkpoint(self) -> None:
+        """Runs on a scheduler thread: the TSAs are asked from here, so a slow or dead one holds up
+        nothing but this job; only the short signing and recording steps go through the writer."""
+        from archiver.checkpoint import default_folder, default_key_path, load_key, take_checkpoint
+
+        if self._draining.is_set():
+            return
+        settings = self.config.checkpoint
+        try:
+            key = load_key(Path(settings.key) if settings.key else default_key_path(self.db_path))
+        except ArchiveError as exc:
+            error = str(exc)
+            self.writer.call(lambda a: a.record_run("checkpoint", "failed", error=error))
+            log.error("checkpoint FAILED: %s", error)
+            return
+        folder = Path(settings.folder) if settings.folder else default_folder(self.db_path)
+        try:
+            report = take_checkpoint(self.writer.call, key, folder, settings.tsa)
+        except Exception as exc:  # recorded as a failed run by take_checkpoint
+            log.error("checkpoint FAILED: %s", exc)
+            return
+        for failure in report.failures:
+            log.error("checkpoint %d: timestamp FAILED: %s", report.checkpoint_id, failure)
+        log.info("%s", report.summary())
 
     # -- publication --------------------------------------------------------------------------
 
