@@ -5,6 +5,7 @@ The message timestamped is the checkpoint's signed note, byte for byte, hashed w
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import requests
@@ -38,6 +39,11 @@ def request(url: str, message: bytes, *, timeout: tuple[float, float] = (10.0, 3
                            headers={"Content-Type": CONTENT_TYPE, "User-Agent": f"archiver/{__version__}"}) as reply:
             body = reply.raw.read(_MAX_REPLY + 1, decode_content=True)
             status = reply.status_code
+    except requests.Timeout as exc:
+        raise TimestampError(f"TSA {url}: no answer within {timeout[1]:g} s") from exc
+    except requests.ConnectionError as exc:
+        errno = re.search(r"\[Errno -?\d+\] [^'\")]+", str(exc))  # urllib3 nests the OS error in its message
+        raise TimestampError(f"TSA {url}: cannot connect ({errno[0] if errno else _one_line(exc)})") from exc
     except requests.RequestException as exc:
         raise TimestampError(f"TSA {url}: {_one_line(exc)}") from exc
     if status != 200:
