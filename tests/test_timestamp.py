@@ -158,3 +158,23 @@ def test_a_service_without_a_signing_key_records_a_failed_checkpoint(tmp_path: P
     assert rows(db, "SELECT outcome, error FROM runs WHERE kind = 'checkpoint'") == [
         ("failed", f"no signing key at {tmp_path / 'checkpoint-key'}: make one with "
                    f"`archiver init --key {tmp_path / 'checkpoint-key'}`")]
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ('tsa = "https://tsa.example"', "[checkpoint]: field `tsa`: must be a list of http(s) URLs"),
+    ('tsa = ["ftp://tsa.example"]', "[checkpoint]: field `tsa`: must be a list of http(s) URLs"),
+    ('schedule = "weekly"', "[checkpoint]: field `schedule`: 'weekly'"),
+    ("key = 1", "[checkpoint]: field `key`: must be a string"),
+    ("anchor = true", "[checkpoint]: unknown field `anchor`"),
+])
+def test_checkpoint_settings_are_validated(tmp_path: Path, table: str, message: str) -> None:
+    from archiver.config import ConfigError, load_config
+
+    path = tmp_path / "sources.toml"
+    path.write_text(f"[checkpoint]\n{table}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: {message}")
+    path.write_text('[checkpoint]\nschedule = "cron: 0 3 * * *"\ntsa = ["https://tsa.example/tsr"]\n')
+    settings = load_config(path).checkpoint
+    assert (settings.schedule, settings.tsa, settings.key) == ("cron: 0 3 * * *", ["https://tsa.example/tsr"], None)

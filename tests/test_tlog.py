@@ -115,3 +115,28 @@ def test_the_cache_is_filled_incrementally_and_matches_a_fresh_computation(tmp_p
     stored = {(level, idx): bytes(h) for level, idx, h in conn.execute("SELECT level, idx, hash FROM tree_nodes")}
     assert stored == tlog.complete_subtrees(tlog.leaf_hash(bytes.fromhex(e)) for e in entries)
     assert tlog.chain_tree(conn).root() == mth([bytes.fromhex(e) for e in entries])
+
+
+def test_a_proof_reads_o_log_n_rows_once_the_cache_is_filled(tmp_path) -> None:
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE chain (seq INTEGER PRIMARY KEY, entry_sha256 TEXT NOT NULL)")
+    conn.execute("CREATE TABLE tree_nodes (level INTEGER, idx INTEGER, hash BLOB, PRIMARY KEY (level, idx))")
+    size = 100_003
+    conn.executemany("INSERT INTO chain VALUES (?, ?)",
+                     ((i + 1, hashlib.sha256(b"%d" % i).hexdigest()) for i in range(size)))
+    assert tlog.fill_nodes(conn, size)
+    tree = tlog.chain_tree(conn, size)
+    root = tree.root()
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    for index in (0, 54_321, size - 1):
+        statements.clear()
+        proof = tree.inclusion_proof(index)
+        leaf = tlog.leaf_hash(hashlib.sha256(b"%d" % index).digest())
+        assert tlog.verify_inclusion(index, size, leaf, proof, root)
+        assert len(proof) <= 17 and len(statements) <= 2 * 17, (index, len(statements))
+    old_root = tree.prefix(77_777).root()
+    statements.clear()
+    proof = tree.consistency_proof(77_777)
+    assert len(statements) <= 2 * 17 + 2, len(statements)
+    assert tlog.verify_consistency(77_777, size, old_root, root, proof)
