@@ -1,7 +1,7 @@
 """Run every benchmark (issue sizes, or --quick for a smoke run of a few minutes) and print one table:
 each child's own report first, then every row together.
 
-    python bench/run_all.py [--quick] [--only ingest poll x datasette] [--datasette-db PATH]
+    python bench/run_all.py [--quick] [--only ingest poll x datasette tlog] [--datasette-db PATH]
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ FULL = {
     "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100"],
     "x": ["x_import.py", "--tweets", "50000", "--large", "1000000"],
     "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
+    "tlog": ["tlog.py", "--posts", "50000", "--every", "5000", "--entries", "1000000"],
 }
 QUICK = {
     "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50"],
     "poll": ["poll_cycle.py", "--sources", "100", "--hosts", "20"],
     "x": ["x_import.py", "--tweets", "2000", "--large", "0"],
     "datasette": ["datasette_load.py", "--posts", "5000", "--rounds", "2"],
+    "tlog": ["tlog.py", "--posts", "1000", "--every", "200", "--entries", "20000"],
 }
 # bench/ingest.py prints its own table: "<name>  <ours rows/s>  <sqlite3 rows/s>  <ratio>  ≥ 0.50  met"
 _INGEST = re.compile(r"^(?P<name>\d\. .+?)\s+(?P<ours>[\d,]+)\s+(?P<limit>[\d,]+)\s+(?P<ratio>[\d.]+)\s+"

@@ -93,7 +93,8 @@ def test_the_go_sumdb_note_reference_signature() -> None:
     signed = key.sign(text)
     assert signed == (text + "\n\u2014 PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZ"
                              "SNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n")
-    enoch = "\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n"
+    enoch = ("\u2014 EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1R"
+             "vMc+QQ=\n")
     # a signature by an unknown key is ignored; one by the known key that does not verify rejects the note
     assert open_note(signed + enoch, [key.public])[0] == text
     broken = signed.replace("x08go/ZJ", "x08go/ZK")
