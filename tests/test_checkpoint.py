@@ -289,3 +289,19 @@ def test_inclusion_bundle_on_a_read_only_connection(history: dict[str, Path], tm
 
     assert entry_bundle(conn, newest) is None
     conn.close()
+
+
+def test_a_published_snapshot_carries_the_key_and_extends_the_checkpoints(history, tmp_path: Path) -> None:
+    copy = tmp_path / "published.db"
+    code, _, err = cli("snapshot", "--db", str(history["db"]), str(copy), "--without-payloads")
+    assert code == 0, err
+    assert rows(copy, "SELECT public_key FROM checkpoint_keys") == rows(history["db"], "SELECT public_key "
+                                                                                      "FROM checkpoint_keys")
+    code, out, err = cli("verify", "--db", str(copy), "--checkpoint", str(history["a"]), "--checkpoint",
+                         str(history["b"]))
+    assert code == 0, err
+    assert out.count("extends it") == 2
+    conn = connect(copy, readonly=True)
+    bundle = inclusion_bundle(conn, 1)
+    conn.close()
+    assert bundle is not None and bundle["checkpoint"] == history["b"].read_text()
