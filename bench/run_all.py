@@ -23,7 +23,7 @@ FULL = {
     "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100"],
     "x": ["x_import.py", "--tweets", "50000", "--large", "1000000"],
     "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
-    "tlog": ["tlog.py", "--posts", "50000", "--every", "5000", "--entries", "1000000"],
+    "tlog": ["tlog.py", "--posts", "50000", "--every", "5000", "--entries", "1000000", "--repeat", "3"],
 }
 QUICK = {
     "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50"],

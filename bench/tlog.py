@@ -3,7 +3,7 @@ what it costs is (a) the checkpoints themselves, measured here as writer through
 every few thousand posts against the same ingest without, and (b) checkpoint, verify --checkpoint and
 proof times per million chain entries (a synthetic chain of that many entries in a real archive file).
 
-    python bench/tlog.py [--posts 50000] [--every 5000] [--entries 1000000] [--rows FILE]
+    python bench/tlog.py [--posts 50000] [--every 5000] [--entries 1000000] [--repeat 3] [--rows FILE]
 """
 
 from __future__ import annotations
@@ -93,12 +93,19 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=5_000, help="Posts between two checkpoints.")
     parser.add_argument("--entries", type=int, default=1_000_000, help="Chain entries of the tree benchmark.")
     parser.add_argument("--rows", type=Path, help="Write the rows as JSON here (bench/run_all.py).")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Measure the writer both ways this many times, interleaved; report the median ratio.")
     args = parser.parse_args()
     texts = make_texts(args.posts)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        without = ingest(folder / "plain.db", texts, None, folder / "cp-plain")
-        with_tree = ingest(folder / "tree.db", texts, args.every, folder / "cp-tree")
+        runs = []
+        for n in range(args.repeat):
+            without = ingest(folder / f"plain{n}.db", texts, None, folder / f"cp-plain{n}")
+            with_tree = ingest(folder / f"tree{n}.db", texts, args.every, folder / f"cp-tree{n}")
+            runs.append((without, with_tree))
+            print(f"writer run {n + 1}: without {without:.2f} s, with checkpoints {with_tree:.2f} s", flush=True)
+        without, with_tree = sorted(runs, key=lambda pair: pair[0] / pair[1])[len(runs) // 2]
         synthetic_chain(folder / "chain.db", args.entries)
         times = tree_times(folder / "chain.db", args.entries, folder / "cp-chain")
     per_million = 1_000_000 / args.entries
