@@ -82,7 +82,10 @@ def load_key(path: Path) -> SigningKey:
 
 
 def archive_keys(conn: sqlite3.Connection) -> list[PublicKey]:
-    """The public keys the archive has signed checkpoints with (published with it)."""
+    """The public keys the archive has signed checkpoints with (published with it); none in a backup
+    older than the schema that added them."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoint_keys'").fetchone():
+        return []
     return [PublicKey.parse(row[0]) for row in conn.execute("SELECT public_key FROM checkpoint_keys ORDER BY id")]
 
 
@@ -283,6 +286,8 @@ def _check_one(path: Path, keys: list[PublicKey], today: Tree, today_root: bytes
         note = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return False, f"{name}: cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    if not keys:
+        return False, f"{name}: no key to check it with: the archive publishes none; give --key"
     try:
         text, _ = open_note(note, keys)
         checkpoint = Checkpoint.parse(text)

@@ -237,6 +237,8 @@ def proof(db_path: Path, version_id: int | None, seq: int | None, from_checkpoin
     conn = connect(db_path, readonly=True)
     try:
         conn.execute("BEGIN")
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'").fetchone():
+            raise ArchiveError(f"{db_path} has no checkpoints (an older schema): run `archiver init --db {db_path}`")
         if from_checkpoint is not None:
             note = from_checkpoint.read_text(encoding="utf-8")
             try:
