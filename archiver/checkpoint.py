@@ -12,13 +12,15 @@ import binascii
 import os
 import secrets
 import sqlite3
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from archiver.archive import Archive
 from archiver.database import ArchiveError, connect
+from archiver.jobs import Write
 from archiver.models import utcnow
 from archiver.signed_note import NoteError, PublicKey, SigningKey, open_note
 from archiver.timestamp import TimestampError
@@ -37,8 +39,6 @@ from archiver.tlog import (
 KEY_FILE = "checkpoint-key"  # beside the archive file, by default
 CHECKPOINT_FOLDER = "checkpoints"
 _FILL_BLOCKS = 256  # cache blocks filled per write transaction: 65,536 leaves, a fraction of a second
-
-Write = Callable[[Callable[[Archive], Any]], Any]
 
 
 def default_key_path(db_path: Path) -> Path:
@@ -159,7 +159,7 @@ def sign_checkpoint(archive: Archive, key: SigningKey) -> CheckpointReport:
     return CheckpointReport(checkpoint_id, size, root, note)
 
 
-def fill_cache(write: Write) -> None:
+def fill_cache(write: Write[Any]) -> None:
     """Bring the node cache up to the chain in short write transactions, so that signing (which holds
     the write lock) has little left to hash even on a large archive's first checkpoint."""
     while not write(lambda archive: fill_nodes(archive.conn, chain_size(archive.conn), _FILL_BLOCKS)):
@@ -187,7 +187,7 @@ def timestamp_paths(path: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name[len(path.name) + 1:-4]))
 
 
-def take_checkpoint(write: Write, key: SigningKey, folder: Path, tsa_urls: list[str], *,
+def take_checkpoint(write: Write[Any], key: SigningKey, folder: Path, tsa_urls: list[str], *,
                     out: Path | None = None) -> CheckpointReport:
     """The whole `archiver checkpoint`: sign and record, write the note to `out` (by default
     FOLDER/checkpoint-<tree size>.txt: each checkpoint adds an entry, so sizes never repeat), then ask each TSA for a
@@ -239,7 +239,7 @@ class CheckpointCheck:
 
 
 def check_checkpoints(db_path: Path, files: list[Path], *, keys: list[PublicKey] | None = None,
-                      tsa_roots: list[Any] | None = None) -> CheckpointCheck:
+                      tsa_roots: list[x509.Certificate] | None = None) -> CheckpointCheck:
     """Prove that the archive extends each checkpoint: its signature verifies (against `keys`, by
     default the archive's own), the archive has at least its tree size, the first `size` entries
     hash to its root, and a consistency proof from it to today's tree verifies. Tokens beside each
@@ -279,7 +279,7 @@ def _contiguous(conn: sqlite3.Connection) -> int:
 
 
 def _check_one(path: Path, keys: list[PublicKey], today: Tree, today_root: bytes,
-               tsa_roots: list[Any] | None) -> tuple[bool, str]:
+               tsa_roots: list[x509.Certificate] | None) -> tuple[bool, str]:
     """(whether the archive extends the checkpoint in `path`, one line saying so or what breaks)."""
     name = f"checkpoint {path}"
     try:

@@ -93,12 +93,16 @@ def status(db_path: Path, as_json: bool) -> None:
         sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
         found = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.head') FROM runs "
                              "WHERE kind = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
+        signed = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.tree_size'), "
+                              "json_extract(details, '$.file') FROM runs WHERE kind = 'checkpoint' "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
     finally:
         conn.close()
     fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
+    checkpoint = dict(zip(("at", "outcome", "error", "tree_size", "file"), signed, strict=True)) if signed else None
     if as_json:
-        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity, "sources": sources},
-                              indent=2))
+        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity,
+                               "checkpoint": checkpoint, "sources": sources}, indent=2))
         return
     click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
     if fixity is None:
@@ -106,6 +110,12 @@ def status(db_path: Path, as_json: bool) -> None:
     else:
         click.echo(f"last fixity check: {fixity['outcome']} at {_minute(fixity['at'])}"
                    + (f", chain head {fixity['head']}" if fixity["outcome"] == "ok" else f": {fixity['error']}"))
+    if checkpoint is None:
+        click.echo("last checkpoint: never (run `archiver checkpoint`)")
+    else:
+        click.echo(f"last checkpoint: {checkpoint['outcome']} at {_minute(checkpoint['at'])}"
+                   + (f", tree size {checkpoint['tree_size']} in {checkpoint['file']}" if checkpoint["tree_size"]
+                      else "") + (f": {checkpoint['error']}" if checkpoint["error"] else ""))
     if not sources:
         return
     header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")

@@ -25,9 +25,10 @@ EXPECTED_ROWS = [
     "5. Datasette p95: common-word search",
     "5. Datasette p95: post page",
     "5. Datasette errors under load",
-    "6. writer, checkpoint every 200 posts",
+    "6. writer: time in checkpoints every 200",
     "6. first checkpoint, per 1M chain entries",
     "6. verify --checkpoint, per 1M entries",
+    "6. archiver verify, per 1M chain entries",
     "6. inclusion proof from the node cache",
 ]
 

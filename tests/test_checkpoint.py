@@ -141,6 +141,7 @@ def _truncate(conn: sqlite3.Connection, history: dict[str, Path]) -> None:
     for table, row_id in conn.execute("SELECT table_name, row_id FROM chain WHERE seq > ?", (keep,)).fetchall():
         conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
     conn.execute("DELETE FROM chain WHERE seq > ?", (keep,))
+    assert conn.execute("SELECT count(*) FROM events WHERE type IN ('edited', 'deleted')").fetchone() == (0,)
 
 
 def _rewrite_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> None:
@@ -148,6 +149,18 @@ def _rewrite_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> 
     conn.execute("UPDATE versions SET text = ?, content_sha256 = ? WHERE id = 1",
                  (text, content_digest("Expert urges release", text, None)))
     seq = conn.execute("SELECT seq FROM chain WHERE table_name = 'versions' AND row_id = 1").fetchone()[0]
+    _rechain(conn, seq)
+
+
+def _remove_renumber_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> None:
+    """The edit of the second poll disappears: its version row and chain entry are removed, the later
+    entries renumbered and the chain recomputed from there."""
+    seq, version_id = conn.execute("SELECT seq, row_id FROM chain WHERE table_name = 'versions' AND seq > ? "
+                                   "ORDER BY seq LIMIT 1", (_size(history["a"]) + 1,)).fetchone()
+    assert conn.execute("SELECT number FROM versions WHERE id = ?", (version_id,)).fetchone() == (2,)
+    conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
+    conn.execute("DELETE FROM chain WHERE seq = ?", (seq,))
+    conn.execute("UPDATE chain SET seq = seq - 1 WHERE seq > ?", (seq,))
     _rechain(conn, seq)
 
 
@@ -159,10 +172,11 @@ def _rechain_from_genesis(conn: sqlite3.Connection, history: dict[str, Path]) ->
 
 
 @pytest.mark.parametrize(("tamper", "broken"), [
-    (_truncate, {"b": "the archive has only"}),
+    (_truncate, {"b": "the archive has only"}),  # the tail cut back to before the edit and the deletion
+    (_remove_renumber_and_rechain, {"b": "history was rewritten"}),
     (_rewrite_and_rechain, {"a": "history was rewritten", "b": "history was rewritten"}),
     (_rechain_from_genesis, {"a": "history was rewritten", "b": "history was rewritten"}),
-], ids=["truncation", "rewrite-and-rechain", "rechain-from-genesis"])
+], ids=["truncation", "middle-row-removed-renumbered-rechained", "rewrite-and-rechain", "rechain-from-genesis"])
 def test_tampering_that_keeps_the_chain_consistent_breaks_the_checkpoints(
         history: dict[str, Path], tmp_path: Path, tamper, broken: dict[str, str]) -> None:
     conn = _tampered(history, tmp_path)

@@ -112,6 +112,9 @@ def test_tsas_that_are_down_or_broken_are_a_partial_run_not_a_crash(db: Path, ts
     run = rows(db, "SELECT outcome, error, json_extract(details, '$.timestamps') FROM runs WHERE kind = 'checkpoint'")
     assert run == [("partial", lines[0].removeprefix("archiver: timestamp failed: "), 1)]
     assert rows(db, "SELECT tsa_url FROM checkpoint_timestamps") == [(tsa.url,)]
+    size = rows(db, "SELECT tree_size FROM checkpoints")[0][0]
+    status = CliRunner().invoke(main, ["status", "--db", str(db)]).stdout
+    assert "last checkpoint: partial at " in status and f", tree size {size} in {out}: TSA {down}: " in status
 
 
 def test_the_service_checkpoint_never_holds_up_capture(db: Path, tsa: LoopbackTSA, tmp_path: Path) -> None:
