@@ -27,6 +27,7 @@ from archiver.timestamp import TimestampError
 from archiver.timestamp import check as check_timestamp
 from archiver.timestamp import request as request_timestamp
 from archiver.tlog import (
+    EMPTY_ROOT,
     Tree,
     chain_leaves,
     chain_size,
@@ -144,14 +145,34 @@ def _register(archive: Archive, key: PublicKey) -> None:
                                             "public_key": key.vkey, "created_at": utcnow()})
 
 
+def _last_signed(conn: sqlite3.Connection) -> tuple[int, int, bytes]:
+    """(id, tree size, root) of the latest checkpoint; (0, 0, empty root) before the first."""
+    row = conn.execute("SELECT id, tree_size, root_hash FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+    return (row[0], row[1], bytes.fromhex(row[2])) if row else (0, 0, EMPTY_ROOT)
+
+
 def sign_checkpoint(archive: Archive, key: SigningKey) -> CheckpointReport:
     """Sign the tree of every chain entry so far and record the checkpoint as a chained row (its own
-    entry is the first one the next checkpoint covers). The key's public half is registered first."""
+    entry is the first one the next checkpoint covers). The key's public half is registered first.
+
+    Never signs a tree that does not extend the last checkpoint (tlog-checkpoint's rule): the tree is
+    read through the node cache, whose nodes inside the last checkpoint's tree are then vouched for
+    by a consistency proof against the root signed then, and whose newer nodes `fill_cache` has just
+    recomputed from the chain."""
     with archive.transaction():
         _register(archive, key.public)
-        size = chain_size(archive.conn)
-        fill_nodes(archive.conn, size)  # the few blocks since the last fill (see fill_cache)
-        root = chain_tree(archive.conn, size).root()
+        conn = archive.conn
+        size = chain_size(conn)
+        last_id, last_size, last_root = _last_signed(conn)
+        if size < last_size:
+            raise ArchiveError(f"the chain has {size} entries, fewer than checkpoint {last_id} signed "
+                               f"({last_size}): not signed; run `archiver verify --checkpoint`")
+        fill_nodes(conn, size)  # the few blocks since fill_cache
+        tree = chain_tree(conn, size)
+        root = tree.root()
+        if not verify_consistency(last_size, size, last_root, root, tree.consistency_proof(last_size)):
+            raise ArchiveError(f"the tree of {size} entries does not extend checkpoint {last_id} (tree size "
+                               f"{last_size}): not signed; run `archiver verify --checkpoint`")
         created = utcnow()
         note = key.sign(Checkpoint(key.name, size, root, (f"time {created}",)).text())
         checkpoint_id = archive._append("checkpoints", {"tree_size": size, "root_hash": root.hex(),
@@ -160,8 +181,14 @@ def sign_checkpoint(archive: Archive, key: SigningKey) -> CheckpointReport:
 
 
 def fill_cache(write: Write[Any]) -> None:
-    """Bring the node cache up to the chain in short write transactions, so that signing (which holds
-    the write lock) has little left to hash even on a large archive's first checkpoint."""
+    """Recompute from the chain every cached node outside the last checkpoint's tree, in short write
+    transactions, so that signing (which holds the write lock) has little left to hash even on a large
+    archive's first checkpoint, and uses no node it has not either computed or proved."""
+    def reset(archive: Archive) -> None:
+        _, last_size, _ = _last_signed(archive.conn)
+        archive.conn.execute("DELETE FROM tree_nodes WHERE ((idx + 1) << level) > ?", (last_size,))
+
+    write(reset)
     while not write(lambda archive: fill_nodes(archive.conn, chain_size(archive.conn), _FILL_BLOCKS)):
         pass
 

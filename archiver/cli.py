@@ -217,7 +217,11 @@ def checkpoint(db_path: Path, config_path: Path, key_path: Path | None, out: Pat
     if not db_path.exists():
         raise ArchiveError(f"no archive at {db_path}: create one with `archiver init --db {db_path}`")
     with Archive(db_path) as archive:
-        report = take_checkpoint(jobs.direct(archive), key, folder, list(tsa_urls or settings.tsa), out=out)
+        try:
+            report = take_checkpoint(jobs.direct(archive), key, folder, list(tsa_urls or settings.tsa), out=out)
+        except ArchiveError as exc:  # recorded as a failed checkpoint run
+            click.echo(f"archiver: checkpoint failed: {exc}", err=True)
+            sys.exit(1)
     click.echo(report.summary())
     for path in report.timestamps:
         click.echo(f"timestamp written to {path}")

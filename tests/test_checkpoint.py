@@ -319,3 +319,33 @@ def test_a_published_snapshot_carries_the_key_and_extends_the_checkpoints(histor
     bundle = inclusion_bundle(conn, 1)
     conn.close()
     assert bundle is not None and bundle["checkpoint"] == history["b"].read_text()
+
+
+@pytest.mark.parametrize("damage", ["cache", "truncation"])
+def test_a_checkpoint_that_would_not_extend_the_last_one_is_never_signed(history, tmp_path: Path, damage: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = _tampered(history, tmp_path)
+    if damage == "cache":  # a forged node inside the last checkpoint's tree
+        size = _size(history["b"])
+        conn.executemany("INSERT OR REPLACE INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                         [(level, 0, hashlib.sha256(b"forged").digest()) for level in range(0, 8)])
+        from archiver import tlog
+
+        monkeypatch.setattr(tlog, "NODE_LEVEL", 1)  # the history is small: cache subtrees of 2 leaves and more
+        assert size >= 4
+    else:  # the chain cut back to checkpoint A, checkpoint B's row kept
+        keep = _size(history["a"]) + 1
+        for table, row_id in conn.execute("SELECT table_name, row_id FROM chain WHERE seq > ? AND "
+                                          "table_name != 'checkpoints'", (keep,)).fetchall():
+            conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+        conn.execute("DELETE FROM chain WHERE seq > ?", (keep,))
+    signed = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
+    conn.close()
+    copy = str(tmp_path / "tampered.db")
+    code, out, err = cli("checkpoint", "--db", copy, "--key", str(history["key"]), "--out", str(tmp_path / "c.txt"))
+    assert code == 1, out
+    reason = "does not extend checkpoint" if damage == "cache" else "fewer than checkpoint"
+    assert err.startswith("archiver: checkpoint failed: ") and reason in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "c.txt").exists()
+    assert rows(copy, "SELECT outcome FROM runs WHERE kind = 'checkpoint' ORDER BY id DESC LIMIT 1") == [("failed",)]
+    assert rows(copy, "SELECT count(*) FROM checkpoints") == [signed]
