@@ -19,7 +19,7 @@ from typing import Any
 from cryptography import x509
 
 from archiver.archive import Archive
-from archiver.database import ArchiveError, connect
+from archiver.database import ArchiveError, open_to_check
 from archiver.jobs import Write
 from archiver.models import utcnow
 from archiver.signed_note import NoteError, PublicKey, SigningKey, open_note
@@ -273,7 +273,7 @@ def check_checkpoints(db_path: Path, files: list[Path], *, keys: list[PublicKey]
     file are checked against `tsa_roots` when given. The node cache is not used: every subtree is
     recomputed from the chain, in one pass however many checkpoints are checked."""
     result = CheckpointCheck()
-    conn = connect(db_path, readonly=True)
+    conn = open_to_check(db_path)
     try:
         conn.execute("BEGIN")
         known = list(keys) if keys is not None else archive_keys(conn)

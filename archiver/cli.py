@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, connect, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, classify, connect, latest_version, open_to_check
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
@@ -32,14 +33,19 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 class ArchiverGroup(click.Group):
-    """Turns ArchiveError (and the config errors derived from it) into one line and exit 2."""
+    """Turns ArchiveError (and the config errors derived from it) and a failing archive file into one
+    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArchiveError as exc:
             click.echo(f"archiver: error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(exc.exit_code)
+        except sqlite3.DatabaseError as exc:
+            error = classify(exc, "the archive", f"archiver {ctx.invoked_subcommand}")
+            click.echo(f"archiver: error: {error}", err=True)
+            sys.exit(error.exit_code if error.exit_code != 2 else 1)
 
 
 @click.group(cls=ArchiverGroup)
@@ -96,13 +102,16 @@ def status(db_path: Path, as_json: bool) -> None:
         signed = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.tree_size'), "
                               "json_extract(details, '$.file') FROM runs WHERE kind = 'checkpoint' "
                               "ORDER BY id DESC LIMIT 1").fetchone()
+        conflicts = [dict(row) for row in conn.execute(_CONFLICTS_SQL)] if conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'identity_conflicts'").fetchone() else []
     finally:
         conn.close()
     fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
     checkpoint = dict(zip(("at", "outcome", "error", "tree_size", "file"), signed, strict=True)) if signed else None
     if as_json:
         click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity,
-                               "checkpoint": checkpoint, "sources": sources}, indent=2))
+                               "checkpoint": checkpoint, "sources": sources, "identity_conflicts": conflicts},
+                              indent=2))
         return
     click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
     if fixity is None:
@@ -116,6 +125,11 @@ def status(db_path: Path, as_json: bool) -> None:
         click.echo(f"last checkpoint: {checkpoint['outcome']} at {_minute(checkpoint['at'])}"
                    + (f", tree size {checkpoint['tree_size']} in {checkpoint['file']}" if checkpoint["tree_size"]
                       else "") + (f": {checkpoint['error']}" if checkpoint["error"] else ""))
+    if conflicts:
+        latest = conflicts[0]
+        click.echo(f"identity conflicts: {len(conflicts)} (latest: {latest['source_id'] or 'an import'} showed "
+                   f"{latest['platform']} {latest['native_id']!r}, held by {latest['held_by'] or 'another source'}; "
+                   f"archived apart as post {latest['other_post_id']})")
     if not sources:
         return
     header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")
@@ -143,27 +157,43 @@ FROM sources s ORDER BY s.id
 """
 
 
+_CONFLICTS_SQL = """
+SELECT c.id, c.platform, c.native_id, c.post_id, c.owner, c.other_post_id, c.other_owner, c.source_id, c.at,
+  (SELECT source_id FROM posts p WHERE p.id = c.post_id) AS held_by
+FROM identity_conflicts c ORDER BY c.id DESC
+"""
+
+
 def _minute(timestamp: str | None) -> str:
     return timestamp[:16].replace("T", " ") if timestamp else "-"
 
 
 @main.command()
 @db_option
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Keep the check as a verify run, in a live archive only (a copy, a backup of an older "
+                   "schema or a read-only file is never written).")
 @click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(path_type=Path),
               help="A checkpoint file to prove the archive extends (repeatable; old ones too).")
 @click.option("--key", "public_key", help="Verifier key the checkpoints must be signed by (or a file holding "
                                           "it) [default: the keys the archive publishes].")
 @click.option("--tsa-ca", multiple=True, type=click.Path(path_type=Path),
               help="CA certificates (PEM) the checkpoints' RFC 3161 timestamps must chain to (repeatable).")
-def verify(db_path: Path, checkpoints: tuple[Path, ...], public_key: str | None, tsa_ca: tuple[Path, ...]) -> None:
-    """Recompute every digest and the hash chain; exit 1 naming the first broken row. With
+def verify(db_path: Path, record: bool, checkpoints: tuple[Path, ...], public_key: str | None,
+           tsa_ca: tuple[Path, ...]) -> None:
+    """Recompute every digest and the hash chain and rebuild every current view from the chained rows;
+    exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record). With
     --checkpoint, also prove by consistency proofs that the archive extends each checkpoint."""
     report = verify_archive(db_path)
     if checkpoints:
         report.problems += _checked_checkpoints(db_path, list(checkpoints), public_key, list(tsa_ca))
-    with Archive(db_path) as archive:
-        record_verification(archive, report)
     click.echo(report.summary())
+    if record and report.journal == "wal" and not report.copy and report.schema == latest_version():
+        try:
+            with Archive(db_path) as archive:
+                record_verification(archive, report)
+        except sqlite3.Error as exc:
+            raise classify(exc, db_path, "recording the check in it") from exc
     if not report.ok:
         for problem in report.problems:
             click.echo(f"BROKEN: {problem}", err=True)
@@ -248,7 +278,7 @@ def proof(db_path: Path, version_id: int | None, seq: int | None, from_checkpoin
 
     if sum(x is not None for x in (version_id, seq, from_checkpoint)) != 1:
         raise click.UsageError("give one of --version-id, --seq, --from-checkpoint")
-    conn = connect(db_path, readonly=True)
+    conn = open_to_check(db_path)
     try:
         conn.execute("BEGIN")
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'").fetchone():
@@ -301,7 +331,9 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
                         click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
                                    f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
                                    f" not modified {report.not_modified})"
-                                   + (f": {report.error}" if report.error else ""))
+                                   + (f": {report.error}" if report.error else "")
+                                   + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
+                                      if report.conflicts else ""))
                 finally:
                     view.close()
             for url in urls:
@@ -467,7 +499,10 @@ def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
-    service.start()
+    try:
+        service.start()
+    except ArchiveError as exc:  # the service logged its FATAL line
+        sys.exit(exc.exit_code)
     stop.wait()
     service.stop()
 

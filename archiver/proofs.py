@@ -11,7 +11,7 @@ import base64
 import sqlite3
 from typing import Any
 
-from archiver.archive import CHAINED
+from archiver.archive import ADDED_COLUMNS, CHAINED
 from archiver.database import ArchiveError
 from archiver.tlog import chain_tree, leaf_hash, verify_consistency, verify_inclusion
 
@@ -64,7 +64,9 @@ def entry_bundle(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
         "format": INCLUSION_FORMAT,
         "entry": {"seq": seq, "table": table, "row_id": row_id, "row_sha256": row_sha,
                   "prev_sha256": prev_sha, "entry_sha256": entry_sha},
-        "row": {name: _json_value(value) for name, value in zip(columns, row, strict=True)},
+        # a column added to the table later is left out when null, as its digest leaves it out
+        "row": {name: _json_value(value) for name, value in zip(columns, row, strict=True)
+                if value is not None or name not in ADDED_COLUMNS},
         "leaf_index": seq - 1,
         "tree_size": size,
         "audit_path": [h.hex() for h in path],
