@@ -26,10 +26,18 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _covering(conn: sqlite3.Connection, seq: int) -> tuple[int, str] | None:
-    """(tree size, note) of the latest checkpoint, if it covers chain entry `seq`."""
-    row = conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
-    return (row[0], row[1]) if row and row[0] >= seq else None
+def _covering(conn: sqlite3.Connection, seq: int) -> tuple[int, int, str] | None:
+    """(id, tree size, note) of the latest checkpoint, if it covers chain entry `seq`."""
+    row = conn.execute("SELECT id, tree_size, note FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+    return (row[0], row[1], row[2]) if row and row[1] >= seq else None
+
+
+def _timestamps(conn: sqlite3.Connection, checkpoint_id: int) -> list[dict[str, str]]:
+    """The checkpoint's RFC 3161 responses (`openssl ts -verify -in R.tsr -data NOTE -CAfile CA` checks one)."""
+    return [{"tsa_url": url, "gen_time": gen_time, "response": base64.b64encode(bytes(response)).decode()}
+            for url, gen_time, response in conn.execute(
+                "SELECT tsa_url, gen_time, response FROM checkpoint_timestamps WHERE checkpoint_id = ? ORDER BY id",
+                (checkpoint_id,))]
 
 
 def _public_key(conn: sqlite3.Connection, note: str) -> str | None:
@@ -51,7 +59,7 @@ def entry_bundle(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
     covering = _covering(conn, seq)
     if covering is None:
         return None
-    size, note = covering
+    checkpoint_id, size, note = covering
     columns = CHAINED[table]
     row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
     if row is None:
@@ -72,6 +80,7 @@ def entry_bundle(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
         "audit_path": [h.hex() for h in path],
         "checkpoint": note,
         "public_key": _public_key(conn, note),
+        "timestamps": _timestamps(conn, checkpoint_id),
     }
 
 
@@ -86,10 +95,10 @@ def inclusion_bundle(conn: sqlite3.Connection, version_id: int) -> dict[str, Any
 
 def consistency_bundle(conn: sqlite3.Connection, old_size: int, old_note: str | None = None) -> dict[str, Any]:
     """The consistency proof from the tree of `old_size` to the latest checkpoint's tree."""
-    latest = conn.execute("SELECT tree_size, note FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+    latest = conn.execute("SELECT id, tree_size, note FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
     if latest is None:
         raise ArchiveError("the archive has no checkpoint yet: run `archiver checkpoint`")
-    size, note = latest
+    checkpoint_id, size, note = latest
     if old_size > size:
         raise ArchiveError(f"tree size {old_size} is beyond the latest checkpoint ({size})")
     tree = chain_tree(conn, size)
@@ -98,4 +107,4 @@ def consistency_bundle(conn: sqlite3.Connection, old_size: int, old_note: str | 
         raise ArchiveError("the tree node cache disagrees with the chain: run `archiver verify --checkpoint`")
     return {"format": CONSISTENCY_FORMAT, "old_size": old_size, "new_size": size,
             "proof": [h.hex() for h in proof], "old_checkpoint": old_note, "new_checkpoint": note,
-            "public_key": _public_key(conn, note)}
+            "public_key": _public_key(conn, note), "timestamps": _timestamps(conn, checkpoint_id)}

@@ -181,3 +181,26 @@ def test_checkpoint_settings_are_validated(tmp_path: Path, table: str, message: 
     path.write_text('[checkpoint]\nschedule = "cron: 0 3 * * *"\ntsa = ["https://tsa.example/tsr"]\n')
     settings = load_config(path).checkpoint
     assert (settings.schedule, settings.tsa, settings.key) == ("cron: 0 3 * * *", ["https://tsa.example/tsr"], None)
+
+
+def test_a_proof_carries_the_checkpoints_timestamps_which_openssl_verifies(db: Path, tsa: LoopbackTSA,
+                                                                          tmp_path: Path) -> None:
+    import base64
+    import json
+    import subprocess
+
+    assert cli("checkpoint", "--db", str(db), "--out", str(tmp_path / "cp.txt"), "--tsa", tsa.url)[0] == 0
+    code, stdout, stderr = cli("proof", "--db", str(db), "--seq", "2")
+    assert code == 0, stderr
+    bundle = json.loads(stdout)
+    assert [t["tsa_url"] for t in bundle["timestamps"]] == [tsa.url]
+    # checkable without archiver: the note and the token out of the proof, through OpenSSL
+    (tmp_path / "note.txt").write_text(bundle["checkpoint"], encoding="utf-8")
+    (tmp_path / "token.tsr").write_bytes(base64.b64decode(bundle["timestamps"][0]["response"]))
+    done = subprocess.run(["openssl", "ts", "-verify", "-in", "token.tsr", "-data", "note.txt", "-CAfile",
+                           str(tsa.ca)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "Verification: OK" in done.stdout, done.stderr
+    (tmp_path / "note.txt").write_text(bundle["checkpoint"].replace("time 20", "time 19"), encoding="utf-8")
+    done = subprocess.run(["openssl", "ts", "-verify", "-in", "token.tsr", "-data", "note.txt", "-CAfile",
+                           str(tsa.ca)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
