@@ -113,7 +113,7 @@ def test_tsas_that_are_down_or_broken_are_a_partial_run_not_a_crash(db: Path, ts
     assert run == [("partial", lines[0].removeprefix("archiver: timestamp failed: "), 1)]
     assert rows(db, "SELECT tsa_url FROM checkpoint_timestamps") == [(tsa.url,)]
     size = rows(db, "SELECT tree_size FROM checkpoints")[0][0]
-    status = CliRunner().invoke(main, ["status", "--db", str(db)]).stdout
+    status = CliRunner().invoke(main, ["status", "--db", str(db), "--wide"]).stdout
     assert "last checkpoint: partial at " in status and f", tree size {size} in {out}: TSA {down}: " in status
 
 
