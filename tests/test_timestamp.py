@@ -150,6 +150,7 @@ def test_a_service_without_a_signing_key_records_a_failed_checkpoint(tmp_path: P
     from archiver.service import Service
 
     db = tmp_path / "archive.db"
+    Archive(db, create=True).close()  # made without `archiver init`: no signing key beside it
     config = tmp_path / "sources.toml"
     config.write_text('[archiver]\nverify_schedule = "off"\n')
     service = Service(config, db, serve=False)

@@ -1,4 +1,4 @@
--- Schema version 7: the transparency log (docs/evidence-model.md, "The transparency log"). The Merkle
+-- Schema version 8: the transparency log (docs/evidence-model.md, "The transparency log"). The Merkle
 -- tree over the chain is derived from `chain`; what is recorded here is what was signed and when.
 -- The three evidence tables are chained (archiver/archive.py CHAINED) and append-only.
 
