@@ -46,6 +46,10 @@ CHAINED = {
                            "source_id", "capture_id", "at"),
     "publications": ("id", "at", "head_seq", "head_sha256", "options", "withheld_count", "withheld_sha256",
                      "reasons"),
+    # the transparency log's records (archiver/checkpoint.py appends them)
+    "checkpoint_keys": ("id", "key_name", "key_id", "public_key", "created_at"),
+    "checkpoints": ("id", "tree_size", "root_hash", "note", "created_at"),
+    "checkpoint_timestamps": ("id", "checkpoint_id", "tsa_url", "response", "gen_time", "created_at"),
 }
 # columns added to a chained table after its first schema: digested only when not NULL, so that rows
 # written before they existed keep their digest

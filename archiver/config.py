@@ -38,10 +38,21 @@ class Settings(FetchSettings):
 
 
 @dataclass
+class CheckpointSettings:
+    """The `[checkpoint]` table: the service's signed checkpoints of the transparency log."""
+
+    schedule: str = "every 1d"  # "off" for none
+    tsa: list[str] = field(default_factory=list)  # RFC 3161 timestamp authorities, each asked every time
+    key: str | None = None  # signing key file (default: checkpoint-key beside the archive)
+    folder: str | None = None  # where checkpoint files go (default: checkpoints/ beside the archive)
+
+
+@dataclass
 class Config:
     path: Path
     settings: Settings
     sources: list[Source]
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
 
     def source(self, source_id: str) -> Source:
         for source in self.sources:
@@ -72,7 +83,29 @@ def load_config(path: str | Path) -> Config:
             raise ConfigError(f"{path}: source #{index} ({source.id}): field `id`: duplicate id")
         seen.add(source.id)
         sources.append(source)
-    return Config(path=path, settings=settings, sources=sources)
+    return Config(path=path, settings=settings, sources=sources,
+                  checkpoint=_checkpoint(path, data.get("checkpoint", {})))
+
+
+def _checkpoint(path: Path, raw: Any) -> CheckpointSettings:
+    where = f"{path}: [checkpoint]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(raw) - {"schedule", "tsa", "key", "folder"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field `{unknown[0]}`")
+    for name in ("schedule", "key", "folder"):
+        if name in raw and not isinstance(raw[name], str):
+            raise ConfigError(f"{where}: field `{name}`: must be a string")
+    tsa = raw.get("tsa", [])
+    if not isinstance(tsa, list) or not all(isinstance(url, str) and _is_http_url(url) for url in tsa):
+        raise ConfigError(f"{where}: field `tsa`: must be a list of http(s) URLs")
+    settings = CheckpointSettings(tsa=tsa, key=raw.get("key"), folder=raw.get("folder"))
+    if "schedule" in raw:
+        if raw["schedule"] != "off":
+            _check_schedule(f"{where}: field `schedule`", raw["schedule"], also=' (or "off")')
+        settings.schedule = raw["schedule"]
+    return settings
 
 
 def _settings(path: Path, raw: Any) -> Settings:

@@ -152,6 +152,10 @@ class Service:
             # fixity: the whole archive re-checked on a schedule, each check a run with its chain head
             trigger, _ = schedule_trigger(self.config.settings.verify_schedule, "__verify__")
             self.scheduler.add_job(self._verify, trigger, id="__verify__", max_instances=1, coalesce=True)
+        if self.config.checkpoint.schedule != "off":
+            # a signed (and, with TSAs, timestamped) checkpoint of the transparency log
+            trigger, _ = schedule_trigger(self.config.checkpoint.schedule, "__checkpoint__")
+            self.scheduler.add_job(self._checkpoint, trigger, id="__checkpoint__", max_instances=1, coalesce=True)
         self.scheduler.start()
         if self.serve:
             self._supervisor = threading.Thread(target=self._supervise, name="datasette-supervisor", daemon=True)
@@ -377,6 +381,31 @@ class Service:
             log.info("fixity check: %s", report.summary())
         else:
             log.error("fixity check FAILED: %s (%s)", report.problems[0], report.summary())
+
+    def _checkpoint(self) -> None:
+        """Runs on a scheduler thread: the TSAs are asked from here, so a slow or dead one holds up
+        nothing but this job; only the short signing and recording steps go through the writer."""
+        from archiver.checkpoint import default_folder, default_key_path, load_key, take_checkpoint
+
+        if self._draining.is_set():
+            return
+        settings = self.config.checkpoint
+        try:
+            key = load_key(Path(settings.key) if settings.key else default_key_path(self.db_path))
+        except ArchiveError as exc:
+            error = str(exc)
+            self.writer.call(lambda a: a.record_run("checkpoint", "failed", error=error))
+            log.error("checkpoint FAILED: %s", error)
+            return
+        folder = Path(settings.folder) if settings.folder else default_folder(self.db_path)
+        try:
+            report = take_checkpoint(self.writer.call, key, folder, settings.tsa)
+        except Exception as exc:  # recorded as a failed run by take_checkpoint
+            log.error("checkpoint FAILED: %s", exc)
+            return
+        for failure in report.failures:
+            log.error("checkpoint %d: timestamp FAILED: %s", report.checkpoint_id, failure)
+        log.info("%s", report.summary())
 
     # -- liveness -----------------------------------------------------------------------------
 

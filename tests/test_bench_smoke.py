@@ -32,6 +32,10 @@ EXPECTED_ROWS = [
     "5p. public p95: post page",
     "5p. public failed requests",
     "6. verify per 1M chain entries",
+    "7. writer: time in checkpoints every 200",
+    "7. first checkpoint, per 1M chain entries",
+    "7. verify --checkpoint, per 1M entries",
+    "7. inclusion proof from the node cache",
 ]
 
 
