@@ -19,6 +19,7 @@ from typing import IO, Any
 from archiver.archive import Archive
 from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
 from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.social import dumps, numeric
 
 EXTRACTOR_VERSION = "1"
@@ -236,9 +237,7 @@ def _post(identity: str, members: list[tuple[dict[str, Any], VersionDraft]], acc
     quote = latest.get("quoted_status_id_str")
     post.reply_to = reply if isinstance(reply, str) and reply else None
     post.quote_of = quote if isinstance(quote, str) and quote else None
-    text = post.versions[-1].text or ""
-    post.kind = ("repost" if text.startswith("RT @") else "quote" if post.quote_of else "reply" if post.reply_to
-                 else "post")
+    post.kind = post_kind(post, reposted=(post.versions[-1].text or "").startswith("RT @"))
     for holder in (latest.get("extended_entities"), latest.get("entities")):
         media = holder.get("media") if isinstance(holder, dict) else None
         if isinstance(media, list) and media:

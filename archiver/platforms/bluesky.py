@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, departed, dumps, items, load_json, need, opt, utc
 
@@ -122,7 +123,7 @@ def _post(source: Source, post: dict[str, Any], item: dict[str, Any] | None, whe
     quoted = _quoted(embed)
     if quoted:
         draft.quote_of = quoted
-    draft.kind = "reply" if draft.reply_to else "quote" if draft.quote_of else "post"
+    draft.kind = post_kind(draft)
     draft.media = _media(opt(post, "embed", dict, where) or {})
     return draft
 

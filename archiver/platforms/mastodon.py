@@ -15,6 +15,7 @@ from requests.utils import parse_header_links
 from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import (
     check_options,
@@ -210,7 +211,7 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     quoted = quote.get("quoted_status") if quote else None
     if isinstance(quoted, dict) and isinstance(quoted.get("uri"), str) and not reblog:
         post.quote_of = quoted["uri"]
-    post.kind = "repost" if post.repost_of else "quote" if post.quote_of else "reply" if post.reply_to else "post"
+    post.kind = post_kind(post)
     for attachment in items(shown, "media_attachments", shown_where, required=False):
         post.media.append({"type": attachment.get("type"), "url": attachment.get("url"),
                            "alt": attachment.get("description")})

@@ -12,6 +12,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, departed, numeric, utc
 
@@ -131,7 +132,7 @@ def _message(node: LexborNode, where: str) -> PostDraft:
     post.reply_to = _post_ref(reply.attributes.get("href")) if reply is not None else None
     if forwarded is not None and post.repost_of is None:
         post.repost_of = forwarded.text(strip=True) or None  # forwarded from a user: only a name
-    post.kind = "repost" if post.repost_of else "reply" if post.reply_to else "post"
+    post.kind = post_kind(post)
     for photo in node.css("a.tgme_widget_message_photo_wrap"):
         found = _URL_IN_STYLE.search(photo.attributes.get("style") or "")
         post.media.append({"type": "image", "url": found[1] if found else None})

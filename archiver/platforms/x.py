@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft, format_time, utcnow
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, numeric, opt, utc
 
@@ -219,8 +220,7 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
             post.quote_of = target
         elif ref.get("type") == "retweeted":
             post.repost_of = target
-    post.kind = ("repost" if post.repost_of else "quote" if post.quote_of else "reply" if post.reply_to
-                 else "post")
+    post.kind = post_kind(post)
     attachments = opt(latest, "attachments", dict, tweet_where) or {}
     for key in opt(attachments, "media_keys", list, tweet_where) or []:
         item = media.get(key)
