@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
 import re
 import zipfile
 from collections.abc import Iterator
@@ -21,8 +22,9 @@ from archiver.importers.filecapture import ImportFailed, ImportReport, file_dige
 from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.social import dumps, numeric
+from archiver.platforms.x import unescape
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: entities unescaped; notes matched by time window and text
 PLATFORM = "x"
 CHUNK = 1 << 16
 MAX_ENTRY = 64 << 20  # one tweet larger than this is not a tweet: stop instead of buffering on
@@ -205,7 +207,7 @@ def _chain(tweet: dict[str, Any]) -> tuple[str, set[str]]:
     return min(ids, key=int), set(ids) | {tweet["id_str"]}
 
 
-def _read_tweet(entry: Any, where: str, notes: dict[str, str]) -> tuple[dict[str, Any], VersionDraft]:
+def _read_tweet(entry: Any, where: str, notes: _Notes) -> tuple[dict[str, Any], VersionDraft]:
     tweet = entry.get("tweet") if isinstance(entry, dict) else None
     if not isinstance(tweet, dict):
         raise ValueError(f"{where}: not an object with a `tweet` object")
@@ -215,9 +217,10 @@ def _read_tweet(entry: Any, where: str, notes: dict[str, str]) -> tuple[dict[str
     text = tweet.get("full_text", tweet.get("text"))
     if not isinstance(text, str):
         raise ValueError(f"{where}: tweet {tweet_id}: `full_text` missing or not a string")
+    text = unescape(text)
     created = _created(tweet.get("created_at"))
-    if created is not None and created[:19] in notes and notes[created[:19]].startswith(text[:20]):
-        text = notes[created[:19]]  # a long post: the tweet holds only its first 280 characters
+    if created is not None:
+        text = notes.full_text(tweet_id, created, text)
     return tweet, VersionDraft(text=text, extra={"id": tweet_id}, raw=dumps(entry), claimed_at=created)
 
 
@@ -283,9 +286,55 @@ def _account(files: ArchiveFiles, stack: ExitStack) -> dict[str, str]:
     return {}
 
 
-def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> dict[str, str]:
-    """Long-post texts by creation second (the archive links a note to its tweet only by time)."""
-    notes: dict[str, str] = {}
+_MENTIONS = re.compile(r"^(?:@\w+\s+)+")
+_TAIL = re.compile(r"(?:\s*https://t\.co/\w+)*\s*$")
+NOTE_WINDOW = 2  # seconds between a note's createdAt and its tweet's created_at
+
+
+def _comparable(text: str) -> str:
+    """A text reduced to what a long post's tweet and its note share: no reply mentions in front,
+    no t.co links of attached media behind, no ellipsis where the tweet was cut, spaces folded."""
+    text = _TAIL.sub("", _MENTIONS.sub("", text))
+    return " ".join(text.removesuffix("…").split())
+
+
+def _snowflake_ms(native_id: str) -> int:
+    return int(native_id) >> 22  # X ids begin with their creation time in milliseconds
+
+
+class _Notes:
+    """The long posts of note-tweet.js. The archive does not link a note to its tweet (the
+    `noteTweetId` is an id of its own, made a few milliseconds before the tweet's), so a tweet gets
+    the note made within NOTE_WINDOW seconds of it whose text begins with the tweet's own text; of
+    several such notes, the one whose id is nearest in time to the tweet's."""
+
+    def __init__(self) -> None:
+        self.by_second: dict[int, list[tuple[str, str]]] = {}
+
+    def add(self, note_id: str, created: str, text: str) -> None:
+        second = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+        self.by_second.setdefault(second, []).append((note_id, text))
+
+    def full_text(self, tweet_id: str, created: str, text: str) -> str:
+        second = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+        head = _comparable(text)
+        if not head:
+            return text
+        found = [(note_id, note) for offset in range(-NOTE_WINDOW, NOTE_WINDOW + 1)
+                 for note_id, note in self.by_second.get(second + offset, ())
+                 if _comparable(note).startswith(head)]
+        if not found:
+            return text
+        when = _snowflake_ms(tweet_id)
+
+        def distance(item: tuple[str, str]) -> float:
+            return abs(_snowflake_ms(item[0]) - when) if numeric(item[0]) else math.inf
+
+        return min(found, key=distance)[1]
+
+
+def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> _Notes:
+    notes = _Notes()
     for name in files.members.get("note-tweet", []):
         for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name)), Path(name).name)):
             note = entry.get("noteTweet") if isinstance(entry, dict) else None
@@ -294,5 +343,6 @@ def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> dict[s
             if not isinstance(core, dict) or not isinstance(core.get("text"), str) or created is None:
                 problems.append(f"{Path(name).name}: entry {index + 1}: not a note tweet with core.text and createdAt")
                 continue
-            notes[created[:19]] = core["text"]
+            note_id = note.get("noteTweetId")
+            notes.add(note_id if isinstance(note_id, str) else "", created, core["text"])
     return notes
