@@ -223,7 +223,8 @@ def test_long_posts_of_a_real_archive_are_complete(db_path: Path, tmp_path: Path
         made.append(tweet(str(int(note["noteTweetId"]) + (16 << 22)), full.replace("&", "&amp;").replace(">", "&gt;"),
                           _legacy_time(note["createdAt"]), **extra))
     # a short tweet made in the same second as two notes, with a text of its own
-    made.append(tweet(str(1832018451314966528 + (20 << 22)), "Algo distinto &amp; breve", "Fri Sep 06 11:30:10 +0000 2024"))
+    made.append(tweet(str(1832018451314966528 + (20 << 22)), "Algo distinto &amp; breve",
+                      "Fri Sep 06 11:30:10 +0000 2024"))
     folder = tmp_path / "archive" / "data"
     folder.mkdir(parents=True)
     (folder / "tweets.js").write_bytes((ALROCAR / "tweets.js").read_bytes())
