@@ -1,7 +1,13 @@
-"""Mastodon: an account's statuses through the public REST API. The newest page is the window that
-shows edits and deletions; `min_id` polling catches everything newer than the last run; an edited
-status is recorded from its `/history`, every version with its own time; a deletion is recorded
-when `GET /api/v1/statuses/:id` answers 404."""
+"""Mastodon-API servers (Mastodon, GoToSocial, Pleroma/Akkoma): an account's statuses through the
+public REST API. The newest page is the window that shows edits and deletions; `min_id` polling
+catches everything newer than the last run; an edited status is recorded from its `/history`, every
+version with its own time; a deletion is recorded when `GET /api/v1/statuses/:id` answers 404.
+
+Ids are opaque strings (Mastodon's are digits, GoToSocial's ULIDs, Pleroma's base62 flake ids): they
+are never read as numbers. Which statuses a page covers is taken from the server's own `Link`
+header (`next` names the oldest id shown, `prev` the newest); a known status is placed against those
+bounds in the order the server pages, which for all three id schemes is shorter id first, then text
+order."""
 
 from __future__ import annotations
 
@@ -25,14 +31,14 @@ from archiver.platforms.social import (
     items,
     load_json,
     need,
-    numeric,
     opt,
     utc,
 )
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "mastodon"
-_STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/([0-9]+)(?:/activity)?$")
+_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
+_STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
 
 
@@ -74,7 +80,7 @@ def _timeline_requests(source: Source, view: ArchiveMemory, api: str, account_id
 
 
 def _statuses(source: Source, api: str, account_id: str, params: dict[str, str], page: int,
-              upper: int | None) -> Request:
+              upper: str | None) -> Request:
     query = urlencode({"limit": str(source.options.get("limit", 40)), **params})
     mode = "min_id" if "min_id" in params else "window"
     return Request(f"{api}/api/v1/accounts/{account_id}/statuses?{query}", purpose="listing", conditional=False,
@@ -94,9 +100,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     body = load_json(exchange)
     where = exchange.requested_url
     if lookup:
-        account_id = need(body, "id", str, where)
-        if not numeric(account_id):
-            raise ParseError(f"{where}: account id {account_id!r} is not numeric")
+        account_id = _opaque_id(need(body, "id", str, where), "account", where)
         return Parsed(Observation(state={"account_id": account_id}),
                       _timeline_requests(source, view, api, account_id))
     if request.purpose == "history":
@@ -110,12 +114,12 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
                     body: list[Any]) -> Parsed:
     where = exchange.requested_url
     meta = request.meta_dict()
-    posts, follow, seen, numbers = [], [], set(), []
+    posts, follow, seen, ids = [], [], set(), []
     for index, status in enumerate(body):
         status_where = f"{where}: [{index}]"
         post, status_id = _post(status, status_where, api)
         seen.add(post.native_id)
-        numbers.append(int(status_id))
+        ids.append(status_id)
         edited = opt(status, "edited_at", str, status_where) and not status.get("reblog")
         known = view.post(PLATFORM, post.native_id)
         latest = post.versions[-1]
@@ -126,27 +130,32 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
                                   conditional=False, meta=(("status", dumps(status)),)))
         else:
             posts.append(post)
-    state = {}
-    newest = view.state(source.id, "newest_id")
-    if numbers and (meta["mode"] == "min_id" or meta["page"] == 1) and (
-            newest is None or max(numbers) > int(newest)):
-        state["newest_id"] = str(max(numbers))
     links = _links(exchange)
+    state = {}
+    if ids and meta["mode"] == "window" and meta["page"] == 1:
+        # the first page of the window is the account's newest: its newest id is where the next
+        # run's `min_id` poll starts (min_id pages only walk up to it)
+        state["newest_id"] = links.get("prev", ids[0])
     page, max_pages = meta["page"], int(source.options.get("max_pages", 5))
     if meta["mode"] == "min_id":
-        if numbers and "prev" in links and page < max_pages:  # `prev` walks towards newer statuses
+        if ids and "prev" in links and page < max_pages:  # `prev` walks towards newer statuses
             follow.append(_statuses(source, api, meta["account_id"], {"min_id": links["prev"]}, page + 1, None))
         return Parsed(Observation(posts=posts, state=state), follow)
+    newest = view.state(source.id, "newest_id")
     pages = max_pages if newest is None else int(source.options.get("window_pages", 1))
-    more = bool(numbers) and "next" in links
+    more = bool(ids) and "next" in links
     if more and page < pages:
         follow.append(_statuses(source, api, meta["account_id"], {"max_id": links["next"]}, page + 1,
-                                min(numbers)))
-    if numbers or not more:
-        low = min(numbers) if more else None
-        local_ids = {p.native_id: n for p in view.posts_of_source(source.id)
-                     if p.platform == PLATFORM and (n := _local_id(p.native_id, p.url)) is not None}
-        for native_id in departed(local_ids.items(), seen, low, meta["upper"]):
+                                links["next"]))
+    if ids or not more:
+        # this page covers the statuses from the oldest it shows (`next`) up to where the previous
+        # page ended; the last page covers everything older
+        low = _order(links["next"]) if more else None
+        high = _order(meta["upper"]) if meta["upper"] is not None else None
+        local_ids = {p.native_id: local for p in view.posts_of_source(source.id)
+                     if p.platform == PLATFORM and (local := _local_id(p.native_id, p.url)) is not None}
+        known_order = [(native_id, _order(local)) for native_id, local in local_ids.items()]
+        for native_id in departed(known_order, seen, low, high):
             follow.append(Request(f"{api}/api/v1/statuses/{local_ids[native_id]}", purpose="confirm",
                                   conditional=False,
                                   meta=(("uri", native_id),)))
@@ -181,9 +190,7 @@ def _parse_history(source: Source, request: Request, body: Any, where: str) -> P
 
 
 def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
-    status_id = need(status, "id", str, where)
-    if not numeric(status_id):
-        raise ParseError(f"{where}: status id {status_id!r} is not numeric")
+    status_id = _opaque_id(need(status, "id", str, where), "status", where)
     uri = need(status, "uri", str, where)
     created = need(status, "created_at", str, where)
     author = need(status, "account", dict, where)
@@ -225,11 +232,25 @@ def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
     return {"spoiler_text": spoiler} if spoiler else {}
 
 
-def _local_id(uri: str, url: str | None) -> int | None:
+def _opaque_id(value: str, what: str, where: str) -> str:
+    if not _ID.match(value):
+        raise ParseError(f"{where}: {what} id {value!r} is not an id (letters and digits)")
+    return value
+
+
+def _order(server_id: str) -> tuple[int, str]:
+    """Where an id of this server stands in its paging order: digits (Mastodon), fixed-length ULIDs
+    (GoToSocial) and base62 flake ids (Pleroma, Akkoma) all sort as shorter first, then as text."""
+    return len(server_id), server_id
+
+
+def _local_id(uri: str, url: str | None) -> str | None:
+    """The server's own id of a known status, from its URI or web URL (`/statuses/<id>`, `/@user/<id>`,
+    `/notice/<id>`), for asking the server about it."""
     for candidate in (uri, url or ""):
         match = _STATUS_ID.search(candidate)
         if match:
-            return int(match[1])
+            return match[1]
     return None
 
 
@@ -243,6 +264,6 @@ def _links(exchange: Exchange) -> dict[str, str]:
         query = parse_qs(urlsplit(link.get("url", "")).query)
         rel = link.get("rel")
         key = {"next": "max_id", "prev": "min_id"}.get(rel or "")
-        if key and query.get(key) and numeric(query[key][0]):
+        if key and query.get(key) and _ID.match(query[key][0]):
             found[str(rel)] = query[key][0]
     return found

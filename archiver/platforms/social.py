@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
@@ -93,9 +93,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def departed(known: Iterable[tuple[str, int]], seen: set[str], low: int | None, high: int | None) -> list[str]:
-    """Known posts (native id, sortable number) inside [low, high) that a listing covering that range
-    did not show. low None = the listing reached the beginning; high None = nothing newer exists."""
+Order = TypeVar("Order", int, tuple[int, str])
+
+
+def departed(known: Iterable[tuple[str, Order]], seen: set[str], low: Order | None,
+             high: Order | None) -> list[str]:
+    """Known posts (native id, place in the platform's order) inside [low, high) that a listing
+    covering that range did not show. low None = the listing reached the beginning; high None =
+    nothing newer exists."""
     gone = []
     for native_id, number in known:
         if native_id in seen:
