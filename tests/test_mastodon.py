@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from archiver.canonical import content_digest
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, mastodon
 from archiver.view import ArchiveView
@@ -209,3 +210,25 @@ def test_a_gotosocial_account_with_ulid_ids_is_archived_end_to_end(db_path: Path
     assert events(db_path, GTS_NEW["uri"]) == ["first_seen", "deleted"]
     assert rows(db_path, "SELECT key, value FROM source_state WHERE source_id = 'gts' ORDER BY key") == [
         ("account_id", "01F8MH17FWEB39HZJ76B6VXSKF"), ("newest_id", GTS_OLD["id"])]
+
+
+def test_poll_options_are_content_and_votes_are_not(view: ArchiveView) -> None:
+    """Mastodon.py's recorded poll status, and the same poll after a vote."""
+    status = fixture("status_poll")["body"]
+    request = Request(f"https://h.example{STATUSES}?limit=40", meta=(("page", 1), ("upper", None),
+                                                                     ("mode", "window"), ("account_id", ACCOUNT)))
+
+    def content(body: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+        post, = mastodon.parse(source("https://h.example"), request, exchange(request.url, json.dumps([body])),
+                               view).observation.posts
+        version = post.versions[0]
+        return version.text or "", version.extra, content_digest(version.title, version.text, version.extra)
+
+    text, extra, digest = content(status)
+    assert (text, extra) == ("nice", {"poll": ["four twenty", "sixty-nine"]})
+    assert content({**status, "poll": fixture("poll_after_vote")["body"]})[2] == digest  # a vote is not an edit
+    edited_poll = copy.deepcopy(status["poll"])
+    edited_poll["options"][1]["title"] = "sixty-eight"
+    assert content({**status, "poll": edited_poll})[2] != digest  # a changed option is
+    without = content({**status, "poll": None})
+    assert without[1] == {} and without[2] == content_digest(None, "nice", None)  # digest as before polls counted

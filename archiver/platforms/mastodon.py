@@ -35,7 +35,7 @@ from archiver.platforms.social import (
     utc,
 )
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: poll options in `extra`; opaque ids
 PLATFORM = "mastodon"
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
 _STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
@@ -228,8 +228,20 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
 
 
 def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
+    """Content besides the text that counts as an edit: the content warning and a poll's options
+    (their titles; vote counts move on their own and are not content). Only present keys are added,
+    so a status without them keeps the content digest it had before they counted."""
+    extra: dict[str, Any] = {}
     spoiler = opt(status, "spoiler_text", str, where)
-    return {"spoiler_text": spoiler} if spoiler else {}
+    if spoiler:
+        extra["spoiler_text"] = spoiler
+    poll = opt(status, "poll", dict, where)
+    if poll:
+        options = [need(option, "title", str, f"{where}: poll.options[{index}]")
+                   for index, option in enumerate(items(poll, "options", f"{where}: poll"))]
+        if options:
+            extra["poll"] = options
+    return extra
 
 
 def _opaque_id(value: str, what: str, where: str) -> str:
