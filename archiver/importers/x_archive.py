@@ -316,6 +316,8 @@ class _Notes:
         self.by_second.setdefault(second, []).append((note_id, text))
 
     def full_text(self, tweet_id: str, created: str, text: str) -> str:
+        if not self.by_second:
+            return text
         second = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
         head = _comparable(text)
         if not head:
