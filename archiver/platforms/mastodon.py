@@ -29,6 +29,7 @@ from archiver.platforms.social import (
     dumps,
     html_text,
     items,
+    keep_earlier_reading,
     load_json,
     need,
     opt,
@@ -37,6 +38,7 @@ from archiver.platforms.social import (
 
 EXTRACTOR_VERSION = "2"  # 2: poll options in `extra`; opaque ids
 PLATFORM = "mastodon"
+ADDED_IN_2 = ("poll",)
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
 _STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
@@ -118,6 +120,7 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
     for index, status in enumerate(body):
         status_where = f"{where}: [{index}]"
         post, status_id = _post(status, status_where, api)
+        keep_earlier_reading(post, view, ADDED_IN_2)
         seen.add(post.native_id)
         ids.append(status_id)
         edited = opt(status, "edited_at", str, status_where) and not status.get("reblog")
@@ -169,6 +172,7 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: A
                                              f"GET /api/v1/statuses answered {exchange.status}")]))
     expect_ok(exchange)
     post, _ = _post(load_json(exchange), exchange.requested_url, api)
+    keep_earlier_reading(post, view, ADDED_IN_2)
     return Parsed(Observation(posts=[post]))
 
 

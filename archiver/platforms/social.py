@@ -12,8 +12,10 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from archiver.models import Exchange, format_time
+from archiver.canonical import content_digest
+from archiver.models import Exchange, PostDraft, format_time
 from archiver.platforms import ParseError, expect_ok
+from archiver.platforms.memory import ArchiveMemory
 
 
 def load_json(exchange: Exchange) -> Any:
@@ -91,6 +93,20 @@ def html_text(html: str) -> str:
 def dumps(value: Any) -> str:
     """The raw fragment of one post, re-serialised compactly (the whole body is in the payload)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def keep_earlier_reading(post: PostDraft, view: ArchiveMemory, added: tuple[str, ...]) -> None:
+    """Content an extractor upgrade began to count (the `extra` keys in `added`) must not make an
+    unchanged post look edited: when the archive's current version is this very content read without
+    those keys, that reading is kept (the raw fragment and the payload still hold everything). Once
+    the post really changes, its next version carries the new keys."""
+    if len(post.versions) != 1 or not any(key in post.versions[0].extra for key in added):
+        return
+    version = post.versions[0]
+    known = view.post(post.platform, post.native_id)
+    earlier = {key: value for key, value in version.extra.items() if key not in added}
+    if known is not None and known.content_sha256 == content_digest(version.title, version.text, earlier):
+        version.extra = earlier
 
 
 Order = TypeVar("Order", int, tuple[int, str])
