@@ -3,6 +3,7 @@ note tweets and an edit chain; streamed in small chunks; re-imports change nothi
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
@@ -242,3 +243,25 @@ def test_long_posts_of_a_real_archive_are_complete(db_path: Path, tmp_path: Path
     assert stored[short] == "Algo distinto & breve"
     assert rows(db_path, "SELECT kind FROM posts WHERE native_id = ?",
                 str(1782058733842948096 + (16 << 22))) == [("reply",)]
+
+
+def test_an_edited_long_post_gives_the_note_only_to_the_edit_it_holds(db_path: Path, tmp_path: Path) -> None:
+    """The note text is the post as of the note's `updatedAt`: here the real 68/100 note, updated ten
+    minutes later by an edit. The real first tweet keeps its own (cut) text; the edit, made at
+    `updatedAt`, gets the full note."""
+    note = next(n for n in _notes() if n["noteTweetId"] == "1776702010827386880")
+    note = {**note, "updatedAt": "2024-04-06T20:12:23.000Z"}
+    real = json.loads((ALROCAR / "tweets.js").read_text(encoding="utf-8").split("=", 1)[1])[1]
+    first_id, edit_id = real["tweet"]["id_str"], str(int(real["tweet"]["id_str"]) + (600_000 << 22))
+    first = copy.deepcopy(real)
+    first["tweet"]["edit_info"] = {"initial": {"editTweetIds": [first_id, edit_id], "editsRemaining": "4"}}
+    edit = tweet(edit_id, real["tweet"]["full_text"], "Sat Apr 06 20:12:23 +0000 2024", [first_id, edit_id],
+                 initial=first_id)
+    folder = tmp_path / "archive" / "data"
+    folder.mkdir(parents=True)
+    (folder / "tweets.js").write_text(ytd("tweets", [edit, first]), encoding="utf-8")
+    (folder / "note-tweet.js").write_text(ytd("note_tweet", [{"noteTweet": note}]), encoding="utf-8")
+    result = run("x-archive", "--db", str(db_path), str(folder.parent))
+    assert result.exit_code == 0, result.output
+    versions = [text for (text,) in rows(db_path, "SELECT text FROM versions ORDER BY number")]
+    assert versions == [real["tweet"]["full_text"], note["core"]["text"]]

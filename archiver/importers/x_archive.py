@@ -311,8 +311,8 @@ class _Notes:
     def __init__(self) -> None:
         self.by_second: dict[int, list[tuple[str, str]]] = {}
 
-    def add(self, note_id: str, created: str, text: str) -> None:
-        second = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+    def add(self, note_id: str, made: str, text: str) -> None:
+        second = int(dt.datetime.fromisoformat(made.replace("Z", "+00:00")).timestamp())
         self.by_second.setdefault(second, []).append((note_id, text))
 
     def full_text(self, tweet_id: str, created: str, text: str) -> str:
@@ -345,6 +345,9 @@ def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> _Notes
             if not isinstance(core, dict) or not isinstance(core.get("text"), str) or created is None:
                 problems.append(f"{Path(name).name}: entry {index + 1}: not a note tweet with core.text and createdAt")
                 continue
+            # the text is the note as of `updatedAt`: only the tweet made then (the latest edit of a
+            # long post) gets it; earlier versions of an edited long post keep their own text
             note_id = note.get("noteTweetId")
-            notes.add(note_id if isinstance(note_id, str) else "", created, core["text"])
+            made = _created(note.get("updatedAt")) or created
+            notes.add(note_id if isinstance(note_id, str) else "", made, core["text"])
     return notes
