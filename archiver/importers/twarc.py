@@ -40,7 +40,7 @@ def _observations(path: Path, problems: list[str]) -> Iterator[Observation]:
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 problems.append(f"{where}: not valid JSON: {exc}")
                 continue
-            page = tweet_page(record)
+            page = _tweet_page(record)
             if isinstance(page, str):
                 problems.append(f"{where}: {page}")
                 continue
@@ -53,7 +53,7 @@ def _observations(path: Path, problems: list[str]) -> Iterator[Observation]:
             yield Observation(posts=posts)
 
 
-def tweet_page(record: Any) -> dict[str, Any] | str:
+def _tweet_page(record: Any) -> dict[str, Any] | str:
     """One twarc2 line as an API v2 page with a list of tweets, or why it holds no tweets."""
     if not isinstance(record, dict):
         return f"not a twarc2 page (a JSON object), got {type(record).__name__}"
