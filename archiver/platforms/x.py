@@ -30,7 +30,7 @@ _ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
 def unescape(text: str) -> str:
     """A tweet's text as written: X escapes exactly `&`, `<` and `>` in `text` (API v2) and
     `full_text` (account archives), so those three are undone in one pass (`&amp;lt;` stays `&lt;`,
-    as typed). Long-post note texts are not escaped and are not passed through here."""
+    as typed). Long-post note texts are taken as given: account archives do not escape them."""
     return _ENTITY.sub(lambda match: _ENTITY_CHARS[match[1]], text)
 
 
