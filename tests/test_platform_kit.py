@@ -111,3 +111,22 @@ def test_content_newly_counted_does_not_make_an_archived_post_look_edited(read: 
     changed = KnownPost(platform="p", native_id=native_id, url=None, status="live",
                         content_sha256=content_digest(None, "something else", earlier), last_seen_at="")
     assert read(Memory(changed)).extra == fresh.extra  # a real change carries the new content
+
+
+def test_an_edit_history_keeps_the_archived_reading_of_the_versions_already_held() -> None:
+    """A poll status archived before polls counted, then edited: its /history gives both versions with
+    the poll. The version the archive holds keeps its reading; only the edit carries the poll."""
+    status = json.loads((FIXTURES / "mastodon" / "status_poll.json").read_text())["body"]
+    history = [{"content": status["content"], "created_at": status["created_at"], "poll": status["poll"]},
+               {"content": "<p>nice, edited</p>", "created_at": "2022-12-01T19:50:00.000Z", "poll": status["poll"]}]
+    edited = {**status, "content": "<p>nice, edited</p>", "edited_at": "2022-12-01T19:50:00.000Z"}
+    src = Source(id="m", kind="mastodon", locator="@admin@h.example")
+    request = Request("https://h.example/api/v1/statuses/109440145884097283/history", purpose="history",
+                      meta=(("status", json.dumps(edited)),))
+    held = KnownPost(platform="mastodon", native_id=status["uri"], url=None, status="live",
+                     content_sha256=content_digest(None, "nice", {}), last_seen_at="")
+    post, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory(held)).observation.posts
+    assert [(v.text, v.extra) for v in post.versions] == [
+        ("nice", {}), ("nice, edited", {"poll": ["four twenty", "sixty-nine"]})]
+    fresh, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory()).observation.posts
+    assert [v.extra for v in fresh.versions] == [{"poll": ["four twenty", "sixty-nine"]}] * 2

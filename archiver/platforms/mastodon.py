@@ -106,7 +106,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
         return Parsed(Observation(state={"account_id": account_id}),
                       _timeline_requests(source, view, api, account_id))
     if request.purpose == "history":
-        return _parse_history(source, request, body, where)
+        return _parse_history(source, request, body, where, view)
     if not isinstance(body, list):
         raise ParseError(f"{where}: expected a JSON list of statuses, got {type(body).__name__}")
     return _parse_statuses(source, request, exchange, view, api, body)
@@ -176,7 +176,7 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: A
     return Parsed(Observation(posts=[post]))
 
 
-def _parse_history(source: Source, request: Request, body: Any, where: str) -> Parsed:
+def _parse_history(source: Source, request: Request, body: Any, where: str, view: ArchiveMemory) -> Parsed:
     status = json.loads(request.meta_dict()["status"])
     _, api = account(source)
     post, _ = _post(status, where, api)
@@ -190,6 +190,7 @@ def _parse_history(source: Source, request: Request, body: Any, where: str) -> P
         versions.append(VersionDraft(text=html_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
                                      claimed_at=utc(created)))
     post.versions = versions
+    keep_earlier_reading(post, view, ADDED_IN_2)
     return Parsed(Observation(posts=[post]))
 
 

@@ -97,16 +97,19 @@ def dumps(value: Any) -> str:
 
 def keep_earlier_reading(post: PostDraft, view: ArchiveMemory, added: tuple[str, ...]) -> None:
     """Content an extractor upgrade began to count (the `extra` keys in `added`) must not make an
-    unchanged post look edited: when the archive's current version is this very content read without
-    those keys, that reading is kept (the raw fragment and the payload still hold everything). Once
-    the post really changes, its next version carries the new keys."""
-    if len(post.versions) != 1 or not any(key in post.versions[0].extra for key in added):
+    unchanged post look edited: when the archive's current version is one of these versions read
+    without those keys, it and the versions before it keep that reading (the response, in
+    `payloads`, still holds everything). Versions after it, real changes, carry the new keys."""
+    if not any(key in version.extra for version in post.versions for key in added):
         return
-    version = post.versions[0]
     known = view.post(post.platform, post.native_id)
-    earlier = {key: value for key, value in version.extra.items() if key not in added}
-    if known is not None and known.content_sha256 == content_digest(version.title, version.text, earlier):
-        version.extra = earlier
+    if known is None:
+        return
+    earlier = [{key: value for key, value in version.extra.items() if key not in added} for version in post.versions]
+    held = [index for index, version in enumerate(post.versions)
+            if content_digest(version.title, version.text, earlier[index]) == known.content_sha256]
+    for index in range(held[-1] + 1 if held else 0):
+        post.versions[index].extra = earlier[index]
 
 
 Order = TypeVar("Order", int, tuple[int, str])
