@@ -23,6 +23,7 @@ TWEETS = {
     "twarc2/media_tweet.jsonl": 1,               # a page with media
     "twarc2/streaming_output.jsonl": 7,          # stream lines: 8 tweets sent, one twice
     "twarc2/flat_first3.jsonl": 3,               # `twarc2 flatten` output
+    "twarc2/entities_test_trimmed.jsonl": 2,     # a page, 1 tweet with `&amp;`
 }
 
 

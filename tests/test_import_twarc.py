@@ -123,3 +123,14 @@ def test_files_without_tweets_are_named_for_what_they_are(db_path: Path) -> None
         assert code == 1 and f"{name}: {message}" in output, output
     assert rows(db_path, "SELECT count(*) FROM posts") == [(0,)]
     assert {outcome for (outcome,) in rows(db_path, "SELECT outcome FROM runs")} == {"failed"}
+
+
+def test_text_is_unescaped_once_as_the_api_escapes_it(db_path: Path) -> None:
+    """Two tweets of twarc-csv's real entities_test.jsonl page; the API wrote `Conte &amp; M5S`."""
+    code, output = run(db_path, TWARC / "entities_test_trimmed.jsonl")
+    assert code == 0, output
+    text, = rows(db_path, "SELECT text FROM posts WHERE native_id = '1574186889686441985'")[0]
+    assert text == ("RT @illesgergo_eu: Worth-to-follow thread on \U0001f1ee\U0001f1f9 election results. Meloni's win "
+                    "was to be expected, but the comeback of Conte & M5S is quite\u2026")
+    assert rows(db_path, "SELECT kind, repost_of FROM posts WHERE native_id = '1574186889686441985'") == [
+        ("repost", "1574150125466931200")]
