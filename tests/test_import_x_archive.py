@@ -223,8 +223,11 @@ def test_long_posts_of_a_real_archive_are_complete(db_path: Path, tmp_path: Path
             full, extra = "@tinybirdco " + full, {"in_reply_to_status_id_str": "1782058730885980160"}
         made.append(tweet(str(int(note["noteTweetId"]) + (16 << 22)), full.replace("&", "&amp;").replace(">", "&gt;"),
                           _legacy_time(note["createdAt"]), **extra))
-    # a short tweet made in the same second as two notes, with a text of its own
+    # short tweets made in the same second as two notes, with texts of their own: one the very
+    # beginning of a note, but whole (not cut), so it is not that note
     made.append(tweet(str(1832018451314966528 + (20 << 22)), "Algo distinto &amp; breve",
+                      "Fri Sep 06 11:30:10 +0000 2024"))
+    made.append(tweet(str(1832018451314966528 + (24 << 22)), "Eso que acabo de mostrar",
                       "Fri Sep 06 11:30:10 +0000 2024"))
     folder = tmp_path / "archive" / "data"
     folder.mkdir(parents=True)
@@ -234,8 +237,9 @@ def test_long_posts_of_a_real_archive_are_complete(db_path: Path, tmp_path: Path
     result = run("x-archive", "--db", str(db_path), str(folder.parent))
     assert result.exit_code == 0, result.output
     stored = dict(rows(db_path, "SELECT native_id, text FROM posts"))
-    assert len(stored) == 9
-    short = str(1832018451314966528 + (20 << 22))
+    assert len(stored) == 10
+    short, beginning = str(1832018451314966528 + (20 << 22)), str(1832018451314966528 + (24 << 22))
+    assert stored.pop(beginning) == "Eso que acabo de mostrar"
     long_posts = {native: text for native, text in stored.items() if native != short}
     for note in notes:  # each post holds the note made just before it (ids begin with milliseconds)
         nearest = min(long_posts, key=lambda native: abs((int(native) >> 22) - (int(note["noteTweetId"]) >> 22)))

@@ -288,14 +288,20 @@ def _account(files: ArchiveFiles, stack: ExitStack) -> dict[str, str]:
 
 _MENTIONS = re.compile(r"^(?:@\w+\s+)+")
 _TAIL = re.compile(r"(?:\s*https://t\.co/\w+)*\s*$")
-NOTE_WINDOW = 2  # seconds between a note's createdAt and its tweet's created_at
+NOTE_WINDOW = 2  # seconds between a note's updatedAt and its tweet's created_at
+ELLIPSIS = "\u2026"
 
 
 def _comparable(text: str) -> str:
     """A text reduced to what a long post's tweet and its note share: no reply mentions in front,
     no t.co links of attached media behind, no ellipsis where the tweet was cut, spaces folded."""
     text = _TAIL.sub("", _MENTIONS.sub("", text))
-    return " ".join(text.removesuffix("…").split())
+    return " ".join(text.removesuffix(ELLIPSIS).split())
+
+
+def _cut(text: str) -> bool:
+    """Whether a tweet's text ends where X cut a long post (an ellipsis before any media links)."""
+    return _TAIL.sub("", text).endswith(ELLIPSIS)
 
 
 def _snowflake_ms(native_id: str) -> int:
@@ -305,8 +311,8 @@ def _snowflake_ms(native_id: str) -> int:
 class _Notes:
     """The long posts of note-tweet.js. The archive does not link a note to its tweet (the
     `noteTweetId` is an id of its own, made a few milliseconds before the tweet's), so a tweet gets
-    the note made within NOTE_WINDOW seconds of it whose text begins with the tweet's own text; of
-    several such notes, the one whose id is nearest in time to the tweet's."""
+    the note written within NOTE_WINDOW seconds of it whose text is the tweet's, or begins with it
+    when the tweet was cut; of several such notes, the one whose id is nearest in time to the tweet's."""
 
     def __init__(self) -> None:
         self.by_second: dict[int, list[tuple[str, str]]] = {}
@@ -322,9 +328,10 @@ class _Notes:
         head = _comparable(text)
         if not head:
             return text
+        cut = _cut(text)  # a whole short tweet is no one's beginning: "Ok" is not "Ok, here is why…"
         found = [(note_id, note) for offset in range(-NOTE_WINDOW, NOTE_WINDOW + 1)
                  for note_id, note in self.by_second.get(second + offset, ())
-                 if _comparable(note).startswith(head)]
+                 if _comparable(note) == head or (cut and _comparable(note).startswith(head))]
         if not found:
             return text
         when = _snowflake_ms(tweet_id)
