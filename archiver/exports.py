@@ -5,16 +5,21 @@ consistent single-file snapshot (VACUUM INTO), optionally without the payloads."
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
+
+import sqlite_utils
 
 from archiver.archive import CHAINED, Archive
 from archiver.canonical import withheld_digest
 from archiver.database import ArchiveError, connect, latest_version
+from archiver.progress import bar
+from archiver.publication import UNPUBLISHED_CAPTURES, UNPUBLISHED_POSTS, UNPUBLISHED_SOURCES
 from archiver.readonly import lock_down
 
 FORMATS = ("csv", "json", "jsonl")
@@ -62,17 +67,32 @@ def query_rows(db_path: str | Path, sql: str) -> tuple[list[str], Iterator[tuple
     return columns, rows()
 
 
-def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO) -> int:
-    """Write the results of `sql` to `out` in `fmt`; returns the number of rows."""
+# A spreadsheet reads a cell that starts with one of these as a formula (and a leading tab or carriage
+# return hides one): archived text is a stranger's, so by default such a cell is written with a leading
+# apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """`value` as a CSV cell no spreadsheet runs as a formula (only text cells can start one)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO, *, keep_formulas: bool = False) -> int:
+    """Write the results of `sql` to `out` in `fmt`; returns the number of rows. In CSV, cells that a
+    spreadsheet would run as formulas are neutralised unless `keep_formulas`."""
     if fmt not in FORMATS:
         raise ArchiveError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     columns, rows = query_rows(db_path, sql)
     count = 0
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
+        # RFC 4180 line ends: the writer then quotes every cell holding a CR or LF, so none splits a row
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns if keep_formulas else [neutralise(column) for column in columns])
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(row if keep_formulas else [neutralise(value) for value in row])
             count += 1
     elif fmt == "jsonl":
         for row in rows:
@@ -89,7 +109,7 @@ def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO) -> int:
     return count
 
 
-def dump(db_path: str | Path, out: TextIO) -> int:
+def dump(db_path: str | Path, out: TextIO, *, progress: bool = False) -> int:
     """A full SQL dump that rebuilds the archive in an empty database (schema version included);
     returns the number of statements. Read in one transaction, so it is consistent while the service
     keeps writing.
@@ -114,10 +134,14 @@ def dump(db_path: str | Path, out: TextIO) -> int:
         out.write(f"-- archive dump, schema version {version}\n")
         emit("PRAGMA foreign_keys = OFF")
         emit("BEGIN TRANSACTION")
+        tables = [name for kind, name, _ in schema if kind == "table" and kinds.get(name) == "table"]
+        total = sum(conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0] for name in tables)
+        shown = bar(f"dumping {Path(db_path).name}", total, enabled=progress)
         for kind, name, sql in schema:
             if kind == "table" and kinds.get(name) == "table":
                 emit(sql)
-                statements += _dump_rows(conn, name, out)
+                statements += _dump_rows(conn, name, out, shown.update)
+        shown.close()
         virtual = [(name, sql) for kind, name, sql in schema if kind == "table" and kinds.get(name) == "virtual"]
         for name, sql in virtual:
             emit(sql)
@@ -137,7 +161,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO) -> int:
+def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO, advance: Callable[[], object]) -> int:
     columns = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")]
     # SQLite's quote() writes each value as a literal that reads back identically (BLOBs as X'..')
     values = " || ',' || ".join(f"quote({_quote(column)})" for column in columns)
@@ -145,11 +169,12 @@ def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO) -> int:
     for (literal,) in conn.execute(f"SELECT {values} FROM {_quote(table)}"):
         out.write(f"INSERT INTO {_quote(table)} VALUES({literal});\n")
         count += 1
+        advance()
     return count
 
 
 def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: bool = False,
-             published_only: bool = False) -> dict[str, int]:
+             published_only: bool = False, progress: bool = False) -> dict[str, int]:
     """A consistent copy of the archive in one file (no WAL), fit for `datasette --immutable`.
     Returns how many rows of each table the copy withholds.
 
@@ -180,9 +205,9 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
         if withholding:
             raise ArchiveError(f"{db_path} predates publication records (schema 5): upgrade it with "
                                f"`archiver init --db {db_path}` before taking a copy that withholds rows")
-        _copy(db_path, out_path)
+        _copy(db_path, out_path, progress)
         return {}
-    _copy(db_path, out_path)  # the bulk of the work, without holding the archive's write lock
+    _copy(db_path, out_path, progress)  # the bulk of the work, without holding the archive's write lock
     try:
         copy = sqlite3.connect(out_path, isolation_level=None)
         try:
@@ -230,15 +255,20 @@ def _catch_up(copy: sqlite3.Connection, archive: Archive) -> None:
                      [(row[1], str(row[2]), "written after this copy was taken") for row in later])
 
 
-def _copy(db_path: str | Path, out_path: Path) -> None:
+def _copy(db_path: str | Path, out_path: Path, progress: bool = False) -> None:
     """VACUUM INTO from a read connection (the archive's last commit), then the copy alone brought to the
     current schema as one self-contained file (rollback journal, no WAL)."""
     conn = connect(db_path, readonly=True)
+    pages, page_size = (conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+    shown = bar(f"copying {Path(db_path).name}", pages * page_size, "B", enabled=progress, scale=True)
+    if not shown.disable:  # the copy's size as it grows, looked at every few thousand SQLite steps
+        conn.set_progress_handler(lambda: _grown(shown, out_path), 100_000)
     try:
         conn.execute("VACUUM INTO ?", (str(out_path),))
     except sqlite3.Error as exc:
         raise ArchiveError(f"snapshot to {out_path} failed: {exc}") from exc
     finally:
+        shown.close()
         conn.close()
     connect(out_path).close()  # the copy (never the original) at the current schema, `withheld` included
     copy = sqlite3.connect(out_path, isolation_level=None)
@@ -246,18 +276,16 @@ def _copy(db_path: str | Path, out_path: Path) -> None:
     copy.close()
 
 
-_UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"
-_UNPUBLISHED_POSTS = f"SELECT id FROM posts WHERE publish = 0 OR source_id IN ({_UNPUBLISHED_SOURCES})"
+def _grown(shown: Any, path: Path) -> int:
+    with contextlib.suppress(OSError):  # not created yet
+        shown.update(path.stat().st_size - shown.n)
+    return 0  # go on
 
 
 def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     reason = "not published (publish = 0)"
-    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {_UNPUBLISHED_POSTS}")
-    # the captures an unpublished post was read from hold its content; so does all of an unpublished source's
-    copy.execute("CREATE TEMP TABLE hidden_captures AS "
-                 "SELECT capture_id AS id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts) "
-                 "UNION SELECT capture_id FROM events WHERE post_id IN (SELECT id FROM hidden_posts) "
-                 f"UNION SELECT id FROM captures WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {UNPUBLISHED_POSTS}")
+    copy.execute(f"CREATE TEMP TABLE hidden_captures AS SELECT capture_id AS id FROM ({UNPUBLISHED_CAPTURES})")
     _withhold(copy, "events", "SELECT id FROM events WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
     _withhold(copy, "versions", "SELECT id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
     _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE id IN (SELECT id FROM hidden_captures) "
@@ -266,9 +294,9 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     _withhold(copy, "captures", "SELECT id FROM hidden_captures", reason)
     # schema 5's chained rows about what is hidden: its sources' definitions and runs, the pages it was seen
     # on, and identity conflicts naming a hidden post
-    _withhold(copy, "source_versions", f"SELECT id FROM source_versions WHERE source_id IN ({_UNPUBLISHED_SOURCES})",
+    _withhold(copy, "source_versions", f"SELECT id FROM source_versions WHERE source_id IN ({UNPUBLISHED_SOURCES})",
               reason)
-    _withhold(copy, "run_outcomes", f"SELECT id FROM run_outcomes WHERE source_id IN ({_UNPUBLISHED_SOURCES})",
+    _withhold(copy, "run_outcomes", f"SELECT id FROM run_outcomes WHERE source_id IN ({UNPUBLISHED_SOURCES})",
               reason)
     _withhold(copy, "sightings", "SELECT id FROM sightings WHERE capture_id IN (SELECT id FROM hidden_captures)",
               reason)
@@ -278,9 +306,10 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     copy.execute("DELETE FROM post_seen WHERE post_id IN (SELECT id FROM hidden_posts)")
     copy.execute("DELETE FROM posts WHERE id IN (SELECT id FROM hidden_posts)")  # the FTS trigger follows
     for table in ("source_state", "runs"):
-        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({UNPUBLISHED_SOURCES})")
     copy.execute("DELETE FROM sources WHERE publish = 0")
-    copy.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")  # no index page keeps their words
+    for index in ("posts_fts", "versions_fts"):  # no index page keeps their words
+        copy.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
 
 
 def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) -> None:
@@ -290,11 +319,11 @@ def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) 
     key = "sha256" if table == "payloads" else "id"
     copy.execute(f"WITH w(k) AS ({keys_sql}) INSERT OR IGNORE INTO withheld (table_name, row_key, reason) "
                  "SELECT ?, k, ? FROM w WHERE k IS NOT NULL", (table, reason))
-    triggers = copy.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
-                            "AND name LIKE '%append_only%'", (table,)).fetchall()
-    for name, _ in triggers:
-        copy.execute(f'DROP TRIGGER "{name}"')
-    copy.execute(f"DELETE FROM {table} WHERE CAST({key} AS TEXT) IN "
-                 "(SELECT row_key FROM withheld WHERE table_name = ?)", (table,))
-    for _, sql in triggers:
-        copy.execute(sql)
+    # the surgery through sqlite-utils: its deletes run in a savepoint inside the snapshot's transaction
+    rows = sqlite_utils.Database(copy, recursive_triggers=False, execute_plugins=False)[table]
+    triggers = [trigger for trigger in rows.triggers if "append_only" in trigger.name]
+    for trigger in triggers:
+        copy.execute(f'DROP TRIGGER "{trigger.name}"')
+    rows.delete_where(f"CAST({key} AS TEXT) IN (SELECT row_key FROM withheld WHERE table_name = ?)", [table])
+    for trigger in triggers:
+        copy.execute(trigger.sql)

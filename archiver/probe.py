@@ -11,7 +11,7 @@ from archiver.archive import Archive
 from archiver.config import Config
 from archiver.fetch import Fetcher
 from archiver.models import Source
-from archiver.platforms import ParseError, platform
+from archiver.platforms import platform
 from archiver.view import ArchiveView
 
 
@@ -41,7 +41,7 @@ def _probe(source: Source, fetcher: Fetcher, view: ArchiveView) -> tuple[bool, s
     exchange = fetcher.fetch(request, source, None)
     try:
         if exchange.status is None:
-            raise ParseError(exchange.error or "no response")
+            return False, f"FAILED: {exchange.failure()}"
         parsed = module.parse(source, request, exchange, view)
     except Exception as exc:  # any failure is this source's answer, not the command's
         return False, f"FAILED {request.url}: HTTP {exchange.status}: {exc}"

@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from archiver.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, init_archive
 from tests.social_loop import rows
 
 ENTITY = re.compile(r"&(?:amp|lt|gt|quot|#\d+);")
@@ -28,10 +28,11 @@ TWEETS = {
 
 
 def test_every_real_file_counts_exactly_and_no_entity_survives(db_path: Path) -> None:
+    init_archive(db_path)
     for name, expected in TWEETS.items():
         path = FIXTURES / name
         kind = "twarc" if name.startswith("twarc2/") else "x-archive"
-        before = rows(db_path, "SELECT count(*) FROM posts")[0][0] if db_path.exists() else 0
+        before = rows(db_path, "SELECT count(*) FROM posts")[0][0]
         result = CliRunner().invoke(main, ["import", kind, "--db", str(db_path), str(path)])
         # 1 only for the stream file, whose disconnect notice is named as an entry without tweets
         assert result.exit_code == (1 if "streaming" in name else 0), result.output

@@ -1,9 +1,10 @@
-"""The platforms kit: the post-kind rule defined once and used by every social parser, no parser
-reading the archive other than through `ArchiveMemory`, and content newly counted by an extractor
-upgrade never turning an archived, unchanged post into an "edited" one."""
+"""The kit under archiver/platforms/: each rule in one place (HTML to text, dates, the removal window,
+the post-kind ladder), no parser reaching the database, and content newly counted by an extractor
+upgrade recorded as a re-reading, never as an edit."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -11,16 +12,61 @@ from typing import Any
 
 import pytest
 
+from archiver.archive import Archive
 from archiver.canonical import content_digest
-from archiver.models import PostDraft, Request, Source, VersionDraft
+from archiver.models import Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import bluesky, mastodon, telegram
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import KnownPost
 from tests.conftest import FIXTURES
 from tests.social_loop import exchange
 
-PACKAGE = Path(__file__).resolve().parent.parent / "archiver"
-PARSERS = [*sorted((PACKAGE / "platforms").glob("*.py")), *sorted((PACKAGE / "importers").glob("*.py"))]
+PLATFORMS = Path(__file__).resolve().parent.parent / "archiver" / "platforms"
+PARSERS = [*sorted(PLATFORMS.glob("*.py")), *sorted((PLATFORMS.parent / "importers").glob("*.py"))]
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {path.stem: ast.parse(path.read_text(encoding="utf-8")) for path in PLATFORMS.glob("*.py")}
+
+
+def test_no_platform_module_imports_the_view_or_the_database() -> None:
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module not in ("archiver.view", "archiver.database", "archiver.archive"), name
+            elif isinstance(node, ast.Import):
+                assert not any(a.name in ("archiver.view", "archiver.database") for a in node.names), name
+
+
+def test_html_to_text_and_date_reading_are_defined_once() -> None:
+    owners: dict[str, list[str]] = {}
+    for name, tree in _modules().items():
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef):
+                owners.setdefault(node.name, []).append(name)
+    assert owners["html_to_text"] == ["text"] and "html_text" not in owners
+    assert owners["read_date"] == ["dates"] and owners["struct_time_utc"] == ["dates"]
+    assert owners["main_text"] == ["statement"] and owners["parse_page"] == ["statement"]
+    assert owners["follow_listing"] == ["listing"]
+    # nothing else parses HTML to text or reads free-form dates by itself
+    for name, tree in _modules().items():
+        if name in ("text", "dates"):
+            continue
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+                    for alias in node.names}
+        assert not imported & {"dateparser", "dateutil", "parser"}, name
+
+
+def test_the_removal_window_rule_is_defined_once_and_used_by_youtube() -> None:
+    from archiver.platforms.window import departed
+
+    owners = [name for name, tree in _modules().items() for node in tree.body
+              if isinstance(node, ast.FunctionDef) and node.name == "departed"]
+    assert owners == ["window"]
+    known = [("a", "2026-01-01"), ("b", "2026-03-01"), ("c", None), ("d", "2026-05-01")]
+    assert departed(known, {"d"}, "2026-02-01", None) == ["b"]  # "a" aged out, "c" cannot be placed
+    assert departed(known, {"d"}, None, None) == ["a", "b", "c"]
+    assert departed([("x", 5), ("y", 9)], set(), 5, 9) == ["x"]  # [low, high)
 
 
 def draft(**links: str) -> PostDraft:
@@ -38,14 +84,11 @@ def test_the_post_kind_ladder(links: dict[str, str], reposted: bool, kind: str) 
     assert post_kind(draft(**links), reposted=reposted) == kind
 
 
-def test_every_parser_uses_the_one_rule_and_none_reads_the_archive_directly() -> None:
+def test_every_social_parser_uses_the_one_post_kind_rule() -> None:
     ladder = re.compile(r"""["'](?:repost|quote|reply)["'][ \t]+if[ \t]""")
-    reads_archive = re.compile(r"^\s*(?:from|import)\s+(?:archiver\.view|archiver\.database|sqlite3)\b", re.M)
     for path in PARSERS:
         source = path.read_text(encoding="utf-8")
         assert path.name == "kinds.py" or not ladder.search(source), f"{path.name} writes its own post-kind ladder"
-        if path.parent.name == "platforms":
-            assert not reads_archive.search(source), f"{path.name} reads the archive directly"
     users = {path.name for path in PARSERS if "post_kind(" in path.read_text(encoding="utf-8")}
     assert users >= {"bluesky.py", "mastodon.py", "telegram.py", "x.py", "x_archive.py"}
 
@@ -69,48 +112,53 @@ class Memory:
         return [self.known] if self.known else []
 
 
-def mastodon_poll(view: Memory) -> VersionDraft:
+def mastodon_poll(view: Memory) -> list[PostDraft]:
     status = json.loads((FIXTURES / "mastodon" / "status_poll.json").read_text())["body"]
     request = Request("https://h.example/api/v1/accounts/1/statuses?limit=40",
                       meta=(("page", 1), ("upper", None), ("mode", "window"), ("account_id", "1")))
     src = Source(id="m", kind="mastodon", locator="@admin@h.example")
-    post, = mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
-    return post.versions[0]
+    return mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
 
 
-def bluesky_gallery(view: Memory) -> VersionDraft:
+def bluesky_gallery(view: Memory) -> list[PostDraft]:
     item = {"post": json.loads((FIXTURES / "bluesky" / "author_feed_item_images_facets.json").read_text())["post"]}
     src = Source(id="b", kind="bluesky", locator="avclub.com")
     request = bluesky.plan(src, view)[0]
-    post, = bluesky.parse(src, request, exchange(request.url, json.dumps({"feed": [item]})), view).observation.posts
-    return post.versions[0]
+    return bluesky.parse(src, request, exchange(request.url, json.dumps({"feed": [item]})), view).observation.posts
 
 
-def telegram_links(view: Memory) -> VersionDraft:
+def telegram_links(view: Memory) -> list[PostDraft]:
     html = (FIXTURES / "telegram" / "message_link_preview.html").read_text()
     body = f'<html><body><div class="tgme_channel_info"></div>{html}</body></html>'
     src = Source(id="t", kind="telegram", locator="oper_goblin")
     request = telegram.plan(src, view)[0]
-    post, = telegram.parse(src, request, exchange(request.url, body), view).observation.posts
-    return post.versions[0]
+    return telegram.parse(src, request, exchange(request.url, body), view).observation.posts
 
 
-@pytest.mark.parametrize(("read", "native_id", "added"), [
-    (mastodon_poll, "http://localhost:3000/users/admin/statuses/109440145884097283", ("poll",)),
-    (bluesky_gallery, "at://did:plc:kwxpje5qog6wwndagwbssatp/app.bsky.feed.post/3mviutosqmk2t", ("images", "links")),
-    (telegram_links, "oper_goblin/22360", ("links",)),
+def parsed_post(read: Any, view: Memory) -> PostDraft:
+    post, = read(view)
+    return post
+
+
+@pytest.mark.parametrize(("read", "added", "before"), [
+    (mastodon_poll, ("poll",), "2"),
+    (bluesky_gallery, ("images", "links"), "1"),
+    (telegram_links, ("links",), "2"),
 ])
-def test_content_newly_counted_does_not_make_an_archived_post_look_edited(read: Any, native_id: str,
-                                                                           added: tuple[str, ...]) -> None:
-    fresh = read(Memory())
-    assert all(key in fresh.extra for key in added)  # a post new to the archive gets the full reading
-    earlier = {key: value for key, value in fresh.extra.items() if key not in added}
-    archived_before = KnownPost(platform="p", native_id=native_id, url=None, status="live",
-                                content_sha256=content_digest(fresh.title, fresh.text, earlier), last_seen_at="")
-    assert read(Memory(archived_before)).extra == earlier  # the archive's reading stands: no false edit
-    changed = KnownPost(platform="p", native_id=native_id, url=None, status="live",
-                        content_sha256=content_digest(None, "something else", earlier), last_seen_at="")
-    assert read(Memory(changed)).extra == fresh.extra  # a real change carries the new content
+def test_content_newly_counted_is_a_re_reading_of_an_archived_post_never_an_edit(
+        read: Any, added: tuple[str, ...], before: str, tmp_path: Path) -> None:
+    post = parsed_post(read, Memory())
+    version = post.versions[0]
+    assert all(key in version.extra for key in added)
+    old = PostDraft(**{**post.__dict__, "extractor_version": before,
+                       "versions": [VersionDraft(text=version.text, title=version.title, raw=version.raw,
+                                                 extra={k: v for k, v in version.extra.items() if k not in added})]})
+    with Archive(tmp_path / "a.db", create=True) as archive:
+        archive.record(exchange("https://h.example/page", b"page"), Observation(posts=[old]))
+        result = archive.record(exchange("https://h.example/page", b"page"), Observation(posts=[post]))
+        assert (result.edited, result.reextracted) == (0, 1)  # a version, but no edit on a public page
+        stored, = archive.conn.execute("SELECT extra FROM versions ORDER BY id DESC LIMIT 1").fetchone()
+    assert all(key in json.loads(stored) for key in added)
 
 
 def test_an_edit_history_keeps_the_archived_reading_of_the_versions_already_held() -> None:

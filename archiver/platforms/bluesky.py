@@ -17,7 +17,6 @@ from archiver.platforms.social import (
     departed,
     dumps,
     items,
-    keep_earlier_reading,
     load_json,
     need,
     opt,
@@ -26,7 +25,6 @@ from archiver.platforms.social import (
 
 EXTRACTOR_VERSION = "2"  # 2: the record's images (with alt texts) and facet link targets in `extra`
 PLATFORM = "bluesky"
-ADDED_IN_2 = ("images", "links")
 DEFAULT_API = "https://public.api.bsky.app"
 POST_COLLECTION = "/app.bsky.feed.post/"
 GET_POSTS_MAX = 25
@@ -60,12 +58,11 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     body = load_json(exchange)
     where = exchange.requested_url
     if request.purpose == "confirm":
-        return _parse_confirm(source, request, body, where, view)
+        return _parse_confirm(source, request, body, where)
     feed = items(body, "feed", where)
     posts = []
     for index, item in enumerate(feed):
         posts.append(_feed_item(source, item, f"{where}: feed[{index}]"))
-        keep_earlier_reading(posts[-1], view, ADDED_IN_2)
     cursor = opt(body, "cursor", str, where)
     meta = request.meta_dict()
     follow = []
@@ -93,10 +90,8 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     return Parsed(Observation(posts=posts), follow)
 
 
-def _parse_confirm(source: Source, request: Request, body: Any, where: str, view: ArchiveMemory) -> Parsed:
+def _parse_confirm(source: Source, request: Request, body: Any, where: str) -> Parsed:
     found = [_post(source, post, None, f"{where}: posts[{i}]") for i, post in enumerate(items(body, "posts", where))]
-    for post in found:
-        keep_earlier_reading(post, view, ADDED_IN_2)
     present = {post.native_id for post in found}
     gone = [Gone(PLATFORM, uri, True, "omitted by app.bsky.feed.getPosts")
             for uri in request.meta_dict().get("uris", ()) if uri not in present]

@@ -27,18 +27,17 @@ from archiver.platforms.social import (
     check_options,
     departed,
     dumps,
-    html_text,
     items,
-    keep_earlier_reading,
     load_json,
     need,
     opt,
     utc,
 )
+from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "2"  # 2: poll options in `extra`; opaque ids
+EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids
 PLATFORM = "mastodon"
-ADDED_IN_2 = ("poll",)
+ADDED_IN_3 = ("poll",)  # `extra` keys version 3 began to count
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
 _STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
@@ -120,7 +119,6 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
     for index, status in enumerate(body):
         status_where = f"{where}: [{index}]"
         post, status_id = _post(status, status_where, api)
-        keep_earlier_reading(post, view, ADDED_IN_2)
         seen.add(post.native_id)
         ids.append(status_id)
         edited = opt(status, "edited_at", str, status_where) and not status.get("reblog")
@@ -172,7 +170,6 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: A
                                              f"GET /api/v1/statuses answered {exchange.status}")]))
     expect_ok(exchange)
     post, _ = _post(load_json(exchange), exchange.requested_url, api)
-    keep_earlier_reading(post, view, ADDED_IN_2)
     return Parsed(Observation(posts=[post]))
 
 
@@ -187,11 +184,26 @@ def _parse_history(source: Source, request: Request, body: Any, where: str, view
         entry_where = f"{where}: [{index}]"
         content = need(entry, "content", str, entry_where)
         created = need(entry, "created_at", str, entry_where)
-        versions.append(VersionDraft(text=html_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
+        versions.append(VersionDraft(text=html_to_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
                                      claimed_at=utc(created)))
     post.versions = versions
-    keep_earlier_reading(post, view, ADDED_IN_2)
+    _keep_held_readings(post, view)
     return Parsed(Observation(posts=[post]))
+
+
+def _keep_held_readings(post: PostDraft, view: ArchiveMemory) -> None:
+    """An edit history re-read after polls began to count must not record again the versions the
+    archive already holds: the archive marks the first new reading `reextracted`, but would take the
+    next one for an edit. So the versions up to the one the archive holds as current, read without
+    the newly counted keys, keep that reading; only the versions after it (real edits) carry them."""
+    known = view.post(PLATFORM, post.native_id)
+    if known is None:
+        return
+    earlier = [{k: v for k, v in version.extra.items() if k not in ADDED_IN_3} for version in post.versions]
+    held = [index for index, version in enumerate(post.versions)
+            if content_digest(version.title, version.text, earlier[index]) == known.content_sha256]
+    for index in range(held[-1] + 1 if held else 0):
+        post.versions[index].extra = earlier[index]
 
 
 def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
@@ -206,7 +218,7 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     edited = opt(shown, "edited_at", str, shown_where)
     post = PostDraft(platform=PLATFORM, native_id=uri, url=opt(status, "url", str, where) or opt(
                          shown, "url", str, shown_where),
-                     versions=[VersionDraft(text=html_text(content), extra=_extra(shown, shown_where),
+                     versions=[VersionDraft(text=html_to_text(content), extra=_extra(shown, shown_where),
                                             raw=dumps(status), claimed_at=utc(edited or created))],
                      author_id=need(author, "id", str, f"{where}: account"),
                      author_handle=need(author, "acct", str, f"{where}: account"),

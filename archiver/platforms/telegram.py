@@ -14,13 +14,13 @@ from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Sou
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.social import base_url, check_options, departed, keep_earlier_reading, numeric, utc
+from archiver.platforms.social import base_url, check_options, departed, numeric, utc
+from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "2"  # 2: link targets of the text in `extra`; post URLs from the configured base
+EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")
-ADDED_IN_2 = ("links",)
 _CHANNEL = re.compile(r"^[A-Za-z0-9_]{3,64}$")
 _POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
@@ -55,7 +55,7 @@ def _page(source: Source, before: int | None, page: int, upper: int | None) -> R
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     if request.purpose == "confirm":
-        return _parse_confirm(source, request, exchange, view)
+        return _parse_confirm(source, request, exchange)
     expect_ok(exchange)
     where = exchange.requested_url
     final = urlsplit(exchange.final_url or exchange.requested_url)
@@ -69,8 +69,6 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     name = channel(source)
     posts = [_message(source, node, f"{where}: message #{index + 1}") for index, node in enumerate(nodes)]
     posts = [post for post in posts if post.native_id.split("/")[0].lower() == name.lower()]
-    for post in posts:
-        keep_earlier_reading(post, view, ADDED_IN_2)
     numbers = [int(post.native_id.split("/")[1]) for post in posts]
     meta = request.meta_dict()
     follow: list[Request] = []
@@ -95,7 +93,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     return Parsed(Observation(posts=posts, gone=gone), follow)
 
 
-def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
+def _parse_confirm(source: Source, request: Request, exchange: Exchange) -> Parsed:
     native_id = request.meta_dict()["native_id"]
     if exchange.status == 404:
         return Parsed(Observation(gone=[Gone(PLATFORM, native_id, True, "its t.me page answered 404")]))
@@ -103,9 +101,7 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: A
     tree = LexborHTMLParser(exchange.text())
     node = tree.css_first(f'div.tgme_widget_message[data-post="{native_id}"]')
     if node is not None and tree.css_first(".tgme_widget_message_error") is None:
-        post = _message(source, node, exchange.requested_url)
-        keep_earlier_reading(post, view, ADDED_IN_2)
-        return Parsed(Observation(posts=[post]))
+        return Parsed(Observation(posts=[_message(source, node, exchange.requested_url)]))
     error = tree.css_first(".tgme_widget_message_error")
     if error is None and tree.css_first(".tgme_widget_message") is None and b"not found" not in (exchange.body or b""):
         raise ParseError(f"{exchange.requested_url}: neither the message nor a 'not found' notice on the page")
@@ -173,8 +169,4 @@ def _post_ref(href: str | None) -> str | None:
 
 
 def _text(node: LexborNode) -> str:
-    clone = LexborHTMLParser(f"<div>{node.html}</div>")
-    for br in clone.css("br"):
-        br.replace_with("\n")
-    root = clone.body
-    return (root.text(deep=True) if root is not None else "").strip()
+    return html_to_text(node.html)

@@ -1,30 +1,29 @@
-"""How the archive is served: the exact Datasette command line (live WAL file, the project's metadata,
-settings, templates and static files), so that `archiver serve` and the service's built-in server are
-the same thing."""
+"""How the archive is served: the exact Datasette command line (the live WAL file and the operator's
+metadata), so that `archiver serve` and the service's built-in server are the same thing. Everything
+else of the face (templates, static files, the project's metadata and settings) comes from the plugin,
+which Datasette loads however it is started."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 from archiver.database import ArchiveError, connect
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CONFIG_SUBDIR = Path("config") / "datasette"
 
 
 def default_config_dir() -> Path:
-    """config/datasette of the checkout this package runs from (an editable install, or a run from the
-    repository), else of the working directory (an installed copy started in its checkout, as the
-    systemd unit does)."""
-    candidates = [PACKAGE_DIR.parent.parent / CONFIG_SUBDIR, Path.cwd() / CONFIG_SUBDIR]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise ArchiveError(f"no Datasette configuration: none of {', '.join(map(str, candidates))} exists "
-                       "(pass the folder with --config-dir)")
+    """The shipped Datasette metadata and settings: config/datasette of the repository, installed as
+    the package data `archiver.datasette_defaults` (pyproject.toml), so a wheel serves from any folder
+    and an editable install reads the checkout's files."""
+    folder = resources.files("archiver.datasette_defaults")
+    if not isinstance(folder, Path):  # e.g. a zipped install: no folder to hand to Datasette
+        raise ArchiveError(f"no Datasette configuration folder in this installation ({folder}): "
+                           "pass one with --config-dir")
+    return folder.resolve()
 
 
 def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,
@@ -35,21 +34,9 @@ def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 
         raise ArchiveError(f"Datasette configuration folder {config} does not exist")
     metadata = _find(config, ("metadata.yml", "metadata.yaml", "metadata.json"))
     command = [sys.executable, "-m", "datasette", "serve", str(Path(db_path).resolve()),
-               "--host", host, "--port", str(port),
-               "--template-dir", str(PACKAGE_DIR / "templates"),
-               "--static", f"archiver-static:{PACKAGE_DIR / 'static'}"]
+               "--host", host, "--port", str(port)]
     if metadata is not None:
         command += ["--metadata", str(metadata)]
-    settings_file = config / "settings.json"
-    if settings_file.exists():
-        try:
-            settings = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings ({exc})") from exc
-        if not isinstance(settings, dict):
-            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings")
-        for name, value in settings.items():
-            command += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
     return command
 
 
