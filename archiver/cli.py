@@ -436,7 +436,8 @@ def import_x_archive(db_path: Path, path: Path) -> None:
 @db_option
 @click.argument("path", type=click.Path(path_type=Path))
 def import_twarc(db_path: Path, path: Path) -> None:
-    """Import twarc2 JSONL output (one API response page per line), keeping its __twarc provenance."""
+    """Import twarc2 JSONL output (response pages, stream lines or flattened tweets), keeping its __twarc
+    provenance."""
     from archiver.importers.twarc import import_twarc as importer
 
     _run_import(db_path, path, importer)
