@@ -39,7 +39,8 @@ def test_twarc_files_import_with_provenance_and_edit_chains(db_path: Path) -> No
         kept = json.loads(raw)
         assert kept["__twarc"]["url"].startswith("https://api.twitter.com/2/tweets?")
         assert {"version", "retrieved_at"} <= set(kept["__twarc"]) and "id" in kept["tweet"]
-        assert capture_url.startswith("file://") and capture_url.endswith(".jsonl")
+        assert capture_url.startswith("file:") and capture_url.endswith(".jsonl")
+        assert "/" not in capture_url  # the file's name, never the operator's path to it
     assert rows(db_path, "SELECT count(*), count(DISTINCT transferred_sha256) FROM captures "
                          "WHERE kind = 'import'") == [(3, 3)]
 
