@@ -69,8 +69,8 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
                         progress: bool = True, total: int | None = None) -> ImportReport:
     """Record `path` as one capture and every observation against it, or report that these bytes
     were imported before. Entries that cannot be read are left out and named in `problems` (the run
-    then ends as failed); a file that cannot be read on ends the run as failed at once. What was
-    written stays: importing again completes it."""
+    then ends as partial, or as failed when nothing could be read); a file that cannot be read on ends
+    the run as failed at once. What was written stays: importing again completes it."""
     earlier = previous_import(archive, digest)
     if earlier is not None:
         return ImportReport(path=str(path), digest=digest, capture_id=earlier, already=True)
@@ -99,8 +99,9 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
     finally:
         shown.close()
     report.problems = problems
-    if problems:
-        archive.finish_run(run_id, "failed", f"{len(problems)} entries could not be read; first: {problems[0]}",
+    if problems:  # some entries imported and some not is `partial`; none imported, `failed`
+        archive.finish_run(run_id, "partial" if report.posts else "failed",
+                           f"{len(problems)} entries could not be read; first: {problems[0]}",
                            {"posts": report.posts, "file": path.name, "problems": problems[:50]})
     else:
         archive.finish_run(run_id, "ok", None, {"posts": report.posts, "file": path.name})
