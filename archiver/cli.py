@@ -23,26 +23,46 @@ DEFAULT_CONFIG = Path("config/sources.toml")
 
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--db", "db_path", type=click.Path(path_type=Path), default=DEFAULT_DB,
-                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.")(command)
+                        envvar="ARCHIVER_DB", show_envvar=True, show_default=True, help="Archive file.")(command)
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
-                        envvar="ARCHIVER_CONFIG", show_default=True, help="Sources file.")(command)
+                        envvar="ARCHIVER_CONFIG", show_envvar=True, show_default=True,
+                        help="Sources file.")(command)
+
+
+ENVIRONMENT = """Environment:
+
+\b
+  ARCHIVER_DB      archive file, when --db is not given
+  ARCHIVER_CONFIG  sources file, when --config is not given
+  X_BEARER_TOKEN   the X API token (a source's `token_env` option names another
+                   variable); a variable wins over the same name in the
+                   `secrets_file` of config/sources.toml
+"""
 
 
 class ArchiverGroup(click.Group):
-    """Turns ArchiveError (and the config errors derived from it) into one line and exit 2."""
+    """Turns ArchiveError (and the config errors derived from it) into one line per problem and exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArchiveError as exc:
-            click.echo(f"archiver: error: {exc}", err=True)
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"archiver: error: {line}", err=True)
             sys.exit(2)
 
 
-@click.group(cls=ArchiverGroup)
+def _warn_placeholder(config: Any) -> None:
+    from archiver.config import placeholder_contact
+
+    if (problem := placeholder_contact(config)) is not None:
+        click.echo(f"archiver: warning: {problem}", err=True)
+
+
+@click.group(cls=ArchiverGroup, epilog=ENVIRONMENT)
 @click.version_option(__version__, prog_name="archiver")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
@@ -152,6 +172,8 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
     urls = [t for t in targets if "://" in t]
     source_ids = [t for t in targets if "://" not in t]
     config = load_config(config_path) if source_ids or config_path.exists() else None
+    if config is not None:
+        _warn_placeholder(config)
     fetcher = Fetcher(config.settings if config else Settings())
     failed = False
     try:
@@ -318,11 +340,16 @@ def import_twarc(db_path: Path, path: Path) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Datasette address.")
 @click.option("--port", default=8001, show_default=True, help="Datasette port.")
 def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> None:
-    """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration)."""
+    """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration).
+    Refuses to start while `contact` in the sources file is the shipped placeholder."""
     import signal
     import threading
 
+    from archiver.config import ConfigError, load_config, placeholder_contact
     from archiver.service import Service
+
+    if (problem := placeholder_contact(load_config(config_path))) is not None:
+        raise ConfigError([problem])
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         logging.getLogger().setLevel(logging.INFO)
@@ -346,13 +373,18 @@ def sources() -> None:
 @sources.command("check")
 @config_option
 @db_option
-@click.option("--online", is_flag=True, help="Fetch each enabled source's first request once and parse it.")
-def sources_check(config_path: Path, db_path: Path, online: bool) -> None:
-    """Validate the configuration (exit 2 naming file, source and field) and list the sources;
-    with --online, probe each enabled source once without writing the archive (exit 1 if any fails)."""
+@click.option("--online", is_flag=True,
+              help="Run each enabled source's whole plan once (first requests and follow-ups) and parse it.")
+@click.option("--max-requests", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="With --online: at most this many requests per source.")
+def sources_check(config_path: Path, db_path: Path, online: bool, max_requests: int) -> None:
+    """Validate the configuration (exit 2, every mistake as FILE:LINE) and list the sources; with
+    --online, run each enabled source once without writing the archive (exit 1 if any request or
+    follow-up page fails)."""
     from archiver.config import load_config
 
     config = load_config(config_path)
+    _warn_placeholder(config)
     click.echo(f"{config_path}: {len(config.sources)} source(s), configuration valid")
     for source in config.sources:
         state = "enabled" if source.enabled else "disabled"
@@ -363,9 +395,11 @@ def sources_check(config_path: Path, db_path: Path, online: bool) -> None:
     from archiver.probe import probe_sources
 
     failures = 0
-    for source, ok, message in probe_sources(config, db_path):
-        failures += not ok
-        click.echo(f"  {source.id}: {message}")
+    for result in probe_sources(config, db_path, max_requests=max_requests):
+        failures += not result.ok
+        click.echo(f"  {result.source.id}: {result.summary}")
+        for failure in result.failures[1:]:
+            click.echo(f"      also: {failure}")
     if failures:
         click.echo(f"archiver: {failures} source(s) did not answer as expected", err=True)
         sys.exit(1)

@@ -20,10 +20,10 @@ import feedparser
 from archiver.models import Exchange, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.options import DATES, Option, http_locator, recheck
 from archiver.platforms.pages import (
     Listed,
     absolute_http,
-    check_options,
     digest,
     follow_listing,
     html_to_text,
@@ -41,11 +41,14 @@ from archiver.platforms.pages import (
 EXTRACTOR_VERSION = "1"
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
-OPTIONS: dict[str, tuple[type, ...]] = {"follow_links": (bool,), "recheck": (bool,)}
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, OPTIONS)
+OPTIONS = (
+    Option("follow_links", "bool", False, "fetch each new or changed entry's link and archive the page's main "
+           "text (otherwise the entry's summary/content is the text)", example="true"),
+    recheck("with `follow_links`, re-read every page the feed lists on each run (conditional GET), to catch "
+            "silent edits"),
+    *DATES,
+)
+locator_problem = http_locator
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

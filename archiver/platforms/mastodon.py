@@ -16,8 +16,8 @@ from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import (
-    check_options,
     departed,
     dumps,
     html_text,
@@ -35,8 +35,23 @@ _STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/([0-9]+)(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
 
 
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, urls=("api_base",), counts=("max_pages", "window_pages", "limit"))
+OPTIONS = (
+    Option("api_base", "url", None, "the server's address when it differs from the locator's; "
+           "`/api/v1/…` is appended (a path is kept)", example='"https://social.example"',
+           default_doc="the locator's server"),
+    max_pages(5, "timeline pages the first run reads (backfill)"),
+    Option("window_pages", "int", 1, "newest timeline pages read on later runs (where edits and deletions "
+           "are seen)", low=1, high=100, example="2"),
+    Option("limit", "int", 40, "statuses per page (Mastodon serves at most 40)", low=1, high=80, example="20"),
+)
+
+
+def locator_problem(locator: str) -> str | None:
+    try:
+        account(Source(id="check", kind=PLATFORM, locator=locator))
+    except ParseError as exc:
+        return str(exc)
+    return None
 
 
 def account(source: Source) -> tuple[str, str]:

@@ -37,9 +37,6 @@ WEB = "web"
 GONE_STATUSES = (404, 410)
 MAX_TITLE = 1000  # longer titles are cut (the raw fragment and the payload keep them whole)
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
-# read by jobs.run_source (bounds of one run) and the fetch layer (private addresses for this source)
-COMMON_OPTIONS: dict[str, tuple[type, ...]] = {"max_requests": (int,), "run_deadline": (int, float),
-                                               "allow_private": (bool,)}
 
 # Earliest date a statement can plausibly claim; "1970-01-01T00:00:00" is an unset Unix clock.
 _EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
@@ -49,23 +46,6 @@ _YEAR = re.compile(r"(?<!\d)\d{4}(?!\d)")
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _NOT_STATEMENT = ["//nav", "//footer", "//body/header", "//*[@role='navigation']"]
 _BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr|blockquote|ul|ol|table)\s*>", re.IGNORECASE)
-
-
-# -- options -----------------------------------------------------------------------------------
-
-def check_options(options: dict[str, Any], allowed: dict[str, tuple[type, ...]]) -> list[str]:
-    """Problems with `options`: unknown names (typos) and wrong types."""
-    problems = []
-    known = {**COMMON_OPTIONS, **allowed}
-    for name, value in options.items():
-        if name not in known:
-            problems.append(f"unknown option `{name}` (known: {', '.join(sorted(known))})")
-            continue
-        types = known[name]
-        if (bool not in types and isinstance(value, bool)) or not isinstance(value, types):
-            problems.append(f"option `{name}`: expected {' or '.join(t.__name__ for t in types)}, "
-                            f"got {type(value).__name__}")
-    return problems
 
 
 # -- dates ---------------------------------------------------------------------------------------
@@ -320,19 +300,9 @@ def listing_request(source: Source) -> Request:
     return Request(source.locator, purpose="listing", conditional=not source.options.get("recheck", False))
 
 
-# Listings that continue on further pages: `next` is the CSS selector of the link to the next page,
-# `max_pages` how many pages one run reads (default 1). Later pages hold older entries; an entry that
-# moves off the first page is confirmed with a direct request, as any entry leaving the listing is.
-PAGING_OPTIONS: dict[str, tuple[type, ...]] = {"max_pages": (int,), "next": (str,)}
-
-
-def check_paging(options: dict[str, Any]) -> list[str]:
-    pages = options.get("max_pages")
-    if isinstance(pages, int) and not isinstance(pages, bool) and not 1 <= pages <= 100:
-        return ["option `max_pages`: between 1 and 100"]
-    return []
-
-
+# Listings that continue on further pages (options `next` and `max_pages`): later pages hold older
+# entries; an entry that moves off the first page is confirmed with a direct request, as any entry
+# leaving the listing is.
 def listing_page_number(request: Request) -> int:
     return int(request.meta_dict().get("page", 1))
 

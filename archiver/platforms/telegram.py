@@ -5,7 +5,6 @@ id range already shown recorded as missing, then as deleted once its own page co
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -13,7 +12,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.social import base_url, check_options, departed, numeric, utc
+from archiver.platforms.options import Option, max_pages
+from archiver.platforms.social import base_url, departed, numeric, utc
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "telegram"
@@ -23,8 +23,19 @@ _POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
 
 
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, urls=("base_url",), counts=("max_pages",))
+OPTIONS = (
+    Option("base_url", "origin", DEFAULT_BASE, "the web preview's address; `/s/<channel>` and "
+           "`/<channel>/<id>?embed=1` are appended", example='"http://127.0.0.1:8080"'),
+    max_pages(3, "preview pages (about 20 messages each) one run reads"),
+)
+
+
+def locator_problem(locator: str) -> str | None:
+    try:
+        channel(Source(id="check", kind=PLATFORM, locator=locator))
+    except ParseError as exc:
+        return str(exc)
+    return None
 
 
 def channel(source: Source) -> str:

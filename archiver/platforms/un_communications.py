@@ -28,13 +28,11 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.options import DATES, Option, http_locator, max_pages, recheck
 from archiver.platforms.pages import (
     GONE_STATUSES,
-    PAGING_OPTIONS,
     Listed,
     absolute_http,
-    check_options,
-    check_paging,
     digest,
     follow_listing,
     listing_request,
@@ -49,13 +47,15 @@ EXTRACTOR_VERSION = "1"
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"
-OPTIONS: dict[str, tuple[type, ...]] = {**PAGING_OPTIONS, "recheck": (bool,)}
+OPTIONS = (
+    max_pages(1, "listing pages one run reads, following `next`"),
+    Option("next", "selector", None, "the selector of the listing's next-page link", example='"a.next"'),
+    recheck("re-read every listed letter each run"),
+    *DATES,
+)
+locator_problem = http_locator
 _TYPE = re.compile(r"^J?(AL|UA|OL|AM)$", re.IGNORECASE)
 _REFERENCE = re.compile(r"\b[A-Z]{3}\s+\d+/\d{4}\b")
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, OPTIONS) + check_paging(options)
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:
