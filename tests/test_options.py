@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from archiver.config import SETTINGS
 from archiver.models import Source
 from archiver.platforms import KINDS
-from archiver.platforms.options import COMMON, markdown_table, problems, schema, value
+from archiver.platforms.options import COMMON, declared, markdown_table, problems, schema, value
 from archiver.platforms.regex_risk import backtracking_risk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,12 +163,13 @@ def test_every_option_a_parser_reads_is_declared_with_the_same_default() -> None
 
 def test_docs_show_the_declared_options_of_every_kind() -> None:
     """docs/sources.md carries each generated table verbatim (regenerate with
-    `python -c "from archiver.platforms.options import markdown_table; print(markdown_table('KIND'))"`)."""
+    `python -c "from archiver.platforms.options import *; print(markdown_table(declared('KIND')))"`)."""
     docs = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
-    assert markdown_table(None) in docs
+    assert markdown_table(SETTINGS) in docs, "docs/sources.md: the [archiver] table is out of date"
+    assert markdown_table(COMMON) in docs, "docs/sources.md: the table of common options is out of date"
     for kind in KINDS:
         assert f"### `{kind}`" in docs
-        assert markdown_table(kind) in docs, f"docs/sources.md: the options table of {kind} is out of date"
+        assert markdown_table(declared(kind)) in docs, f"docs/sources.md: the options table of {kind} is out of date"
         for name in schema(kind):
             assert f"`{name}`" in docs
     for option in COMMON:

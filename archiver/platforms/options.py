@@ -262,10 +262,10 @@ def value(source: Source, name: str) -> Any:
     return schema(source.kind)[name].default
 
 
-def markdown_table(kind: str | None) -> str:
-    """The options of `kind` (None: the common ones) as a Markdown table, as docs/sources.md shows it."""
+def markdown_table(options: tuple[Option, ...]) -> str:
+    """Options as the Markdown table docs/sources.md shows for them."""
     rows = ["| option | type | default | example | meaning |", "|---|---|---|---|---|"]
-    for option in COMMON if kind is None else declared(kind):
+    for option in options:
         if option.required:
             default = "required"
         else:
