@@ -172,8 +172,6 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
     urls = [t for t in targets if "://" in t]
     source_ids = [t for t in targets if "://" not in t]
     config = load_config(config_path) if source_ids or config_path.exists() else None
-    if config is not None:
-        _warn_placeholder(config)
     fetcher = Fetcher(config.settings if config else Settings())
     failed = False
     try:
