@@ -146,10 +146,15 @@ class _Report:
 
     def __init__(self, path: Path, lines: _Lines) -> None:
         self.path, self.lines = path, lines
-        self.problems: list[str] = []
+        self.found: list[tuple[int, str]] = []
 
     def add(self, place: tuple[Any, ...], message: str) -> None:
-        self.problems.append(f"{self.path}:{self.lines.line(*place)}: {message}")
+        self.found.append((self.lines.line(*place), message))
+
+    @property
+    def problems(self) -> list[str]:
+        """In the order of the file's lines (a stable sort: one line's problems as found)."""
+        return [f"{self.path}:{line}: {message}" for line, message in sorted(self.found, key=lambda f: f[0])]
 
 
 def _settings(report: _Report, raw: Any) -> Settings:
@@ -193,7 +198,7 @@ def _source(report: _Report, index: int, raw: Any) -> Source | None:
         report.add(("source", index), f"source #{index}: must be a table")
         return None
     where = f"source #{index}" + (f" ({raw['id']})" if isinstance(raw.get("id"), str) else "")
-    before = len(report.problems)
+    before = len(report.found)
 
     def add(place: tuple[str, ...], message: str) -> None:
         report.add(("source", index, *place), f"{where}: {message}")
@@ -228,7 +233,7 @@ def _source(report: _Report, index: int, raw: Any) -> Source | None:
             check = getattr(platform(kind), "locator_problem", None)
             if isinstance(locator, str) and locator.strip() and check and (problem := check(locator.strip())):
                 add(("locator",), f"field `locator`: {problem}")
-    if len(report.problems) > before:
+    if len(report.found) > before:
         return None
     return Source(id=raw["id"], kind=raw["kind"], locator=raw["locator"].strip(), name=raw.get("name"),
                   organisation=raw.get("organisation"), role=raw.get("role"), country=raw.get("country"),

@@ -337,3 +337,38 @@ def test_sources_check_lists_every_source(tmp_path: Path) -> None:
     assert "configuration valid" in result.output
     assert "un-news  feed  enabled  every 30m  https://news.un.org/feed/subscribe/en/news/all/rss.xml" in result.output
     assert "ohchr-sitemap  sitemap  disabled" in result.output
+
+
+def test_lines_are_found_in_every_way_toml_writes_a_key(tmp_path: Path) -> None:
+    text = '''[archiver]
+contact = "mailto:archive@example.org"
+note = """
+colour = 1
+[[source]]
+"""
+
+[[source]]  # the first source
+id = "a"
+kind = "feed"
+locator = "https://a.example/rss"
+options.folow_links = true
+"options" . "max_requests" = 0
+
+[[ source ]]
+id = "b"
+kind = "feed"
+locator = "https://b.example/rss"
+
+  [source.options]
+  recheck = "no"
+'''
+    path = tmp_path / "sources.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in caught.value.problems] == ["3", "12", "13", "21"]
+    assert "[archiver]: unknown field `note`" in caught.value.problems[0]
+    assert "unknown option `folow_links`" in caught.value.problems[1]
+    assert "option `max_requests`: 0 is out of bounds" in caught.value.problems[2]
+    assert 'source #2 (b): field `options`: option `recheck`: expected true or false, got the string "no"' in \
+        caught.value.problems[3]

@@ -266,10 +266,8 @@ def markdown_table(options: tuple[Option, ...]) -> str:
     """Options as the Markdown table docs/sources.md shows for them."""
     rows = ["| option | type | default | example | meaning |", "|---|---|---|---|---|"]
     for option in options:
-        if option.required:
-            default = "required"
-        else:
-            default = option.default_doc or ("none" if option.default is None else f"`{toml(option.default)}`")
+        default = option.default_doc or ("required" if option.required else
+                                          "none" if option.default is None else f"`{toml(option.default)}`")
         cells = (f"`{option.name}`", option.type_doc(), default,
                  f"`{option.name} = {option.example or toml(option.default)}`", option.doc)
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
