@@ -109,6 +109,12 @@ def test_value_falls_back_to_the_declared_default() -> None:
     (r"(foo|bar)+", None),
     (r"(\d{4}-)+", None),
     (r"\.pdf$", None),
+    (r"([^,]*,)*x", None),
+    (r"(?:\d+,)*\d+$", None),
+    (r"^(?:[a-z0-9-]+\.)+[a-z]{2,}/", None),
+    (r"(?i)(A+)+", "nested quantifier"),
+    (r"(?>a+)+b", "nested quantifier"),
+    (r"[a-z]+(?:[a-z]+\.)+", "adjacent repeats"),
 ])
 def test_catastrophic_patterns_are_refused_by_their_structure(pattern: str, risk: str | None) -> None:
     found = backtracking_risk(pattern)

@@ -10,10 +10,10 @@ checked for the three shapes behind catastrophic backtracking:
   unless the group also needs a character the inner repeat cannot match (`(/[a-z]+)*` is safe: every
   round needs its `/`);
 - a repeated alternation whose alternatives can start with the same character, e.g. `(a|ab)*`,
-  `(\\w|\\d)+`;
-- two variable-length repeats that can match the same characters with only optional parts between
-  them, e.g. `.*.*x`, `\\d+\\d+`, `[a-z]+-?[a-z]+` (polynomial, but on a 2,000-character URL enough to
-  stall a run).
+  `(x|xy|y)+`;
+- two variable-length repeats with only optional parts between them, where what the first can end
+  with is what the second can start with, e.g. `.*.*x`, `\\d+\\d+`, `[a-z]+-?[a-z]+` (polynomial, but
+  on a 2,000-character URL enough to stall a run; `(?:[a-z]+\\.)+[a-z]{2,}` is fine: rounds end in `.`).
 
 The check is conservative: it may refuse a pattern that is in fact safe; such a pattern can always
 be rewritten so that each repeat has a clear end (a delimiter the repeat cannot match).
@@ -46,7 +46,7 @@ def backtracking_risk(pattern: str) -> str | None:
 def _sequence(items: list[tuple[Any, Any]]) -> str | None:
     """Check one sequence of the tree and, recursively, everything inside it."""
     flat = _flatten(items)
-    previous: frozenset[int] | None = None  # chars of the last variable repeat, while only optional parts follow
+    previous: frozenset[int] | None = None  # what the last variable repeat can end with (optional parts since)
     for op, arg in flat:
         if op in _REPEATS:
             low, high, body = arg
@@ -59,10 +59,11 @@ def _sequence(items: list[tuple[Any, Any]]) -> str | None:
             if found:
                 return found
             if high != low and high > 1:
-                chars = _chars(body)
-                if previous is not None and previous & chars:
+                # the boundary between two repeats can shift when what the first can end with is
+                # what the second can start with
+                if previous is not None and previous & _first(body):
                     return "two adjacent repeats can match the same characters (polynomial backtracking)"
-                previous = chars
+                previous = _last(body)
             elif low > 0:
                 previous = None
             continue
@@ -146,6 +147,19 @@ def _first(items: list[tuple[Any, Any]]) -> frozenset[int]:
     return _ALL
 
 
+def _last(items: list[tuple[Any, Any]]) -> frozenset[int]:
+    """Characters a match of `items` can end with (every character when unsure)."""
+    flat = _flatten(items)
+    if not flat:
+        return _ALL
+    op, arg = flat[-1]
+    if _mandatory_char(flat[-1]):
+        return _chars([flat[-1]])
+    if op in _REPEATS and arg[0] > 0:
+        return _last(list(arg[2]))
+    return _ALL
+
+
 def _chars(items: list[tuple[Any, Any]]) -> frozenset[int]:
     """Characters `items` can consume (every character unless it is one character class)."""
     flat = _flatten(items)
@@ -156,7 +170,9 @@ def _chars(items: list[tuple[Any, Any]]) -> frozenset[int]:
     op, arg = flat[0]
     if op is c.LITERAL:
         return frozenset({min(arg, 256)})
-    if op in (c.NOT_LITERAL, c.ANY):
+    if op is c.NOT_LITERAL:  # `[^,]` is parsed as NOT_LITERAL ','
+        return _ALL - {arg} if arg < 256 else _ALL
+    if op is c.ANY:
         return _ALL
     chars: set[int] = set()
     negate = False
