@@ -82,6 +82,19 @@ def test_languages_and_date_order_for_the_statement_kinds() -> None:
         assert "not a language code" in messages(kind, {**base, "languages": ["French"]})[0]
 
 
+def test_every_numeric_option_is_bounded_and_every_option_documented() -> None:
+    from archiver.platforms.options import TYPES
+
+    everything = [*SETTINGS, *COMMON, *(option for kind in KINDS for option in declared(kind))]
+    for option in everything:
+        assert option.type in TYPES and option.doc, option.name
+        if option.type in ("int", "number"):
+            assert option.low is not None and option.high is not None, f"{option.name} is unbounded"
+            assert option.problem(option.default) is None, option.name  # the default is within bounds
+        if option.type == "choice":
+            assert option.choices and (option.default is None or option.problem(option.default) is None)
+
+
 def test_value_falls_back_to_the_declared_default() -> None:
     source = Source(id="s", kind="bluesky", locator="un.org", options={"limit": 10})
     assert value(source, "limit") == 10

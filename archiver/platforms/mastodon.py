@@ -48,9 +48,11 @@ OPTIONS = (
 
 def locator_problem(locator: str) -> str | None:
     try:
-        account(Source(id="check", kind=PLATFORM, locator=locator))
+        user, _ = account(Source(id="check", kind=PLATFORM, locator=locator))
     except ParseError as exc:
         return str(exc)
+    if not re.fullmatch(r"[\w.-]+", user):  # an account URL with more after the user (a post's URL)
+        return f"mastodon locator {locator!r}: use @user@server or https://server/@user"
     return None
 
 
