@@ -374,7 +374,7 @@ def sources() -> None:
 @click.option("--online", is_flag=True,
               help="Run each enabled source's whole plan once (first requests and follow-ups) and parse it.")
 @click.option("--max-requests", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="With --online: at most this many requests per source.")
+              help="With --online: at most this many requests per source (a listing and a few of its pages).")
 def sources_check(config_path: Path, db_path: Path, online: bool, max_requests: int) -> None:
     """Validate the configuration (exit 2, every mistake as FILE:LINE) and list the sources; with
     --online, run each enabled source once without writing the archive (exit 1 if any request or

@@ -18,9 +18,6 @@ from archiver.models import Source
 from archiver.platforms.options import value as option_value
 from archiver.view import ArchiveView
 
-DEFAULT_BUDGET = 10  # requests per source: enough for a listing and a few of its pages
-
-
 @dataclass
 class ProbeResult:
     source: Source
@@ -29,9 +26,10 @@ class ProbeResult:
     failures: list[str] = field(default_factory=list)  # every request or page that failed
 
 
-def probe_sources(config: Config, db_path: Path, *, max_requests: int = DEFAULT_BUDGET) -> Iterator[ProbeResult]:
-    """One result per source. The archive at `db_path`, when it exists, is only read, for what
-    parsers compare against; a disabled source is reported, not probed."""
+def probe_sources(config: Config, db_path: Path, *, max_requests: int) -> Iterator[ProbeResult]:
+    """One result per source, each run making at most `max_requests` requests. The archive at
+    `db_path`, when it exists, is only read, for what parsers compare against; a disabled source is
+    reported, not probed."""
     with tempfile.TemporaryDirectory() as scratch:
         scratch_db = Path(scratch) / "probe.db"
         with Archive(scratch_db, create=True) as archive:
