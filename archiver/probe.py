@@ -18,6 +18,7 @@ from archiver.models import Source
 from archiver.platforms.options import value as option_value
 from archiver.view import ArchiveView
 
+
 @dataclass
 class ProbeResult:
     source: Source
