@@ -55,13 +55,6 @@ class ArchiverGroup(click.Group):
             sys.exit(2)
 
 
-def _warn_placeholder(config: Any) -> None:
-    from archiver.config import placeholder_contact
-
-    if (problem := placeholder_contact(config)) is not None:
-        click.echo(f"archiver: warning: {problem}", err=True)
-
-
 @click.group(cls=ArchiverGroup, epilog=ENVIRONMENT)
 @click.version_option(__version__, prog_name="archiver")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
@@ -379,10 +372,11 @@ def sources_check(config_path: Path, db_path: Path, online: bool, max_requests: 
     """Validate the configuration (exit 2, every mistake as FILE:LINE) and list the sources; with
     --online, run each enabled source once without writing the archive (exit 1 if any request or
     follow-up page fails)."""
-    from archiver.config import load_config
+    from archiver.config import load_config, placeholder_contact
 
     config = load_config(config_path)
-    _warn_placeholder(config)
+    if (problem := placeholder_contact(config)) is not None:
+        click.echo(f"archiver: warning: {problem}", err=True)
     click.echo(f"{config_path}: {len(config.sources)} source(s), configuration valid")
     for source in config.sources:
         state = "enabled" if source.enabled else "disabled"
