@@ -51,6 +51,7 @@ WORDS = [
     "witnesses",
 ]
 TARGETS = {"common-word search": 0.5}  # seconds, p95; every other kind: 0.15
+FACET_TIMED_OUT = "These facets timed out"
 DEFAULT_TARGET = 0.15
 
 
@@ -214,6 +215,10 @@ def read_load(base: str, paths: dict[str, str], rounds: int, posts: int,
                 try:
                     response = session.get(base + path, timeout=30)
                     ok, why = response.status_code == 200, f"HTTP {response.status_code}"
+                    # Datasette answers 200 when a facet ran out of time, with the facet left out: that page
+                    # did not do what it was asked, so it is a failed request, not a fast one
+                    if ok and FACET_TIMED_OUT in response.text:
+                        ok, why = False, "facet timed out"
                 except requests.RequestException as exc:
                     ok, why = False, str(exc)
                 elapsed = time.perf_counter() - started
@@ -269,11 +274,15 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
         print(f"{name:<24}{statistics.median(alone[name]) * 1000:>9.0f}{statistics.median(values) * 1000:>8.0f}"
               f"{p95(values) * 1000:>8.0f}{max(values) * 1000:>8.0f}{raw[name] * 1000:>16.1f}{len(sql[name]):>12}")
         target = TARGETS.get(name, DEFAULT_TARGET)
+        # the ratio is ours / limit as in every row: p95 over the raw sqlite3 time of the page's SQL (floored at
+        # 1 ms); the target is absolute, on the p95 itself
+        failed = sum(e.startswith(name + ":") for e in errors)
         rows.append(Row(f"5. Datasette p95: {name}", f"{p95(values) * 1000:.0f} ms",
-                        f"sqlite3 {raw[name] * 1000:.0f} ms", p95(values) / target,
-                        f"≤ {target * 1000:.0f}ms", p95(values) <= target))
-    rows.append(Row("5. Datasette errors under load", f"{len(errors)}", f"{total} requests", None, "0",
-                    not errors))
+                        f"sqlite3 {raw[name] * 1000:.1f} ms", p95(values) / max(raw[name], 0.001),
+                        f"≤ {target * 1000:.0f}ms", p95(values) <= target and not failed))
+    timed_out = sum(e.endswith("facet timed out") for e in errors)
+    rows.append(Row("5. Datasette failed requests under load", f"{len(errors)} ({timed_out} facet t/o)",
+                    f"{total} requests", None, "0", not errors))
     if errors:
         print("errors by page:", {name: sum(e.startswith(name) for e in errors) for name in paths},
               "first:", errors[0])

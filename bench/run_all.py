@@ -7,7 +7,6 @@ each child's own report first, then every row together.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import tempfile
@@ -19,42 +18,28 @@ sys.path.insert(0, str(BENCH))
 from table import Row, load, print_table  # noqa: E402
 
 FULL = {
-    "ingest": ["ingest.py", "--posts", "200000", "--per-page", "50", "--repeat", "3"],
-    "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100"],
-    "x": ["x_import.py", "--tweets", "50000", "--large", "1000000"],
+    "ingest": ["ingest.py", "--posts", "200000", "--per-page", "50", "--repeat", "5"],
+    "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100", "--repeat", "5"],
+    "x": ["x_import.py", "--tweets", "50000", "--large", "1000000", "--repeat", "5"],
     "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
+    "verify": ["verify_speed.py", "--posts", "200000", "--repeat", "5"],
 }
 QUICK = {
-    "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50"],
-    "poll": ["poll_cycle.py", "--sources", "100", "--hosts", "20"],
-    "x": ["x_import.py", "--tweets", "2000", "--large", "0"],
+    "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50", "--repeat", "1"],
+    "poll": ["poll_cycle.py", "--sources", "100", "--hosts", "20", "--repeat", "1"],
+    "x": ["x_import.py", "--tweets", "2000", "--large", "0", "--repeat", "1"],
     "datasette": ["datasette_load.py", "--posts", "5000", "--rounds", "2"],
+    "verify": ["verify_speed.py", "--posts", "2000", "--repeat", "1"],
 }
-# bench/ingest.py prints its own table: "<name>  <ours rows/s>  <sqlite3 rows/s>  <ratio>  ≥ 0.50  met"
-_INGEST = re.compile(r"^(?P<name>\d\. .+?)\s+(?P<ours>[\d,]+)\s+(?P<limit>[\d,]+)\s+(?P<ratio>[\d.]+)\s+"
-                     r"(?P<target>≥ [\d.]+)\s+(?P<result>met|NOT MET)\s*$")
-
-
-def ingest_rows(output: str) -> list[Row]:
-    rows = []
-    for match in map(_INGEST.match, output.splitlines()):
-        if match:
-            rows.append(Row(match["name"], f"{match['ours']} rows/s", f"{match['limit']} rows/s",
-                            float(match["ratio"]), match["target"], match["result"] == "met"))
-    return rows
-
-
 def run(name: str, argv: list[str], folder: Path) -> list[Row]:
     rows_file = folder / f"{name}.json"
-    command = [sys.executable, str(BENCH / argv[0]), *argv[1:]]
-    if name != "ingest":
-        command += ["--rows", str(rows_file)]
+    command = [sys.executable, str(BENCH / argv[0]), *argv[1:], "--rows", str(rows_file)]
     print(f"\n== {' '.join(argv)}", flush=True)
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True)
     print(done.stdout, end="", flush=True)
     if done.returncode != 0:
         return [Row(f"{name}: failed (exit {done.returncode})", "-", "-", None, "-", None)]
-    return ingest_rows(done.stdout) if name == "ingest" else load(rows_file)
+    return load(rows_file)
 
 
 def main() -> None:

@@ -4,8 +4,12 @@ run, their ratio, the target and whether it is met; rows can also be written as 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -16,18 +20,28 @@ class Row:
     ratio: float | None  # ours / limit as the target reads it (None: not measured)
     target: str  # e.g. "≤ 1.30"
     met: bool | None  # None: not measured
+    spread: str = ""  # min–max of the ratio over repeated runs, when the row is a median of several
 
     @property
     def verdict(self) -> str:
         return {True: "met", False: "NOT MET", None: "not run"}[self.met]
 
 
-HEADER = f"{'benchmark':<46}{'ours':>16}{'limit / peer':>16}{'ratio':>8}{'target':>10}  result"
+HEADER = f"{'benchmark':<46}{'ours':>16}{'limit / peer':>16}{'ratio':>8}{'spread':>12}{'target':>10}  result"
 
 
 def line(row: Row) -> str:
     ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
-    return f"{row.benchmark:<46}{row.ours:>16}{row.limit:>16}{ratio:>8}{row.target:>10}  {row.verdict}"
+    return (f"{row.benchmark:<46}{row.ours:>16}{row.limit:>16}{ratio:>8}{row.spread or '-':>12}{row.target:>10}"
+            f"  {row.verdict}")
+
+
+def median_run(runs: list[T], ratio: Callable[[T], float]) -> tuple[T, str]:
+    """The run whose ratio is the median of all runs, and the ratios' spread as "min–max": on a shared
+    machine single runs drift more than some of the gaps they measure, so rows quote medians."""
+    ordered = sorted(runs, key=ratio)
+    spread = f"{ratio(ordered[0]):.2f}–{ratio(ordered[-1]):.2f}" if len(runs) > 1 else ""
+    return ordered[len(ordered) // 2], spread
 
 
 def print_table(rows: list[Row]) -> None:

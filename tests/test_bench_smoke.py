@@ -24,7 +24,8 @@ EXPECTED_ROWS = [
     "5. Datasette p95: rare-word search",
     "5. Datasette p95: common-word search",
     "5. Datasette p95: post page",
-    "5. Datasette errors under load",
+    "5. Datasette failed requests under load",
+    "6. verify per 1M chain entries",
 ]
 
 
@@ -43,3 +44,14 @@ def test_run_all_quick_prints_every_row() -> None:
         # every row was measured: it ends with a verdict, never "not run"
         assert line.endswith((" met", " NOT MET")), line
     assert done.returncode == 0, done.stdout[-3000:]
+
+
+def test_fleet_simulation_prints_both_cycles_of_each_size() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "fleet.py"), "--sources", "40", "--workers", "4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    table = done.stdout.split("== fleet (both cycles of every size)", 1)[1].splitlines()[2:]
+    cycles = [line.split()[:3] for line in table if line.strip()]
+    assert cycles == [["40", "4", "new"], ["40", "4", "steady"]], done.stdout
+    # every source ran in both cycles: no failed run hides inside the figures
+    assert "'ok': 40" in table[0] and "'not_modified': 40" in table[1], done.stdout

@@ -1,0 +1,90 @@
+"""Benchmark 6: `archiver verify` per million chain entries, against plain sqlite3 reading the same rows
+and hashing each of them once (the least work any fixity check of those rows does), in the same run.
+
+The archive is built through `Archive.record` (pages of 50 posts with their captures and payloads), so
+its chain holds captures, versions and events as a real archive's does.
+
+    python bench/verify_speed.py [--posts 200000] [--repeat 5] [--rows FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sqlite3
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+from ingest import exchanges, make_texts, pages  # noqa: E402
+from table import Row, median_run, print_table, save  # noqa: E402
+
+from archiver.archive import CHAINED, Archive  # noqa: E402
+from archiver.verify import verify  # noqa: E402
+
+TARGET = 1.5
+
+
+def build(db: Path, posts: int) -> int:
+    """The archive, and how many chain entries it holds."""
+    with Archive(db, create=True) as archive:
+        for exchange, observation in exchanges(pages(make_texts(posts), 50)):
+            exchange.prepare()
+            archive.record(exchange, observation)
+        return archive.conn.execute("SELECT count(*) FROM chain").fetchone()[0]
+
+
+def plain_read_and_hash(db: Path) -> float:
+    """Every chained row, chain entry and payload read once and hashed once (SHA-256 over each row's
+    values as text, over each payload's decoded bytes). Seconds."""
+    started = time.perf_counter()
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    for table in (*CHAINED, "chain"):
+        for row in conn.execute(f"SELECT * FROM {table}"):
+            hashlib.sha256("\x00".join(map(str, row)).encode("utf-8", "surrogatepass")).digest()
+    # a payload's digest is of the decoded body, so any check of it decodes it first
+    for compression, data in conn.execute("SELECT compression, data FROM payloads"):
+        hashlib.sha256(zlib.decompress(data) if compression == "zlib" else data).digest()
+    conn.close()
+    return time.perf_counter() - started
+
+
+def timed_verify(db: Path) -> float:
+    started = time.perf_counter()
+    report = verify(db)
+    seconds = time.perf_counter() - started
+    if not report.ok:
+        raise SystemExit(f"verify found problems in the benchmark's own archive: {report.problems[0]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved pairs; the median ratio is reported")
+    parser.add_argument("--rows", type=Path, help="Also write the rows as JSON here.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="verify-speed-") as tmp:
+        db = Path(tmp) / "archive.db"
+        entries = build(db, args.posts)
+        print(f"{args.posts:,} posts: {entries:,} chain entries", flush=True)
+        runs = []
+        for number in range(args.repeat):
+            runs.append((timed_verify(db), plain_read_and_hash(db)))
+            print(f"run {number + 1}: verify {runs[-1][0]:.2f} s, plain sqlite3 {runs[-1][1]:.2f} s", flush=True)
+    (ours, limit), spread = median_run(runs, lambda r: r[0] / r[1])
+    per_million = 1_000_000 / entries
+    rows = [Row("6. verify per 1M chain entries", f"{ours * per_million:.1f} s", f"{limit * per_million:.1f} s",
+                ours / limit, f"≤ {TARGET:.2f}", ours / limit <= TARGET, spread)]
+    print_table(rows)
+    save(rows, args.rows)
+
+
+if __name__ == "__main__":
+    main()
