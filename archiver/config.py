@@ -119,13 +119,14 @@ def load_config(path: str | Path) -> Config:
         raw_sources = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_sources, start=1):
+        source_id = raw.get("id") if isinstance(raw, dict) else None
+        if isinstance(source_id, str):  # checked also for sources with other mistakes
+            if source_id in seen:
+                report.add(("source", index, "id"), f"source #{index} ({source_id}): field `id`: duplicate id")
+            seen.add(source_id)
         source = _source(report, index, raw)
-        if source is None:
-            continue
-        if source.id in seen:
-            report.add(("source", index, "id"), f"source #{index} ({source.id}): field `id`: duplicate id")
-        seen.add(source.id)
-        sources.append(source)
+        if source is not None:
+            sources.append(source)
     if report.problems:
         raise ConfigError(report.problems)
     return Config(path=path, settings=settings, sources=sources)

@@ -160,6 +160,7 @@ locator = "https://b.example/rss"
 id = "a"  # <- source #3 (a): field `id`: duplicate id
 kind = "feed"
 locator = "https://c.example/rss"
+schedule = "often"  # <- source #3 (a): field `schedule`: 'often': write one of
 """),
     "unknown kind or field": ("""
 [[source]]
