@@ -386,12 +386,19 @@ def sources_check(config_path: Path, db_path: Path, online: bool, max_requests: 
         return
     from archiver.probe import probe_sources
 
+    runs_log = logging.getLogger("archiver.jobs")
+    level = runs_log.level
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        runs_log.setLevel(logging.ERROR)  # each run's outcome is printed below; -v logs it too
     failures = 0
-    for result in probe_sources(config, db_path, max_requests=max_requests):
-        failures += not result.ok
-        click.echo(f"  {result.source.id}: {result.summary}")
-        for failure in result.failures[1:]:
-            click.echo(f"      also: {failure}")
+    try:
+        for result in probe_sources(config, db_path, max_requests=max_requests):
+            failures += not result.ok
+            click.echo(f"  {result.source.id}: {result.summary}")
+            for failure in result.failures[1:]:
+                click.echo(f"      also: {failure}")
+    finally:
+        runs_log.setLevel(level)
     if failures:
         click.echo(f"archiver: {failures} source(s) did not answer as expected", err=True)
         sys.exit(1)
