@@ -194,3 +194,14 @@ def test_docs_show_the_declared_options_of_every_kind() -> None:
             assert f"`{name}`" in docs
     for option in COMMON:
         assert f"| `{option.name}` |" in docs
+
+
+def test_known_redos_patterns_from_real_software_are_refused() -> None:
+    """regexploit's catalogue (tests/fixtures/redos, licence in SOURCES.txt): every exponential and
+    polynomial pattern refused, the safe one accepted."""
+    path = ROOT / "tests" / "fixtures" / "redos" / "regexploit_test_patterns.txt"
+    rows = [line.rstrip("\n").split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")]
+    assert len(rows) == 20
+    for kind, pattern in rows:
+        assert (backtracking_risk(pattern) is None) == (kind == "safe"), (kind, pattern)

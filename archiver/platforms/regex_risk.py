@@ -13,7 +13,11 @@ checked for the three shapes behind catastrophic backtracking:
   `(x|xy|y)+`;
 - two variable-length repeats with only optional parts between them, where what the first can end
   with is what the second can start with, e.g. `.*.*x`, `\\d+\\d+`, `[a-z]+-?[a-z]+` (polynomial, but
-  on a 2,000-character URL enough to stall a run; `(?:[a-z]+\\.)+[a-z]{2,}` is fine: rounds end in `.`).
+  on a 2,000-character URL enough to stall a run; `(?:[a-z]+\\.)+[a-z]{2,}` is fine: rounds end in `.`);
+  an optional group holding a repeat (`(\\d+)?`) counts as a repeat.
+
+Every exponential and polynomial pattern of regexploit's catalogue of real ReDoS cases is refused
+(tests/test_options.py); regexploit itself, the library for this, has had no release since 2021.
 
 The check is conservative: it may refuse a pattern that is in fact safe; such a pattern can always
 be rewritten so that each repeat has a clear end (a delimiter the repeat cannot match).
@@ -64,6 +68,11 @@ def _sequence(items: list[tuple[Any, Any]]) -> str | None:
                 if previous is not None and previous & _first(body):
                     return "two adjacent repeats can match the same characters (polynomial backtracking)"
                 previous = _last(body)
+            elif high == 1 and low == 0 and _variable_repeats(_flatten(body)):
+                # an optional group such as `(\d+)?`: a repeat that may or may not be there
+                if previous is not None and previous & _first(body):
+                    return "two adjacent repeats can match the same characters (polynomial backtracking)"
+                previous = (previous or frozenset()) | _last(body)
             elif low > 0:
                 previous = None
             continue
