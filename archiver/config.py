@@ -46,7 +46,7 @@ class Settings:
     retry_after_cap: float = 120.0  # longer Retry-After → "not before T" for the host
     host_delay: float = 1.0  # minimum seconds between requests to one host
     respect_robots: bool = True
-    allow_private: bool = False  # loopback/private/link-local targets (tests and intranets)
+    allow_private: bool | str = False  # loopback/private/link-local targets: true, false or "first_hop"
     secrets_file: str | None = None
     max_backoff: float = 6 * 3600.0  # longest wait of a source that keeps failing
     verify_schedule: str = "every 1d"  # fixity check of the whole archive by the service; "off" for none
@@ -70,8 +70,10 @@ SETTINGS: tuple[Option, ...] = (
     Option("host_delay", "number", _D.host_delay, "minimum seconds between two requests to one host",
            low=0, high=3600),
     Option("respect_robots", "bool", _D.respect_robots, "obey robots.txt"),
-    Option("allow_private", "bool", _D.allow_private, "allow loopback/private addresses for every source "
-           "(tests, intranets); per source, the option `allow_private`"),
+    Option("allow_private", "choice", _D.allow_private, "allow loopback/private addresses for every source "
+           '(tests, intranets): true on every hop, "first_hop" only for the configured URL (a redirect from it '
+           "to a private address is refused); per source, the option `allow_private`",
+           choices=(True, False, "first_hop")),
     Option("secrets_file", "text", _D.secrets_file, "file of `NAME=value` tokens for sources that need them "
            "(the environment wins)", example='"/etc/archiver/secrets"'),
     Option("max_backoff", "number", _D.max_backoff, "longest wait, in seconds, of a source that keeps failing",

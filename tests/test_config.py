@@ -283,6 +283,12 @@ def test_allow_private_takes_true_false_or_first_hop_and_is_passed_through(tmp_p
         path.write_text(GOOD.replace("follow_links = true", f"allow_private = {value}"), encoding="utf-8")
         with pytest.raises(ConfigError, match="option `allow_private`: expected true, false or \"first_hop\""):
             load_config(path)
+    for value, expected in (("true", True), ('"first_hop"', "first_hop")):  # the same for [archiver]
+        path.write_text(GOOD.replace("host_delay = 0", f"allow_private = {value}"), encoding="utf-8")
+        assert load_config(path).settings.allow_private == expected
+    path.write_text(GOOD.replace("host_delay = 0", 'allow_private = "false"'), encoding="utf-8")
+    with pytest.raises(ConfigError, match="field `allow_private`: expected true, false or \"first_hop\""):
+        load_config(path)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
