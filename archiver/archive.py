@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from archiver import __version__
 from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
 from archiver.database import connect
-from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, utcnow
+from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
 
 CAPTURE_COLUMNS = (
     "id", "run_id", "source_id", "kind", "method", "requested_url", "final_url", "redirects",
@@ -29,21 +30,49 @@ CAPTURE_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "id", "post_id", "number", "canonical_rule", "title", "text", "extra", "content_sha256", "raw",
-    "capture_id", "observed_at", "claimed_at", "extractor", "extractor_version",
+    "capture_id", "observed_at", "claimed_at", "extractor", "extractor_version", "facts",
 )
 EVENT_COLUMNS = ("id", "post_id", "type", "at", "capture_id", "version_id", "details")
-CHAINED = {"captures": CAPTURE_COLUMNS, "versions": VERSION_COLUMNS, "events": EVENT_COLUMNS}
+SOURCE_VERSION_COLUMNS = ("id", "source_id", "kind", "locator", "name", "organisation", "role", "country",
+                          "schedule", "options", "enabled", "publish", "at")
+RUN_OUTCOME_COLUMNS = ("id", "run_id", "source_id", "kind", "scheduled_at", "started_at", "ended_at", "outcome",
+                       "error", "n_captures", "n_new", "n_edited", "n_deleted", "details")
+CHAINED = {
+    "captures": CAPTURE_COLUMNS, "versions": VERSION_COLUMNS, "events": EVENT_COLUMNS,
+    # schema 5: the rows behind `sources`, `runs`, `post_seen`, identity conflicts and published copies
+    "source_versions": SOURCE_VERSION_COLUMNS, "run_outcomes": RUN_OUTCOME_COLUMNS,
+    "sightings": ("id", "capture_id", "at", "post_ids"),
+    "identity_conflicts": ("id", "platform", "native_id", "post_id", "owner", "other_post_id", "other_owner",
+                           "source_id", "capture_id", "at"),
+    "publications": ("id", "at", "head_seq", "head_sha256", "options", "withheld_count", "withheld_sha256",
+                     "reasons"),
+}
+# columns added to a chained table after its first schema: digested only when not NULL, so that rows
+# written before they existed keep their digest
+ADDED_COLUMNS = frozenset({"facts"})
 # per table: its columns (id first), the INSERT for all but id, and its chain digester
 _APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
-                            f"VALUES ({', '.join('?' * (len(columns) - 1))})", RowDigester(table, columns))
+                            f"VALUES ({', '.join('?' * (len(columns) - 1))})",
+                   RowDigester(table, columns, ADDED_COLUMNS))
            for table, columns in CHAINED.items()}
+# the source definition as `sources` holds it and `source_versions` chains it
+SOURCE_FIELDS = SOURCE_VERSION_COLUMNS[2:-1]
+RUN_FIELDS = RUN_OUTCOME_COLUMNS[2:]
+# platforms whose posts belong to an account (the identity owner); every other kind belongs to an origin
+ACCOUNT_PLATFORMS = frozenset({"bluesky", "mastodon", "telegram", "x", "youtube"})
+# platforms whose account ids are only unique on one server
+_SERVER_ACCOUNTS = frozenset({"mastodon"})
 
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
 _VIEW_COUNT = _VIEW_COLUMNS.count(",") + 1
-# what deciding about a sighting needs: the post's state and its current version's content
-_CURRENT = ("SELECT p.native_id, p.id, p.status, p.version_count, v.content_sha256, v.title, v.text, v.extra "
-            "FROM posts p LEFT JOIN versions v ON v.id = p.current_version")
+# the post-level facts each version is chained with (versions.facts, a JSON object with these keys)
+POST_FACTS = ("platform", "native_id", "source_id", "owner", "url", "author_id", "author_handle", "author_name",
+              "kind", "published_at", "published_raw", "published_where", "language", "reply_to", "quote_of",
+              "repost_of", "media", "tags", "publish")
+# what deciding about a sighting needs: the post's state, owner and its current version's content
+_CURRENT = ("SELECT p.native_id, p.id, p.status, p.version_count, v.content_sha256, p.owner, p.source_id, "
+            "v.title, v.text, v.extra FROM posts p LEFT JOIN versions v ON v.id = p.current_version")
 _LOOKUP_CHUNK = 500
 _LOOK_UP = object()  # a post whose prefetched state was used already: look it up again
 
@@ -54,6 +83,33 @@ def _json(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def origin(url: str | None) -> str | None:
+    """scheme://host[:port] of a URL (RFC 6454's origin), None when it has none."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return None
+    return f"{parts.scheme.lower()}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+def owner_of(post: PostDraft, where: str | None) -> str | None:
+    """Who a post belongs to, as far as the exchange it came from can show: the account for social
+    kinds and imports (its platform authenticates it), else the origin the document was served from
+    (`where`, the capture's origin) -- never something the document itself claims."""
+    if post.platform in ACCOUNT_PLATFORMS:
+        if post.author_id is None:
+            return None
+        server = f"@{where}" if post.platform in _SERVER_ACCOUNTS and where else ""
+        return f"account:{post.author_id}{server}"
+    return f"origin:{where}" if where else None
+
+
+def qualified(native_id: str, owner: str | None) -> str:
+    """The separate identity given to an item whose identity another owner holds."""
+    return f"{native_id} [{owner or 'unknown owner'}]"
+
+
 class Archive:
     """A connection to one archive file that writes through the evidence rules."""
 
@@ -61,6 +117,7 @@ class Archive:
         self.path = Path(path)
         self.conn = connect(self.path, create=create)
         self._head: tuple[int, str] | None = None  # (last seq, last entry digest) inside a transaction
+        self._chain_unchained()
 
     def close(self) -> None:
         self.conn.close()
@@ -100,6 +157,10 @@ class Archive:
             raise
         self.conn.execute("RELEASE nested")
 
+    def head(self) -> tuple[int, str]:
+        """The chain's last (seq, entry digest) as this connection sees it (inside a transaction: its own)."""
+        return self._head if self._head is not None else self._read_head()
+
     def _read_head(self) -> tuple[int, str]:
         row = self.conn.execute("SELECT seq, entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, GENESIS)
@@ -119,10 +180,54 @@ class Archive:
         self._head = (seq + 1, entry)
         return row_id
 
+    def record_publication(self, **record: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
+        """Append a publication record (a published copy: `archiver snapshot`); returns the row as
+        written and its chain entry (seq, table, row id, row digest, previous, entry digest), which the
+        copy ends with."""
+        values = {**record, "at": utcnow(), "options": _json(record["options"]) or "{}",
+                  "reasons": _json(record["reasons"])}
+        values["id"] = self._append("publications", values)
+        entry = self.conn.execute("SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain "
+                                  "WHERE seq = ?", (self._head[0] if self._head else 0,)).fetchone()
+        return values, tuple(entry)
+
     # -- sources and runs ---------------------------------------------------------------------
 
+    def _chain_unchained(self) -> None:
+        """Chain what an archive from before schema 5 holds unchained: each source's definition, and the
+        outcome of each finished run (once: later ones are chained as they are written)."""
+        legacy_sources = self.conn.execute(
+            "SELECT id FROM sources s WHERE NOT EXISTS "
+            "(SELECT 1 FROM source_versions v WHERE v.source_id = s.id) ORDER BY id").fetchall()
+        legacy_runs = self.conn.execute("SELECT NOT EXISTS (SELECT 1 FROM run_outcomes) "
+                                        "AND EXISTS (SELECT 1 FROM runs WHERE outcome IS NOT NULL)").fetchone()[0]
+        if not legacy_sources and not legacy_runs:
+            return
+        with self.transaction():
+            for (source_id,) in legacy_sources:
+                self._chain_source(source_id, utcnow())
+            if legacy_runs:
+                for (run_id,) in self.conn.execute(
+                        "SELECT id FROM runs WHERE outcome IS NOT NULL ORDER BY id").fetchall():
+                    self._chain_run(run_id)
+
+    def _chain_source(self, source_id: str, at: str) -> None:
+        """Append the source's current definition, unless it is already the latest chained one."""
+        row = self.conn.execute(f"SELECT {', '.join(SOURCE_FIELDS)} FROM sources WHERE id = ?",
+                                (source_id,)).fetchone()
+        latest = self.conn.execute(f"SELECT {', '.join(SOURCE_FIELDS)} FROM source_versions WHERE source_id = ? "
+                                   "ORDER BY id DESC LIMIT 1", (source_id,)).fetchone()
+        if latest is None or tuple(latest) != tuple(row):
+            self._append("source_versions", {"source_id": source_id, **dict(zip(SOURCE_FIELDS, row, strict=True)),
+                                             "at": at})
+
+    def _chain_run(self, run_id: int) -> None:
+        row = self.conn.execute(f"SELECT {', '.join(RUN_FIELDS)} FROM runs WHERE id = ?", (run_id,)).fetchone()
+        self._append("run_outcomes", {"run_id": run_id, **dict(zip(RUN_FIELDS, row, strict=True))})
+
     def sync_sources(self, sources: list[dict[str, Any]]) -> None:
-        """Make `sources` match the configuration (a current view; runs keep their history)."""
+        """Make `sources` match the configuration (a current view, rebuilt by verify from the definitions
+        chained in `source_versions`, one appended for each change; runs keep their history)."""
         now = utcnow()
         with self.transaction():
             configured = set()
@@ -139,10 +244,11 @@ class Archive:
                      source.get("organisation"), source.get("role"), source.get("country"),
                      source.get("schedule"), _json(source.get("options")),
                      int(source.get("enabled", True)), int(source.get("publish", True)), now))
-            for (source_id,) in self.conn.execute("SELECT id FROM sources").fetchall():
+            for (source_id,) in self.conn.execute("SELECT id FROM sources ORDER BY id").fetchall():
                 if source_id not in configured:
                     self.conn.execute("UPDATE sources SET enabled = 0, synced_at = ? WHERE id = ?",
                                       (now, source_id))
+                self._chain_source(source_id, now)
 
     def start_run(self, kind: str, source_id: str | None = None, scheduled_at: str | None = None,
                   started_at: str | None = None) -> int:
@@ -155,10 +261,12 @@ class Archive:
     def finish_run(self, run_id: int, outcome: str, error: str | None = None,
                    details: dict[str, Any] | None = None) -> None:
         with self.transaction():
-            self.conn.execute(
+            ended = self.conn.execute(
                 "UPDATE runs SET ended_at = ?, outcome = ?, error = ?, details = ? "
                 "WHERE id = ? AND outcome IS NULL",
-                (utcnow(), outcome, error, _json(details), run_id))
+                (utcnow(), outcome, error, _json(details), run_id)).rowcount
+            if ended:
+                self._chain_run(run_id)
 
     def record_run(self, kind: str, outcome: str, *, source_id: str | None = None,
                    scheduled_at: str | None = None, error: str | None = None,
@@ -170,6 +278,7 @@ class Archive:
                 "INSERT INTO runs (source_id, kind, scheduled_at, started_at, ended_at, outcome, error, "
                 "details) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (source_id, kind, scheduled_at, now, now, outcome, error, _json(details)))
+            self._chain_run(int(cursor.lastrowid))
         return int(cursor.lastrowid)
 
     def set_state(self, source_id: str, state: dict[str, str]) -> None:
@@ -194,7 +303,8 @@ class Archive:
                 self._record_capture(earlier, run_id, source_id)
             result = self._record_capture(exchange, run_id, source_id)
             if observation is not None:
-                self._observe(result, observation, exchange.started_at, source_id)
+                self._observe(result, observation, exchange.started_at, source_id,
+                              origin(exchange.final_url or exchange.requested_url))
             self._count_run(run_id, result, captures=1 + len(exchange.related))
         return result
 
@@ -204,7 +314,9 @@ class Archive:
         write a large file's posts in batches that all point at the one capture of the file)."""
         result = RecordResult(capture_id=capture_id)
         with self.transaction():
-            self._observe(result, observation, at, source_id)
+            url = self.conn.execute("SELECT coalesce(final_url, requested_url) FROM captures WHERE id = ?",
+                                    (capture_id,)).fetchone()
+            self._observe(result, observation, at, source_id, origin(url[0]) if url else None)
             self._count_run(run_id, result, captures=0)
         return result
 
@@ -249,29 +361,33 @@ class Archive:
             (captures, result.new, result.edited, result.deleted, run_id))
 
     def _observe(self, result: RecordResult, observation: Observation, at: str,
-                 source_id: str | None) -> None:
-        current: dict[tuple[str, str], Any] = self._current(observation.posts)
+                 source_id: str | None, where: str | None) -> None:
+        current: dict[tuple[str, str], Any] = self._current([(p.platform, p.native_id) for p in observation.posts])
         seen: list[tuple[int, str, int]] = []
         for post in observation.posts:
             # a post listed twice in one page is looked up again: its first sighting may have changed it
             key = (post.platform, post.native_id)
             row = current.pop(key, _LOOK_UP)
             if row is _LOOK_UP:
-                row = self._current([post])[key]
-            seen.append((self._observe_post(result, post, at, source_id, row), at, result.capture_id))
-        self.conn.executemany(
-            "INSERT INTO post_seen (post_id, last_seen_at, last_capture_id) VALUES (?, ?, ?) ON CONFLICT "
-            "(post_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, last_capture_id = excluded.last_capture_id",
-            seen)
+                row = self._current([key])[key]
+            seen.append((self._observe_post(result, post, at, source_id, where, row), at, result.capture_id))
+        if seen:
+            self.conn.executemany(
+                "INSERT INTO post_seen (post_id, last_seen_at, last_capture_id) VALUES (?, ?, ?) ON CONFLICT "
+                "(post_id) DO UPDATE SET last_seen_at = excluded.last_seen_at, "
+                "last_capture_id = excluded.last_capture_id", seen)
+            # the chained record `post_seen` is rebuilt from: one row per page, not one per post
+            self._append("sightings", {"capture_id": result.capture_id, "at": at,
+                                       "post_ids": _json([post_id for post_id, _, _ in seen])})
         for gone in observation.gone:
-            self._observe_gone(result, gone, at)
+            self._observe_gone(result, gone, at, source_id, where)
         if observation.state and source_id is not None:
             self._set_state(source_id, observation.state)
 
-    def _current(self, posts: list[PostDraft]) -> dict[tuple[str, str], tuple[Any, ...] | None]:
-        """What the archive holds for each of a page's posts (None: never seen), one query per
-        platform and chunk instead of one per post."""
-        found: dict[tuple[str, str], tuple[Any, ...] | None] = {(p.platform, p.native_id): None for p in posts}
+    def _current(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, ...] | None]:
+        """What the archive holds for each (platform, native_id) of a page (None: never seen), one query
+        per platform and chunk instead of one per post."""
+        found: dict[tuple[str, str], tuple[Any, ...] | None] = dict.fromkeys(keys)
         by_platform: dict[str, list[str]] = {}
         for platform, native_id in found:
             by_platform.setdefault(platform, []).append(native_id)
@@ -284,24 +400,48 @@ class Archive:
                     found[(platform, row[0])] = row[1:]
         return found
 
+    @staticmethod
+    def _same_owner(row: tuple[Any, ...], owner: str | None, source_id: str | None) -> bool:
+        """Whether a sighting may add to the post `row` (from `_current`): the same owner when both are
+        known, else (a post archived before owners were kept, a post without an account) the same source."""
+        held_owner, held_source = row[4], row[5]
+        if held_owner is not None and owner is not None:
+            return bool(held_owner == owner)
+        return held_source is None or source_id is None or held_source == source_id
+
     def _observe_post(self, result: RecordResult, post: PostDraft, at: str, source_id: str | None,
-                      row: tuple[Any, ...] | None) -> int:
+                      where: str | None, row: tuple[Any, ...] | None) -> int:
         """Record one sighting of a post; `row` is what `_current` found for it. Returns its id."""
         if not post.versions:
             raise ValueError(f"{post.platform} post {post.native_id} has no content")
+        owner = owner_of(post, where)
+        native_id = post.native_id
+        conflict_with = None
+        if row is not None and not self._same_owner(row, owner, source_id):
+            # someone else's identity: this owner's own post under a qualified identity, never an edit
+            native_id = qualified(post.native_id, owner)
+            conflict_with = row
+            row = self._current([(post.platform, native_id)])[(post.platform, native_id)]
         if row is None:
             # a new post is inserted with its whole current view at once: the full-text index is
             # written once, not once for an empty row and again for its text
             post_id = self.conn.execute(
-                f"INSERT INTO posts (platform, native_id, source_id, first_seen_at, {_VIEW_COLUMNS}) "
-                f"VALUES (?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})",
-                (post.platform, post.native_id, source_id, at, *self._view(post))).lastrowid
+                f"INSERT INTO posts (platform, native_id, source_id, first_seen_at, owner, {_VIEW_COLUMNS}) "
+                f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})",
+                (post.platform, native_id, source_id, at, owner, *self._view(post, post.versions[-1]))).lastrowid
             status, count, current, stored = "live", 0, None, None
+            if conflict_with is not None:
+                self._append("identity_conflicts", {
+                    "platform": post.platform, "native_id": post.native_id, "post_id": conflict_with[0],
+                    "owner": conflict_with[4], "other_post_id": post_id, "other_owner": owner,
+                    "source_id": source_id, "capture_id": result.capture_id, "at": at})
+                result.conflicts += 1
         else:
             post_id, status, count, current = row[:4]
-            stored = tuple(row[4:])
+            stored = tuple(row[6:])
+        facts = None
         known: set[tuple[str, str | None]] | None = None
-        latest_version = None
+        latest_version = latest_draft = None
         for draft in post.versions:
             # content identical to the stored current version, field for field, has its digest: the
             # common case of a re-poll is decided without canonicalising and hashing the text
@@ -318,13 +458,16 @@ class Archive:
                 if (digest, draft.claimed_at) in known:
                     continue
             count += 1
+            if facts is None:
+                facts = self._facts(post, native_id, source_id, owner)
             latest_version = self._append("versions", {
                 "post_id": post_id, "number": count, "canonical_rule": CANONICAL_RULE,
                 "title": draft.title, "text": draft.text, "extra": _json(draft.extra),
                 "content_sha256": digest, "raw": draft.raw, "capture_id": result.capture_id,
                 "observed_at": at, "claimed_at": draft.claimed_at, "extractor": post.extractor,
-                "extractor_version": post.extractor_version,
+                "extractor_version": post.extractor_version, "facts": facts,
             })
+            latest_draft = draft
             if count == 1:
                 self._event(post_id, "first_seen", at, result.capture_id, latest_version)
                 result.new += 1
@@ -339,28 +482,52 @@ class Archive:
         if row is None:
             self.conn.execute("UPDATE posts SET version_count = ?, current_version = ? WHERE id = ?",
                               (count, latest_version, post_id))
-        elif latest_version is not None or status != "live":
+            if latest_draft is not post.versions[-1] and latest_draft is not None:
+                # the page repeated a content already taken: the view shows the version that is current
+                self.conn.execute("UPDATE posts SET title = ?, text = ? WHERE id = ?",
+                                  (latest_draft.title, latest_draft.text, post_id))
+        elif latest_draft is not None:
             self.conn.execute(
                 f"UPDATE posts SET ({_VIEW_COLUMNS}, version_count, current_version) = "
-                f"({', '.join('?' * _VIEW_COUNT)}, ?, coalesce(?, current_version)) WHERE id = ?",
-                (*self._view(post), count, latest_version, post_id))
+                f"({', '.join('?' * _VIEW_COUNT)}, ?, ?) WHERE id = ?",
+                (*self._view(post, latest_draft), count, latest_version, post_id))
+        elif status != "live":
+            # restored as it was: the view keeps the facts its current version was seen with
+            self.conn.execute("UPDATE posts SET status = 'live' WHERE id = ?", (post_id,))
         return int(post_id)
 
     @staticmethod
-    def _view(post: PostDraft) -> tuple[Any, ...]:
+    def _view(post: PostDraft, draft: VersionDraft) -> tuple[Any, ...]:
         """The current-view columns of `posts` (_VIEW_COLUMNS) for the post's latest content."""
-        last = post.versions[-1]
         return (post.url, post.author_id, post.author_handle, post.author_name, post.kind, post.published_at,
-                post.published_raw, post.published_where, "live", last.title, last.text, post.language,
+                post.published_raw, post.published_where, "live", draft.title, draft.text, post.language,
                 post.reply_to, post.quote_of, post.repost_of, _json(post.media), _json(post.tags),
                 int(post.publish))
 
-    def _observe_gone(self, result: RecordResult, gone: Gone, at: str) -> None:
-        row = self.conn.execute("SELECT id, status FROM posts WHERE platform = ? AND native_id = ?",
-                                (gone.platform, gone.native_id)).fetchone()
+    @staticmethod
+    def _facts(post: PostDraft, native_id: str, source_id: str | None, owner: str | None) -> str:
+        """The post-level facts a version is seen with, chained in `versions.facts`: everything `posts`
+        shows that is not the version's own content (keys POST_FACTS; verify rebuilds `posts` from them)."""
+        values = (post.platform, native_id, source_id, owner, post.url, post.author_id, post.author_handle,
+                  post.author_name, post.kind, post.published_at, post.published_raw, post.published_where,
+                  post.language, post.reply_to, post.quote_of, post.repost_of, _json(post.media),
+                  _json(post.tags), int(post.publish))
+        return json.dumps(dict(zip(POST_FACTS, values, strict=True)), ensure_ascii=False, separators=(",", ":"))
+
+    def _observe_gone(self, result: RecordResult, gone: Gone, at: str, source_id: str | None,
+                      where: str | None) -> None:
+        row = None
+        for native_id in (gone.native_id, qualified(gone.native_id, f"origin:{where}" if where else None)):
+            found = self.conn.execute("SELECT id, status, owner, source_id FROM posts WHERE platform = ? "
+                                      "AND native_id = ?", (gone.platform, native_id)).fetchone()
+            # only the post's own source, or its own origin, can say that it left
+            if found is not None and (found[3] == source_id or source_id is None
+                                      or (where is not None and found[2] == f"origin:{where}")):
+                row = found
+                break
         if row is None:
-            return  # never archived: nothing to say it left
-        post_id, status = row
+            return  # never archived (or not this source's): nothing to say it left
+        post_id, status = row[:2]
         if gone.confirmed and status != "deleted":
             self._event(post_id, "deleted", at, result.capture_id, None, {"reason": gone.reason})
             self.conn.execute("UPDATE posts SET status = 'deleted' WHERE id = ?", (post_id,))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 CANONICAL_RULE = 1
@@ -43,14 +43,20 @@ class RowDigester:
     name, type, byte length and bytes, in name order: unambiguous, and far cheaper than JSON for
     long texts. Build one per table; call it with the row's values in `columns` order."""
 
-    def __init__(self, table: str, columns: Sequence[str]) -> None:
+    def __init__(self, table: str, columns: Sequence[str], added: Collection[str] = ()) -> None:
         self._prefix = table.encode()
         order = sorted(range(len(columns)), key=lambda i: columns[i])
         self._order = order
         self._names = tuple(columns[i].encode() for i in order)
+        # columns added to the table later are left out when NULL: rows written before keep their digest
+        self._added = {position for position, i in enumerate(order) if columns[i] in added}
 
     def __call__(self, values: Sequence[Any]) -> str:
-        return _fields_digest(self._prefix, self._names, [values[i] for i in self._order])
+        ordered = [values[i] for i in self._order]
+        if self._added and any(ordered[p] is None for p in self._added):
+            kept = [p for p in range(len(ordered)) if p not in self._added or ordered[p] is not None]
+            return _fields_digest(self._prefix, [self._names[p] for p in kept], [ordered[p] for p in kept])
+        return _fields_digest(self._prefix, self._names, ordered)
 
 
 def _fields_digest(prefix: bytes, names: Sequence[bytes], values: Sequence[Any]) -> str:
@@ -72,3 +78,9 @@ def _fields_digest(prefix: bytes, names: Sequence[bytes], values: Sequence[Any])
 
 def entry_digest(prev: str, table: str, row_id: int, row_sha256: str) -> str:
     return sha256_hex(f"{prev}|{table}|{row_id}|{row_sha256}".encode())
+
+
+def withheld_digest(rows: Iterable[Sequence[Any]]) -> str:
+    """Digest of what a published copy withholds: its (table, key, reason) rows sorted by table and
+    key, each written as `table TAB key TAB reason LF` in UTF-8."""
+    return sha256_hex("".join(f"{table}\t{key}\t{reason}\n" for table, key, reason in rows).encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, connect, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, classify, connect, latest_version
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
@@ -44,7 +45,8 @@ ENVIRONMENT = """Environment:
 
 
 class ArchiverGroup(click.Group):
-    """Turns ArchiveError (and the config errors derived from it) into one line per problem and exit 2."""
+    """Turns ArchiveError (and the config errors derived from it: one line per mistake) and a failing
+    archive file into one line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -52,7 +54,11 @@ class ArchiverGroup(click.Group):
         except ArchiveError as exc:
             for line in str(exc).splitlines() or [type(exc).__name__]:
                 click.echo(f"archiver: error: {line}", err=True)
-            sys.exit(2)
+            sys.exit(exc.exit_code)
+        except sqlite3.DatabaseError as exc:
+            error = classify(exc, "the archive", f"archiver {ctx.invoked_subcommand}")
+            click.echo(f"archiver: error: {error}", err=True)
+            sys.exit(error.exit_code if error.exit_code != 2 else 1)
 
 
 @click.group(cls=ArchiverGroup, epilog=ENVIRONMENT)
@@ -88,12 +94,14 @@ def status(db_path: Path, as_json: bool) -> None:
         sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
         found = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.head') FROM runs "
                              "WHERE kind = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
+        conflicts = [dict(row) for row in conn.execute(_CONFLICTS_SQL)] if conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE name = 'identity_conflicts'").fetchone() else []
     finally:
         conn.close()
     fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
     if as_json:
-        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity, "sources": sources},
-                              indent=2))
+        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity, "sources": sources,
+                               "identity_conflicts": conflicts}, indent=2))
         return
     click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
     if fixity is None:
@@ -101,6 +109,11 @@ def status(db_path: Path, as_json: bool) -> None:
     else:
         click.echo(f"last fixity check: {fixity['outcome']} at {_minute(fixity['at'])}"
                    + (f", chain head {fixity['head']}" if fixity["outcome"] == "ok" else f": {fixity['error']}"))
+    if conflicts:
+        latest = conflicts[0]
+        click.echo(f"identity conflicts: {len(conflicts)} (latest: {latest['source_id'] or 'an import'} showed "
+                   f"{latest['platform']} {latest['native_id']!r}, held by {latest['held_by'] or 'another source'}; "
+                   f"archived apart as post {latest['other_post_id']})")
     if not sources:
         return
     header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")
@@ -128,18 +141,33 @@ FROM sources s ORDER BY s.id
 """
 
 
+_CONFLICTS_SQL = """
+SELECT c.id, c.platform, c.native_id, c.post_id, c.owner, c.other_post_id, c.other_owner, c.source_id, c.at,
+  (SELECT source_id FROM posts p WHERE p.id = c.post_id) AS held_by
+FROM identity_conflicts c ORDER BY c.id DESC
+"""
+
+
 def _minute(timestamp: str | None) -> str:
     return timestamp[:16].replace("T", " ") if timestamp else "-"
 
 
 @main.command()
 @db_option
-def verify(db_path: Path) -> None:
-    """Recompute every digest and the hash chain; exit 1 naming the first broken row."""
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Keep the check as a verify run, in a live archive only (a copy, a backup of an older "
+                   "schema or a read-only file is never written).")
+def verify(db_path: Path, record: bool) -> None:
+    """Recompute every digest and the hash chain and rebuild every current view from the chained rows;
+    exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record)."""
     report = verify_archive(db_path)
-    with Archive(db_path) as archive:
-        record_verification(archive, report)
     click.echo(report.summary())
+    if record and report.journal == "wal" and not report.copy and report.schema == latest_version():
+        try:
+            with Archive(db_path) as archive:
+                record_verification(archive, report)
+        except sqlite3.Error as exc:
+            raise classify(exc, db_path, "recording the check in it") from exc
     if not report.ok:
         for problem in report.problems:
             click.echo(f"BROKEN: {problem}", err=True)
@@ -180,7 +208,9 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
                         click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
                                    f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
                                    f" not modified {report.not_modified})"
-                                   + (f": {report.error}" if report.error else ""))
+                                   + (f": {report.error}" if report.error else "")
+                                   + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
+                                      if report.conflicts else ""))
                 finally:
                     view.close()
             for url in urls:
@@ -351,7 +381,10 @@ def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
-    service.start()
+    try:
+        service.start()
+    except ArchiveError as exc:  # the service logged its FATAL line
+        sys.exit(exc.exit_code)
     stop.wait()
     service.stop()
 

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from archiver.database import ArchiveError, connect
+from archiver.archive import CHAINED, Archive
+from archiver.canonical import withheld_digest
+from archiver.database import ArchiveError, connect, latest_version
 from archiver.readonly import lock_down
 
 FORMATS = ("csv", "json", "jsonl")
@@ -156,12 +158,81 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
     rest on and payloads no published capture shares). `without_payloads` leaves out every response
     body (captures and their digests stay). Each left-out chained row or payload is named in the copy's
     `withheld` table, the chain itself is kept whole, and the copy is vacuumed so that no page of it
-    still holds what was left out; `archiver verify` on the copy passes and reports the withheld rows."""
+    still holds what was left out.
+
+    The copy is recorded as a publication in the archive it is taken from (a chained row: when, at which
+    chain head, the digest of its withheld list), and the copy ends with the same row and chain entry:
+    `archiver verify` on the copy accepts exactly the withheld rows that record declares. The copy is
+    made without holding the archive's write lock; entries the archive appended meanwhile are added to
+    the copy's chain with their rows withheld ("written after this copy was taken"), under the lock,
+    which is held only for that and for the record. An archive older than the current schema is copied as it is
+    (the original never upgraded), so it can only be copied whole."""
     out_path = Path(out_path)
     if out_path.exists():
         raise ArchiveError(f"{out_path} already exists: a snapshot never overwrites a file")
     if not out_path.parent.is_dir():
         raise ArchiveError(f"cannot write {out_path}: {out_path.parent} is not a folder")
+    withholding = without_payloads or published_only
+    conn = connect(db_path, readonly=True)
+    current = conn.execute("PRAGMA user_version").fetchone()[0] == latest_version()
+    conn.close()
+    if not current:
+        if withholding:
+            raise ArchiveError(f"{db_path} predates publication records (schema 5): upgrade it with "
+                               f"`archiver init --db {db_path}` before taking a copy that withholds rows")
+        _copy(db_path, out_path)
+        return {}
+    _copy(db_path, out_path)  # the bulk of the work, without holding the archive's write lock
+    try:
+        copy = sqlite3.connect(out_path, isolation_level=None)
+        try:
+            copy.execute("BEGIN IMMEDIATE")
+            if published_only:
+                _withhold_unpublished(copy)
+            if without_payloads:
+                _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
+            with Archive(db_path) as archive, archive.transaction():  # briefly: no entry slips in between
+                _catch_up(copy, archive)
+                head_seq, head = archive.head()
+                listed = copy.execute("SELECT table_name, row_key, reason FROM withheld "
+                                      "ORDER BY table_name, row_key").fetchall()
+                publication, entry = archive.record_publication(
+                    head_seq=head_seq, head_sha256=head,
+                    options={"published_only": published_only, "without_payloads": without_payloads},
+                    withheld_count=len(listed), withheld_sha256=withheld_digest(listed),
+                    reasons=sorted({reason for _, _, reason in listed}))
+                columns = CHAINED["publications"]
+                copy.execute(f"INSERT INTO publications ({', '.join(columns)}) VALUES "
+                             f"({', '.join('?' * len(columns))})", [publication[c] for c in columns])
+                copy.execute("INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", entry)
+                copy.execute("COMMIT")
+            withheld = dict(copy.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
+            if withheld:
+                copy.execute("VACUUM")
+        finally:
+            copy.close()
+    except BaseException:
+        out_path.unlink(missing_ok=True)  # a copy the archive does not record is not a publication
+        raise
+    return withheld
+
+
+def _catch_up(copy: sqlite3.Connection, archive: Archive) -> None:
+    """Entries the archive appended while the copy was being made: their chain entries join the copy
+    (so its chain runs on to the archive's head) and their rows are withheld from it."""
+    last = copy.execute("SELECT coalesce(max(seq), 0) FROM chain").fetchone()[0]
+    later = archive.conn.execute("SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain "
+                                 "WHERE seq > ? ORDER BY seq", (last,)).fetchall()
+    copy.executemany("INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", [tuple(row) for row in later])
+    copy.executemany("INSERT OR IGNORE INTO withheld (table_name, row_key, reason) VALUES (?, ?, ?)",
+                     [(row[1], str(row[2]), "written after this copy was taken") for row in later])
+
+
+def _copy(db_path: str | Path, out_path: Path) -> None:
+    """VACUUM INTO from a read connection (the archive's last commit), then the copy alone brought to the
+    current schema as one self-contained file (rollback journal, no WAL)."""
     conn = connect(db_path, readonly=True)
     try:
         conn.execute("VACUUM INTO ?", (str(out_path),))
@@ -171,20 +242,8 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
         conn.close()
     connect(out_path).close()  # the copy (never the original) at the current schema, `withheld` included
     copy = sqlite3.connect(out_path, isolation_level=None)
-    try:
-        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-        copy.execute("BEGIN IMMEDIATE")
-        if published_only:
-            _withhold_unpublished(copy)
-        if without_payloads:
-            _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
-        withheld = dict(copy.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name").fetchall())
-        copy.execute("COMMIT")
-        if withheld:
-            copy.execute("VACUUM")
-    finally:
-        copy.close()
-    return withheld
+    copy.execute("PRAGMA journal_mode = DELETE")
+    copy.close()
 
 
 _UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"
@@ -205,6 +264,16 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
                                 "EXCEPT SELECT payload_sha256 FROM captures "
                                 "WHERE id NOT IN (SELECT id FROM hidden_captures WHERE id IS NOT NULL)", reason)
     _withhold(copy, "captures", "SELECT id FROM hidden_captures", reason)
+    # schema 5's chained rows about what is hidden: its sources' definitions and runs, the pages it was seen
+    # on, and identity conflicts naming a hidden post
+    _withhold(copy, "source_versions", f"SELECT id FROM source_versions WHERE source_id IN ({_UNPUBLISHED_SOURCES})",
+              reason)
+    _withhold(copy, "run_outcomes", f"SELECT id FROM run_outcomes WHERE source_id IN ({_UNPUBLISHED_SOURCES})",
+              reason)
+    _withhold(copy, "sightings", "SELECT id FROM sightings WHERE capture_id IN (SELECT id FROM hidden_captures)",
+              reason)
+    _withhold(copy, "identity_conflicts", "SELECT id FROM identity_conflicts WHERE post_id IN (SELECT id FROM "
+                                          "hidden_posts) OR other_post_id IN (SELECT id FROM hidden_posts)", reason)
     # current views, not chained: removed without a trace, like the sources they came from
     copy.execute("DELETE FROM post_seen WHERE post_id IN (SELECT id FROM hidden_posts)")
     copy.execute("DELETE FROM posts WHERE id IN (SELECT id FROM hidden_posts)")  # the FTS trigger follows

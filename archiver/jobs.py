@@ -39,11 +39,12 @@ class RunReport:
     edited: int = 0
     missing: int = 0
     deleted: int = 0
+    conflicts: int = 0  # items under another owner's identity, archived as separate posts
     problems: list[str] = field(default_factory=list)
 
     def as_details(self) -> dict[str, Any]:
         return {"requests": self.requests, "not_modified": self.not_modified, "missing": self.missing,
-                "problems": self.problems[:50]}
+                "identity_conflicts": self.conflicts, "problems": self.problems[:50]}
 
 
 def run_source(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveView, *,
@@ -107,6 +108,10 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
         report.edited += result.edited
         report.missing += result.missing
         report.deleted += result.deleted
+        if result.conflicts:
+            report.conflicts += result.conflicts
+            log.warning("source %s: %d item(s) of %s carry an identity another owner holds: archived as separate "
+                        "posts (identity_conflicts)", source.id, result.conflicts, request.url)
         if request.purpose == "listing":
             listings += 1
         if problem:

@@ -175,6 +175,7 @@ class RecordResult:
     missing: int = 0
     deleted: int = 0
     restored: int = 0
+    conflicts: int = 0  # items shown under an identity another owner holds (archived as separate posts)
     payload_stored: bool = False
 
 

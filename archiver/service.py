@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import logging
 import signal
+import sqlite3
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -23,10 +24,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from archiver.archive import Archive, WriterThread
 from archiver.config import Config, ConfigError, load_config
+from archiver.database import ArchiveError
 from archiver.fetch import Fetcher
 from archiver.jobs import run_source
 from archiver.models import Source, format_time, parse_time
 from archiver.schedule import Schedule, parse_schedule
+from archiver.verify import check_pages, record_failure
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 from archiver.view import ArchiveView
@@ -110,6 +113,12 @@ class Service:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.db_path.exists():
+            try:  # never write into a damaged file: what is appended to it may be lost with it
+                check_pages(self.db_path)
+            except ArchiveError as exc:
+                log.critical("FATAL: %s; refusing to write into it", exc)
+                raise
         Archive(self.db_path, create=True).close()
         if self.serve:  # forked before any other thread exists
             self._start_datasette()
@@ -300,7 +309,15 @@ class Service:
     def _verify(self) -> None:
         if self._draining.is_set():
             return
-        report = verify_archive(self.db_path)  # its own read-only connection: the writer is not held
+        try:
+            report = verify_archive(self.db_path)  # its own read-only connection: the writer is not held
+        except (ArchiveError, sqlite3.Error) as exc:  # corrupt, unreadable: a failed check, not a crashed job
+            log.error("fixity check FAILED: %s", exc)
+            try:
+                self.writer.call(lambda a, error=exc: record_failure(a, error))
+            except Exception as unrecorded:
+                log.error("fixity check FAILED and could not be recorded: %s", unrecorded)
+            return
         self.writer.call(lambda a: record_verification(a, report))
         if report.ok:
             log.info("fixity check: %s", report.summary())

@@ -1,16 +1,21 @@
 """Fixity check: recompute every payload digest, every version's content digest and the whole hash
-chain, and find rows that the chain does not cover. Streams; memory does not grow with the archive."""
+chain, find rows that the chain does not cover, and rebuild every current view (`posts`, `post_seen`,
+`sources`, `runs`, the full-text index) from the chained rows, naming each difference by row and column.
+
+The file is opened read-only and checked as it is: never migrated, never switched to WAL; an archive
+written by an older schema is checked with the tables and columns it has."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.archive import CHAINED, Archive
-from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex
-from archiver.database import connect
+from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, Archive
+from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
+from archiver.database import ArchiveCorrupt, ArchiveError, classify, open_to_check
 from archiver.payloads import decode_payload
 
 
@@ -22,35 +27,97 @@ class VerifyReport:
     rows: dict[str, int] = field(default_factory=dict)
     withheld: dict[str, int] = field(default_factory=dict)  # declared omissions of a published copy, per table
     head: str = GENESIS
+    head_seq: int = 0
+    schema: int = 0
+    journal: str = ""  # the file's journal mode: a live archive is "wal"
+    publication: int | None = None  # a published copy: the id of the publication record its chain ends with
+    views: int = 0  # current-view rows rebuilt and compared
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def copy(self) -> bool:
+        return self.publication is not None
+
     def summary(self) -> str:
         rows = ", ".join(f"{n} {t}" for t, n in self.rows.items())
         withheld = ", ".join(f"{n} {t}" for t, n in sorted(self.withheld.items()))
         return (f"checked {self.payloads} payload digests, {self.versions} version digests, "
-                f"{self.chain_entries} chain entries ({rows}); chain head {self.head}"
+                f"{self.chain_entries} chain entries ({rows}), {self.views} current-view rows rebuilt; "
+                f"chain head {self.head}"
+                + (f"; published copy (publication {self.publication})" if self.copy else "")
                 + (f"; withheld from this copy: {withheld}" if withheld else ""))
 
 
+class _Archive:
+    """What the checks need to know about the file: its tables and columns as they are."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                        for table in CHAINED if table in self.tables}
+
+    def select(self, table: str) -> str:
+        """The chained columns of `table`, a column this schema does not have yet read as NULL."""
+        return ", ".join(c if c in self.columns[table] else f"NULL AS {c}" for c in CHAINED[table])
+
+
 def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
-    conn = connect(path, readonly=True)
+    """Check the archive at `path`; raises ArchiveError (one line: corrupt, locked, unreadable)."""
+    conn = open_to_check(path)
     try:
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
-        report = VerifyReport()
-        # a file older than schema version 4 (a backup, verified without being upgraded) has no such table
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'withheld'").fetchone():
+        report = VerifyReport(schema=conn.execute("PRAGMA user_version").fetchone()[0], journal=_journal(path))
+        _quick_check(conn, path)
+        archive = _Archive(conn)
+        last = conn.execute("SELECT table_name, row_id FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+        if last is not None and last[0] == "publications" and report.journal != "wal":
+            # a published copy: one file, no WAL, ending with its publication record (the archive it was
+            # taken from ends so too until its next write, but is a live, WAL-mode archive)
+            report.publication = last[1]
+        if "withheld" in archive.tables:  # a file older than schema 4 has no such table
             report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
-        for check in (_payloads, _versions, _chain, _coverage):
-            check(conn, report)
+        checks: list[Callable[[_Archive, VerifyReport], None]] = [
+            _chain, _payloads, _versions, _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts]
+        for check in checks:
+            check(archive, report)
             if len(report.problems) >= max_problems:
+                del report.problems[max_problems:]
                 break
         return report
+    except sqlite3.Error as exc:
+        raise classify(exc, path, "checking it") from exc
     finally:
         conn.close()
+
+
+def check_pages(path: str | Path) -> None:
+    """Raise ArchiveCorrupt unless SQLite's quick_check finds every page of the file sound."""
+    conn = open_to_check(path)
+    try:
+        _quick_check(conn, path)
+    except sqlite3.Error as exc:
+        raise classify(exc, path, "checking its pages") from exc
+    finally:
+        conn.close()
+
+
+def _quick_check(conn: sqlite3.Connection, path: str | Path) -> None:
+    damage = [line.strip() for row in conn.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
+    if damage != ["ok"]:
+        raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
+
+
+def _journal(path: str | Path) -> str:
+    """The file's journal mode from its header (byte 18: 2 is WAL), read without asking SQLite to open it
+    for writing: a live archive is always WAL; a snapshot or deposit uses a rollback journal."""
+    with open(path, "rb") as file:
+        header = file.read(20)
+    return "wal" if len(header) == 20 and header[18] == 2 else "rollback"
 
 
 def record(archive: Archive, report: VerifyReport) -> None:
@@ -61,13 +128,21 @@ def record(archive: Archive, report: VerifyReport) -> None:
                        details={"summary": report.summary(), "head": report.head, "problems": report.problems})
 
 
-def _withheld(conn: sqlite3.Connection, report: VerifyReport, table: str, key: object) -> bool:
-    """Whether a missing row is one a published copy declares it left out."""
-    return bool(report.withheld) and conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
-                                                  (table, str(key))).fetchone() is not None
+def record_failure(archive: Archive, error: ArchiveError | sqlite3.Error) -> None:
+    """A check that could not run (a corrupt or unreadable file) is a failed verify run too."""
+    archive.record_run("verify", "failed", error=str(error))
 
 
-def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
+def _withheld(archive: _Archive, report: VerifyReport, table: str, key: object) -> bool:
+    """Whether a missing row is one a published copy declares it left out (a live archive withholds nothing)."""
+    if not report.withheld or (report.schema >= 5 and not report.copy):
+        return False
+    return archive.conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
+                                (table, str(key))).fetchone() is not None
+
+
+def _payloads(archive: _Archive, report: VerifyReport) -> None:
+    conn = archive.conn
     for sha, size, compression, data in conn.execute(
             "SELECT sha256, size, compression, data FROM payloads ORDER BY sha256"):
         report.payloads += 1
@@ -83,12 +158,12 @@ def _payloads(conn: sqlite3.Connection, report: VerifyReport) -> None:
     for capture_id, sha in conn.execute(
             "SELECT c.id, c.payload_sha256 FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
             "WHERE c.payload_sha256 IS NOT NULL AND p.sha256 IS NULL ORDER BY c.id"):
-        if not _withheld(conn, report, "payloads", sha):
+        if not _withheld(archive, report, "payloads", sha):
             report.problems.append(f"captures row {capture_id}: payload {sha} is missing")
 
 
-def _versions(conn: sqlite3.Connection, report: VerifyReport) -> None:
-    for version_id, rule, title, text, extra, digest in conn.execute(
+def _versions(archive: _Archive, report: VerifyReport) -> None:
+    for version_id, rule, title, text, extra, digest in archive.conn.execute(
             "SELECT id, canonical_rule, title, text, extra, content_sha256 FROM versions ORDER BY id"):
         report.versions += 1
         actual = content_digest(title, text, json.loads(extra) if extra else None, rule)
@@ -96,8 +171,10 @@ def _versions(conn: sqlite3.Connection, report: VerifyReport) -> None:
             report.problems.append(f"versions row {version_id}: content digest {actual} but {digest} recorded")
 
 
-def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
-    digesters = {table: RowDigester(table, columns) for table, columns in CHAINED.items()}
+def _chain(archive: _Archive, report: VerifyReport) -> None:
+    conn = archive.conn
+    digesters = {table: RowDigester(table, columns, ADDED_COLUMNS) for table, columns in CHAINED.items()}
+    selects = {table: f"SELECT {archive.select(table)} FROM {table} WHERE id = ?" for table in archive.columns}
     expected_seq, prev = 1, GENESIS
     for seq, table, row_id, row_sha, prev_sha, entry_sha in conn.execute(
             "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain ORDER BY seq"):
@@ -112,24 +189,207 @@ def _chain(conn: sqlite3.Connection, report: VerifyReport) -> None:
         if entry_digest(prev_sha, table, row_id, row_sha) != entry_sha:
             report.problems.append(f"{where}: entry digest does not match its contents")
             return
-        columns = CHAINED.get(table)
-        if columns is None:
+        if table not in selects:
             report.problems.append(f"{where}: unknown table")
             return
-        row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
+        row = conn.execute(selects[table], (row_id,)).fetchone()
         if row is None:
-            if not _withheld(conn, report, table, row_id):
+            if table == "publications" or not _withheld(archive, report, table, row_id):
                 report.problems.append(f"{where}: the row is missing")
         elif digesters[table](tuple(row)) != row_sha:
             report.problems.append(f"{table} row {row_id}: contents differ from what the chain recorded")
         expected_seq, prev = seq + 1, entry_sha
-    report.head = prev
+    report.head, report.head_seq = prev, expected_seq - 1
 
 
-def _coverage(conn: sqlite3.Connection, report: VerifyReport) -> None:
-    for table in CHAINED:
-        report.rows[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        for (row_id,) in conn.execute(
+def _coverage(archive: _Archive, report: VerifyReport) -> None:
+    for table in archive.columns:
+        report.rows[table] = archive.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for (row_id,) in archive.conn.execute(
                 f"SELECT t.id FROM {table} t LEFT JOIN chain c ON c.table_name = ? AND c.row_id = t.id "
                 "WHERE c.seq IS NULL ORDER BY t.id LIMIT 5", (table,)):
             report.problems.append(f"{table} row {row_id}: not in the chain")
+
+
+def _publication(archive: _Archive, report: VerifyReport) -> None:
+    """Withheld rows are legitimate only in a published copy, and only exactly those its publication
+    record (chained in the archive it was taken from, the copy's last entry) declares."""
+    if report.schema < 5 or "withheld" not in archive.tables:
+        return  # older copies predate publication records: their declarations are taken as they are
+    conn = archive.conn
+    listed = sum(report.withheld.values())
+    if not report.copy:
+        if listed:
+            report.problems.append(f"withheld: {listed} rows declared withheld in an archive that is not a "
+                                   "published copy (its chain does not end with a publication record)")
+        return
+    record = conn.execute("SELECT head_seq, head_sha256, withheld_count, withheld_sha256 FROM publications "
+                          "WHERE id = ?", (report.publication,)).fetchone()
+    if record is None:
+        return  # reported by the chain check
+    last = conn.execute("SELECT seq, prev_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+    if (record[0], record[1]) != (last[0] - 1, last[1]):
+        report.problems.append(f"publications row {report.publication}: taken at chain entry {record[0]}, "
+                               f"but the copy's chain before it ends at entry {last[0] - 1}")
+    rows = conn.execute("SELECT table_name, row_key, reason FROM withheld ORDER BY table_name, row_key")
+    digest = withheld_digest(rows)
+    if (listed, digest) != (record[2], record[3]):
+        report.problems.append(f"withheld: the copy withholds {listed} rows (digest {digest}) but its publication "
+                               f"record {report.publication} declares {record[2]} (digest {record[3]})")
+
+
+def _differ(report: VerifyReport, table: str, key: object, expected: dict[str, object],
+            actual: dict[str, object]) -> None:
+    for column, value in expected.items():
+        if actual[column] != value:
+            report.problems.append(f"{table} row {key}: {column} is {actual[column]!r} but the chained rows "
+                                   f"give {value!r}")
+
+
+_POST_VIEW = ("platform", "native_id", "source_id", "owner", "url", "author_id", "author_handle", "author_name",
+              "kind", "published_at", "published_raw", "published_where", "language", "reply_to", "quote_of",
+              "repost_of", "media", "tags", "publish", "first_seen_at", "status", "title", "text", "version_count",
+              "current_version")
+_IDENTITY_FACTS = ("platform", "native_id", "source_id", "owner")  # from the first version; the rest: the latest
+_STATUS_AFTER = {"missing": "missing", "deleted": "deleted", "restored": "live"}
+
+
+def _posts(archive: _Archive, report: VerifyReport) -> None:
+    """Rebuild each `posts` row from its versions (content, facts) and events (status)."""
+    conn = archive.conn
+    columns = [c for c in _POST_VIEW if c in {r[1] for r in conn.execute("PRAGMA table_info(posts)")}]
+    facts, first_facts = (("last.facts", "first.facts") if "facts" in archive.columns["versions"]
+                          else ("NULL", "NULL"))
+    # correlated lookups, each one step down an index (versions by post, events by post), per post
+    query = f"""
+        SELECT {', '.join(f'p.{c}' for c in columns)}, p.post_id, p.n, p.last_id, p.status_event,
+               last.title, last.text, {facts}, {first_facts}, first.observed_at,
+               (SELECT 1 FROM versions v WHERE v.id = p.current_version)
+        FROM (
+            SELECT {', '.join(f'p.{c}' for c in columns)}, p.id AS post_id,
+                (SELECT count(*) FROM versions v WHERE v.post_id = p.id) AS n,
+                (SELECT max(id) FROM versions v WHERE v.post_id = p.id) AS last_id,
+                (SELECT min(id) FROM versions v WHERE v.post_id = p.id) AS first_id,
+                (SELECT type FROM events e WHERE e.post_id = p.id AND e.type IN ('missing', 'deleted', 'restored')
+                 ORDER BY e.id DESC LIMIT 1) AS status_event
+            FROM posts p) p
+        LEFT JOIN versions last ON last.id = p.last_id LEFT JOIN versions first ON first.id = p.first_id
+        ORDER BY p.post_id"""
+    for row in conn.execute(query):
+        actual = dict(zip(columns, row, strict=False))
+        post_id, n, last_id, status, title, text, last_facts, first_facts, first_seen, current_exists = \
+            row[len(columns):]
+        report.views += 1
+        if actual["current_version"] is not None and current_exists is None:
+            report.problems.append(f"posts row {post_id}: current_version {actual['current_version']} "
+                                   "is not a version in the archive")
+        if n is None:
+            report.problems.append(f"posts row {post_id}: no chained version behind it")
+            continue
+        expected: dict[str, object] = {"version_count": n, "current_version": last_id, "title": title,
+                                       "text": text, "status": _STATUS_AFTER.get(status, "live"),
+                                       "first_seen_at": first_seen}
+        if last_facts is not None:
+            latest = json.loads(last_facts)
+            expected.update({k: latest[k] for k in POST_FACTS if k not in _IDENTITY_FACTS})
+        if first_facts is not None:
+            first = json.loads(first_facts)
+            expected.update({k: first[k] for k in _IDENTITY_FACTS})
+        _differ(report, "posts", post_id, {k: v for k, v in expected.items() if k in actual}, actual)
+    for post_id, in conn.execute("SELECT DISTINCT post_id FROM versions WHERE post_id NOT IN "
+                                 "(SELECT id FROM posts) ORDER BY post_id LIMIT 5"):
+        report.problems.append(f"posts row {post_id} is missing (its versions are chained)")
+
+
+def _post_seen(archive: _Archive, report: VerifyReport) -> None:
+    """Rebuild `post_seen` from the chained sightings: each post's last sighting."""
+    if "sightings" not in archive.tables:
+        return
+    conn = archive.conn
+    facts = "facts" if "facts" in archive.columns["versions"] else "NULL"
+    query = f"""
+        WITH seen AS (SELECT CAST(j.value AS INTEGER) AS post_id, s.at, s.capture_id, s.id AS sid
+                      FROM sightings s, json_each(s.post_ids) j),
+        last AS (SELECT post_id, at, capture_id FROM (
+                     SELECT *, row_number() OVER (PARTITION BY post_id ORDER BY sid DESC) AS rn FROM seen)
+                 WHERE rn = 1)
+        SELECT p.id, ps.post_id, ps.last_seen_at, ps.last_capture_id, last.post_id, last.at, last.capture_id,
+               (SELECT {facts} FROM versions v WHERE v.post_id = p.id ORDER BY v.id LIMIT 1) IS NOT NULL
+        FROM posts p LEFT JOIN post_seen ps ON ps.post_id = p.id LEFT JOIN last ON last.post_id = p.id
+        WHERE ps.post_id IS NOT NULL OR last.post_id IS NOT NULL
+        ORDER BY p.id"""
+    for post_id, seen_id, seen_at, seen_capture, last_id, last_at, last_capture, chained in conn.execute(query):
+        report.views += 1
+        if last_id is None:
+            if chained:  # a post first archived before sightings were chained has none to rebuild from
+                report.problems.append(f"post_seen row {post_id}: no chained sighting of the post")
+        elif seen_id is None:
+            report.problems.append(f"post_seen row {post_id} is missing (the post's sightings are chained)")
+        else:
+            _differ(report, "post_seen", post_id, {"last_seen_at": last_at, "last_capture_id": last_capture},
+                    {"last_seen_at": seen_at, "last_capture_id": seen_capture})
+    for post_id, in conn.execute("SELECT post_id FROM post_seen WHERE post_id NOT IN (SELECT id FROM posts) "
+                                 "ORDER BY post_id LIMIT 5"):
+        report.problems.append(f"post_seen row {post_id}: no such post")
+
+
+def _latest_rows(archive: _Archive, report: VerifyReport, *, view: str, view_key: str, chained: str,
+                 chained_key: str, fields: tuple[str, ...], unchained: str) -> None:
+    """Compare a current view with the latest chained row of each of its keys, both ways."""
+    conn = archive.conn
+    values = ", ".join(f"v.{f}" for f in fields)
+    latest = (f"SELECT {chained_key} AS k, {', '.join(fields)} FROM (SELECT *, row_number() OVER "
+              f"(PARTITION BY {chained_key} ORDER BY id DESC) AS rn FROM {chained}) WHERE rn = 1")
+    for row in conn.execute(f"SELECT v.{view_key}, {values}, c.k, {', '.join(f'c.{f}' for f in fields)} "
+                            f"FROM {view} v LEFT JOIN ({latest}) c ON c.k = v.{view_key} {unchained} "
+                            f"ORDER BY v.{view_key}"):
+        report.views += 1
+        key, actual, found, expected = row[0], row[1:1 + len(fields)], row[1 + len(fields)], row[2 + len(fields):]
+        if found is None:
+            report.problems.append(f"{view} row {key}: no chained {chained} row behind it")
+        else:
+            _differ(report, view, key, dict(zip(fields, expected, strict=True)),
+                    dict(zip(fields, actual, strict=True)))
+    for key, in conn.execute(f"SELECT DISTINCT {chained_key} FROM {chained} WHERE {chained_key} NOT IN "
+                             f"(SELECT {view_key} FROM {view}) ORDER BY 1 LIMIT 5"):
+        report.problems.append(f"{view} row {key} is missing (its {chained} rows are chained)")
+
+
+def _chained(archive: _Archive, table: str) -> bool:
+    """Whether `table` holds chained rows: an archive upgraded to schema 5 chains its sources and
+    finished runs when the writer first opens it; a copy of an older archive never has."""
+    return table in archive.tables and archive.conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
+
+
+def _sources(archive: _Archive, report: VerifyReport) -> None:
+    if _chained(archive, "source_versions"):
+        _latest_rows(archive, report, view="sources", view_key="id", chained="source_versions",
+                     chained_key="source_id", fields=SOURCE_FIELDS, unchained="")
+
+
+def _runs(archive: _Archive, report: VerifyReport) -> None:
+    if _chained(archive, "run_outcomes"):
+        # a run still going has no outcome yet: only finished runs, and runs an outcome was chained for
+        _latest_rows(archive, report, view="runs", view_key="id", chained="run_outcomes", chained_key="run_id",
+                     fields=RUN_FIELDS, unchained="WHERE v.outcome IS NOT NULL OR c.k IS NOT NULL")
+
+
+def _fts(archive: _Archive, report: VerifyReport) -> None:
+    """Rebuild the full-text index from `posts` in a temporary table and compare their vocabularies
+    (term, documents, occurrences): search finds exactly what the current view holds."""
+    conn = archive.conn
+    if "posts_fts" not in archive.tables:
+        return
+    tokenizer = "unicode61 remove_diacritics 2"
+    conn.execute("DROP TABLE IF EXISTS temp.fts_rebuilt")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.fts_rebuilt USING fts5 (title, text, author_handle, author_name, "
+                 f"tokenize = '{tokenizer}')")
+    conn.execute("INSERT INTO temp.fts_rebuilt (rowid, title, text, author_handle, author_name) "
+                 "SELECT id, title, text, author_handle, author_name FROM posts")
+    conn.execute("CREATE VIRTUAL TABLE temp.fts_rebuilt_terms USING fts5vocab (temp, fts_rebuilt, row)")
+    conn.execute("CREATE VIRTUAL TABLE temp.fts_terms USING fts5vocab (main, posts_fts, row)")
+    for term, docs, count in conn.execute(
+            "SELECT * FROM (SELECT * FROM temp.fts_terms EXCEPT SELECT * FROM temp.fts_rebuilt_terms) UNION ALL "
+            "SELECT * FROM (SELECT * FROM temp.fts_rebuilt_terms EXCEPT SELECT * FROM temp.fts_terms) LIMIT 5"):
+        report.problems.append(f"posts_fts: the index of term {term!r} ({docs} posts, {count} occurrences) "
+                               "does not match the posts it indexes")

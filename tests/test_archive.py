@@ -174,7 +174,7 @@ def test_writer_thread_serves_many_fetch_threads(db_path: Path) -> None:
         assert count(archive, "SELECT count(*) FROM captures") == 200
     report = verify(db_path)
     assert report.ok, report.problems
-    assert report.chain_entries == 600
+    assert report.chain_entries == 800  # a capture, a version, an event and a sighting each
 
 
 def _tamper(db_path: Path, *statements: str) -> None:
@@ -204,10 +204,12 @@ def run_verify(db_path: Path) -> tuple[int, str]:
 def test_verify_passes_and_is_recorded_as_a_run(filled: Path) -> None:
     code, output = run_verify(filled)
     assert code == 0, output
-    assert "checked 2 payload digests, 3 version digests, 8 chain entries" in output
+    assert "checked 2 payload digests, 3 version digests, 10 chain entries" in output  # 2 sightings
     conn = sqlite3.connect(filled)
     assert conn.execute("SELECT kind, outcome FROM runs").fetchall() == [("verify", "ok")]
-    head = conn.execute("SELECT entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()[0]
+    # the head the check reached: its own run's outcome is chained after it
+    head = conn.execute("SELECT entry_sha256 FROM chain WHERE seq = 10").fetchone()[0]
+    assert conn.execute("SELECT table_name FROM chain WHERE seq = 11").fetchone() == ("run_outcomes",)
     status = CliRunner().invoke(main, ["status", "--db", str(filled)])
     assert "last fixity check: ok at " in status.output and f"chain head {head}" in status.output
 

@@ -224,8 +224,10 @@ def test_published_only_snapshot_leaves_out_unpublished_posts_and_sources(tmp_pa
     snap = tmp_path / "public.db"
     code, out, err = run("snapshot", "--db", str(db), str(snap), "--published-only")
     assert code == 0, err
-    assert "withheld: 3 captures, 3 events, 3 payloads, 3 versions" in out, out
-    assert counts(db) == before  # the archive itself is untouched
+    assert "withheld: 3 captures, 3 events, 3 payloads, 3 sightings, 1 source_versions, 3 versions" in out, out
+    after, before_chain = counts(db), before["chain"]
+    assert after.pop("chain") == before.pop("chain") + 1  # the archive records the publication, nothing else
+    assert after == before
 
     conn = sqlite3.connect(snap)
     assert conn.execute("SELECT native_id FROM posts").fetchall() == [("at://m/1",)]
@@ -234,7 +236,9 @@ def test_published_only_snapshot_leaves_out_unpublished_posts_and_sources(tmp_pa
     assert conn.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'okapiword OR wombatword'"
                         ).fetchone() == (0,)
     assert conn.execute("SELECT count(*) FROM posts_fts WHERE posts_fts MATCH 'zebrafinch'").fetchone() == (1,)
-    assert conn.execute("SELECT count(*) FROM chain").fetchone() == (before["chain"],)  # the chain stays whole
+    # the chain stays whole, and ends with the publication record
+    assert conn.execute("SELECT count(*) FROM chain").fetchone() == (after_chain := before_chain + 1,)
+    assert conn.execute("SELECT table_name FROM chain WHERE seq = ?", (after_chain,)).fetchone() == ("publications",)
     conn.close()
     raw = snap.read_bytes()  # vacuumed: no free page still holds what was left out
     for word in (b"okapiword", b"wombatword", b"internal.example"):
@@ -242,4 +246,5 @@ def test_published_only_snapshot_leaves_out_unpublished_posts_and_sources(tmp_pa
     assert b"zebrafinch" in raw
     code, out, err = run("verify", "--db", str(snap))
     assert code == 0, err
-    assert "withheld from this copy: 3 captures, 3 events, 3 payloads, 3 versions" in out
+    assert "withheld from this copy: 3 captures, 3 events, 3 payloads, 3 sightings, 1 source_versions, 3 versions" \
+        in out

@@ -1,0 +1,139 @@
+"""Identity a source cannot hijack: a second source serving an item under the same identity as another
+source's post (a feed guid is chosen by whoever publishes the feed) gets a separate post and a recorded
+identity conflict, never an edit of the first post; the operator sees it in `archiver status`, and a
+published copy without the second (unpublished) source still holds the first post whole."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pytest_httpserver import HTTPServer
+
+from archiver.archive import Archive, origin
+from archiver.cli import main
+from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
+from tests.official_fixtures import Site, fetch, rows, rss, write_config
+
+GUID = "tag:ministry-a.example,2026:statement-7"  # a guid with a scheme is taken as it is, not per feed
+
+
+@pytest.fixture
+def other_server() -> Iterator[HTTPServer]:
+    server = HTTPServer(host="127.0.0.1", port=0)
+    server.start()
+    yield server
+    server.clear()
+    if server.is_running():
+        server.stop()
+
+
+def test_a_second_source_serving_the_same_guid_cannot_edit_the_first_post(
+        httpserver: HTTPServer, other_server: HTTPServer, tmp_path: Path) -> None:
+    ministry, impostor = Site(httpserver), Site(other_server)  # two origins: two ports on 127.0.0.1
+    ministry.put("/rss.xml", rss([(GUID, ministry.url("/s/7"), "On the talks", "Tue, 02 Jun 2026 14:30:00 GMT",
+                                   "The ministry welcomes the talks.")]), "application/rss+xml")
+    impostor.put("/feed.xml", rss([(GUID, ministry.url("/s/7"), "On the talks", "Tue, 02 Jun 2026 14:30:00 GMT",
+                                    "The ministry rejects the talks.")]), "application/rss+xml")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "ministry-a", "kind": "feed", "locator": ministry.url("/rss.xml"), "organisation": "Ministry A"},
+        {"id": "aggregator", "kind": "feed", "locator": impostor.url("/feed.xml"), "organisation": "Aggregator",
+         "publish": False}])
+    db = tmp_path / "archive.db"
+    assert fetch(config, db, "ministry-a").exit_code == 0
+    before = rows(db, "SELECT id, native_id, source_id, author_name, text, version_count, current_version "
+                      "FROM posts")
+    assert len(before) == 1 and before[0][1] == GUID
+
+    second = fetch(config, db, "aggregator")
+    assert second.exit_code == 0, second.output
+    assert "edited 0" in second.output and "new 1" in second.output
+    assert "1 identity conflict(s), see `archiver status`" in second.output
+
+    # the first post is untouched: same row, one version, no event from the second source
+    assert rows(db, "SELECT id, native_id, source_id, author_name, text, version_count, current_version "
+                    "FROM posts WHERE id = ?", before[0][0]) == before
+    assert rows(db, "SELECT type FROM events WHERE post_id = ?", before[0][0]) == [("first_seen",)]
+    separate = rows(db, "SELECT id, native_id, source_id, text, owner FROM posts WHERE id != ?", before[0][0])
+    assert len(separate) == 1
+    other_id, native_id, source_id, text, owner = separate[0]
+    assert source_id == "aggregator" and text == "The ministry rejects the talks."
+    assert native_id == f"{GUID} [{owner}]" and owner == f"origin:{origin(impostor.url('/'))}"
+    conflicts = rows(db, "SELECT platform, native_id, post_id, owner, other_post_id, source_id FROM identity_conflicts")
+    assert conflicts == [("feed", GUID, before[0][0], f"origin:{origin(ministry.url('/'))}", other_id,
+                          "aggregator")]
+
+    # a re-poll of the second source adds to its own post, and records no second conflict
+    impostor.put("/feed.xml", rss([(GUID, ministry.url("/s/7"), "On the talks", "Tue, 02 Jun 2026 14:30:00 GMT",
+                                    "The ministry rejects the talks outright.")]), "application/rss+xml")
+    assert "edited 1" in fetch(config, db, "aggregator").output
+    assert rows(db, "SELECT version_count FROM posts WHERE id = ?", other_id) == [(2,)]
+    assert rows(db, "SELECT version_count, text FROM posts WHERE id = ?", before[0][0]) == [
+        (1, "The ministry welcomes the talks.")]
+    assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(1,)]
+
+    status = CliRunner().invoke(main, ["status", "--db", str(db)])
+    assert f"identity conflicts: 1 (latest: aggregator showed feed '{GUID}', held by ministry-a; " \
+           f"archived apart as post {other_id})" in status.output, status.output
+    verified = CliRunner().invoke(main, ["verify", "--db", str(db)])
+    assert verified.exit_code == 0, verified.output
+
+    # the published copy (the aggregator is publish = false) holds the ministry's post whole
+    snap = tmp_path / "public.db"
+    assert CliRunner().invoke(main, ["snapshot", "--db", str(db), str(snap), "--published-only"]).exit_code == 0
+    copy = sqlite3.connect(snap)
+    assert copy.execute("SELECT id, native_id, source_id, author_name, text, version_count, current_version "
+                        "FROM posts").fetchall() == before
+    assert copy.execute("SELECT count(*) FROM versions WHERE post_id = ?", (before[0][0],)).fetchone() == (1,)
+    copy.close()
+    checked = CliRunner().invoke(main, ["verify", "--db", str(snap)])
+    assert checked.exit_code == 0, checked.output
+
+
+def record(db: Path, url: str, source_id: str | None, *, posts: list[PostDraft] | None = None,
+           gone: list[Gone] | None = None) -> RecordResult:
+    with Archive(db, create=True) as archive:
+        return archive.record(Exchange(requested_url=url, method="GET", started_at=utcnow(), status=200, body=b"{}"),
+                              Observation(posts=posts or [], gone=gone or []), source_id=source_id)
+
+
+def social(platform: str, native_id: str, author_id: str, text: str) -> PostDraft:
+    return PostDraft(platform=platform, native_id=native_id, author_id=author_id, author_name=author_id,
+                     versions=[VersionDraft(text=text)])
+
+
+@pytest.mark.parametrize(("platform", "first", "second", "same"), [
+    # the account the platform authenticates decides, wherever the post was read
+    ("bluesky", ("https://bsky.example/a", "did:plc:alice"), ("https://other.example/b", "did:plc:alice"), True),
+    ("bluesky", ("https://bsky.example/a", "did:plc:alice"), ("https://bsky.example/b", "did:plc:mallory"), False),
+    # a Mastodon account id is only unique on its own server
+    ("mastodon", ("https://one.example/api", "1090"), ("https://one.example/api2", "1090"), True),
+    ("mastodon", ("https://one.example/api", "1090"), ("https://two.example/api", "1090"), False),
+    # web kinds: the origin the document came from, not the source
+    ("web", ("https://ministry.example/feed", "src"), ("https://ministry.example/other", "src"), True),
+    ("web", ("https://ministry.example/feed", "src"), ("https://mirror.example/feed", "src"), False),
+])
+def test_who_may_add_to_a_post(tmp_path: Path, platform: str, first: tuple[str, str], second: tuple[str, str],
+                               same: bool) -> None:
+    db = tmp_path / "archive.db"
+    record(db, first[0], "first", posts=[social(platform, "id-1", first[1], "Original.")])
+    result = record(db, second[0], "second", posts=[social(platform, "id-1", second[1], "Rewritten.")])
+    assert (result.edited, result.conflicts) == ((1, 0) if same else (0, 1))
+    texts = rows(db, "SELECT native_id, text FROM posts ORDER BY id")
+    assert texts[0] == ("id-1", "Rewritten." if same else "Original.")
+    assert len(texts) == (1 if same else 2)
+
+
+def test_another_source_cannot_delete_a_post(tmp_path: Path) -> None:
+    db = tmp_path / "archive.db"
+    record(db, "https://ministry.example/feed", "ministry",
+           posts=[social("feed", "tag:m,2026:1", "ministry", "Statement.")])
+    result = record(db, "https://mirror.example/feed", "mirror", gone=[Gone("feed", "tag:m,2026:1", True, "404")])
+    assert result.deleted == 0
+    assert rows(db, "SELECT status FROM posts") == [("live",)]
+    assert rows(db, "SELECT type FROM events") == [("first_seen",)]
+    assert record(db, "https://ministry.example/feed", "ministry",
+                  gone=[Gone("feed", "tag:m,2026:1", True, "404")]).deleted == 1  # its own source can
