@@ -72,7 +72,8 @@ POST_FACTS = ("platform", "native_id", "source_id", "owner", "url", "author_id",
               "repost_of", "media", "tags", "publish")
 # what deciding about a sighting needs: the post's state, owner and its current version's content
 _CURRENT = ("SELECT p.native_id, p.id, p.status, p.version_count, v.content_sha256, p.owner, p.source_id, "
-            "v.title, v.text, v.extra FROM posts p LEFT JOIN versions v ON v.id = p.current_version")
+            "v.extractor, v.extractor_version, v.title, v.text, v.extra "
+            "FROM posts p LEFT JOIN versions v ON v.id = p.current_version")
 _LOOKUP_CHUNK = 500
 _LOOK_UP = object()  # a post whose prefetched state was used already: look it up again
 
@@ -429,7 +430,7 @@ class Archive:
                 f"INSERT INTO posts (platform, native_id, source_id, first_seen_at, owner, {_VIEW_COLUMNS}) "
                 f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})",
                 (post.platform, native_id, source_id, at, owner, *self._view(post, post.versions[-1]))).lastrowid
-            status, count, current, stored = "live", 0, None, None
+            status, count, current, stored, read_by = "live", 0, None, None, None
             if conflict_with is not None:
                 self._append("identity_conflicts", {
                     "platform": post.platform, "native_id": post.native_id, "post_id": conflict_with[0],
@@ -438,7 +439,8 @@ class Archive:
                 result.conflicts += 1
         else:
             post_id, status, count, current = row[:4]
-            stored = tuple(row[6:])
+            read_by = tuple(row[6:8])  # the extractor that read the current version
+            stored = tuple(row[8:])
         facts = None
         known: set[tuple[str, str | None]] | None = None
         latest_version = latest_draft = None
@@ -471,10 +473,18 @@ class Archive:
             if count == 1:
                 self._event(post_id, "first_seen", at, result.capture_id, latest_version)
                 result.new += 1
+            elif read_by is not None and read_by != (post.extractor, post.extractor_version):
+                # the same bytes may read differently after an extractor change: the new reading is kept as
+                # a version, but nothing says the source changed it (a false "edited" is false evidence)
+                self._event(post_id, "reextracted", at, result.capture_id, latest_version,
+                            {"extractor": {"from": "/".join(map(str, read_by)),
+                                           "to": f"{post.extractor}/{post.extractor_version}"}})
+                result.reextracted += 1
             else:
                 self._event(post_id, "edited", at, result.capture_id, latest_version,
                             {"claimed_at": draft.claimed_at} if draft.claimed_at else None)
                 result.edited += 1
+            read_by = (post.extractor, post.extractor_version)
             current = digest
         if status != "live":
             self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})
@@ -563,6 +573,10 @@ class WriterThread:
         self._ready.wait()
         if self._error is not None:
             raise self._error
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def submit(self, work: Callable[[Archive], Any]) -> Future[Any]:
         future: Future[Any] = Future()

@@ -15,7 +15,8 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, classify, connect, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, classify, latest_version
+from archiver.status import STALE_INTERVALS
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
 
@@ -44,6 +45,13 @@ ENVIRONMENT = """Environment:
 """
 
 
+def open_for_writing(db_path: Path) -> Archive:
+    """The existing archive a command writes into, named on stderr first. Only `init` creates one: a
+    command run in the wrong folder must not start a second, empty archive there."""
+    click.echo(f"archive: {db_path.resolve()}", err=True)
+    return Archive(db_path)
+
+
 class ArchiverGroup(click.Group):
     """Turns ArchiveError (and the config errors derived from it: one line per mistake) and a failing
     archive file into one line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only)."""
@@ -66,9 +74,9 @@ class ArchiverGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """Evidence-grade archive of public statements and posts."""
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from archiver.logs import configure
+
+    configure(max(logging.WARNING - 10 * verbose, logging.DEBUG))
 
 
 @main.command()
@@ -85,71 +93,31 @@ def init(db_path: Path) -> None:
 @main.command()
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(db_path: Path, as_json: bool) -> None:
-    """What the archive holds, and each source's last runs."""
-    conn = connect(db_path, readonly=True)
-    try:
-        totals = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                  for table in ("sources", "runs", "captures", "payloads", "posts", "versions", "events")}
-        sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
-        found = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.head') FROM runs "
-                             "WHERE kind = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
-        conflicts = [dict(row) for row in conn.execute(_CONFLICTS_SQL)] if conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE name = 'identity_conflicts'").fetchone() else []
-    finally:
-        conn.close()
-    fixity = dict(zip(("at", "outcome", "error", "head"), found, strict=True)) if found else None
+@click.option("--wide", is_flag=True, help="Every column, reasons on one line (wider than 100 columns).")
+@click.option("--check", is_flag=True,
+              help="Exit 1, printing each problem, when the service died without being stopped, the last "
+                   "fixity check failed, or an enabled source has not succeeded within --intervals of its "
+                   "intervals; exit 0 (silent) when healthy. For cron and monitoring.")
+@click.option("--intervals", type=click.IntRange(min=1), default=STALE_INTERVALS, show_default=True,
+              help="How many of its intervals a source may go without a successful run (with --check).")
+def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int) -> None:
+    """What the archive holds, whether the service is running, and each source's last runs."""
+    from archiver.status import archive_status, render
+
+    found = archive_status(db_path)
+    if check:
+        problems = found.problems(intervals)
+        for problem in problems:
+            click.echo(problem)
+        if problems:
+            click.echo(f"archiver: status check: {len(problems)} problem(s) in {db_path}", err=True)
+            sys.exit(1)
+        return
     if as_json:
-        click.echo(json.dumps({"archive": str(db_path), "totals": totals, "fixity": fixity, "sources": sources,
-                               "identity_conflicts": conflicts}, indent=2))
+        click.echo(json.dumps({**found.as_dict(), "problems": found.problems(intervals)}, indent=2))
         return
-    click.echo(f"archive {db_path}: " + ", ".join(f"{n} {t}" for t, n in totals.items()))
-    if fixity is None:
-        click.echo("last fixity check: never (run `archiver verify`)")
-    else:
-        click.echo(f"last fixity check: {fixity['outcome']} at {_minute(fixity['at'])}"
-                   + (f", chain head {fixity['head']}" if fixity["outcome"] == "ok" else f": {fixity['error']}"))
-    if conflicts:
-        latest = conflicts[0]
-        click.echo(f"identity conflicts: {len(conflicts)} (latest: {latest['source_id'] or 'an import'} showed "
-                   f"{latest['platform']} {latest['native_id']!r}, held by {latest['held_by'] or 'another source'}; "
-                   f"archived apart as post {latest['other_post_id']})")
-    if not sources:
-        return
-    header = ("source", "kind", "last ok", "last failure", "reason", "next run", "runs", "failed", "missed", "posts")
-    rows = [(s["id"] + ("" if s["enabled"] else " (disabled)"), s["kind"], _minute(s["last_ok"]),
-             _minute(s["last_failure"]), (s["last_error"] or "-")[:60], _minute(s["next_run"]), str(s["runs"]),
-             str(s["failed_runs"]), str(s["missed_runs"]), str(s["posts"])) for s in sources]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-
-
-_SOURCE_STATUS_SQL = """
-SELECT s.id, s.kind, s.enabled,
-  (SELECT max(started_at) FROM runs r
-     WHERE r.source_id = s.id AND r.outcome IN ('ok', 'not_modified')) AS last_ok,
-  (SELECT max(started_at) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS last_failure,
-  (SELECT error FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed'
-     ORDER BY started_at DESC LIMIT 1) AS last_error,
-  (SELECT value FROM source_state t WHERE t.source_id = s.id AND t.key = 'next_run') AS next_run,
-  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.kind = 'fetch') AS runs,
-  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'failed') AS failed_runs,
-  (SELECT count(*) FROM runs r WHERE r.source_id = s.id AND r.outcome = 'missed') AS missed_runs,
-  (SELECT count(*) FROM posts p WHERE p.source_id = s.id) AS posts
-FROM sources s ORDER BY s.id
-"""
-
-
-_CONFLICTS_SQL = """
-SELECT c.id, c.platform, c.native_id, c.post_id, c.owner, c.other_post_id, c.other_owner, c.source_id, c.at,
-  (SELECT source_id FROM posts p WHERE p.id = c.post_id) AS held_by
-FROM identity_conflicts c ORDER BY c.id DESC
-"""
-
-
-def _minute(timestamp: str | None) -> str:
-    return timestamp[:16].replace("T", " ") if timestamp else "-"
+    for line in render(found, wide=wide):
+        click.echo(line)
 
 
 @main.command()
@@ -160,11 +128,11 @@ def _minute(timestamp: str | None) -> str:
 def verify(db_path: Path, record: bool) -> None:
     """Recompute every digest and the hash chain and rebuild every current view from the chained rows;
     exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record)."""
-    report = verify_archive(db_path)
+    report = verify_archive(db_path, progress=True)
     click.echo(report.summary())
     if record and report.journal == "wal" and not report.copy and report.schema == latest_version():
         try:
-            with Archive(db_path) as archive:
+            with open_for_writing(db_path) as archive:
                 record_verification(archive, report)
         except sqlite3.Error as exc:
             raise classify(exc, db_path, "recording the check in it") from exc
@@ -196,7 +164,7 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
     fetcher = Fetcher(config.settings if config else Settings())
     failed = False
     try:
-        with Archive(db_path, create=True) as archive:
+        with open_for_writing(db_path) as archive:
             if source_ids and config is not None:
                 sources = [config.source(source_id) for source_id in source_ids]
                 archive.sync_sources([s.as_row() for s in config.sources])
@@ -204,7 +172,7 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
                 try:
                     for source in sources:
                         report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
-                        failed |= report.outcome == "failed"
+                        failed |= report.outcome in ("failed", "partial")
                         click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
                                    f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
                                    f" not modified {report.not_modified})"
@@ -272,7 +240,7 @@ def export_dump(db_path: Path, output: Path) -> None:
     """Write a full SQL dump (`sqlite3 NEW.db < OUTPUT` rebuilds the archive; `-` for stdout)."""
     from archiver.exports import dump
 
-    lines = _write_output(None if str(output) == "-" else output, lambda out: dump(db_path, out))
+    lines = _write_output(None if str(output) == "-" else output, lambda out: dump(db_path, out, progress=True))
     click.echo(f"dumped {db_path} ({lines} statements)", err=True)
 
 
@@ -285,7 +253,7 @@ def export_warc(db_path: Path, source_id: str | None, since: str | None, output:
     """Write stored HTTP captures as WARC 1.1 (OUTPUT.warc.gz is gzipped per record)."""
     from archiver.warc import export_warc as write_warc
 
-    click.echo(write_warc(db_path, output, source_id=source_id, since=since).summary())
+    click.echo(write_warc(db_path, output, source_id=source_id, since=since, progress=True).summary())
 
 
 @main.command()
@@ -300,7 +268,8 @@ def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only
     leaves out is named in its `withheld` table; `archiver verify` on the copy passes and reports it."""
     from archiver.exports import snapshot as take_snapshot
 
-    withheld = take_snapshot(db_path, output, without_payloads=without_payloads, published_only=published_only)
+    withheld = take_snapshot(db_path, output, without_payloads=without_payloads, published_only=published_only,
+                             progress=True)
     left_out = ", ".join(f"{n} {table}" for table, n in sorted(withheld.items()))
     click.echo(f"snapshot of {db_path} written to {output}" + (f" (withheld: {left_out})" if left_out else ""))
 
@@ -310,7 +279,7 @@ def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")
 @click.option("--config-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Datasette metadata and settings folder [default: config/datasette of this installation].")
+              help="Datasette metadata and settings folder [default: the one shipped with archiver].")
 def serve(db_path: Path, host: str, port: int, config_dir: Path | None) -> None:
     """Serve the archive read-only with Datasette (the live file: safe while the service writes)."""
     from archiver.publish.server import serve as serve_archive
@@ -324,7 +293,7 @@ def import_() -> None:
 
 
 def _run_import(db_path: Path, path: Path, importer: Callable[..., Any]) -> None:
-    with Archive(db_path, create=True) as archive:
+    with open_for_writing(db_path) as archive:
         report = importer(archive, path)
     click.echo(report.summary())
     for problem in report.problems[:20]:
@@ -360,20 +329,23 @@ def import_twarc(db_path: Path, path: Path) -> None:
               help="Also serve the archive read-only with Datasette.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Datasette address.")
 @click.option("--port", default=8001, show_default=True, help="Datasette port.")
-def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int) -> None:
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one object per line (time, level, logger, message, source, run) for log shippers.")
+def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int, log_format: str) -> None:
     """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration).
     Refuses to start while `contact` in the sources file is the shipped placeholder."""
     import signal
     import threading
 
     from archiver.config import ConfigError, load_config, placeholder_contact
+    from archiver.logs import configure
     from archiver.service import Service
 
     if (problem := placeholder_contact(load_config(config_path))) is not None:
         raise ConfigError([problem])
-
-    if not logging.getLogger().isEnabledFor(logging.INFO):
-        logging.getLogger().setLevel(logging.INFO)
+    quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # no -v: the service still says what it does
+    configure(min(logging.getLogger().getEffectiveLevel(), logging.INFO), log_format)
+    if quiet:
         # the scheduler's own INFO lines (one per job added or run) drown the archive's; -v shows them
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
     service = Service(config_path, db_path, serve=serve, host=host, port=port)

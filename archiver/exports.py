@@ -5,16 +5,18 @@ consistent single-file snapshot (VACUUM INTO), optionally without the payloads."
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 from archiver.archive import CHAINED, Archive
 from archiver.canonical import withheld_digest
 from archiver.database import ArchiveError, connect, latest_version
+from archiver.progress import bar
 from archiver.readonly import lock_down
 
 FORMATS = ("csv", "json", "jsonl")
@@ -89,7 +91,7 @@ def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO) -> int:
     return count
 
 
-def dump(db_path: str | Path, out: TextIO) -> int:
+def dump(db_path: str | Path, out: TextIO, *, progress: bool = False) -> int:
     """A full SQL dump that rebuilds the archive in an empty database (schema version included);
     returns the number of statements. Read in one transaction, so it is consistent while the service
     keeps writing.
@@ -114,10 +116,14 @@ def dump(db_path: str | Path, out: TextIO) -> int:
         out.write(f"-- archive dump, schema version {version}\n")
         emit("PRAGMA foreign_keys = OFF")
         emit("BEGIN TRANSACTION")
+        tables = [name for kind, name, _ in schema if kind == "table" and kinds.get(name) == "table"]
+        total = sum(conn.execute(f"SELECT count(*) FROM {_quote(name)}").fetchone()[0] for name in tables)
+        shown = bar(f"dumping {Path(db_path).name}", total, enabled=progress)
         for kind, name, sql in schema:
             if kind == "table" and kinds.get(name) == "table":
                 emit(sql)
-                statements += _dump_rows(conn, name, out)
+                statements += _dump_rows(conn, name, out, shown.update)
+        shown.close()
         virtual = [(name, sql) for kind, name, sql in schema if kind == "table" and kinds.get(name) == "virtual"]
         for name, sql in virtual:
             emit(sql)
@@ -137,7 +143,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO) -> int:
+def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO, advance: Callable[[], object]) -> int:
     columns = [row[1] for row in conn.execute(f"PRAGMA table_info({_quote(table)})")]
     # SQLite's quote() writes each value as a literal that reads back identically (BLOBs as X'..')
     values = " || ',' || ".join(f"quote({_quote(column)})" for column in columns)
@@ -145,11 +151,12 @@ def _dump_rows(conn: sqlite3.Connection, table: str, out: TextIO) -> int:
     for (literal,) in conn.execute(f"SELECT {values} FROM {_quote(table)}"):
         out.write(f"INSERT INTO {_quote(table)} VALUES({literal});\n")
         count += 1
+        advance()
     return count
 
 
 def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: bool = False,
-             published_only: bool = False) -> dict[str, int]:
+             published_only: bool = False, progress: bool = False) -> dict[str, int]:
     """A consistent copy of the archive in one file (no WAL), fit for `datasette --immutable`.
     Returns how many rows of each table the copy withholds.
 
@@ -180,9 +187,9 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
         if withholding:
             raise ArchiveError(f"{db_path} predates publication records (schema 5): upgrade it with "
                                f"`archiver init --db {db_path}` before taking a copy that withholds rows")
-        _copy(db_path, out_path)
+        _copy(db_path, out_path, progress)
         return {}
-    _copy(db_path, out_path)  # the bulk of the work, without holding the archive's write lock
+    _copy(db_path, out_path, progress)  # the bulk of the work, without holding the archive's write lock
     try:
         copy = sqlite3.connect(out_path, isolation_level=None)
         try:
@@ -230,20 +237,31 @@ def _catch_up(copy: sqlite3.Connection, archive: Archive) -> None:
                      [(row[1], str(row[2]), "written after this copy was taken") for row in later])
 
 
-def _copy(db_path: str | Path, out_path: Path) -> None:
+def _copy(db_path: str | Path, out_path: Path, progress: bool = False) -> None:
     """VACUUM INTO from a read connection (the archive's last commit), then the copy alone brought to the
     current schema as one self-contained file (rollback journal, no WAL)."""
     conn = connect(db_path, readonly=True)
+    pages, page_size = (conn.execute(f"PRAGMA {name}").fetchone()[0] for name in ("page_count", "page_size"))
+    shown = bar(f"copying {Path(db_path).name}", pages * page_size, "B", enabled=progress, scale=True)
+    if not shown.disable:  # the copy's size as it grows, looked at every few thousand SQLite steps
+        conn.set_progress_handler(lambda: _grown(shown, out_path), 100_000)
     try:
         conn.execute("VACUUM INTO ?", (str(out_path),))
     except sqlite3.Error as exc:
         raise ArchiveError(f"snapshot to {out_path} failed: {exc}") from exc
     finally:
+        shown.close()
         conn.close()
     connect(out_path).close()  # the copy (never the original) at the current schema, `withheld` included
     copy = sqlite3.connect(out_path, isolation_level=None)
     copy.execute("PRAGMA journal_mode = DELETE")
     copy.close()
+
+
+def _grown(shown: Any, path: Path) -> int:
+    with contextlib.suppress(OSError):  # not created yet
+        shown.update(path.stat().st_size - shown.n)
+    return 0  # go on
 
 
 _UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"

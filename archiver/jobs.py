@@ -56,13 +56,13 @@ def run_source(source: Source, fetcher: Fetcher, write: Write[Any], view: Archiv
     try:
         _crawl(source, fetcher, write, view, report, should_stop)
     except Exception as exc:  # a bug must still end the run as a recorded failure
-        log.exception("source %s: run %s crashed", source.id, run_id)
-        report.outcome, report.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        log.debug("source %s: run %s raised", source.id, run_id, exc_info=True)  # the run's line says what
+        report.outcome, report.error = "failed", " ".join(f"internal error: {type(exc).__name__}: {exc}".split())
     write(lambda archive: archive.finish_run(run_id, report.outcome, report.error, report.as_details()))
-    level = logging.WARNING if report.outcome == "failed" else logging.INFO
+    level = logging.WARNING if report.outcome in ("failed", "partial") else logging.INFO
     log.log(level, "source %s: run %s %s%s (requests %d, new %d, edited %d, deleted %d)", source.id,
             run_id, report.outcome, f": {report.error}" if report.error else "", report.requests,
-            report.new, report.edited, report.deleted)
+            report.new, report.edited, report.deleted, extra={"source": source.id, "run": run_id})
     return report
 
 
@@ -77,7 +77,7 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
         report.outcome, report.error = "failed", str(exc)
         return
     seen: set[tuple[str, str]] = set()
-    listing_failures = listings = 0
+    listing_failures = listings = failures = 0
     while queue:
         request = queue.popleft()
         if (request.method, request.url) in seen:
@@ -101,6 +101,9 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
         if exchange.not_modified:
             report.not_modified += 1
         parsed, problem = _parse(module, source, request, exchange, view)
+        if parsed and parsed.problems:
+            failures += 1
+            report.problems.extend(parsed.problems)
         observation = parsed.observation if parsed else None
         result = write(lambda archive, e=exchange, o=observation: archive.record(
             e, o, run_id=report.run_id, source_id=source.id))
@@ -115,6 +118,7 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
         if request.purpose == "listing":
             listings += 1
         if problem:
+            failures += 1
             report.problems.append(problem)
             if request.purpose == "listing":
                 listing_failures += 1
@@ -127,6 +131,9 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
         report.error = report.error or report.problems[0]
     elif report.requests and report.not_modified == report.requests:
         report.outcome = "not_modified"
+    elif failures:  # something was recorded, but a request, a follow-up page or part of a document failed
+        report.outcome = "partial"
+        report.error = report.error or f"{len(report.problems)} problem(s); first: {report.problems[0]}"
     elif report.problems and not report.error:
         report.error = f"{len(report.problems)} problem(s); first: {report.problems[0]}"
 
@@ -136,14 +143,16 @@ def _parse(module: Any, source: Source, request: Request, exchange: Exchange,
     if exchange.not_modified:
         return None, None
     if exchange.status is None:
-        return None, f"{request.method} {request.url}: {exchange.error or 'no response'}"
+        return None, exchange.failure()
     try:
         return module.parse(source, request, exchange, view), None
     except ParseError as exc:
         return None, str(exc)
     except Exception as exc:  # a parser bug on hostile input is a failed page, not a dead run
-        log.exception("source %s: parser %s failed on %s", source.id, source.kind, request.url)
-        return None, f"{source.kind} parser failed on {request.url}: {type(exc).__name__}: {exc}"
+        # one line in the service log (the run's own line repeats it); the traceback only at DEBUG
+        log.debug("source %s: parser %s failed on %s", source.id, source.kind, request.url, exc_info=True)
+        cause = " ".join(f"{type(exc).__name__}: {exc}".split())  # a message with newlines stays one line
+        return None, f"{source.kind} parser failed: {cause}: {request.method} {request.url}"
 
 
 def capture_url(archive: Archive, fetcher: Fetcher, url: str, *,

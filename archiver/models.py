@@ -95,6 +95,17 @@ class Exchange:
     def not_modified(self) -> bool:
         return self.status == 304
 
+    def failure(self) -> str:
+        """Why this exchange gave nothing to parse, cause first: "HTTP 503: GET URL", "connection failed
+        to host: [Errno 111] Connection refused: GET URL". The one wording of every failed request."""
+        if self.error:
+            cause = self.error
+        elif self.status is not None and not 200 <= self.status < 300:
+            cause = f"HTTP {self.status}"
+        else:
+            cause = "no response" if self.status is None else "no body"
+        return f"{cause}: {self.method} {self.requested_url}"
+
     def header(self, name: str) -> str | None:
         lowered = name.lower()
         for key, value in self.response_headers:
@@ -175,6 +186,7 @@ class RecordResult:
     missing: int = 0
     deleted: int = 0
     restored: int = 0
+    reextracted: int = 0  # new versions read by a changed extractor: not edits (events.type 'reextracted')
     conflicts: int = 0  # items shown under an identity another owner holds (archived as separate posts)
     payload_stored: bool = False
 

@@ -8,7 +8,9 @@ import ctypes
 import datetime as dt
 import hashlib
 import logging
+import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import threading
@@ -22,12 +24,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from archiver import heartbeat, systemd
 from archiver.archive import Archive, WriterThread
 from archiver.config import Config, ConfigError, load_config
 from archiver.database import ArchiveError
 from archiver.fetch import Fetcher
 from archiver.jobs import run_source
-from archiver.models import Source, format_time, parse_time
+from archiver.models import Source, format_time, parse_time, utcnow
 from archiver.schedule import Schedule, parse_schedule
 from archiver.verify import check_pages, record_failure
 from archiver.verify import record as record_verification
@@ -41,6 +44,9 @@ log = logging.getLogger(__name__)
 BACKOFF_AFTER = 2
 # Missed slots recorded after a stop, per source: enough to show the gap, bounded for long outages.
 MAX_MISSED_RECORDED = 50
+# Seconds between heartbeats (the file `archiver status` reads, systemd's watchdog ping); a third of
+# WatchdogSec when systemd asks for less.
+HEARTBEAT_SECONDS = 10.0
 
 
 try:
@@ -109,6 +115,9 @@ class Service:
         self._draining = threading.Event()
         self._lock = threading.Lock()
         self.datasette: subprocess.Popen[bytes] | None = None
+        self._beating = threading.Event()
+        watchdog = systemd.watchdog_seconds()
+        self.heartbeat_seconds = min(HEARTBEAT_SECONDS, watchdog / 3) if watchdog else HEARTBEAT_SECONDS
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -119,7 +128,7 @@ class Service:
             except ArchiveError as exc:
                 log.critical("FATAL: %s; refusing to write into it", exc)
                 raise
-        Archive(self.db_path, create=True).close()
+        Archive(self.db_path).close()  # made by `archiver init`, never implicitly here
         if self.serve:  # forked before any other thread exists
             self._start_datasette()
         self.writer = WriterThread(self.db_path)
@@ -140,12 +149,22 @@ class Service:
         self.scheduler.start()
         log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
                  len(self._sources), self.config.settings.workers, self.db_path)
+        self._state = heartbeat.ServiceState(pid=os.getpid(), host=socket.gethostname(), started_at=utcnow(),
+                                             heartbeat_at=utcnow(), period=self.heartbeat_seconds)
+        self._beat()
+        systemd.notify("READY=1", f"STATUS={self._state.status}")
+        # its own thread, not a scheduler job: busy workers must not look like a dead service
+        self._heart = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        self._heart.start()
 
     def stop(self) -> None:
         """Drain: queued jobs skip themselves, running ones stop between requests (each request ends
         at its deadline), then the writer commits what it holds and closes."""
         log.info("archiver service stopping: draining")
+        systemd.notify("STOPPING=1", "STATUS=draining: running fetches end between requests")
         self._draining.set()
+        self._beating.set()
+        self._heart.join()  # its last beat is written before the final state below, never after
         self.scheduler.shutdown(wait=True)
         self.writer.close()
         self.view.close()
@@ -156,6 +175,9 @@ class Service:
                 self.datasette.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.datasette.kill()
+        self._state.stopped_at = utcnow()
+        self._state.status = "stopped"
+        self._write_state()
         log.info("archiver service stopped")
 
     def request_reload(self) -> None:
@@ -295,10 +317,11 @@ class Service:
                                                 self.config.settings.max_backoff))
                 health.not_before = now + wait
                 log.warning("source %s: %d failed runs in a row, next attempt not before %s",
-                            source_id, health.failures, format_time(health.not_before))
+                            source_id, health.failures, format_time(health.not_before), extra={"source": source_id})
         else:
             if health.failures >= BACKOFF_AFTER:
-                log.info("source %s recovered after %d failed runs", source_id, health.failures)
+                log.info("source %s recovered after %d failed runs", source_id, health.failures,
+                         extra={"source": source_id})
             health.failures, health.not_before = 0, None
         if self._draining.is_set():
             return  # the scheduler is shutting down and holds its job store: do not ask it
@@ -323,6 +346,39 @@ class Service:
             log.info("fixity check: %s", report.summary())
         else:
             log.error("fixity check FAILED: %s (%s)", report.problems[0], report.summary())
+
+    # -- liveness -----------------------------------------------------------------------------
+
+    def _heartbeat(self) -> None:
+        while not self._beating.wait(self.heartbeat_seconds):
+            self._beat()
+
+    def _beat(self) -> None:
+        """Tell `archiver status` (the heartbeat file) and systemd (WATCHDOG=1, STATUS=) how the service is.
+        No ping when the scheduler or the writer is dead, so that systemd's watchdog restarts it."""
+        alive = self.scheduler.running and self.writer.alive
+        self._state.heartbeat_at = utcnow()
+        self._state.datasette = self._datasette_state()
+        self._state.status = (f"{len(self._sources)} sources scheduled" if alive else "not working: "
+                              + ("the scheduler stopped" if not self.scheduler.running else "the writer died"))
+        if self._state.datasette:
+            self._state.status += f"; Datasette {self._state.datasette}"
+        self._write_state()
+        systemd.notify(*(["WATCHDOG=1"] if alive else []), f"STATUS={self._state.status}")
+
+    def _write_state(self) -> None:
+        try:
+            heartbeat.write(self.db_path, self._state)
+        except OSError as exc:  # status then cannot tell; the service itself goes on
+            log.warning("cannot write the heartbeat file %s: %s", heartbeat.path_for(self.db_path), exc)
+
+    def _datasette_state(self) -> str | None:
+        if self.datasette is None:
+            return None
+        code = self.datasette.poll()
+        if code is None:
+            return f"serving on http://{self.host}:{self.port}/ (pid {self.datasette.pid})"
+        return f"exited with code {code}"
 
     # -- publication --------------------------------------------------------------------------
 

@@ -12,11 +12,13 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, Archive
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
 from archiver.database import ArchiveCorrupt, ArchiveError, classify, open_to_check
 from archiver.payloads import decode_payload
+from archiver.progress import bar
 
 
 @dataclass
@@ -33,6 +35,8 @@ class VerifyReport:
     publication: int | None = None  # a published copy: the id of the publication record its chain ends with
     views: int = 0  # current-view rows rebuilt and compared
     problems: list[str] = field(default_factory=list)
+    # the bar the checks advance (archiver.progress; silent unless asked for and on a terminal)
+    progress: Any = field(default_factory=lambda: bar("", None, enabled=False), repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -66,14 +70,20 @@ class _Archive:
         return ", ".join(c if c in self.columns[table] else f"NULL AS {c}" for c in CHAINED[table])
 
 
-def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
+def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False) -> VerifyReport:
     """Check the archive at `path`; raises ArchiveError (one line: corrupt, locked, unreadable)."""
     conn = open_to_check(path)
+    report = VerifyReport()
     try:
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
-        report = VerifyReport(schema=conn.execute("PRAGMA user_version").fetchone()[0], journal=_journal(path))
+        report.schema = conn.execute("PRAGMA user_version").fetchone()[0]
+        report.journal = _journal(path)
         _quick_check(conn, path)
         archive = _Archive(conn)
+        if progress:  # counted on the same snapshot, so the total is what the checks will read
+            total = sum(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                        for table in ("payloads", "versions", "chain"))
+            report.progress = bar(f"verifying {Path(path).name}", total)
         last = conn.execute("SELECT table_name, row_id FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
         if last is not None and last[0] == "publications" and report.journal != "wal":
             # a published copy: one file, no WAL, ending with its publication record (the archive it was
@@ -92,6 +102,7 @@ def verify(path: str | Path, *, max_problems: int = 20) -> VerifyReport:
     except sqlite3.Error as exc:
         raise classify(exc, path, "checking it") from exc
     finally:
+        report.progress.close()
         conn.close()
 
 
@@ -146,6 +157,7 @@ def _payloads(archive: _Archive, report: VerifyReport) -> None:
     for sha, size, compression, data in conn.execute(
             "SELECT sha256, size, compression, data FROM payloads ORDER BY sha256"):
         report.payloads += 1
+        report.progress.update()
         try:
             body = decode_payload(compression, data)
         except Exception as exc:
@@ -166,6 +178,7 @@ def _versions(archive: _Archive, report: VerifyReport) -> None:
     for version_id, rule, title, text, extra, digest in archive.conn.execute(
             "SELECT id, canonical_rule, title, text, extra, content_sha256 FROM versions ORDER BY id"):
         report.versions += 1
+        report.progress.update()
         actual = content_digest(title, text, json.loads(extra) if extra else None, rule)
         if actual != digest:
             report.problems.append(f"versions row {version_id}: content digest {actual} but {digest} recorded")
@@ -179,6 +192,7 @@ def _chain(archive: _Archive, report: VerifyReport) -> None:
     for seq, table, row_id, row_sha, prev_sha, entry_sha in conn.execute(
             "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain ORDER BY seq"):
         report.chain_entries += 1
+        report.progress.update()
         where = f"chain entry {seq} ({table} row {row_id})"
         if seq != expected_seq:
             report.problems.append(f"chain entry {expected_seq} is missing (next is {seq})")

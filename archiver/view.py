@@ -40,7 +40,8 @@ class ArchiveView:
 
     def post(self, platform: str, native_id: str) -> KnownPost | None:
         row = self.conn.execute(
-            "SELECT p.platform, p.native_id, p.url, p.status, v.content_sha256, s.last_seen_at "
+            "SELECT p.platform, p.native_id, p.url, p.status, v.content_sha256, s.last_seen_at, "
+            "p.published_at, p.published_raw, p.published_where "
             "FROM posts p LEFT JOIN versions v ON v.id = p.current_version "
             "LEFT JOIN post_seen s ON s.post_id = p.id "
             "WHERE p.platform = ? AND p.native_id = ?", (platform, native_id)).fetchone()
@@ -49,7 +50,8 @@ class ArchiveView:
     def posts_of_source(self, source_id: str, statuses: tuple[str, ...] = ("live",)) -> list[KnownPost]:
         marks = ", ".join("?" * len(statuses))
         rows = self.conn.execute(
-            "SELECT p.platform, p.native_id, p.url, p.status, v.content_sha256, s.last_seen_at "
+            "SELECT p.platform, p.native_id, p.url, p.status, v.content_sha256, s.last_seen_at, "
+            "p.published_at, p.published_raw, p.published_where "
             "FROM posts p LEFT JOIN versions v ON v.id = p.current_version "
             "LEFT JOIN post_seen s ON s.post_id = p.id "
             f"WHERE p.source_id = ? AND p.status IN ({marks}) ORDER BY p.id", (source_id, *statuses))

@@ -10,7 +10,7 @@ import datetime as dt
 import http
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -25,6 +25,7 @@ from archiver import __version__
 from archiver.database import ArchiveError, connect
 from archiver.models import format_time, parse_time
 from archiver.payloads import decode_payload
+from archiver.progress import bar
 
 # Payloads are stored decoded, so these no longer describe the bytes in the record; the values the
 # server sent are kept under ORIGINAL_PREFIX + name.
@@ -57,7 +58,7 @@ def sha256_label(hex_digest: str) -> str:
 
 
 def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | None = None,
-                since: str | None = None) -> WarcReport:
+                since: str | None = None, progress: bool = False) -> WarcReport:
     """Write the captures of `source_id` (all when None) started at or after `since` to `out_path`
     (gzip per record when the name ends in .gz)."""
     out_path = Path(out_path)
@@ -78,7 +79,10 @@ def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | N
                 "archiver-source": source_id or "all",
                 "archiver-since": since or "",
             }))
-            _write_captures(conn, writer, report, source_id, since)
+            where, params = _filter(source_id, since)
+            total = conn.execute(f"SELECT count(*) FROM captures c WHERE {where}", params).fetchone()[0]
+            with bar(f"exporting {out_path.name}", total, " captures", enabled=progress) as shown:
+                _write_captures(conn, writer, report, _captures(conn, where, params), shown.update)
         partial.replace(out_path)
     except OSError as exc:
         raise ArchiveError(f"cannot write {out_path}: {exc.strerror or exc}") from exc
@@ -102,7 +106,8 @@ def _count(report: WarcReport, writer: WARCWriter, record: Any) -> None:
     report.records[record.rec_type] = report.records.get(record.rec_type, 0) + 1
 
 
-def _captures(conn: sqlite3.Connection, source_id: str | None, since: str | None) -> Iterator[sqlite3.Row]:
+def _filter(source_id: str | None, since: str | None) -> tuple[str, list[str]]:
+    """The WHERE clause (on captures `c`) choosing what is exported, and its parameters."""
     where, params = ["1 = 1"], []
     if source_id is not None:
         where.append("c.source_id = ?")
@@ -110,9 +115,13 @@ def _captures(conn: sqlite3.Connection, source_id: str | None, since: str | None
     if since is not None:
         where.append("c.started_at >= ?")
         params.append(since)
+    return " AND ".join(where), params
+
+
+def _captures(conn: sqlite3.Connection, where: str, params: list[str]) -> Iterator[sqlite3.Row]:
     yield from conn.execute(
         "SELECT c.*, p.compression, p.data FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
-        f"AND c.revisit_of IS NULL WHERE {' AND '.join(where)} ORDER BY c.id", params)
+        f"AND c.revisit_of IS NULL WHERE {where} ORDER BY c.id", params)
 
 
 @dataclass
@@ -122,10 +131,11 @@ class _Written:
     date: str
 
 
-def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcReport, source_id: str | None,
-                    since: str | None) -> None:
+def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcReport, rows: Iterator[sqlite3.Row],
+                    advance: Callable[[], object]) -> None:
     first_with_payload: dict[str, _Written] = {}
-    for row in _captures(conn, source_id, since):
+    for row in rows:
+        advance()
         if row["kind"] not in ("http", "robots") or row["status"] is None:
             report.skipped += 1
             continue

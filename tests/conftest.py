@@ -12,6 +12,13 @@ from archiver.view import ArchiveView
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # copied from shared/fixtures; licences in SOURCES.txt
 
 
+def init_archive(path: Path) -> Path:
+    """`archiver init` before a command that writes (no command but init creates an archive)."""
+    if not Path(path).exists():
+        Archive(path, create=True).close()
+    return Path(path)
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "archive.db"

@@ -205,7 +205,9 @@ def fetch(config: Any, db: Any, source_id: str) -> Any:
     from click.testing import CliRunner
 
     from archiver.cli import main
+    from tests.conftest import init_archive
 
+    init_archive(db)
     return CliRunner().invoke(main, ["fetch", source_id, "--config", str(config), "--db", str(db)])
 
 

@@ -55,6 +55,23 @@ def test_a_body_replaced_after_it_was_prepared_is_stored_under_its_own_digest(ar
     assert verify(archive.path).ok
 
 
+def test_a_new_reading_by_a_changed_extractor_is_a_version_but_never_an_edit(archive: Archive) -> None:
+    archive.record(exchange(b"<p>page</p>"), Observation(posts=[post("a", "Menu Statement on the talks.")]))
+    upgraded = post("a", "Statement on the talks.")  # the same page read by a newer extractor
+    upgraded.extractor_version = "2"
+    result = archive.record(exchange(b"<p>page</p>"), Observation(posts=[upgraded]))
+    assert (result.edited, result.reextracted) == (0, 1)
+    events = archive.conn.execute("SELECT type, details FROM events ORDER BY id").fetchall()
+    assert [e[0] for e in events] == ["first_seen", "reextracted"]
+    assert '"from":"test/1"' in events[1][1] and '"to":"test/2"' in events[1][1]
+    assert count(archive, "SELECT version_count FROM posts") == 2  # the new reading is kept, and current
+    # a change the same extractor then reads is an edit again
+    edited = post("a", "Statement on the stalled talks.")
+    edited.extractor_version = "2"
+    assert archive.record(exchange(b"<p>page 2</p>"), Observation(posts=[edited])).edited == 1
+    assert verify(archive.path).ok
+
+
 def test_changed_content_is_a_second_version_and_an_edited_event(archive: Archive) -> None:
     archive.record(exchange(b"v1"), Observation(posts=[post("a", "We call for an inquiry.")]))
     result = archive.record(exchange(b"v2"), Observation(posts=[post("a", "We call for an independent inquiry.")]))

@@ -54,7 +54,7 @@ def test_declared_encoding_is_honoured() -> None:
     body = ('<?xml version="1.0" encoding="windows-1252"?><rss version="2.0"><channel><title>Ministère</title>'
             "<item><guid>https://x.example/1</guid><title>Déclaration du ministère – été</title>"
             "</item></channel></rss>").encode("cp1252")
-    entries, version = feed.read_feed(exchange(FEED, body, content_type="application/xml", charset=None), FEED)
+    entries, version, _ = feed.read_feed(exchange(FEED, body, content_type="application/xml", charset=None), FEED)
     assert version == "rss20"
     assert entries[0][0]["title"] == "Déclaration du ministère – été"
 

@@ -22,6 +22,7 @@ from archiver.fetch import Fetcher
 from archiver.models import Request, Source, parse_time
 from archiver.verify import verify
 from archiver.view import ArchiveView
+from tests.conftest import init_archive
 
 TOKEN = "tok-9f8e7d6c5b4a-secret-value"
 SOURCE = Source(id="test", kind="webpage", locator="http://127.0.0.1/", options={"allow_private": True})
@@ -474,13 +475,14 @@ def test_archiver_fetch_url_captures_one_url(server: Server, tmp_path: Path) -> 
     from archiver.cli import main
 
     server.routes["/statement"] = text(b"We condemn the attack.")
-    db = tmp_path / "archive.db"
+    db = init_archive(tmp_path / "archive.db")
     url = server.base + "/statement"
     result = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(tmp_path / "none.toml"),
                                        "--allow-private", url])
     assert result.exit_code == 0, result.output
     digest = hashlib.sha256(b"We condemn the attack.").hexdigest()
-    assert result.output == f"capture 2\t200\t{digest}\t{url}\n"  # capture 1: the robots.txt it read first
+    assert result.stdout == f"capture 2\t200\t{digest}\t{url}\n"  # capture 1: the robots.txt it read first
+    assert result.stderr.startswith(f"archive: {db.resolve()}\n")  # the archive it wrote into
     with Archive(db) as archive:
         run = [tuple(row) for row in archive.conn.execute("SELECT kind, source_id, outcome, n_captures FROM runs")]
         capture = [tuple(row) for row in archive.conn.execute("SELECT run_id, kind, status, payload_sha256, robots "
@@ -515,10 +517,10 @@ id = "ministry"
 kind = "feed"
 locator = "{server.base}/feed.xml"
 """, encoding="utf-8")
-    db = tmp_path / "archive.db"
+    db = init_archive(tmp_path / "archive.db")
     result = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(config), "ministry"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("ministry: run 1 ok (requests 1, new 1,")
+    assert result.stdout.startswith("ministry: run 1 ok (requests 1, new 1,")
     unknown = CliRunner().invoke(main, ["fetch", "--db", str(db), "--config", str(config), "nosuch"])
     assert unknown.exit_code == 2 and "no source with id 'nosuch'" in unknown.output
 

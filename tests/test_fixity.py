@@ -157,7 +157,10 @@ def test_a_read_only_archive_is_checked_and_recording_into_it_is_exit_5(unwritab
     assert checked.returncode == 0, checked.stderr  # checking needs no write
     result = archiver("verify", "--db", str(path), user=user)
     assert result.returncode == 5, (result.stdout, result.stderr)
-    assert len(result.stderr.strip().splitlines()) == 1 and "read-only" in result.stderr, result.stderr
+    # the archive it was to write into is named first, then one line says why it could not
+    assert result.stderr.strip().splitlines()[0] == f"archive: {path.resolve()}", result.stderr
+    errors = result.stderr.strip().splitlines()[1:]
+    assert len(errors) == 1 and "read-only" in errors[0], result.stderr
     assert "Traceback" not in result.stderr
     assert sha256(path) == before
 
@@ -202,7 +205,7 @@ def test_a_snapshot_taken_while_the_archive_grows_withholds_what_came_after(live
 
     made = exports._copy
 
-    def copy_then_write(db_path: Path, out_path: Path) -> None:
+    def copy_then_write(db_path: Path, out_path: Path, progress: bool = False) -> None:
         made(db_path, out_path)
         fill_more = Exchange(requested_url="https://www.example.org/late", method="GET", started_at=utcnow(),
                              status=200, body=b"<rss>late</rss>")

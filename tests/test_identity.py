@@ -75,7 +75,7 @@ def test_a_second_source_serving_the_same_guid_cannot_edit_the_first_post(
         (1, "The ministry welcomes the talks.")]
     assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(1,)]
 
-    status = CliRunner().invoke(main, ["status", "--db", str(db)])
+    status = CliRunner().invoke(main, ["status", "--wide", "--db", str(db)])  # --wide: the line unwrapped
     assert f"identity conflicts: 1 (latest: aggregator showed feed '{GUID}', held by ministry-a; " \
            f"archived apart as post {other_id})" in status.output, status.output
     verified = CliRunner().invoke(main, ["verify", "--db", str(db)])

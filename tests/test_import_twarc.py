@@ -9,13 +9,14 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from archiver.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, init_archive
 from tests.social_loop import events, rows
 
 TWARC = FIXTURES / "twarc2"
 
 
 def run(db_path: Path, path: Path) -> tuple[int, str]:
+    init_archive(db_path)
     result = CliRunner().invoke(main, ["import", "twarc", "--db", str(db_path), str(path)])
     return result.exit_code, result.output
 

@@ -16,13 +16,14 @@ from archiver.archive import Archive
 from archiver.cli import main
 from archiver.importers import x_archive
 from archiver.importers.filecapture import ImportFailed
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, init_archive
 from tests.social_loop import events, rows
 
 TWEETS = FIXTURES / "x_archive" / "tweets.js"
 
 
 def run(*args: str) -> Any:
+    init_archive(Path(args[args.index("--db") + 1]))
     return CliRunner().invoke(main, ["import", *args], catch_exceptions=False)
 
 
@@ -147,7 +148,7 @@ def test_an_unpacked_folder_read_in_tiny_chunks(db_path: Path, tmp_path: Path,
 def test_a_truncated_file_is_a_recorded_failure_and_a_clear_error(db_path: Path, tmp_path: Path) -> None:
     broken = tmp_path / "tweets.js"
     broken.write_bytes(TWEETS.read_bytes()[:30000])
-    result = CliRunner().invoke(main, ["import", "x-archive", "--db", str(db_path), str(broken)])
+    result = CliRunner().invoke(main, ["import", "x-archive", "--db", str(init_archive(db_path)), str(broken)])
     assert result.exit_code == 2
     assert "archiver: error: tweets.js: entry" in result.output and "truncated" in result.output
     outcome, error = rows(db_path, "SELECT outcome, error FROM runs")[0]
@@ -160,7 +161,7 @@ def test_bad_entries_are_skipped_and_named(db_path: Path, tmp_path: Path) -> Non
     path = tmp_path / "tweets.js"
     path.write_text(ytd("tweets", [tweet("1", "fine", "Mon Sep 05 10:00:00 +0000 2022"), {"tweet": {"id_str": 5}},
                                    {"like": {}}]))
-    result = CliRunner().invoke(main, ["import", "x-archive", "--db", str(db_path), str(path)])
+    result = CliRunner().invoke(main, ["import", "x-archive", "--db", str(init_archive(db_path)), str(path)])
     assert result.exit_code == 1
     assert "tweets.js: entry 2: `id_str` missing or not numeric" in result.output
     assert "tweets.js: entry 3: not an object with a `tweet` object" in result.output

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from archiver.verify import verify
+from tests.conftest import init_archive
 from tests.loopback import LoopbackServer, Reply
 
 SOURCES = 20
@@ -87,6 +88,7 @@ def free_port() -> int:
 
 
 def start(db: Path, config: Path, *extra: str, log: Path) -> subprocess.Popen[bytes]:
+    init_archive(db)  # as the unit's ExecStartPre does: `archiver run` never creates an archive
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     return subprocess.Popen([sys.executable, "-m", "archiver", "run", "--db", str(db), "--config", str(config),
                              *extra], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)

@@ -89,3 +89,24 @@ def test_sitemap_index_end_to_end_lastmod_edit_and_removal(httpserver, tmp_path:
     assert "edited 1, deleted 1" in third.output, third.output
     assert rows(db, "SELECT count(*) FROM versions WHERE text LIKE '%Updated on 5 June.%'")[0][0] == 1
     assert rows(db, "SELECT status FROM posts ORDER BY id") == [("live",), ("deleted",)]
+
+
+def test_an_edit_found_through_the_sitemap_keeps_the_publication_date(archive: Archive, db_path: Path) -> None:
+    src = source()
+    url = PAGES[0][0]
+    view = ArchiveView(db_path)
+    try:
+        first = exchange(url, statement_page("Press release 1", date="2026-06-01T10:00:00+02:00"))
+        request = Request(url, purpose="item", meta=(("sig", "2026-06-01T10:00:00+00:00"),))
+        archive.record(first, sitemap.parse(src, request, first, view).observation, source_id=src.id)
+        # the page is edited, and its new template carries no date; the sitemap has only <lastmod>
+        edited = exchange(url, statement_page("Press release 1", paragraphs="<p>" + "A corrected text. " * 20 + "</p>",
+                                              date=None))
+        request = Request(url, purpose="item", meta=(("sig", "2026-06-05T08:00:00+00:00"),))
+        post, = sitemap.parse(src, request, edited, view).observation.posts
+        result = archive.record(edited, sitemap.parse(src, request, edited, view).observation, source_id=src.id)
+    finally:
+        view.close()
+    assert result.edited == 1
+    assert (post.published_at, post.published_raw) == ("2026-06-01T08:00:00.000000Z", "2026-06-01T10:00:00+02:00")
+    assert post.published_where == "meta[property=article:published_time]"

@@ -71,7 +71,7 @@ def test_letter_pdf_text_and_row_fields_make_the_post(archive: Archive, view: Ar
     extra = post.versions[0].extra
     assert extra["addressee"] == "Canada" and extra["pdf_pages"] == 1 and len(extra["mandates"]) == 2
     assert (post.published_at, post.published_raw, post.published_where) == (
-        "2026-02-27T00:00:00.000000Z", "27 Feb 2026", "listing:date")
+        "2026-02-27T00:00:00.000000Z", "27 Feb 2026", "listing:date [read by dateparser (DMY); date only]")
     assert post.versions[0].raw.startswith("<tr>")
 
 
@@ -128,3 +128,25 @@ def test_communications_listing_and_letter_end_to_end(httpserver, tmp_path: Path
     assert "edited 1" in second.output, second.output
     extras = [json.loads(e) for (e,) in rows(db, "SELECT extra FROM versions ORDER BY number")]
     assert [len(e.get("replies", [])) for e in extras] == [0, 1]
+
+
+@pytest.mark.parametrize(("written", "options", "expected"), [
+    ("02/12/2020", {}, "2020-12-02T00:00:00.000000Z"),  # the table writes day first
+    ("13/03/2014", {}, "2014-03-13T00:00:00.000000Z"),
+    ("12/02/2020", {"date_order": "MDY"}, "2020-12-02T00:00:00.000000Z"),  # a source may say otherwise
+])
+def test_table_dates_are_read_day_first(view: ArchiveView, written: str, options: dict, expected: str) -> None:
+    src = source(**options)
+    rows = [{**ROWS[0], "date": written}]
+    item = un_communications.parse(src, Request(LISTING), exchange(LISTING, communications_page(rows)), view).follow[0]
+    post, = un_communications.parse(src, item, exchange(item.url, LETTER, content_type="application/pdf"),
+                                    view).observation.posts
+    assert (post.published_at, post.published_raw) == (expected, written)
+    assert post.published_where.startswith("listing:date [read by dateparser (")
+
+
+def test_a_listing_cut_short_is_not_read(view: ArchiveView) -> None:
+    page = communications_page(ROWS)
+    cut = page[: page.index(b"Information received concerning the imminent")]  # inside the second row
+    with pytest.raises(ParseError, match="cut short"):
+        un_communications.parse(source(), Request(LISTING), exchange(LISTING, cut), view)

@@ -193,3 +193,18 @@ def test_a_page_that_left_the_listing_and_shows_no_statement_is_missing(archive:
     assert result.missing == 1
     back = webpage.parse(src, confirm, page, view).observation
     assert archive.record(page, back, source_id=src.id).restored == 1
+
+
+def test_a_listing_with_unreadable_entries_looks_for_no_removals(archive: Archive, view: ArchiveView) -> None:
+    src = source()
+    listing = webpage.parse(src, Request(LISTING), exchange(LISTING, listing_page(ROWS)), view)
+    archive.record(exchange(LISTING, listing_page(ROWS)), listing.observation, source_id=src.id)
+    for item in listing.follow:
+        page = exchange(item.url, statement_page(item.meta_dict()["title"]))
+        archive.record(page, webpage.parse(src, item, page, view).observation, source_id=src.id)
+    # the second card lost its link in a half-rendered page: it has not left the listing
+    broken = listing_page(ROWS).replace(b'<a href="https://party.example/en/statements/on-the-elections">', b"<span>")
+    parsed = webpage.parse(src, Request(LISTING), exchange(LISTING, broken), view)
+    assert [r.purpose for r in parsed.follow] == []
+    assert parsed.problems == [f"{LISTING}: 1 of 2 entries have no link to a page (selector 'h3 a')"]
+    assert parsed.observation.state == {}  # the remembered listing is not replaced by a partial one

@@ -19,7 +19,7 @@ from archiver.cli import main
 from archiver.models import Request, Source, utcnow
 from archiver.platforms import ParseError, x
 from archiver.view import ArchiveView
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, init_archive
 from tests.loopback import LoopbackServer, Reply
 from tests.social_loop import PathRoutes, events, exchange, poll, rows
 
@@ -158,7 +158,8 @@ kind = "x"
 locator = "XDevelopers"
 options = {{ api_base = "{server.base}", token_env = "X_TEST_TOKEN", monthly_read_budget = 500 }}
 """)
-        result = CliRunner().invoke(main, ["-vv", "fetch", "--config", str(config), "--db", str(db_path), "xdev"])
+        result = CliRunner().invoke(main, ["-vv", "fetch", "--config", str(config), "--db", str(init_archive(db_path)),
+                                           "xdev"])
     assert result.exit_code == 0, result.output
     assert "xdev: run 1 ok (requests 3, new 3" in result.output
     assert api.authorizations == {f"Bearer {TOKEN}"}

@@ -107,5 +107,5 @@ class RobotsCache:
         if status is not None and 400 <= status < 500 and status != 429:
             return _Entry(None, ALLOWED, f"{robots_url}: HTTP {status}, no rules", now + FRESH_FOR, source, exchange)
         why = f"HTTP {status}" if status is not None else exchange.error or "no response"
-        return _Entry(None, UNAVAILABLE, f"{robots_url} unavailable ({why}): not fetched, as RFC 9309 asks",
+        return _Entry(None, UNAVAILABLE, f"robots.txt unavailable ({why}) at {robots_url}, so not fetched (RFC 9309)",
                       now + UNAVAILABLE_FOR, source, exchange)

@@ -5,16 +5,14 @@ that importing the same bytes again changes nothing."""
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from archiver.archive import Archive
 from archiver.database import ArchiveError
 from archiver.models import Exchange, Observation, utcnow
+from archiver.progress import bar
 
 BATCH = 500  # posts per transaction: large enough to be fast, small enough to keep memory flat
 
@@ -67,7 +65,7 @@ def previous_import(archive: Archive, digest: str) -> int | None:
 
 def import_observations(archive: Archive, path: Path, digest: str, size: int,
                         observations: Iterator[Observation], problems: list[str], *, what: str,
-                        progress: bool = True) -> ImportReport:
+                        progress: bool = True, total: int | None = None) -> ImportReport:
     """Record `path` as one capture and every observation against it, or report that these bytes
     were imported before. Entries that cannot be read are left out and named in `problems` (the run
     then ends as failed); a file that cannot be read on ends the run as failed at once. What was
@@ -84,22 +82,21 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
                                  "path": location})
     capture_id = archive.record(exchange, None, run_id=run_id).capture_id
     report = ImportReport(path=str(path), digest=digest, capture_id=capture_id, run_id=run_id)
-    bar = tqdm(desc=f"importing {path.name}", unit=" posts", file=sys.stderr,
-               disable=not progress or not sys.stderr.isatty())
+    shown = bar(f"importing {path.name}", total, " entries", enabled=progress)  # total None: no ETA
     try:
-        for batch in _batches(observations):
+        for entries, batch in _batches(observations):
             result = archive.observe(capture_id, utcnow(), batch, run_id=run_id)
             report.posts += len(batch.posts)
             report.new += result.new
             report.edited += result.edited
             report.deleted += result.deleted
-            bar.update(len(batch.posts))
+            shown.update(entries)
     except Exception as exc:
         failure = exc if isinstance(exc, ImportFailed) else ImportFailed(f"{path}: {type(exc).__name__}: {exc}")
         archive.finish_run(run_id, "failed", str(failure), {"posts": report.posts, "problems": problems[:50]})
         raise failure from exc
     finally:
-        bar.close()
+        shown.close()
     report.problems = problems
     if problems:
         archive.finish_run(run_id, "failed", f"{len(problems)} entries could not be read; first: {problems[0]}",
@@ -109,22 +106,22 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
     return report
 
 
-def _batches(observations: Iterator[Observation]) -> Iterator[Observation]:
-    """Observations merged into batches of about BATCH posts; when the file breaks off, what was
-    read before the break is still written."""
+def _batches(observations: Iterator[Observation]) -> Iterator[tuple[int, Observation]]:
+    """Observations merged into batches of about BATCH posts, each with how many entries it merges;
+    when the file breaks off, what was read before the break is still written."""
     chunk: list[Observation] = []
     try:
         for observation in observations:
             chunk.append(observation)
             if len(chunk) >= BATCH:
-                yield _merge(chunk)
+                yield len(chunk), _merge(chunk)
                 chunk = []
     except ImportFailed:
         if chunk:
-            yield _merge(chunk)
+            yield len(chunk), _merge(chunk)
         raise
     if chunk:
-        yield _merge(chunk)
+        yield len(chunk), _merge(chunk)
 
 
 def _merge(chunk: list[Observation]) -> Observation:

@@ -20,8 +20,10 @@ def import_twarc(archive: Archive, path: Path, *, progress: bool = True) -> Impo
         raise ImportFailed(f"{path}: no such file")
     digest, size = file_digest([path])
     problems: list[str] = []
+    with path.open("rb") as handle:  # one API page per line: the bar's total (cheap next to the import)
+        lines = sum(1 for line in handle if line.strip())
     return import_observations(archive, path, digest, size, _observations(path, problems), problems,
-                               what="twarc2", progress=progress)
+                               what="twarc2", progress=progress, total=lines)
 
 
 def _observations(path: Path, problems: list[str]) -> Iterator[Observation]:

@@ -10,7 +10,7 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +20,13 @@ from archiver.archive import Archive
 from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
 from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
 from archiver.platforms.social import dumps, numeric
+from archiver.progress import bar
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "x"
 CHUNK = 1 << 16
 MAX_ENTRY = 64 << 20  # one tweet larger than this is not a tweet: stop instead of buffering on
+POST_KINDS = ("tweets", "deleted-tweets")  # the files whose entries are posts
 _PREFIX = re.compile(r"\s*window\.YTD\.[A-Za-z0-9_.]+\s*=\s*\[")
 _DATA_FILE = re.compile(r"^(?P<kind>tweets?|deleted-tweets|note-tweet|account)(?:-part(?P<part>\d+))?\.js$")
 
@@ -90,15 +92,41 @@ class ArchiveFiles:
     members: dict[str, list[str]] = field(default_factory=dict)  # kind → names, part order
     zip: zipfile.ZipFile | None = None
 
-    def open(self, name: str) -> IO[str]:
+    def open(self, name: str, advance: Callable[[int], object] | None = None) -> IO[str]:
+        """The file as text; `advance` is told of every byte read (the import's progress)."""
+        raw: IO[bytes] = self.zip.open(name) if self.zip is not None else open(name, "rb")  # noqa: SIM115
+        if advance is not None:
+            raw = io.BufferedReader(_Counted(raw, advance))
+        return io.TextIOWrapper(raw, encoding="utf-8-sig")  # the caller's ExitStack closes it
+
+    def size(self, kinds: tuple[str, ...]) -> int:
+        """Bytes of the files of these kinds, uncompressed: the import's progress total."""
+        names = [name for kind in kinds for name in self.members.get(kind, [])]
         if self.zip is not None:
-            return io.TextIOWrapper(self.zip.open(name), encoding="utf-8-sig")
-        return open(name, encoding="utf-8-sig")  # the caller's ExitStack closes it
+            return sum(self.zip.getinfo(name).file_size for name in names)
+        return sum(Path(name).stat().st_size for name in names)
 
     def digest(self) -> tuple[str, int]:
         if self.zip is not None or self.location.is_file():
             return file_digest([self.location])
         return file_digest(Path(name) for names in self.members.values() for name in names)
+
+
+class _Counted(io.RawIOBase):
+    def __init__(self, raw: IO[bytes], advance: Callable[[int], object]) -> None:
+        self.raw, self.advance = raw, advance
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)  # type: ignore[attr-defined]
+        self.advance(n)
+        return n
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 def find_files(path: Path) -> ArchiveFiles:
@@ -133,18 +161,22 @@ def import_x_archive(archive: Archive, path: Path, *, progress: bool = True) -> 
     with ExitStack() as stack:
         if files.zip is not None:
             stack.callback(files.zip.close)
-        return import_observations(archive, path, digest, size, _observations(files, stack, problems), problems,
-                                   what="x-archive", progress=progress)
+        # progress in bytes of the tweet files read: their number of entries is known only at the end
+        shown = stack.enter_context(bar(f"importing {path.name}", files.size(POST_KINDS), "B", enabled=progress,
+                                        scale=True))
+        return import_observations(archive, path, digest, size, _observations(files, stack, problems, shown.update),
+                                   problems, what="x-archive", progress=False)
 
 
-def _observations(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> Iterator[Observation]:
+def _observations(files: ArchiveFiles, stack: ExitStack, problems: list[str],
+                  advance: Callable[[int], object] | None = None) -> Iterator[Observation]:
     account = _account(files, stack)
     notes = _notes(files, stack, problems)
-    for kind in ("tweets", "deleted-tweets"):
+    for kind in POST_KINDS:
         for name in files.members.get(kind, []):
             chains = _Chains()
             short = Path(name).name
-            for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name)), short)):
+            for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name, advance)), short)):
                 where = f"{short}: entry {index + 1}"
                 try:
                     tweet, version = _read_tweet(entry, where, notes)

@@ -6,8 +6,9 @@ Every module named after a source `kind` provides:
         the first requests of a run (listing pages, feeds, API timelines);
     parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed
         what one exchange shows, and the requests it leads to (next pages, statement pages,
-        deletion checks). Raise ParseError for input that cannot be read; never touch the network
-        or write anything;
+        deletion checks). Raise ParseError for input that cannot be read (nothing it shows is
+        then recorded); list in `Parsed.problems` what could not be read when the rest still can
+        (the run is then `partial`); never touch the network or write anything;
     EXTRACTOR_VERSION: str
         bumped whenever the parser would read the same bytes differently;
 
@@ -39,6 +40,7 @@ class ParseError(Exception):
 class Parsed:
     observation: Observation = field(default_factory=Observation)
     follow: list[Request] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # parts of the document that could not be read
 
 
 def platform(kind: str) -> ModuleType:
@@ -49,9 +51,5 @@ def platform(kind: str) -> ModuleType:
 
 def expect_ok(exchange: Exchange) -> None:
     """Raise ParseError unless the exchange carries a 2xx body to parse."""
-    if exchange.error:
-        raise ParseError(f"{exchange.method} {exchange.requested_url}: {exchange.error}")
-    if exchange.status is None or not 200 <= exchange.status < 300:
-        raise ParseError(f"{exchange.method} {exchange.requested_url}: HTTP {exchange.status}")
-    if exchange.body is None:
-        raise ParseError(f"{exchange.method} {exchange.requested_url}: no body")
+    if exchange.error or exchange.status is None or not 200 <= exchange.status < 300 or exchange.body is None:
+        raise ParseError(exchange.failure())

@@ -2,9 +2,15 @@
 
 Without `follow_links`, each entry is a post of platform "feed": native_id = the entry's guid/id
 (prefixed with the feed URL when it is not a URL or URN, since bare numbers repeat across feeds),
-else its link; text = the entry's summary or content as plain text.
+else its link, else (RSS allows items with neither) `<feed URL>#sha256:<digest>` of the entry's
+title, date and text, so the same item keeps its identity while those stay the same; text = the
+entry's summary or content as plain text.
+Relative links are resolved against the feed's xml:base, else its Content-Location, else the URL
+it was fetched from. A feed cut short (it ends before its root element closes), or one whose XML
+shows a different number of entries than feedparser read, is not read at all: nothing it shows is
+recorded, so an item cut off is never taken for an edit or a removal.
 With `follow_links = true`, the feed only says which statement pages are new or changed: each is
-fetched and becomes a "web" post (see archiver.platforms.pages), the feed entry kept as its raw
+fetched and becomes a "web" post (see archiver.platforms.statement), the feed entry kept as its raw
 fragment. Entries that leave the feed are confirmed with a direct request to their link.
 
 Options: follow_links (bool), recheck (bool: re-read every listed page each run)."""
@@ -13,32 +19,23 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
 from archiver.models import Exchange, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.dates import NO_HINTS, Hints, read_date, struct_time_utc
+from archiver.platforms.listing import Listed, absolute_http, digest, follow_listing, listing_request, page_state_entry
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import DATES, Option, http_locator, recheck
-from archiver.platforms.pages import (
-    Listed,
-    absolute_http,
-    digest,
-    follow_listing,
-    html_to_text,
-    listing_request,
-    local_name,
-    normalise_date,
-    page_state_entry,
-    parse_page,
-    refuse_entities,
-    safe_xml_parser,
-    short_title,
-    struct_time_utc,
-)
+from archiver.platforms.statement import parse_page
+from archiver.platforms.text import html_to_text, short_title
+from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS = (
@@ -49,6 +46,8 @@ OPTIONS = (
     *DATES,
 )
 locator_problem = http_locator
+_ENTRY_ELEMENTS = ("item", "entry")  # RSS, RDF and CDF items, Atom entries
+_ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>|<(?:[\w.-]+:)?(?:item|entry)\b[^<>]*/>", re.IGNORECASE)
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:
@@ -60,23 +59,26 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)
     assert exchange.body is not None
-    entries, version = read_feed(exchange, request.url)
+    entries, version, unclosed = read_feed(exchange, request.url)
     base = exchange.final_url or request.url
+    hints = Hints.of(source.options)
     if source.options.get("follow_links"):
         listed = []
+        unreadable = []
         for entry, raw in entries:
             link = _link(entry)
             if link is None:
+                unreadable.append(f"{request.url}: an entry ({short_title(html_to_text(entry.get('title')))!r}) "
+                                  "has no link to follow")
                 continue
-            published_raw, where, _ = entry_date(entry, version)
+            published_raw, where, _ = entry_date(entry, version, hints)
             listed.append(Listed(link, sig=digest(raw), meta={
                 "raw": raw, "title": short_title(html_to_text(entry.get("title"))), "date_raw": published_raw,
                 "date_where": where, "tags": json.dumps(_tags(entry)) if _tags(entry) else None}))
-        return follow_listing(source, view, base, listed)
-    posts = [entry_post(source, entry, raw, version, base) for entry, raw in entries]
-    posts = [post for post in posts if post is not None]
+        return follow_listing(source, view, base, listed, unreadable=[*unreadable, *filter(None, [unclosed])])
+    posts = [entry_post(source, entry, raw, version, base, hints) for entry, raw in entries]
     listed = [Listed(post.url) for post in posts if post.url]
-    parsed = follow_listing(source, view, base, listed, fetch_pages=False)
+    parsed = follow_listing(source, view, base, listed, fetch_pages=False, unreadable=[unclosed] if unclosed else None)
     for post in posts:
         if post.url:
             entry_state = page_state_entry(post.url, PLATFORM, post.native_id, None)
@@ -86,8 +88,9 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     return parsed
 
 
-def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str]:
-    """The entries of a feed with the raw XML of each, and feedparser's format name."""
+def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str, str | None]:
+    """The entries of a feed with the raw XML of each, feedparser's format name, and the problem
+    when the document does not close (its entries are whole, but others may be missing)."""
     body = exchange.body or b""
     refuse_entities(body, url)
     headers = {}
@@ -95,32 +98,49 @@ def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str]
     if content_type and not body.startswith(_BOMS):
         # the header's charset decides when the XML declaration does not; a byte-order mark beats both
         headers["content-type"] = content_type
-    result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=False)
+    # relative links resolve against Content-Location (itself relative to the URL fetched), else that URL
+    fetched = exchange.final_url or url
+    headers["content-location"] = urljoin(fetched, exchange.header("Content-Location") or "") or fetched
+    result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
     entries = list(result.entries)
     if result.bozo and not entries and not result.feed.get("title"):
         problem = result.get("bozo_exception")
         raise ParseError(f"{url}: not a readable RSS/Atom feed ({type(problem).__name__}: {problem})"[:500])
     if not result.get("version") and not entries:
         raise ParseError(f"{url}: not an RSS or Atom feed")
-    raws = _raw_fragments(body)
-    if len(raws) != len(entries):  # the XML could not be split the way feedparser read it
-        raws = [json.dumps(_plain(entry), ensure_ascii=False, default=str) for entry in entries]
-    return list(zip(entries, raws, strict=True)), result.get("version") or ""
+    doc = read_xml(body)
+    if doc.root is None and result.get("encoding"):
+        # an encoding lxml does not know (EBCDIC code pages) that feedparser decoded: split the same
+        # text re-encoded as UTF-8
+        body = _as_utf8(body, str(result.encoding)) or body
+        doc = read_xml(body)
+    if doc.root is None:
+        raise ParseError(f"{url}: not readable as XML ({doc.error}): not read, nothing inferred"[:500])
+    raws = _raw_fragments(doc.root)
+    ended = len(_ENTRY_END.findall(body))
+    if len(raws) != len(entries) or (doc.error and ended != len(raws)):
+        # an entry cut off or lost: its text would read as an edit, its absence as a removal
+        raise ParseError(f"{url}: the feed was read only in part (feedparser read {len(entries)} entries, its "
+                         f"XML shows {len(raws)}, {ended} of them ended; {doc.error or 'well-formed'}): "
+                         "not read, nothing inferred"[:500])
+    unclosed = None if doc.closed else (f"{url}: the feed ends before its root element closes ({doc.error}); "
+                                        "its entries are read, but entries missing from it are not looked for")
+    return list(zip(entries, raws, strict=True)), result.get("version") or "", unclosed
 
 
-def _raw_fragments(body: bytes) -> list[str]:
+def _as_utf8(body: bytes, encoding: str) -> bytes | None:
+    try:
+        text = body.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+    return re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", '<?xml version="1.0" encoding="utf-8"?>', text).encode()
+
+
+def _raw_fragments(root: Any) -> list[str]:
     from lxml import etree
 
-    try:
-        root = etree.fromstring(body, parser=safe_xml_parser())
-    except (etree.XMLSyntaxError, ValueError):
-        return []
-    return [etree.tostring(node, encoding="unicode") for node in root.iter()
-            if local_name(node.tag) in ("item", "entry")]
-
-
-def _plain(entry: Any) -> dict[str, Any]:
-    return {key: value for key, value in entry.items() if not key.endswith("_parsed")}
+    return [etree.tostring(node, encoding="unicode", with_tail=False) for node in root.iter()
+            if local_name(node.tag).lower() in _ENTRY_ELEMENTS]
 
 
 def _where(key: str, version: str) -> str:
@@ -134,13 +154,20 @@ def _where(key: str, version: str) -> str:
     return f"{version or 'feed'}:{key}"
 
 
-def entry_date(entry: Any, version: str) -> tuple[str | None, str | None, str | None]:
-    """(raw, where, normalised UTC) of the date the entry claims, preferring publication."""
+def entry_date(entry: Any, version: str, hints: Hints = NO_HINTS) -> tuple[str | None, str | None, str | None]:
+    """(raw, where, normalised UTC) of the date the entry claims, preferring publication. Read by
+    archiver.platforms.dates; feedparser's own reading only when those rules read nothing (it
+    knows some historic feed formats), and then marked as such."""
     for key in ("published", "updated", "created"):
         raw = entry.get(key)
         if raw:
-            at = struct_time_utc(entry.get(f"{key}_parsed")) or normalise_date(str(raw))
-            return str(raw)[:200], _where(key, version), at
+            claimed = read_date(str(raw), hints)
+            where = claimed.where(_where(key, version))
+            if claimed.at is None and claimed.rule is None:
+                at = struct_time_utc(entry.get(f"{key}_parsed"))
+                if at is not None:
+                    return str(raw)[:200], f"{where} [read by feedparser]", at
+            return str(raw)[:200], where, claimed.at
     return None, None, None
 
 
@@ -154,12 +181,17 @@ def _tags(entry: Any) -> list[str]:
             if tag.get("term") and str(tag.get("term")).strip()][:50]
 
 
-def entry_id(entry: Any, feed_url: str) -> str | None:
+def entry_id(entry: Any, feed_url: str) -> str:
     value = entry.get("id") or entry.get("guid")
     if isinstance(value, str) and value.strip():
         value = value.strip()
         return value if ":" in value else f"{feed_url}#{value}"
-    return _link(entry)
+    link = _link(entry)
+    if link is not None:
+        return link
+    # neither guid nor link (RSS allows it): the item is what it says, so that is its identity
+    content = entry_text(entry)
+    return f"{feed_url}#sha256:{digest(entry.get('title'), entry.get('published') or entry.get('updated'), content)}"
 
 
 def entry_text(entry: Any) -> str | None:
@@ -169,11 +201,10 @@ def entry_text(entry: Any) -> str | None:
     return text or None
 
 
-def entry_post(source: Source, entry: Any, raw: str, version: str, feed_url: str) -> PostDraft | None:
+def entry_post(source: Source, entry: Any, raw: str, version: str, feed_url: str,
+               hints: Hints = NO_HINTS) -> PostDraft:
     native_id = entry_id(entry, feed_url)
-    if native_id is None:
-        return None
-    published_raw, where, published_at = entry_date(entry, version)
+    published_raw, where, published_at = entry_date(entry, version, hints)
     title = short_title(html_to_text(entry.get("title")))
     return PostDraft(
         platform=PLATFORM, native_id=native_id[:2000], url=_link(entry),

@@ -20,7 +20,6 @@ from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import (
     departed,
     dumps,
-    html_text,
     items,
     load_json,
     need,
@@ -28,8 +27,9 @@ from archiver.platforms.social import (
     opt,
     utc,
 )
+from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule (archiver.platforms.text)
 PLATFORM = "mastodon"
 _STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/([0-9]+)(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
@@ -190,7 +190,7 @@ def _parse_history(source: Source, request: Request, body: Any, where: str) -> P
         entry_where = f"{where}: [{index}]"
         content = need(entry, "content", str, entry_where)
         created = need(entry, "created_at", str, entry_where)
-        versions.append(VersionDraft(text=html_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
+        versions.append(VersionDraft(text=html_to_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
                                      claimed_at=utc(created)))
     post.versions = versions
     return Parsed(Observation(posts=[post]))
@@ -210,7 +210,7 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     edited = opt(shown, "edited_at", str, shown_where)
     post = PostDraft(platform=PLATFORM, native_id=uri, url=opt(status, "url", str, where) or opt(
                          shown, "url", str, shown_where),
-                     versions=[VersionDraft(text=html_text(content), extra=_extra(shown, shown_where),
+                     versions=[VersionDraft(text=html_to_text(content), extra=_extra(shown, shown_where),
                                             raw=dumps(status), claimed_at=utc(edited or created))],
                      author_id=need(author, "id", str, f"{where}: account"),
                      author_handle=need(author, "acct", str, f"{where}: account"),

@@ -24,6 +24,9 @@ class KnownPost:
     status: str
     content_sha256: str | None
     last_seen_at: str
+    published_at: str | None = None  # the publication date the archive holds, and its raw claim
+    published_raw: str | None = None
+    published_where: str | None = None
 
 
 class ArchiveMemory(Protocol):

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archiver.models import Source
+from archiver.platforms.dates import DATE_ORDERS
 
 MAX_TEXT = 1000  # selectors, patterns and names longer than this are not configuration
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -215,12 +216,19 @@ def max_pages(default: int, doc: str) -> Option:
     return Option("max_pages", "int", default, doc, low=1, high=100, example="10")
 
 
-DATES: tuple[Option, ...] = (
-    Option("languages", "languages", None, "languages the source writes dates in (dateparser codes), tried in "
-           "this order", example='["fr", "en"]', default_doc="any"),
-    Option("date_order", "choice", None, "how to read an ambiguous numeric date such as 02/12/2020",
-           choices=("DMY", "MDY", "YMD"), example='"DMY"', default_doc="the date reader's own"),
-)
+def languages() -> Option:
+    return Option("languages", "languages", None, "languages the source writes dates in (dateparser codes), "
+                  "tried in this order", example='["fr", "en"]', default_doc="any")
+
+
+def date_order(default: str | None = None, default_doc: str | None = None) -> Option:
+    return Option("date_order", "choice", default, "how to read an all-numeric date whose day and month could "
+                  "be swapped, such as 02/12/2020", choices=tuple(DATE_ORDERS), example='"DMY"',
+                  default_doc=default_doc or ("none: such a date is read only when `languages` settles the order"
+                                              if default is None else None))
+
+
+DATES: tuple[Option, ...] = (languages(), date_order())
 
 
 # -- reading the declarations ------------------------------------------------------------------

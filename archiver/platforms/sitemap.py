@@ -1,6 +1,6 @@
 """Sitemaps (`<urlset>`) and sitemap indexes (`<sitemapindex>`, children followed), plain or
 gzipped. Each listed page whose `<lastmod>` differs from the one recorded when it was last archived
-(or that is new) is fetched and read as a statement page (archiver.platforms.pages). Child
+(or that is new) is fetched and read as a statement page (archiver.platforms.statement). Child
 sitemaps are asked for on every run with conditional GET (unchanged ones answer 304).
 
 Parsed with lxml with entity expansion, DTD loading and network access off, after refusing any
@@ -17,19 +17,11 @@ from typing import Any
 
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.listing import Listed, absolute_http, follow_listing, listing_request, load_list
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import DATES, Option, http_locator, recheck
-from archiver.platforms.pages import (
-    Listed,
-    absolute_http,
-    follow_listing,
-    listing_request,
-    load_list,
-    local_name,
-    parse_page,
-    refuse_entities,
-    safe_xml_parser,
-)
+from archiver.platforms.statement import parse_page
+from archiver.platforms.xmldoc import local_name, refuse_entities, safe_xml_parser
 
 EXTRACTOR_VERSION = "1"
 MAX_XML = 50 * 1024 * 1024

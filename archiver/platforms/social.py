@@ -1,18 +1,16 @@
 """Helpers the social platform parsers share: strict reading of JSON fields with errors that say
-what and where, time normalisation, HTML to plain text, and the "left the window" rule that turns
-posts absent from a listing into deletion checks."""
+what and where, and time normalisation. HTML to plain text is archiver.platforms.text; the "left
+the window" rule, re-exported here, is archiver.platforms.window."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from collections.abc import Iterable
 from typing import Any
 
-from selectolax.lexbor import LexborHTMLParser
-
-from archiver.models import Exchange, format_time
+from archiver.models import Exchange
 from archiver.platforms import ParseError, expect_ok
+from archiver.platforms.dates import read_date
+from archiver.platforms.window import departed as departed  # the one removal-window rule, re-exported
 
 
 def load_json(exchange: Exchange) -> Any:
@@ -63,45 +61,15 @@ def numeric(text: str) -> bool:
 
 
 def utc(text: str | None) -> str | None:
-    """An ISO 8601 time with a zone, normalised to the archive's UTC form; None if unreadable
-    (the raw claim is kept beside it, so nothing is lost)."""
-    if not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return format_time(moment)
-
-
-def html_text(html: str) -> str:
-    """Plain text of a post's HTML: line breaks kept, paragraphs separated by a blank line."""
-    tree = LexborHTMLParser(f"<div>{html}</div>")
-    for node in tree.css("br"):
-        node.replace_with("\n")
-    for node in tree.css("p"):
-        node.insert_after("\n\n")
-    root = tree.body
-    return (root.text(deep=True) if root is not None else "").strip()
+    """A timestamp with a zone (as the platforms' APIs give them), normalised to the archive's UTC
+    form; None when it is not an exact time (the raw claim is kept beside it, so nothing is lost)."""
+    claimed = read_date(text)
+    return claimed.at if claimed.rule is None else None
 
 
 def dumps(value: Any) -> str:
     """The raw fragment of one post, re-serialised compactly (the whole body is in the payload)."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def departed(known: Iterable[tuple[str, int]], seen: set[str], low: int | None, high: int | None) -> list[str]:
-    """Known posts (native id, sortable number) inside [low, high) that a listing covering that range
-    did not show. low None = the listing reached the beginning; high None = nothing newer exists."""
-    gone = []
-    for native_id, number in known:
-        if native_id in seen:
-            continue
-        if (low is None or number >= low) and (high is None or number < high):
-            gone.append(native_id)
-    return gone
 
 
 def base_url(options: dict[str, Any], name: str, default: str) -> str:

@@ -14,8 +14,9 @@ from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, departed, numeric, utc
+from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule (archiver.platforms.text)
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 _CHANNEL = re.compile(r"^[A-Za-z0-9_]{3,64}$")
@@ -164,8 +165,4 @@ def _post_ref(href: str | None) -> str | None:
 
 
 def _text(node: LexborNode) -> str:
-    clone = LexborHTMLParser(f"<div>{node.html}</div>")
-    for br in clone.css("br"):
-        br.replace_with("\n")
-    root = clone.body
-    return (root.text(deep=True) if root is not None else "").strip()
+    return html_to_text(node.html)

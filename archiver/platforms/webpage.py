@@ -1,5 +1,5 @@
 """A statements page without a feed: the listing page read with CSS selectors from the source's
-options, then each statement page fetched and its main text extracted (archiver.platforms.pages).
+options, then each statement page fetched and its main text extracted (archiver.platforms.statement).
 
 Options: item (CSS selector of one entry, required), link (selector of the entry's link inside it,
 default "a"; "" when the entry is the link itself), title and date (selectors inside the entry;
@@ -17,19 +17,18 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
-from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.options import DATES, Option, http_locator, max_pages, recheck
-from archiver.platforms.pages import (
+from archiver.platforms.listing import (
     Listed,
     absolute_http,
     follow_listing,
     listing_page_number,
     listing_request,
     next_listing,
-    node_text,
-    parse_page,
-    short_title,
 )
+from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.options import DATES, Option, http_locator, max_pages, recheck
+from archiver.platforms.statement import parse_page
+from archiver.platforms.text import node_text, short_title
 
 EXTRACTOR_VERSION = "1"
 OPTIONS = (
@@ -60,31 +59,36 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     expect_ok(exchange)
     base = exchange.final_url or request.url
     tree = LexborHTMLParser(exchange.text())
-    items = listing_items(source.options, base, tree)
+    items, unreadable = listing_items(source.options, base, tree)
     first = listing_page_number(request) == 1
     if not items and first:
         raise ParseError(f"{request.url}: the listing shows no entries for selector "
                          f"{source.options.get('item')!r} (has the page changed its layout?)")
-    parsed = follow_listing(source, view, base, items, detect_removals=first)
+    problems = [f"{request.url}: {count} of {count + len(items)} entries have no link to a page "
+                f"(selector {source.options.get('link', 'a')!r})"] if (count := len(unreadable)) else None
+    parsed = follow_listing(source, view, base, items, detect_removals=first, unreadable=problems)
     following = next_listing(source, request, tree, base)
     if following is not None:
         parsed.follow.append(following)
     return parsed
 
 
-def listing_items(options: dict[str, Any], base: str, tree: LexborHTMLParser) -> list[Listed]:
+def listing_items(options: dict[str, Any], base: str, tree: LexborHTMLParser) -> tuple[list[Listed], list[str]]:
+    """The entries with a link to a page, and the HTML of those without one (unreadable)."""
     items: list[Listed] = []
+    unreadable: list[str] = []
     for node in tree.css(str(options["item"])):
         link_selector = options.get("link", "a")
         link = node if not link_selector else node.css_first(link_selector)
         url = absolute_http(base, link.attributes.get("href")) if link is not None else None
         if url is None:
+            unreadable.append(node.html or "")
             continue
         title = _select(node, options.get("title")) if options.get("title") else node_text(link)
         date_raw, date_where = _date(node, options.get("date"))
         items.append(Listed(url, meta={"raw": node.html, "title": short_title(title),
                                        "date_raw": date_raw, "date_where": date_where}))
-    return items
+    return items, unreadable
 
 
 def _select(node: LexborNode, selector: str) -> str:

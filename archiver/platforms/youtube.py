@@ -21,9 +21,11 @@ from urllib.parse import urlencode
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.feed import entry_date, read_feed
+from archiver.platforms.listing import GONE_STATUSES, load_dict
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, http_locator
-from archiver.platforms.pages import GONE_STATUSES, load_dict, short_title
+from archiver.platforms.text import short_title
+from archiver.platforms.window import departed
 
 EXTRACTOR_VERSION = "1"
 PLATFORM = "youtube"
@@ -48,7 +50,9 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     if request.purpose == "confirm":
         return _confirm(request, exchange)
     expect_ok(exchange)
-    entries, version = read_feed(exchange, request.url)
+    entries, version, unclosed = read_feed(exchange, request.url)
+    if unclosed:  # videos missing from a cut-off feed would be taken for deletions
+        raise ParseError(unclosed)
     if entries and not version.startswith("atom"):
         raise ParseError(f"{request.url}: a YouTube feed is Atom, this is {version or 'unknown'}")
     posts = [post for entry, raw in entries if (post := video(source, entry, raw, version)) is not None]
@@ -57,13 +61,12 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     listed = {post.native_id: post.published_at for post in posts}
     previous = _load(view.state(source.id, key))
     dates = [at for at in listed.values() if at]
+    # a full feed covers [its oldest video, now): older ones aged out; a short one shows everything
     oldest = min(dates) if len(listed) >= WINDOW and dates else None
     candidates = {}
-    for video_id, published_at in previous.items():
-        if video_id in listed or (oldest is not None and (published_at is None or published_at < oldest)):
-            continue  # still listed, or aged out of the window
+    for video_id in departed(previous.items(), set(listed), oldest, None):
         if _live(view, video_id):
-            candidates[video_id] = published_at
+            candidates[video_id] = previous[video_id]
             parsed.follow.append(_check(source, video_id))
     # a candidate stays until a check resolves it or it ages out of the window, so a check that fails
     # (5xx, 429) or finds the video still public (e.g. made unlisted) is made again next run

@@ -7,24 +7,23 @@ from __future__ import annotations
 import json
 import os
 import sys
+from importlib import resources
 from pathlib import Path
 
 from archiver.database import ArchiveError, connect
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-CONFIG_SUBDIR = Path("config") / "datasette"
 
 
 def default_config_dir() -> Path:
-    """config/datasette of the checkout this package runs from (an editable install, or a run from the
-    repository), else of the working directory (an installed copy started in its checkout, as the
-    systemd unit does)."""
-    candidates = [PACKAGE_DIR.parent.parent / CONFIG_SUBDIR, Path.cwd() / CONFIG_SUBDIR]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate.resolve()
-    raise ArchiveError(f"no Datasette configuration: none of {', '.join(map(str, candidates))} exists "
-                       "(pass the folder with --config-dir)")
+    """The shipped Datasette metadata and settings: config/datasette of the repository, installed as
+    the package data `archiver.datasette_defaults` (pyproject.toml), so a wheel serves from any folder
+    and an editable install reads the checkout's files."""
+    folder = resources.files("archiver.datasette_defaults")
+    if not isinstance(folder, Path):  # e.g. a zipped install: no folder to hand to Datasette
+        raise ArchiveError(f"no Datasette configuration folder in this installation ({folder}): "
+                           "pass one with --config-dir")
+    return folder.resolve()
 
 
 def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,

@@ -1,4 +1,4 @@
--- Schema version 5: an index on every foreign-key column that had none. SQLite checks a foreign key by
+-- Schema version 6: an index on every foreign-key column that had none. SQLite checks a foreign key by
 -- searching the child table for rows that point at a parent; without an index that search is a full
 -- scan, so deferred checks (and any future deletion of a parent, e.g. in a snapshot) grow quadratically.
 CREATE INDEX IF NOT EXISTS captures_run ON captures (run_id);

@@ -1,0 +1,244 @@
+"""The statement-page reader every official kind shares: a fetched page becomes a "web" post with
+its canonical URL, title, main text (trafilatura) and its own date, and a page that answers 404/410
+or no longer shows a statement after leaving its listing is recorded as gone.
+
+Identity of a statement page: platform "web", native_id = the page's canonical URL (its
+`<link rel="canonical">` when it points to the same host, else the final URL without fragment).
+The same page reached from a feed (with `follow_links`), a listing page or a sitemap is therefore
+one post, whichever source saw it first.
+
+Main text: see main_text (trafilatura's defaults; navigation is pruned only while that leaves a
+statement, since some pages keep theirs inside `<header>` or `<nav>`).
+Page date: see page_date. htmldate's reading is recorded as such in `published_where`; the
+listing's date, when there is one, is preferred to it, and on a re-read so is the date the archive
+already holds (an edit never erases a publication date)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
+from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.dates import Hints, read_date
+from archiver.platforms.listing import GONE_STATUSES, absolute_http, page_state, page_state_entry
+from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.text import short_title
+
+EXTRACTOR_VERSION = "2"  # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate
+WEB = "web"
+MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
+MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation
+_NOT_STATEMENT = ["//nav", "//footer", "//body/header", "//*[@role='navigation']"]
+HTMLDATE = "htmldate"
+
+
+@dataclass
+class PageFacts:
+    canonical: str
+    title: str | None
+    text: str | None
+    published_raw: str | None
+    published_where: str | None
+    language: str | None
+
+
+_DATE_PLACES = (
+    ("meta[property='article:published_time']", "content", "meta[property=article:published_time]"),
+    ("meta[name='article:published_time']", "content", "meta[name=article:published_time]"),
+    ("meta[itemprop='datePublished']", "content", "meta[itemprop=datePublished]"),
+    ("meta[name='dcterms.date']", "content", "meta[name=dcterms.date]"),
+    ("meta[name='DC.date']", "content", "meta[name=DC.date]"),
+    ("meta[name='date']", "content", "meta[name=date]"),
+    ("meta[name='publication_date']", "content", "meta[name=publication_date]"),
+)
+
+
+def read_page(url: str, html: str) -> PageFacts:
+    """The facts of a statement page: canonical URL, title, main text, its own date and where."""
+    if len(html) > MAX_HTML:
+        raise ParseError(f"{url}: page of {len(html)} characters is too large for text extraction")
+    tree = LexborHTMLParser(html)
+    canonical = _canonical(url, tree)
+    title = _first_attr(tree, "meta[property='og:title']", "content")
+    if not title:
+        node = tree.css_first("title") or tree.css_first("h1")
+        title = node.text() if node is not None else None
+    published_raw, where = page_date(url, html, tree)
+    language = None
+    html_node = tree.css_first("html")
+    if html_node is not None:
+        language = (html_node.attributes.get("lang") or "").strip() or None
+    text = main_text(html, url)
+    return PageFacts(canonical, short_title(title), text, published_raw, where, language)
+
+
+def page_date(url: str, html: str, tree: LexborHTMLParser | None = None) -> tuple[str | None, str | None]:
+    """(raw, where) of the date the page claims: its metadata, a <time> in its article, htmldate's
+    reading, any <time>, in that order."""
+    tree = tree or LexborHTMLParser(html)
+    found = _page_date(tree)
+    if found[0] is None:
+        found = _first_time(tree, "article time[datetime], main time[datetime]")
+    if found[0] is None:
+        found = _htmldate(html, url)
+    if found[0] is None:
+        found = _first_time(tree, "time[datetime]")
+    return found
+
+
+def main_text(html: str, url: str) -> str | None:
+    """The statement's text: trafilatura's balanced defaults with site navigation pruned first; when
+    that finds little, the page is read again unpruned and favouring recall, and the longer text
+    is taken if it is long enough to be a statement (a page of menus alone still has none)."""
+    import trafilatura
+
+    def extract(**how: Any) -> str:
+        text = trafilatura.extract(html, url=url, include_comments=False, include_tables=True,
+                                   deduplicate=False, **how)
+        return text.strip() if text else ""
+
+    found = extract(prune_xpath=_NOT_STATEMENT)
+    if len(found) >= MIN_TEXT:
+        return found
+    for how in ({}, {"favor_recall": True}):
+        unpruned = extract(**how)
+        if len(unpruned) >= MIN_TEXT and len(unpruned) > len(found):
+            return unpruned
+    return found or None
+
+
+def _canonical(url: str, tree: LexborHTMLParser) -> str:
+    base = absolute_http(url, url) or url
+    for node in tree.css("link[rel]"):
+        rels = (node.attributes.get("rel") or "").lower().split()
+        if "canonical" in rels:
+            candidate = absolute_http(base, node.attributes.get("href"))
+            if candidate and urlsplit(candidate).hostname == urlsplit(base).hostname:
+                return candidate
+            break
+    return base
+
+
+def _first_attr(tree: LexborHTMLParser, selector: str, attribute: str) -> str | None:
+    node = tree.css_first(selector)
+    if node is None:
+        return None
+    value = node.attributes.get(attribute)
+    return value.strip() if value and value.strip() else None
+
+
+def _page_date(tree: LexborHTMLParser) -> tuple[str | None, str | None]:
+    for selector, attribute, where in _DATE_PLACES:
+        value = _first_attr(tree, selector, attribute)
+        if value:
+            return value[:200], where
+    for script in tree.css("script[type='application/ld+json']"):
+        found = _json_ld_date(script.text())
+        if found:
+            return found[:200], "json-ld:datePublished"
+    return None, None
+
+
+def _guessed(where: str | None) -> bool:
+    return bool(where) and str(where).startswith(HTMLDATE)
+
+
+def _first_time(tree: LexborHTMLParser, selector: str) -> tuple[str | None, str | None]:
+    # a <time> inside the article is the statement's; elsewhere it is as often a sidebar's or a comment's
+    node = tree.css_first(selector)
+    if node is not None and (node.attributes.get("datetime") or "").strip():
+        return (node.attributes.get("datetime") or "").strip()[:200], "time[datetime]"
+    return None, None
+
+
+def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
+    """htmldate's reading of the page's original date (its markup, URL and visible dates), as a day."""
+    from htmldate import find_date
+
+    try:
+        found = find_date(html, url=url, original_date=True, extensive_search=True, outputformat="%Y-%m-%d")
+    except (ValueError, TypeError):
+        return None, None
+    return (found, HTMLDATE) if found else (None, None)
+
+
+def _json_ld_date(text: str) -> str | None:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    stack: list[Any] = [data]
+    steps = 0
+    while stack and steps < 1000:  # bounded: JSON-LD can be large and deeply nested
+        steps += 1
+        item = stack.pop()
+        if isinstance(item, dict):
+            value = item.get("datePublished")
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def statement_post(source: Source, facts: PageFacts, *, raw: str | None, fallback_title: str | None,
+                   fallback_date: tuple[str | None, str | None], tags: list[str] | None = None) -> PostDraft:
+    """The post for a statement page. The page's own metadata date wins, then the listing's date,
+    then htmldate's reading of the page."""
+    hints = Hints.of(source.options)
+    published_raw, where = facts.published_raw, facts.published_where
+    claimed = read_date(published_raw, hints)
+    if (claimed.at is None or where == HTMLDATE) and fallback_date[0]:
+        listed = read_date(fallback_date[0], hints)
+        if listed.at is not None or published_raw is None:
+            published_raw, where, claimed = fallback_date[0], fallback_date[1], listed
+    published_at, where = claimed.at, claimed.where(where)
+    return PostDraft(
+        platform=WEB, native_id=facts.canonical, url=facts.canonical,
+        versions=[VersionDraft(text=facts.text, title=facts.title or short_title(fallback_title), raw=raw)],
+        author_id=source.id, author_name=source.organisation or source.name, kind="statement",
+        published_at=published_at, published_raw=published_raw, published_where=where,
+        language=facts.language, tags=tags or [], publish=source.publish,
+        extractor="trafilatura", extractor_version=EXTRACTOR_VERSION)
+
+
+def parse_page(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
+    """An "item" or "confirm" exchange for a statement page (platform "web")."""
+    meta = request.meta_dict()
+    known = page_state(view, source, request.url)
+    gone_id = (meta.get("platform"), meta.get("native_id")) if request.purpose == "confirm" else (
+        (known.get("p"), known.get("id")) if known else (None, None))
+    if exchange.status in GONE_STATUSES and exchange.error is None and gone_id[1]:
+        reason = f"HTTP {exchange.status} for {request.url}"
+        if request.purpose == "confirm":
+            reason += " after it left the listing"
+        return Parsed(Observation(gone=[Gone(str(gone_id[0]), str(gone_id[1]), True, reason)]))
+    expect_ok(exchange)
+    if request.purpose == "confirm" and gone_id[0] != WEB:
+        return Parsed()  # still answers; a feed entry cannot be re-read from its page
+    facts = read_page(exchange.final_url or request.url, exchange.text())
+    if facts.text is None:
+        if request.purpose == "confirm" and gone_id[1]:
+            # left the listing and now answers with no statement on it (a "soft 404")
+            return Parsed(Observation(gone=[Gone(WEB, str(gone_id[1]), False,
+                                                 f"{request.url} left the listing and shows no statement")]))
+        raise ParseError(f"{request.url}: no main text found on the page")
+    post = statement_post(source, facts, raw=meta.get("raw"), fallback_title=meta.get("title"),
+                          fallback_date=(meta.get("date_raw"), meta.get("date_where")),
+                          tags=json.loads(meta["tags"]) if meta.get("tags") else None)
+    if post.published_at is None or _guessed(post.published_where):
+        # a re-read that finds no stated date (a sitemap lists none; the page dropped its meta) keeps
+        # the claim the archive holds, so an edit never erases or replaces it with a guess
+        held = view.post(WEB, facts.canonical)
+        if held is not None and held.published_at is not None and not (
+                _guessed(held.published_where) and post.published_at is not None):
+            post.published_at, post.published_raw, post.published_where = (
+                held.published_at, held.published_raw, held.published_where)
+    state = page_state_entry(request.url, WEB, facts.canonical, meta.get("sig", known.get("sig") if known else None))
+    return Parsed(Observation(posts=[post], state=state))
