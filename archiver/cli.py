@@ -198,8 +198,12 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default="csv", show_default=True,
               help="Output format for --sql.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@click.option("--keep-formulas", is_flag=True,
+              help="In CSV, write cells starting with = + - @ (or a tab or CR) as they are; by default they get "
+                   "a leading apostrophe so that no spreadsheet runs them as formulas.")
 @click.pass_context
-def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output: Path | None) -> None:
+def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output: Path | None,
+           keep_formulas: bool) -> None:
     """Export from the archive (SQL results, a full dump, WARC).
 
     With --sql, stream the query's results as CSV, JSON or JSON lines."""
@@ -212,7 +216,7 @@ def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output:
     if sql is None:
         click.echo(ctx.get_help())
         return
-    count = _write_output(output, lambda out: export_query(db_path, sql, fmt, out))
+    count = _write_output(output, lambda out: export_query(db_path, sql, fmt, out, keep_formulas=keep_formulas))
     if output is not None:
         click.echo(f"exported {count} rows to {output}", err=True)
 

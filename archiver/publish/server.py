@@ -1,10 +1,10 @@
-"""How the archive is served: the exact Datasette command line (live WAL file, the project's metadata,
-settings, templates and static files), so that `archiver serve` and the service's built-in server are
-the same thing."""
+"""How the archive is served: the exact Datasette command line (the live WAL file and the operator's
+metadata), so that `archiver serve` and the service's built-in server are the same thing. Everything
+else of the face (templates, static files, the project's metadata and settings) comes from the plugin,
+which Datasette loads however it is started."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from importlib import resources
@@ -34,21 +34,9 @@ def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 
         raise ArchiveError(f"Datasette configuration folder {config} does not exist")
     metadata = _find(config, ("metadata.yml", "metadata.yaml", "metadata.json"))
     command = [sys.executable, "-m", "datasette", "serve", str(Path(db_path).resolve()),
-               "--host", host, "--port", str(port),
-               "--template-dir", str(PACKAGE_DIR / "templates"),
-               "--static", f"archiver-static:{PACKAGE_DIR / 'static'}"]
+               "--host", host, "--port", str(port)]
     if metadata is not None:
         command += ["--metadata", str(metadata)]
-    settings_file = config / "settings.json"
-    if settings_file.exists():
-        try:
-            settings = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings ({exc})") from exc
-        if not isinstance(settings, dict):
-            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings")
-        for name, value in settings.items():
-            command += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
     return command
 
 
