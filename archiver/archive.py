@@ -480,6 +480,7 @@ class Archive:
                 if (digest, draft.claimed_at) in known:
                     continue
             count += 1
+            held_claims = {claimed for _, claimed in known or () if claimed}
             if facts is None:
                 facts = self._facts(post, native_id, source_id, owner)
             latest_version = self._append("versions", {
@@ -493,12 +494,12 @@ class Archive:
             if count == 1:
                 self._event(post_id, "first_seen", at, result.capture_id, latest_version)
                 result.new += 1
-            elif reread and (draft.claimed_at in {claimed for _, claimed in known or ()} if draft.claimed_at
+            elif reread and (draft.claimed_at in held_claims if draft.claimed_at and held_claims
                              else reread_unclaimed):
                 # the same content may read differently after an extractor change: the new reading is kept
                 # as a version, but nothing says the source changed it (a false "edited" is false evidence).
-                # A version the platform dates is a re-reading when a held version has that date; one it does
-                # not date, only the first of the sighting.
+                # A version the platform dates is a re-reading when a held version has that date; without
+                # dates to compare (not given, or not kept by the old extractor), only the sighting's first.
                 self._event(post_id, "reextracted", at, result.capture_id, latest_version,
                             {"extractor": {"from": "/".join(map(str, read_by or ())),
                                            "to": f"{post.extractor}/{post.extractor_version}"}})

@@ -104,8 +104,8 @@ def test_sigkill_of_the_service_mid_ingest_loses_nothing_and_closes_its_runs_as_
             server.routes[f"/s{n}/feed.xml"] = feed(n)
         config, db, log = tmp_path / "sources.toml", tmp_path / "archive.db", tmp_path / "service.log"
         # a long interval: the start stagger (a quarter of it) leaves time for one or two runs before each kill
-        lines = ["[archiver]", "allow_private = true", "host_delay = 0.0", "retries = 0", "respect_robots = false",
-                 'verify_schedule = "off"', ""]
+        lines = ["[archiver]", 'contact = "https://example.org/archiver-tests"', "allow_private = true",
+                 "host_delay = 0.0", "retries = 0", "respect_robots = false", 'verify_schedule = "off"', ""]
         for n in range(SERVICE_SOURCES):
             lines += ["[[source]]", f'id = "ministry-{n}"', 'kind = "feed"', f'locator = "{server.base}/s{n}/feed.xml"',
                       'schedule = "every 60s"', ""]
