@@ -1,4 +1,5 @@
-"""RSS 0.9x/1.0/2.0 and Atom feeds (feedparser, from the bytes the fetch layer captured).
+"""RSS 0.9x/1.0/2.0 and Atom feeds, from the bytes the fetch layer captured: one lxml pass
+(archiver.platforms.feedtree) for the well-formed feeds it is sure of, feedparser for the rest.
 
 Without `follow_links`, each entry is a post of platform "feed": native_id = the entry's guid/id
 (prefixed with the feed URL when it is not a URL or URN, since bare numbers repeat across feeds),
