@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from archiver import __version__
 from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
-from archiver.database import connect
+from archiver.database import checkpoint, connect
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
 
 CAPTURE_COLUMNS = (
@@ -46,6 +46,10 @@ CHAINED = {
                            "source_id", "capture_id", "at"),
     "publications": ("id", "at", "head_seq", "head_sha256", "options", "withheld_count", "withheld_sha256",
                      "reasons"),
+    # the transparency log's records (archiver/checkpoint.py appends them)
+    "checkpoint_keys": ("id", "key_name", "key_id", "public_key", "created_at"),
+    "checkpoints": ("id", "tree_size", "root_hash", "note", "created_at"),
+    "checkpoint_timestamps": ("id", "checkpoint_id", "tsa_url", "response", "gen_time", "created_at"),
 }
 # columns added to a chained table after its first schema: digested only when not NULL, so that rows
 # written before they existed keep their digest
@@ -140,12 +144,15 @@ class Archive:
             self._head = self._read_head()
             try:
                 yield
+                # COMMIT can fail too (disk full, I/O error, a deferred constraint): then nothing of the
+                # transaction is durable, and it is rolled back like any other failure
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
-                self._head = None
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
-            self._head = None
+            finally:
+                self._head = None
             return
         saved_head = self._head
         self.conn.execute("SAVEPOINT nested")
@@ -268,6 +275,15 @@ class Archive:
                 (utcnow(), outcome, error, _json(details), run_id)).rowcount
             if ended:
                 self._chain_run(run_id)
+
+    def close_crashed_runs(self) -> list[int]:
+        """Runs still open (no outcome) are runs of a process that was killed: only one service writes
+        at a time, so at its start they are closed as `crashed`. Returns their ids."""
+        with self.transaction():
+            ids = [row[0] for row in self.conn.execute("SELECT id FROM runs WHERE outcome IS NULL ORDER BY id")]
+            for run_id in ids:  # each closed as any run ends: its outcome chained
+                self.finish_run(run_id, "crashed", "the process running it was killed; closed at the next start")
+        return ids
 
     def record_run(self, kind: str, outcome: str, *, source_id: str | None = None,
                    scheduled_at: str | None = None, error: str | None = None,
@@ -616,6 +632,10 @@ class WriterThread:
                     stopping = True
                     items = [item for item in items if item is not self._STOP]
                 self._commit_batch(archive, items)
+            # a clean stop leaves every commit in the main file; a checkpoint that cannot run (a full
+            # disk) leaves the WAL for the next one, and loses nothing
+            with contextlib.suppress(sqlite3.Error):
+                checkpoint(archive.conn)
         finally:
             archive.close()
 
@@ -632,9 +652,10 @@ class WriterThread:
                             outcomes.append((future, work(archive), None))
                     except Exception as exc:
                         outcomes.append((future, None, exc))
-        except sqlite3.Error as exc:  # the commit itself failed: nothing in the batch is durable
-            for future, _, _ in outcomes:
-                future.set_exception(exc)
+        except sqlite3.Error as exc:  # BEGIN (busy) or COMMIT failed: nothing in the batch is durable
+            for _, future in items:
+                if not future.done():
+                    future.set_exception(exc)
             return
         for future, value, error in outcomes:
             if error is None:

@@ -3,6 +3,7 @@ line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -15,7 +16,7 @@ import click
 
 from archiver import __version__
 from archiver.archive import Archive
-from archiver.database import DEFAULT_DB, ArchiveError, classify, latest_version
+from archiver.database import DEFAULT_DB, ArchiveError, classify, latest_version, open_to_check
 from archiver.status import STALE_INTERVALS
 from archiver.verify import record as record_verification
 from archiver.verify import verify as verify_archive
@@ -42,7 +43,7 @@ def open_for_writing(db_path: Path) -> Archive:
 
 class ArchiverGroup(click.Group):
     """Turns ArchiveError (and the config errors derived from it) and a failing archive file into one
-    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only)."""
+    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only, 6 disk full)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -50,7 +51,9 @@ class ArchiverGroup(click.Group):
         except ArchiveError as exc:
             click.echo(f"archiver: error: {exc}", err=True)
             sys.exit(exc.exit_code)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EROFS):
+                raise  # not the archive's condition: a bug shows its traceback
             error = classify(exc, "the archive", f"archiver {ctx.invoked_subcommand}")
             click.echo(f"archiver: error: {error}", err=True)
             sys.exit(error.exit_code if error.exit_code != 2 else 1)
@@ -66,15 +69,33 @@ def main(verbose: int) -> None:
     configure(max(logging.WARNING - 10 * verbose, logging.DEBUG))
 
 
+def key_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--key", "key_path", type=click.Path(path_type=Path), envvar="ARCHIVER_KEY",
+                        help="Checkpoint signing key file [default: checkpoint-key beside the archive]; "
+                             "keep it out of the archive and out of git.")(command)
+
+
 @main.command()
 @db_option
-def init(db_path: Path) -> None:
-    """Create the archive (or upgrade an existing one to the current schema)."""
+@key_option
+@click.option("--origin", help="Name of this archive's log in its checkpoints (a new key only), "
+                               "e.g. newsroom.example/archive.")
+def init(db_path: Path, key_path: Path | None, origin: str | None) -> None:
+    """Create the archive (or upgrade an existing one to the current schema), and its checkpoint
+    signing key if there is none."""
+    from archiver.checkpoint import create_key, default_key_path, load_key
+
     existed = db_path.exists()
     with Archive(db_path, create=True):
         pass
     verb = "upgraded" if existed else "created"
     click.echo(f"{verb} {db_path} (schema version {latest_version()})")
+    key_path = key_path or default_key_path(db_path)
+    if key_path.exists():
+        key, verb = load_key(key_path), "uses"
+    else:
+        key, verb = create_key(key_path, origin), "made"
+    click.echo(f"{verb} signing key {key_path}; public key {key.public.vkey}")
 
 
 @main.command()
@@ -112,10 +133,20 @@ def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int
 @click.option("--record/--no-record", default=True, show_default=True,
               help="Keep the check as a verify run, in a live archive only (a copy, a backup of an older "
                    "schema or a read-only file is never written).")
-def verify(db_path: Path, record: bool) -> None:
+@click.option("--checkpoint", "checkpoints", multiple=True, type=click.Path(path_type=Path),
+              help="A checkpoint file to prove the archive extends (repeatable; old ones too).")
+@click.option("--key", "public_key", help="Verifier key the checkpoints must be signed by (or a file holding "
+                                          "it) [default: the keys the archive publishes].")
+@click.option("--tsa-ca", multiple=True, type=click.Path(path_type=Path),
+              help="CA certificates (PEM) the checkpoints' RFC 3161 timestamps must chain to (repeatable).")
+def verify(db_path: Path, record: bool, checkpoints: tuple[Path, ...], public_key: str | None,
+           tsa_ca: tuple[Path, ...]) -> None:
     """Recompute every digest and the hash chain and rebuild every current view from the chained rows;
-    exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record)."""
+    exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record). With
+    --checkpoint, also prove by consistency proofs that the archive extends each checkpoint."""
     report = verify_archive(db_path, progress=True)
+    if checkpoints:
+        report.problems += _checked_checkpoints(db_path, list(checkpoints), public_key, list(tsa_ca))
     click.echo(report.summary())
     if record and report.journal == "wal" and not report.copy and report.schema == latest_version():
         try:
@@ -131,6 +162,103 @@ def verify(db_path: Path, record: bool) -> None:
     click.echo("ok")
 
 
+def _checked_checkpoints(db_path: Path, files: list[Path], public_key: str | None, tsa_ca: list[Path]) -> list[str]:
+    """Check the checkpoints; print the ones that hold, return one problem line per one that does not."""
+    from archiver.checkpoint import check_checkpoints
+    from archiver.signed_note import NoteError, PublicKey
+    from archiver.timestamp import TimestampError, load_roots
+
+    keys = None
+    if public_key is not None:
+        text = Path(public_key).read_text(encoding="utf-8") if Path(public_key).is_file() else public_key
+        try:
+            keys = [PublicKey.parse(text)]
+        except NoteError as exc:
+            raise click.UsageError(f"--key: {exc}") from exc
+    try:
+        roots = load_roots(tsa_ca) if tsa_ca else None
+    except TimestampError as exc:
+        raise click.UsageError(f"--tsa-ca: {exc}") from exc
+    result = check_checkpoints(db_path, files, keys=keys, tsa_roots=roots)
+    for line in result.checked:
+        click.echo(line)
+    return result.problems
+
+
+@main.command()
+@db_option
+@config_option
+@key_option
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Checkpoint file to write [default: checkpoints/checkpoint-<tree size>.txt beside the archive].")
+@click.option("--tsa", "tsa_urls", multiple=True,
+              help="RFC 3161 timestamp authority URL (repeatable) [default: [checkpoint] tsa of the config].")
+def checkpoint(db_path: Path, config_path: Path, key_path: Path | None, out: Path | None,
+               tsa_urls: tuple[str, ...]) -> None:
+    """Sign a checkpoint of the archive's transparency log (C2SP tlog-checkpoint), record it and write it
+    to a file to publish or deposit; with TSAs, timestamp it. Exit 1 if a TSA gave no token."""
+    from archiver import jobs
+    from archiver.checkpoint import default_folder, default_key_path, load_key, take_checkpoint
+    from archiver.config import CheckpointSettings, load_config
+
+    settings = load_config(config_path).checkpoint if config_path.exists() else CheckpointSettings()
+    key = load_key(key_path or (Path(settings.key) if settings.key else default_key_path(db_path)))
+    folder = Path(settings.folder) if settings.folder else default_folder(db_path)
+    if not db_path.exists():
+        raise ArchiveError(f"no archive at {db_path}: create one with `archiver init --db {db_path}`")
+    with Archive(db_path) as archive:
+        try:
+            report = take_checkpoint(jobs.direct(archive), key, folder, list(tsa_urls or settings.tsa), out=out)
+        except ArchiveError as exc:  # recorded as a failed checkpoint run
+            click.echo(f"archiver: checkpoint failed: {exc}", err=True)
+            sys.exit(1)
+    click.echo(report.summary())
+    for path in report.timestamps:
+        click.echo(f"timestamp written to {path}")
+    for failure in report.failures:
+        click.echo(f"archiver: timestamp failed: {failure}", err=True)
+    if report.failures:
+        sys.exit(1)
+
+
+@main.command()
+@db_option
+@click.option("--version-id", type=int, help="Prove this version is in the log.")
+@click.option("--seq", type=int, help="Prove this chain entry is in the log.")
+@click.option("--from-checkpoint", type=click.Path(path_type=Path, dir_okay=False),
+              help="Prove that the latest checkpoint extends this earlier checkpoint file.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write the JSON here instead of stdout.")
+def proof(db_path: Path, version_id: int | None, seq: int | None, from_checkpoint: Path | None,
+          output: Path | None) -> None:
+    """A proof checkable without the archive (tools/verify_evidence.py): inclusion of a version or
+    chain entry in the latest checkpoint, or consistency of an earlier checkpoint with it."""
+    from archiver.checkpoint import Checkpoint
+    from archiver.proofs import consistency_bundle, entry_bundle, inclusion_bundle
+    from archiver.signed_note import NoteError
+
+    if sum(x is not None for x in (version_id, seq, from_checkpoint)) != 1:
+        raise click.UsageError("give one of --version-id, --seq, --from-checkpoint")
+    conn = open_to_check(db_path)
+    try:
+        conn.execute("BEGIN")
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'").fetchone():
+            raise ArchiveError(f"{db_path} has no checkpoints (an older schema): run `archiver init --db {db_path}`")
+        if from_checkpoint is not None:
+            note = from_checkpoint.read_text(encoding="utf-8")
+            try:
+                old = Checkpoint.parse(note[:note.rfind("\n\n") + 1])
+            except NoteError as exc:
+                raise ArchiveError(f"{from_checkpoint}: {exc}") from exc
+            bundle = consistency_bundle(conn, old.size, note)
+        else:
+            bundle = inclusion_bundle(conn, version_id) if version_id is not None else entry_bundle(conn, seq or 0)
+    finally:
+        conn.close()
+    if bundle is None:
+        raise ArchiveError("no checkpoint covers it yet: run `archiver checkpoint`")
+    _write_output(output, lambda out: out.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"))
+
+
 @main.command()
 @db_option
 @config_option
@@ -140,41 +268,31 @@ def verify(db_path: Path, record: bool) -> None:
 def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[str, ...]) -> None:
     """Fetch now: a configured source id runs that source once; a URL is captured as it is (one
     capture, not parsed). Exit 1 if any run or capture failed."""
-    from archiver import jobs
     from archiver.config import Settings, load_config
-    from archiver.fetch import Fetcher
-    from archiver.view import ArchiveView
+    from archiver.jobs import Runner
 
     urls = [t for t in targets if "://" in t]
     source_ids = [t for t in targets if "://" not in t]
     config = load_config(config_path) if source_ids or config_path.exists() else None
-    fetcher = Fetcher(config.settings if config else Settings())
+    sources = [config.source(source_id) for source_id in source_ids] if config is not None else []
+    open_for_writing(db_path).close()  # an existing archive only, named first
     failed = False
-    try:
-        with open_for_writing(db_path) as archive:
-            if source_ids and config is not None:
-                sources = [config.source(source_id) for source_id in source_ids]
-                archive.sync_sources([s.as_row() for s in config.sources])
-                view = ArchiveView(db_path)
-                try:
-                    for source in sources:
-                        report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
-                        failed |= report.outcome in ("failed", "partial")
-                        click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
-                                   f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
-                                   f" not modified {report.not_modified})"
-                                   + (f": {report.error}" if report.error else "")
-                                   + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
-                                      if report.conflicts else ""))
-                finally:
-                    view.close()
-            for url in urls:
-                capture_id, exchange, digest = jobs.capture_url(archive, fetcher, url, allow_private=allow_private)
-                failed |= exchange.error is not None
-                click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
-                           + (f"\t{exchange.error}" if exchange.error else ""))
-    finally:
-        fetcher.close()
+    with Runner(db_path, config.settings if config else Settings()) as runner:
+        if sources and config is not None:
+            runner.sync(config.sources)
+        for source in sources:
+            report = runner.run(source)
+            failed |= report.outcome in ("failed", "partial")
+            click.echo(f"{source.id}: run {report.run_id} {report.outcome} (requests {report.requests},"
+                       f" new {report.new}, edited {report.edited}, deleted {report.deleted},"
+                       f" not modified {report.not_modified})" + (f": {report.error}" if report.error else "")
+                       + (f"; {report.conflicts} identity conflict(s), see `archiver status`"
+                          if report.conflicts else ""))
+        for url in urls:
+            capture_id, exchange, digest = runner.capture(url, allow_private=allow_private)
+            failed |= exchange.error is not None
+            click.echo(f"capture {capture_id}\t{exchange.status or 'failed'}\t{digest or '-'}\t{url}"
+                       + (f"\t{exchange.error}" if exchange.error else ""))
     if failed:
         sys.exit(1)
 
@@ -185,8 +303,12 @@ def fetch(db_path: Path, config_path: Path, allow_private: bool, targets: tuple[
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "jsonl"]), default="csv", show_default=True,
               help="Output format for --sql.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@click.option("--keep-formulas", is_flag=True,
+              help="In CSV, write cells starting with = + - @ (or a tab or CR) as they are; by default they get "
+                   "a leading apostrophe so that no spreadsheet runs them as formulas.")
 @click.pass_context
-def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output: Path | None) -> None:
+def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output: Path | None,
+           keep_formulas: bool) -> None:
     """Export from the archive (SQL results, a full dump, WARC).
 
     With --sql, stream the query's results as CSV, JSON or JSON lines."""
@@ -199,7 +321,7 @@ def export(ctx: click.Context, db_path: Path, sql: str | None, fmt: str, output:
     if sql is None:
         click.echo(ctx.get_help())
         return
-    count = _write_output(output, lambda out: export_query(db_path, sql, fmt, out))
+    count = _write_output(output, lambda out: export_query(db_path, sql, fmt, out, keep_formulas=keep_formulas))
     if output is not None:
         click.echo(f"exported {count} rows to {output}", err=True)
 
@@ -267,8 +389,19 @@ def snapshot(db_path: Path, output: Path, without_payloads: bool, published_only
 @click.option("--port", default=8001, show_default=True, help="Port to listen on.")
 @click.option("--config-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Datasette metadata and settings folder [default: the one shipped with archiver].")
-def serve(db_path: Path, host: str, port: int, config_dir: Path | None) -> None:
-    """Serve the archive read-only with Datasette (the live file: safe while the service writes)."""
+@click.option("--public", is_flag=True,
+              help="Serve a published copy (made by `archiver snapshot`) as the public should read it: opened "
+                   "immutable with its counts inspected once, in --processes Datasette workers on one port.")
+@click.option("--processes", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="With --public: Datasette processes sharing the port.")
+def serve(db_path: Path, host: str, port: int, config_dir: Path | None, public: bool, processes: int) -> None:
+    """Serve the archive read-only with Datasette (the live file: safe while the service writes), or with
+    --public a published copy of it."""
+    if public:
+        from archiver.publish.public import serve_public
+
+        serve_public(db_path, host, port, processes=processes, config_dir=config_dir)
+        return
     from archiver.publish.server import serve as serve_archive
 
     serve_archive(db_path, host, port, config_dir=config_dir)
@@ -303,7 +436,8 @@ def import_x_archive(db_path: Path, path: Path) -> None:
 @db_option
 @click.argument("path", type=click.Path(path_type=Path))
 def import_twarc(db_path: Path, path: Path) -> None:
-    """Import twarc2 JSONL output (one API response page per line), keeping its __twarc provenance."""
+    """Import twarc2 JSONL output (response pages, stream lines or flattened tweets), keeping its __twarc
+    provenance."""
     from archiver.importers.twarc import import_twarc as importer
 
     _run_import(db_path, path, importer)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.database import ArchiveError
+from archiver.fetch.settings import FetchSettings
 from archiver.models import Source
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -27,25 +28,23 @@ class ConfigError(ArchiveError):
 
 
 @dataclass
-class Settings:
-    """The `[archiver]` table: how the service fetches and serves."""
+class Settings(FetchSettings):
+    """The `[archiver]` table: how the service fetches (FetchSettings, handed to the fetch layer as
+    they are) and how it schedules and serves."""
 
-    contact: str = "https://github.com/archiver/archiver"  # goes into the User-Agent
-    workers: int = 8
-    connect_timeout: float = 10.0
-    read_timeout: float = 30.0
-    deadline: float = 120.0  # total seconds for one request, body included
-    max_body: int = 50 * 1024 * 1024
-    max_redirects: int = 10
-    retries: int = 3
-    retry_after_cap: float = 120.0  # longer Retry-After → "not before T" for the host
-    host_delay: float = 1.0  # minimum seconds between requests to one host
-    respect_robots: bool = True
-    allow_private: bool = False  # loopback/private/link-local targets (tests and intranets)
-    secrets_file: str | None = None
     max_backoff: float = 6 * 3600.0  # longest wait of a source that keeps failing
     verify_schedule: str = "every 1d"  # fixity check of the whole archive by the service; "off" for none
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class CheckpointSettings:
+    """The `[checkpoint]` table: the service's signed checkpoints of the transparency log."""
+
+    schedule: str = "every 1d"  # "off" for none
+    tsa: list[str] = field(default_factory=list)  # RFC 3161 timestamp authorities, each asked every time
+    key: str | None = None  # signing key file (default: checkpoint-key beside the archive)
+    folder: str | None = None  # where checkpoint files go (default: checkpoints/ beside the archive)
 
 
 @dataclass
@@ -53,6 +52,7 @@ class Config:
     path: Path
     settings: Settings
     sources: list[Source]
+    checkpoint: CheckpointSettings = field(default_factory=CheckpointSettings)
 
     def source(self, source_id: str) -> Source:
         for source in self.sources:
@@ -83,7 +83,29 @@ def load_config(path: str | Path) -> Config:
             raise ConfigError(f"{path}: source #{index} ({source.id}): field `id`: duplicate id")
         seen.add(source.id)
         sources.append(source)
-    return Config(path=path, settings=settings, sources=sources)
+    return Config(path=path, settings=settings, sources=sources,
+                  checkpoint=_checkpoint(path, data.get("checkpoint", {})))
+
+
+def _checkpoint(path: Path, raw: Any) -> CheckpointSettings:
+    where = f"{path}: [checkpoint]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    unknown = sorted(set(raw) - {"schedule", "tsa", "key", "folder"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field `{unknown[0]}`")
+    for name in ("schedule", "key", "folder"):
+        if name in raw and not isinstance(raw[name], str):
+            raise ConfigError(f"{where}: field `{name}`: must be a string")
+    tsa = raw.get("tsa", [])
+    if not isinstance(tsa, list) or not all(isinstance(url, str) and _is_http_url(url) for url in tsa):
+        raise ConfigError(f"{where}: field `tsa`: must be a list of http(s) URLs")
+    settings = CheckpointSettings(tsa=tsa, key=raw.get("key"), folder=raw.get("folder"))
+    if "schedule" in raw:
+        if raw["schedule"] != "off":
+            _check_schedule(f"{where}: field `schedule`", raw["schedule"], also=' (or "off")')
+        settings.schedule = raw["schedule"]
+    return settings
 
 
 def _settings(path: Path, raw: Any) -> Settings:

@@ -3,6 +3,7 @@ the versioned migrations kept in db/migrations (shipped as `archiver.migrations`
 
 from __future__ import annotations
 
+import errno
 import re
 import sqlite3
 from importlib import resources
@@ -10,6 +11,8 @@ from pathlib import Path
 
 DEFAULT_DB = Path("db/archive.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+# Seconds a connection waits for another process's write lock before the archive counts as busy.
+BUSY_TIMEOUT = 5.0
 
 
 class ArchiveError(Exception):
@@ -36,21 +39,43 @@ class ArchiveReadOnly(ArchiveError):
     exit_code = 5
 
 
-def classify(exc: sqlite3.Error, path: str | Path, doing: str) -> ArchiveError:
-    """The one-line ArchiveError for an SQLite failure while `doing` something with the archive."""
-    message = str(exc)
+class DiskFull(ArchiveError):
+    """The disk holding the archive is full: the last step was rolled back, nothing earlier is lost."""
+
+    exit_code = 6
+
+
+def classify(exc: sqlite3.Error | OSError, path: str | Path, doing: str) -> ArchiveError:
+    """The one-line ArchiveError for an SQLite (or OS) failure while `doing` something with the archive:
+    by SQLite's result code where it gives one, else by its message."""
+    message = " ".join(str(exc).split())
     lowered = message.lower()
-    if "locked" in lowered or "busy" in lowered:
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    os_errno = exc.errno if isinstance(exc, OSError) else None
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in lowered or "busy" in lowered:
         return ArchiveBusy(f"{path} is locked by another process ({doing}): {message}")
-    if "readonly" in lowered or "read-only" in lowered or "read only" in lowered:
+    if primary == sqlite3.SQLITE_FULL or os_errno == errno.ENOSPC or "disk is full" in lowered:
+        return DiskFull(f"{path}: the disk is full ({doing}; that step was not recorded): {message}")
+    if (primary == sqlite3.SQLITE_READONLY or os_errno in (errno.EROFS, errno.EACCES)
+            or "readonly" in lowered or "read-only" in lowered or "read only" in lowered):
         return ArchiveReadOnly(f"{path} is read-only ({doing}): {message}")
     # plain DatabaseError is SQLite's SQLITE_CORRUPT / SQLITE_NOTADB (its subclasses are other failures)
-    if type(exc) is sqlite3.DatabaseError or "malformed" in lowered or "not a database" in lowered:
+    if (primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB) or type(exc) is sqlite3.DatabaseError
+            or "malformed" in lowered or "not a database" in lowered):
         return ArchiveCorrupt(f"{path} is corrupt ({doing}): {message}")
     return ArchiveError(f"{doing} {path} failed: {message}")
 
 
-def open_to_check(path: str | Path, *, busy_timeout: float = 5.0) -> sqlite3.Connection:
+def quick_check(conn: sqlite3.Connection, path: str | Path) -> None:
+    """Raise ArchiveCorrupt unless SQLite's quick_check finds every page of the file sound (it reads
+    each page once and skips the index cross-checks: cheap next to a run)."""
+    damage = [line.strip() for row in conn.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
+    if damage != ["ok"]:
+        raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
+
+
+def open_to_check(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
     """Open an archive only to read it, exactly as it is: never migrated, never switched to WAL.
     A file no process is writing (no -wal file, no hot -journal: a snapshot, a backup, a deposit)
     is opened `immutable`, so not even a lock or a -shm file is made next to it."""
@@ -78,7 +103,7 @@ def latest_version() -> int:
 
 
 def connect(path: str | Path, *, create: bool = False, readonly: bool = False, immutable: bool = False,
-            timeout: float = 30, upgrade_to: int | None = None) -> sqlite3.Connection:
+            timeout: float = BUSY_TIMEOUT, upgrade_to: int | None = None) -> sqlite3.Connection:
     """Open (and with `create`, make) an archive, migrated to the current schema; `readonly` opens it
     as it is (`immutable`: a file nothing writes, read without locks).
 
@@ -94,6 +119,10 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False, i
             raise ArchiveError(f"cannot create {path}: {exc.strerror or exc}") from exc
     if path.exists() and path.is_dir():
         raise ArchiveError(f"{path} is a directory, not an archive file")
+    wal = path.with_name(path.name + "-wal")
+    if path.exists() and path.stat().st_size == 0 and not (wal.exists() and wal.stat().st_size):
+        # never initialised silently: an empty file is more likely a failed copy than a new archive
+        raise ArchiveCorrupt(f"{path} is an empty file, not an archive (remove it to create a new archive there)")
     try:
         if readonly:
             conn = sqlite3.connect(path.resolve().as_uri() + ("?mode=ro&immutable=1" if immutable else "?mode=ro"),
@@ -112,7 +141,7 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False, i
     if version == 0 and tables:
         conn.close()
         raise ArchiveCorrupt(f"{path} is an SQLite database but not an archive (it has tables "
-                           f"{', '.join(sorted(tables)[:5])} and no archive schema)")
+                             f"{', '.join(sorted(tables)[:5])} and no archive schema)")
     if version == 0 and not create:
         conn.close()
         raise ArchiveError(f"{path} is an empty database, not an archive: run `archiver init --db {path}`")
@@ -123,14 +152,10 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False, i
                            f"({latest_version()}): upgrade archiver")
     if not readonly:
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
-            # last commits, never corrupt the file (docs/evidence-model.md).
-            conn.execute("PRAGMA synchronous = NORMAL")
-            # 8 MiB of page cache (SQLite's default is 2): enough for the full-text index's merges, small
-            # enough that a long import's memory stays flat
-            conn.execute("PRAGMA cache_size = -8192")
-            conn.execute("PRAGMA wal_autocheckpoint = 8192")
+            _prepare_for_writing(conn, path, version)
+        except ArchiveError:
+            conn.close()
+            raise
         except sqlite3.Error as exc:
             conn.close()
             raise classify(exc, path, "opening it for writing") from exc
@@ -138,6 +163,27 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False, i
             _migrate(conn, version, target)
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _prepare_for_writing(conn: sqlite3.Connection, path: Path, version: int) -> None:
+    if version:
+        quick_check(conn, path)  # a damaged file is refused before anything is written into it
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode survives any process crash; only an OS crash or power loss can lose the
+    # last commits, never corrupt the file (docs/evidence-model.md).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    # 8 MiB of page cache (SQLite's default is 2): enough for the full-text index's merges, small enough
+    # that a long import's memory stays flat
+    conn.execute("PRAGMA cache_size = -8192")
+    # a bounded WAL: checkpointed every 1000 pages (SQLite's default) and cut back to 4 MiB after
+    conn.execute("PRAGMA wal_autocheckpoint = 1000")
+    conn.execute(f"PRAGMA journal_size_limit = {4 * 1024 * 1024}")
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Move every committed page from the WAL into the database file and empty the WAL, so the file
+    alone (a copy, a backup) holds every commit. Readers still open may make it partial: harmless."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _migrate(conn: sqlite3.Connection, current: int, target: int) -> None:

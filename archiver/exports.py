@@ -13,10 +13,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+import sqlite_utils
+
 from archiver.archive import CHAINED, Archive
 from archiver.canonical import withheld_digest
 from archiver.database import ArchiveError, connect, latest_version
 from archiver.progress import bar
+from archiver.publication import UNPUBLISHED_CAPTURES, UNPUBLISHED_POSTS, UNPUBLISHED_SOURCES
 from archiver.readonly import lock_down
 
 FORMATS = ("csv", "json", "jsonl")
@@ -64,17 +67,32 @@ def query_rows(db_path: str | Path, sql: str) -> tuple[list[str], Iterator[tuple
     return columns, rows()
 
 
-def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO) -> int:
-    """Write the results of `sql` to `out` in `fmt`; returns the number of rows."""
+# A spreadsheet reads a cell that starts with one of these as a formula (and a leading tab or carriage
+# return hides one): archived text is a stranger's, so by default such a cell is written with a leading
+# apostrophe, which spreadsheets show as text (OWASP's advice for CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """`value` as a CSV cell no spreadsheet runs as a formula (only text cells can start one)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_query(db_path: str | Path, sql: str, fmt: str, out: TextIO, *, keep_formulas: bool = False) -> int:
+    """Write the results of `sql` to `out` in `fmt`; returns the number of rows. In CSV, cells that a
+    spreadsheet would run as formulas are neutralised unless `keep_formulas`."""
     if fmt not in FORMATS:
         raise ArchiveError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     columns, rows = query_rows(db_path, sql)
     count = 0
     if fmt == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
+        # RFC 4180 line ends: the writer then quotes every cell holding a CR or LF, so none splits a row
+        writer = csv.writer(out, lineterminator="\r\n")
+        writer.writerow(columns if keep_formulas else [neutralise(column) for column in columns])
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(row if keep_formulas else [neutralise(value) for value in row])
             count += 1
     elif fmt == "jsonl":
         for row in rows:
@@ -264,18 +282,10 @@ def _grown(shown: Any, path: Path) -> int:
     return 0  # go on
 
 
-_UNPUBLISHED_SOURCES = "SELECT id FROM sources WHERE publish = 0"
-_UNPUBLISHED_POSTS = f"SELECT id FROM posts WHERE publish = 0 OR source_id IN ({_UNPUBLISHED_SOURCES})"
-
-
 def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     reason = "not published (publish = 0)"
-    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {_UNPUBLISHED_POSTS}")
-    # the captures an unpublished post was read from hold its content; so does all of an unpublished source's
-    copy.execute("CREATE TEMP TABLE hidden_captures AS "
-                 "SELECT capture_id AS id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts) "
-                 "UNION SELECT capture_id FROM events WHERE post_id IN (SELECT id FROM hidden_posts) "
-                 f"UNION SELECT id FROM captures WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+    copy.execute(f"CREATE TEMP TABLE hidden_posts AS {UNPUBLISHED_POSTS}")
+    copy.execute(f"CREATE TEMP TABLE hidden_captures AS SELECT capture_id AS id FROM ({UNPUBLISHED_CAPTURES})")
     _withhold(copy, "events", "SELECT id FROM events WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
     _withhold(copy, "versions", "SELECT id FROM versions WHERE post_id IN (SELECT id FROM hidden_posts)", reason)
     _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE id IN (SELECT id FROM hidden_captures) "
@@ -284,9 +294,9 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     _withhold(copy, "captures", "SELECT id FROM hidden_captures", reason)
     # schema 5's chained rows about what is hidden: its sources' definitions and runs, the pages it was seen
     # on, and identity conflicts naming a hidden post
-    _withhold(copy, "source_versions", f"SELECT id FROM source_versions WHERE source_id IN ({_UNPUBLISHED_SOURCES})",
+    _withhold(copy, "source_versions", f"SELECT id FROM source_versions WHERE source_id IN ({UNPUBLISHED_SOURCES})",
               reason)
-    _withhold(copy, "run_outcomes", f"SELECT id FROM run_outcomes WHERE source_id IN ({_UNPUBLISHED_SOURCES})",
+    _withhold(copy, "run_outcomes", f"SELECT id FROM run_outcomes WHERE source_id IN ({UNPUBLISHED_SOURCES})",
               reason)
     _withhold(copy, "sightings", "SELECT id FROM sightings WHERE capture_id IN (SELECT id FROM hidden_captures)",
               reason)
@@ -296,9 +306,15 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     copy.execute("DELETE FROM post_seen WHERE post_id IN (SELECT id FROM hidden_posts)")
     copy.execute("DELETE FROM posts WHERE id IN (SELECT id FROM hidden_posts)")  # the FTS trigger follows
     for table in ("source_state", "runs"):
-        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({_UNPUBLISHED_SOURCES})")
+        copy.execute(f"DELETE FROM {table} WHERE source_id IN ({UNPUBLISHED_SOURCES})")
     copy.execute("DELETE FROM sources WHERE publish = 0")
-    copy.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")  # no index page keeps their words
+    for index in ("posts_fts", "versions_fts"):  # no index page keeps their words
+        copy.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
+    # a body a secret was redacted from is not the server's bytes: kept in the archive, never published
+    _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE json_extract(details, '$.withhold_payload') "
+                                "IS NOT NULL EXCEPT SELECT payload_sha256 FROM captures "
+                                "WHERE json_extract(details, '$.withhold_payload') IS NULL",
+              "a secret the server reflected was redacted from it")
 
 
 def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) -> None:
@@ -308,11 +324,11 @@ def _withhold(copy: sqlite3.Connection, table: str, keys_sql: str, reason: str) 
     key = "sha256" if table == "payloads" else "id"
     copy.execute(f"WITH w(k) AS ({keys_sql}) INSERT OR IGNORE INTO withheld (table_name, row_key, reason) "
                  "SELECT ?, k, ? FROM w WHERE k IS NOT NULL", (table, reason))
-    triggers = copy.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? "
-                            "AND name LIKE '%append_only%'", (table,)).fetchall()
-    for name, _ in triggers:
-        copy.execute(f'DROP TRIGGER "{name}"')
-    copy.execute(f"DELETE FROM {table} WHERE CAST({key} AS TEXT) IN "
-                 "(SELECT row_key FROM withheld WHERE table_name = ?)", (table,))
-    for _, sql in triggers:
-        copy.execute(sql)
+    # the surgery through sqlite-utils: its deletes run in a savepoint inside the snapshot's transaction
+    rows = sqlite_utils.Database(copy, recursive_triggers=False, execute_plugins=False)[table]
+    triggers = [trigger for trigger in rows.triggers if "append_only" in trigger.name]
+    for trigger in triggers:
+        copy.execute(f'DROP TRIGGER "{trigger.name}"')
+    rows.delete_where(f"CAST({key} AS TEXT) IN (SELECT row_key FROM withheld WHERE table_name = ?)", [table])
+    for trigger in triggers:
+        copy.execute(trigger.sql)

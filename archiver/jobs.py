@@ -1,5 +1,6 @@
 """One run of one source: plan → fetch → parse → record, repeated over the requests each page leads
-to, bounded in requests and time. The same code serves `archiver fetch` and the scheduled service."""
+to, bounded in requests and time; and the Runner that `archiver fetch` and the scheduled service
+both run sources through (one writer thread, one read view, one fetcher)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from archiver.archive import Archive
+from archiver.archive import Archive, WriterThread
+from archiver.fetch import Fetcher as HttpFetcher
+from archiver.fetch.settings import FetchSettings
 from archiver.models import Exchange, Observation, Request, Source
 from archiver.platforms import Parsed, ParseError, platform
 from archiver.view import ArchiveView, Validators
@@ -154,18 +158,56 @@ def _parse(module: Any, source: Source, request: Request, exchange: Exchange,
         return None, f"{source.kind} parser failed: {cause}: {request.method} {request.url}"
 
 
-def capture_url(archive: Archive, fetcher: Fetcher, url: str, *,
+def capture_url(write: Write[Any], fetcher: Fetcher, url: str, *,
                 allow_private: bool = False) -> tuple[int, Exchange, str | None]:
     """An ad-hoc capture of one URL in a run of its own, not parsed: (capture id, exchange, payload
     digest). Lets a user try the fetch layer alone, and record a page no source covers."""
     adhoc = Source(id="adhoc", kind="webpage", locator=url, options={"allow_private": allow_private})
-    run_id = archive.start_run("fetch")
+    run_id = write(lambda archive: archive.start_run("fetch"))
     exchange = fetcher.fetch(Request(url, purpose="adhoc", conditional=False), adhoc, None)
-    result = archive.record(exchange, run_id=run_id)
-    archive.finish_run(run_id, "failed" if exchange.error else "ok", exchange.error)
-    digest = archive.conn.execute("SELECT payload_sha256 FROM captures WHERE id = ?",
-                                  (result.capture_id,)).fetchone()[0]
-    return result.capture_id, exchange, digest
+
+    def record(archive: Archive) -> tuple[int, str | None]:
+        result = archive.record(exchange, run_id=run_id)
+        archive.finish_run(run_id, "failed" if exchange.error else "ok", exchange.error)
+        return result.capture_id, archive.conn.execute("SELECT payload_sha256 FROM captures WHERE id = ?",
+                                                       (result.capture_id,)).fetchone()[0]
+
+    capture_id, digest = write(record)
+    return capture_id, exchange, digest
+
+
+class Runner:
+    """What a process needs to run sources against one archive: the single writer thread, a read view
+    for the parsers, and the fetcher. The service schedules its runs; `archiver fetch` runs them now."""
+
+    def __init__(self, db_path: str | Path, settings: FetchSettings) -> None:
+        self.writer = WriterThread(db_path)
+        self.view = ArchiveView(db_path)
+        self.fetcher = HttpFetcher(settings)
+
+    def sync(self, sources: list[Source]) -> None:
+        """Make the archive's sources table match the configuration."""
+        self.writer.call(lambda archive: archive.sync_sources([s.as_row() for s in sources]))
+
+    def run(self, source: Source, *, scheduled_at: str | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> RunReport:
+        return run_source(source, self.fetcher, self.writer.call, self.view, scheduled_at=scheduled_at,
+                          should_stop=should_stop)
+
+    def capture(self, url: str, *, allow_private: bool = False) -> tuple[int, Exchange, str | None]:
+        return capture_url(self.writer.call, self.fetcher, url, allow_private=allow_private)
+
+    def close(self) -> None:
+        """Commit what is queued, checkpoint, and close (the view first: it is a reader of the file)."""
+        self.view.close()
+        self.writer.close()
+        self.fetcher.close()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def direct(archive: Archive) -> Write[Any]:
@@ -173,4 +215,4 @@ def direct(archive: Archive) -> Write[Any]:
     return lambda work: work(archive)
 
 
-__all__ = ["Fetcher", "Observation", "RunReport", "capture_url", "direct", "run_source"]
+__all__ = ["Fetcher", "Observation", "RunReport", "Runner", "capture_url", "direct", "run_source"]

@@ -14,6 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,17 +26,15 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from archiver import heartbeat, systemd
-from archiver.archive import Archive, WriterThread
+from archiver.archive import Archive
 from archiver.config import Config, ConfigError, load_config
-from archiver.database import ArchiveError
-from archiver.fetch import Fetcher
-from archiver.jobs import run_source
+from archiver.database import ArchiveCorrupt, ArchiveError, classify
+from archiver.jobs import Runner
 from archiver.models import Source, format_time, parse_time, utcnow
 from archiver.schedule import Schedule, parse_schedule
-from archiver.verify import check_pages, record_failure
 from archiver.verify import record as record_verification
+from archiver.verify import record_failure
 from archiver.verify import verify as verify_archive
-from archiver.view import ArchiveView
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,10 @@ log = logging.getLogger(__name__)
 BACKOFF_AFTER = 2
 # Missed slots recorded after a stop, per source: enough to show the gap, bounded for long outages.
 MAX_MISSED_RECORDED = 50
+# A Datasette child that dies is restarted after a pause doubling from the first to the last value;
+# one that served this long before dying starts again from the first.
+RESTART_PAUSE = (1.0, 60.0)
+RESTART_RESET_AFTER = 300.0
 # Seconds between heartbeats (the file `archiver status` reads, systemd's watchdog ping); a third of
 # WatchdogSec when systemd asks for less.
 HEARTBEAT_SECONDS = 10.0
@@ -115,6 +118,7 @@ class Service:
         self._draining = threading.Event()
         self._lock = threading.Lock()
         self.datasette: subprocess.Popen[bytes] | None = None
+        self._supervisor: threading.Thread | None = None
         self._beating = threading.Event()
         watchdog = systemd.watchdog_seconds()
         self.heartbeat_seconds = min(HEARTBEAT_SECONDS, watchdog / 3) if watchdog else HEARTBEAT_SECONDS
@@ -122,18 +126,20 @@ class Service:
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self.db_path.exists():
-            try:  # never write into a damaged file: what is appended to it may be lost with it
-                check_pages(self.db_path)
-            except ArchiveError as exc:
-                log.critical("FATAL: %s; refusing to write into it", exc)
-                raise
-        Archive(self.db_path).close()  # made by `archiver init`, never implicitly here
+        try:  # never write into a damaged file (opening it to write checks its pages first); an archive
+            # is made by `archiver init`, never implicitly here
+            with Archive(self.db_path) as archive:
+                crashed = archive.close_crashed_runs()
+        except ArchiveCorrupt as exc:
+            log.critical("FATAL: %s; refusing to write into it", exc)
+            raise
+        if crashed:
+            log.warning("closed %d run(s) left open by a killed process as crashed: %s", len(crashed),
+                        ", ".join(map(str, crashed[:20])))
         if self.serve:  # forked before any other thread exists
             self._start_datasette()
-        self.writer = WriterThread(self.db_path)
-        self.view = ArchiveView(self.db_path)
-        self.fetcher = Fetcher(self.config.settings)
+        self.runner = Runner(self.db_path, self.config.settings)
+        self.writer = self.runner.writer  # the service's own records (runs it skips, state) go the same way
         self.executor = _SchedulingExecutor(self.config.settings.workers)
         self.scheduler = BackgroundScheduler(
             executors={"default": self.executor}, timezone=dt.UTC,
@@ -146,7 +152,14 @@ class Service:
             # fixity: the whole archive re-checked on a schedule, each check a run with its chain head
             trigger, _ = schedule_trigger(self.config.settings.verify_schedule, "__verify__")
             self.scheduler.add_job(self._verify, trigger, id="__verify__", max_instances=1, coalesce=True)
+        if self.config.checkpoint.schedule != "off":
+            # a signed (and, with TSAs, timestamped) checkpoint of the transparency log
+            trigger, _ = schedule_trigger(self.config.checkpoint.schedule, "__checkpoint__")
+            self.scheduler.add_job(self._checkpoint, trigger, id="__checkpoint__", max_instances=1, coalesce=True)
         self.scheduler.start()
+        if self.serve:
+            self._supervisor = threading.Thread(target=self._supervise, name="datasette-supervisor", daemon=True)
+            self._supervisor.start()
         log.info("archiver service started: %d sources scheduled, %d workers, archive %s",
                  len(self._sources), self.config.settings.workers, self.db_path)
         self._state = heartbeat.ServiceState(pid=os.getpid(), host=socket.gethostname(), started_at=utcnow(),
@@ -166,19 +179,28 @@ class Service:
         self._beating.set()
         self._heart.join()  # its last beat is written before the final state below, never after
         self.scheduler.shutdown(wait=True)
-        self.writer.close()
-        self.view.close()
-        self.fetcher.close()
-        if self.datasette is not None and self.datasette.poll() is None:
-            self.datasette.terminate()
-            try:
-                self.datasette.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.datasette.kill()
+        # the public face goes first: its readers would keep the final checkpoint from emptying the WAL
+        self._stop_datasette()
+        self.runner.close()
         self._state.stopped_at = utcnow()
         self._state.status = "stopped"
         self._write_state()
         log.info("archiver service stopped")
+
+    def _stop_datasette(self) -> None:
+        while True:  # (the supervisor may be starting a new child just as the drain begins)
+            child = self.datasette
+            if child is not None and child.poll() is None:
+                child.terminate()
+                try:
+                    child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+            if self._supervisor is None:
+                return
+            self._supervisor.join(timeout=1)
+            if not self._supervisor.is_alive():
+                return
 
     def request_reload(self) -> None:
         """Re-read the configuration now (SIGHUP)."""
@@ -217,7 +239,7 @@ class Service:
 
     def _apply(self, config: Config, *, first_start: bool) -> None:
         """Make the scheduled jobs match `config`: add, reschedule, remove."""
-        self.writer.call(lambda a: a.sync_sources([s.as_row() for s in config.sources]))
+        self.runner.sync(config.sources)
         wanted = {s.id: s for s in config.sources if s.enabled}
         with self._lock:
             previous = self._sources
@@ -226,7 +248,7 @@ class Service:
         now = dt.datetime.now(dt.UTC)
         for source_id in previous.keys() - wanted.keys():
             self.scheduler.remove_job(source_id)
-        for index, (source_id, source) in enumerate(sorted(wanted.items())):
+        for index, (source_id, source) in enumerate(self._start_order(wanted)):
             old = previous.get(source_id)
             if old is not None and old.schedule == source.schedule:
                 continue
@@ -245,10 +267,19 @@ class Service:
                     misfire_grace_time=max(1, int(interval / 2)), next_run_time=first)
         self._publish_next_runs()
 
+    def _start_order(self, sources: dict[str, Source]) -> list[tuple[str, Source]]:
+        """Sources in the order their first runs are staggered: the one whose last run began longest
+        ago first (never run: first of all), so a service killed soon after every start still gets
+        round to every source instead of running the same few again."""
+        last = dict(self.runner.view.conn.execute(
+            "SELECT source_id, max(started_at) FROM runs WHERE kind = 'fetch' "
+            "AND coalesce(outcome, '') NOT IN ('missed', 'skipped') GROUP BY source_id").fetchall())
+        return sorted(sources.items(), key=lambda item: (last.get(item[0]) or "", item[0]))
+
     def _record_missed_since_last_run(self, source: Source, trigger: Any, interval: float,
                                       now: dt.datetime) -> None:
         """Fire times that fell while the service was not running are recorded as `missed` runs."""
-        row = self.view.conn.execute(
+        row = self.runner.view.conn.execute(
             "SELECT max(coalesce(scheduled_at, started_at)) FROM runs WHERE source_id = ? AND kind = 'fetch'",
             (source.id,)).fetchone()
         if row is None or row[0] is None:
@@ -307,8 +338,12 @@ class Service:
                 error=f"backing off after {health.failures} failed runs until {format_time(health.not_before)}",
                 details={"failures": health.failures}))
             return
-        report = run_source(source, self.fetcher, self.writer.call, self.view, scheduled_at=scheduled_at,
-                            should_stop=self._draining.is_set)
+        try:
+            report = self.runner.run(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
+        except (sqlite3.Error, OSError) as exc:  # the archive refused the run's records (disk full, busy)
+            log.error("source %s: the run could not be recorded: %s", source_id,
+                      classify(exc, self.db_path, 'recording a run'))
+            return
         if report.outcome == "failed":
             health.failures += 1
             if health.failures >= BACKOFF_AFTER:
@@ -347,6 +382,31 @@ class Service:
         else:
             log.error("fixity check FAILED: %s (%s)", report.problems[0], report.summary())
 
+    def _checkpoint(self) -> None:
+        """Runs on a scheduler thread: the TSAs are asked from here, so a slow or dead one holds up
+        nothing but this job; only the short signing and recording steps go through the writer."""
+        from archiver.checkpoint import default_folder, default_key_path, load_key, take_checkpoint
+
+        if self._draining.is_set():
+            return
+        settings = self.config.checkpoint
+        try:
+            key = load_key(Path(settings.key) if settings.key else default_key_path(self.db_path))
+        except ArchiveError as exc:
+            error = str(exc)
+            self.writer.call(lambda a: a.record_run("checkpoint", "failed", error=error))
+            log.error("checkpoint FAILED: %s", error)
+            return
+        folder = Path(settings.folder) if settings.folder else default_folder(self.db_path)
+        try:
+            report = take_checkpoint(self.writer.call, key, folder, settings.tsa)
+        except Exception as exc:  # recorded as a failed run by take_checkpoint
+            log.error("checkpoint FAILED: %s", exc)
+            return
+        for failure in report.failures:
+            log.error("checkpoint %d: timestamp FAILED: %s", report.checkpoint_id, failure)
+        log.info("%s", report.summary())
+
     # -- liveness -----------------------------------------------------------------------------
 
     def _heartbeat(self) -> None:
@@ -383,9 +443,34 @@ class Service:
     # -- publication --------------------------------------------------------------------------
 
     def _start_datasette(self) -> None:
-        from archiver.publish.server import datasette_command
+        from archiver.fetch.secrets import Secrets
+        from archiver.publish.server import datasette_command, public_environment
 
         command = datasette_command(self.db_path, host=self.host, port=self.port)
-        self.datasette = subprocess.Popen(command, preexec_fn=_die_with_parent)
-        log.info("Datasette serving %s read-only on http://%s:%d/", self.db_path, self.host, self.port)
+        secret_names = Secrets(self.config.settings.secrets_file).known_values().values()
+        self.datasette = subprocess.Popen(command, preexec_fn=_die_with_parent,
+                                          env=public_environment(os.environ, secret_names))
+        log.info("Datasette serving %s read-only on http://%s:%d/ (pid %d)", self.db_path, self.host, self.port,
+                 self.datasette.pid)
+
+    def _supervise(self) -> None:
+        """Restart the Datasette child whenever it dies, with a growing pause; each death is logged
+        and recorded as a failed `serve` run (what `archiver status` shows)."""
+        pause = RESTART_PAUSE[0]
+        while self.datasette is not None:
+            started = time.monotonic()
+            status = self.datasette.wait()
+            if self._draining.is_set():
+                return
+            if time.monotonic() - started > RESTART_RESET_AFTER:
+                pause = RESTART_PAUSE[0]
+            how = f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+            message = f"Datasette (pid {self.datasette.pid}) died: {how}; restarting in {pause:g} s"
+            log.error("%s", message)
+            self.writer.call(lambda a, m=message, st=status, p=pause: a.record_run(
+                "serve", "failed", error=m, details={"exit_status": st, "restart_in": p}))
+            if self._draining.wait(pause):
+                return
+            self._start_datasette()
+            pause = min(pause * 2, RESTART_PAUSE[1])
 

@@ -63,12 +63,13 @@ class ArchiveStatus:
     running: bool = False
     # posts a source showed under an identity another source owns, archived apart (newest first)
     conflicts: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    checkpoint: dict[str, Any] | None = None  # the last checkpoint run: at, outcome, error, tree_size, file
 
     def as_dict(self) -> dict[str, Any]:
         return {"archive": self.archive, "totals": self.totals, "fixity": self.fixity, "crashed": self.crashed,
                 "server": self.server, "running": self.running,
                 "service": dataclasses.asdict(self.service) if self.service else None, "sources": self.sources,
-                "identity_conflicts": self.conflicts}
+                "identity_conflicts": self.conflicts, "checkpoint": self.checkpoint}
 
     def problems(self, intervals: int = STALE_INTERVALS, now: dt.datetime | None = None) -> list[str]:
         """What `status --check` fails on, one line each: a service that died without stopping (killed,
@@ -108,6 +109,9 @@ def archive_status(db_path: str | Path) -> ArchiveStatus:
         sources = [dict(row) for row in conn.execute(_SOURCE_STATUS_SQL)]
         found = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.head') FROM runs "
                              "WHERE kind = 'verify' ORDER BY id DESC LIMIT 1").fetchone()
+        signed = conn.execute("SELECT started_at, outcome, error, json_extract(details, '$.tree_size'), "
+                              "json_extract(details, '$.file') FROM runs WHERE kind = 'checkpoint' "
+                              "ORDER BY id DESC LIMIT 1").fetchone()
         crashed = conn.execute("SELECT count(*) FROM runs WHERE outcome = 'crashed'").fetchone()[0]
         served = conn.execute("SELECT started_at, outcome, error, (SELECT count(*) FROM runs WHERE kind = 'serve' "
                               "AND outcome = 'failed') FROM runs WHERE kind = 'serve' ORDER BY id DESC LIMIT 1"
@@ -122,8 +126,9 @@ def archive_status(db_path: str | Path) -> ArchiveStatus:
         outcome, _, error = (source.pop("last_error") or "").partition("\x1f")
         source["last_outcome"], source["last_error"] = outcome or None, error or None
     service = heartbeat.read(db_path)
+    checkpoint = dict(zip(("at", "outcome", "error", "tree_size", "file"), signed, strict=True)) if signed else None
     return ArchiveStatus(str(db_path), totals, fixity, crashed, server, sources, service,
-                         service is not None and service.running(), conflicts)
+                         service is not None and service.running(), conflicts, checkpoint)
 
 
 WIDTH = 100  # the compact layout fits a terminal this wide (--wide does not wrap)
@@ -149,6 +154,13 @@ def render(found: ArchiveStatus, *, wide: bool = False) -> list[str]:
                      + f"chain head {fixity['head']}")
     else:
         lines += fill(f"last fixity check: FAILED at {_minute(fixity['at'])}: {fixity['error']}")
+    signed = found.checkpoint
+    if signed is None:
+        lines.append("last checkpoint: never (run `archiver checkpoint`)")
+    else:
+        lines += fill(f"last checkpoint: {signed['outcome']} at {_minute(signed['at'])}"
+                      + (f", tree size {signed['tree_size']} in {signed['file']}" if signed["tree_size"] else "")
+                      + (f": {signed['error']}" if signed["error"] else ""))
     if found.crashed:
         lines.append(f"crashed runs: {found.crashed} (left open by a killed process, closed at the next start)")
     if found.conflicts:

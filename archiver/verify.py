@@ -16,7 +16,7 @@ from typing import Any
 
 from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, Archive
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
-from archiver.database import ArchiveCorrupt, ArchiveError, classify, open_to_check
+from archiver.database import ArchiveError, classify, open_to_check, quick_check
 from archiver.payloads import decode_payload
 from archiver.progress import bar
 
@@ -78,7 +78,7 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False) 
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
         report.schema = conn.execute("PRAGMA user_version").fetchone()[0]
         report.journal = _journal(path)
-        _quick_check(conn, path)
+        quick_check(conn, path)
         archive = _Archive(conn)
         if progress:  # counted on the same snapshot, so the total is what the checks will read
             total = sum(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -110,17 +110,11 @@ def check_pages(path: str | Path) -> None:
     """Raise ArchiveCorrupt unless SQLite's quick_check finds every page of the file sound."""
     conn = open_to_check(path)
     try:
-        _quick_check(conn, path)
+        quick_check(conn, path)
     except sqlite3.Error as exc:
         raise classify(exc, path, "checking its pages") from exc
     finally:
         conn.close()
-
-
-def _quick_check(conn: sqlite3.Connection, path: str | Path) -> None:
-    damage = [line.strip() for row in conn.execute("PRAGMA quick_check(5)") for line in str(row[0]).splitlines()]
-    if damage != ["ok"]:
-        raise ArchiveCorrupt(f"{path} is corrupt (quick_check: {'; '.join(damage)})")
 
 
 def _journal(path: str | Path) -> str:

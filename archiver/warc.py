@@ -58,9 +58,9 @@ def sha256_label(hex_digest: str) -> str:
 
 
 def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | None = None,
-                since: str | None = None, progress: bool = False) -> WarcReport:
-    """Write the captures of `source_id` (all when None) started at or after `since` to `out_path`
-    (gzip per record when the name ends in .gz)."""
+                since: str | None = None, capture_ids: list[int] | None = None, progress: bool = False) -> WarcReport:
+    """Write the captures of `source_id` (all when None) started at or after `since` (and, given
+    `capture_ids`, only those) to `out_path` (gzip per record when the name ends in .gz)."""
     out_path = Path(out_path)
     if since is not None:
         since = _normalised(since)
@@ -79,7 +79,7 @@ def export_warc(db_path: str | Path, out_path: str | Path, *, source_id: str | N
                 "archiver-source": source_id or "all",
                 "archiver-since": since or "",
             }))
-            where, params = _filter(source_id, since)
+            where, params = _filter(source_id, since, capture_ids)
             total = conn.execute(f"SELECT count(*) FROM captures c WHERE {where}", params).fetchone()[0]
             with bar(f"exporting {out_path.name}", total, " captures", enabled=progress) as shown:
                 _write_captures(conn, writer, report, _captures(conn, where, params), shown.update)
@@ -106,9 +106,11 @@ def _count(report: WarcReport, writer: WARCWriter, record: Any) -> None:
     report.records[record.rec_type] = report.records.get(record.rec_type, 0) + 1
 
 
-def _filter(source_id: str | None, since: str | None) -> tuple[str, list[str]]:
+def _filter(source_id: str | None, since: str | None, capture_ids: list[int] | None = None) -> tuple[str, list[str]]:
     """The WHERE clause (on captures `c`) choosing what is exported, and its parameters."""
     where, params = ["1 = 1"], []
+    if capture_ids is not None:
+        where.append(f"c.id IN ({', '.join(str(int(i)) for i in capture_ids) or 'NULL'})")
     if source_id is not None:
         where.append("c.source_id = ?")
         params.append(source_id)

@@ -1,7 +1,7 @@
 """Run every benchmark (issue sizes, or --quick for a smoke run of a few minutes) and print one table:
 each child's own report first, then every row together.
 
-    python bench/run_all.py [--quick] [--only ingest poll x datasette] [--datasette-db PATH]
+    python bench/run_all.py [--quick] [--only ingest poll x datasette verify tlog] [--datasette-db PATH]
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ FULL = {
     "x": ["x_import.py", "--tweets", "50000", "--large", "1000000", "--repeat", "5"],
     "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
     "verify": ["verify_speed.py", "--posts", "200000", "--repeat", "5"],
+    "tlog": ["tlog.py", "--posts", "50000", "--every", "5000", "--entries", "1000000", "--repeat", "5"],
 }
 QUICK = {
     "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50", "--repeat", "1"],
@@ -30,6 +31,7 @@ QUICK = {
     "x": ["x_import.py", "--tweets", "2000", "--large", "0", "--repeat", "1"],
     "datasette": ["datasette_load.py", "--posts", "5000", "--rounds", "2"],
     "verify": ["verify_speed.py", "--posts", "2000", "--repeat", "1"],
+    "tlog": ["tlog.py", "--posts", "1000", "--every", "200", "--entries", "20000", "--repeat", "1"],
 }
 def run(name: str, argv: list[str], folder: Path) -> list[Row]:
     rows_file = folder / f"{name}.json"

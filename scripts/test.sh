@@ -7,6 +7,6 @@ bash scripts/setup.sh test
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-.venv/bin/ruff check archiver tests bench scripts
+.venv/bin/ruff check archiver tests bench scripts tools
 .venv/bin/python scripts/check_wheel.py
 exec .venv/bin/pytest "$@"

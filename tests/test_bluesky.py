@@ -155,3 +155,40 @@ def test_an_empty_page_is_not_an_error(view: ArchiveView) -> None:
     assert parsed.observation.posts == [] and parsed.follow == []
     with pytest.raises(ParseError, match="field `feed` is missing"):
         bluesky.parse(source("https://x.example"), request, exchange(request.url, "{}"), view)
+
+
+GALLERY = json.loads((FIXTURES / "bluesky" / "author_feed_item_images_facets.json").read_text())
+THREAD = json.loads((FIXTURES / "bluesky" / "getPostThread_thread_view_post_with_embed_media.json").read_text())
+
+
+def listed(item: dict[str, Any], view: ArchiveView) -> Any:
+    request = bluesky.plan(source("https://h.example"), view)[0]
+    post, = bluesky.parse(source("https://h.example"), request, exchange(request.url, json.dumps({"feed": [item]})),
+                          view).observation.posts
+    return post
+
+
+def test_gallery_images_with_alt_texts_and_link_targets_are_content(view: ArchiveView) -> None:
+    """A real post with an image and link, tag and mention facets (the A.V. Club post bsky.app reposted,
+    read as the post itself), and a real quote with an image (recordWithMedia)."""
+    item = {"post": GALLERY["post"]}
+    version = listed(item, view).versions[0]
+    blob = "bafkreicwxzp6lnqvuetiytyeanq3wynihsneq4qqdvv7bzhkrmw4nv36oy"
+    assert version.extra == {"cid": "bafyreigyzxfb3tynf6hus4cshhzcrwr7sht4vfp2l5phbbfephvn7bcd7a",
+                             "images": [{"alt": "", "blob": blob}],
+                             "links": ["https://bsky.app/profile/avclub.com/feed/emmys-watch-r"]}
+    described = copy.deepcopy(item)
+    described["post"]["record"]["embed"]["images"][0]["alt"] = "The Emmys Watch feed, pinned"
+    assert listed(described, view).versions[0].extra["images"][0]["alt"] == "The Emmys Watch feed, pinned"
+    retargeted = copy.deepcopy(item)
+    retargeted["post"]["record"]["facets"][2]["features"][0]["uri"] = "https://example.org/elsewhere"
+    assert listed(retargeted, view).versions[0].extra["links"] == ["https://example.org/elsewhere"]
+    request = Request("https://h.example/xrpc/app.bsky.feed.getPosts?uris=x", purpose="confirm",
+                      meta=(("uris", (THREAD["thread"]["post"]["uri"],)),))
+    quote, = bluesky.parse(source("https://h.example"), request,
+                           exchange(request.url, json.dumps({"posts": [THREAD["thread"]["post"]]})),
+                           view).observation.posts
+    assert quote.versions[0].extra["images"] == [
+        {"alt": "", "blob": "bafkreic3cp5ky525vsukjvrzxsc2h3jka2gud74l2hgeatw2rhj2qycnmq"}]
+    plain = listed(REPLY, view).versions[0]  # no images, no link facets: the digest it had before
+    assert plain.extra == {"cid": REPLY["post"]["cid"]}

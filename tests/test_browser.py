@@ -12,7 +12,7 @@ import pytest
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from archiver.publish.server import datasette_command
-from tests.test_publish import SCRIPT_TEXT, Built, Server, build_archive, free_port, start_datasette
+from tests.test_publish import EDITED, SCRIPT_TEXT, Built, Server, build_archive, free_port, page, start_datasette
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -72,13 +72,14 @@ def test_post_page_in_a_browser(served: tuple[Server, Built], tmp_path: Path) ->
 
 
 def test_search_page_in_a_browser(served: tuple[Server, Built], tmp_path: Path) -> None:
-    server, built = served
+    server, _ = served
     dom = chromium(tmp_path, f"{server.url}/-/search?q=framework&platform=webpage", "--dump-dom")
     tree = HTMLParser(dom)
     results = tree.css("li.search-result")
     assert len(results) == 1
     link = results[0].css_first("a.result-link")
-    assert link is not None and link.text() == "Meeting" and link.attributes["href"] == f"/-/post/{built.edited}"
+    assert link is not None and link.text() == "Meeting"
+    assert link.attributes["href"] == f"{page(EDITED)}?q=framework#version-2"
     assert [mark.text() for mark in results[0].css("mark")] == ["framework"]
     assert "Ministry of Examples" in visible_text(dom)
 

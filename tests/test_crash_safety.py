@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -76,3 +77,86 @@ def _check(path: Path) -> None:
     conn.close()
     report = verify(path)
     assert report.ok, report.problems
+
+
+SERVICE_SOURCES = 5
+SERVICE_KILLS = 20
+
+
+def test_sigkill_of_the_service_mid_ingest_loses_nothing_and_closes_its_runs_as_crashed(tmp_path: Path) -> None:
+    import threading
+
+    from tests.loopback import LoopbackServer, Reply
+    from tests.test_service import query, rss, start, wait_for
+
+    rng = random.Random(20261201)
+    slow = threading.Event()  # never set: holds each feed answer a moment, so runs are open when killed
+
+    def feed(n: int):
+        def route(handler: object) -> Reply:
+            slow.wait(0.2)
+            items = {k: f"Ministry {n} statement {k}." for k in range(1, 4)}
+            return Reply(200, rss(server.base, n, items), {"Content-Type": "application/rss+xml"})
+        return route
+
+    with LoopbackServer() as server:
+        for n in range(SERVICE_SOURCES):
+            server.routes[f"/s{n}/feed.xml"] = feed(n)
+        config, db, log = tmp_path / "sources.toml", tmp_path / "archive.db", tmp_path / "service.log"
+        # a long interval: the start stagger (a quarter of it) leaves time for one or two runs before each kill
+        lines = ["[archiver]", "allow_private = true", "host_delay = 0.0", "retries = 0", "respect_robots = false",
+                 'verify_schedule = "off"', ""]
+        for n in range(SERVICE_SOURCES):
+            lines += ["[[source]]", f'id = "ministry-{n}"', 'kind = "feed"', f'locator = "{server.base}/s{n}/feed.xml"',
+                      'schedule = "every 60s"', ""]
+        config.write_text("\n".join(lines))
+        killed_open: set[int] = set()
+        committed: set[tuple[str, int]] = set()
+        last_run = 0
+        for _ in range(SERVICE_KILLS):
+            process = start(db, config, "--no-serve", log=log)
+            try:
+                wait_for(lambda lr=last_run: db.exists() and _runs_after(db, lr), 60, "a run of the new process")
+                time.sleep(rng.uniform(0.0, 0.3))  # a random moment mid-ingest (not an ordering: any moment will do)
+            finally:
+                process.kill()
+                process.wait()
+            killed_open |= {row[0] for row in query(db, "SELECT id FROM runs WHERE outcome IS NULL")}
+            committed |= {("runs", r[0]) for r in query(db, "SELECT id FROM runs")}
+            committed |= {("captures", r[0]) for r in query(db, "SELECT id FROM captures")}
+            committed |= {("versions", r[0]) for r in query(db, "SELECT id FROM versions")}
+            last_run = query(db, "SELECT max(id) FROM runs")[0][0]
+        # a last start closes the last kill's runs; then a clean stop
+        process = start(db, config, "--no-serve", log=log)
+        wait_for(lambda: query(db, "SELECT count(*) FROM runs WHERE outcome IS NULL AND id <= ?", last_run)[0][0] == 0,
+                 60, "the last kill's runs to be closed")
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert killed_open, "the kills should have caught runs mid-way"
+    assert any(table == "versions" for table, _ in committed), "posts should have been ingested between kills"
+    crashed = {row[0] for row in query(db, "SELECT id FROM runs WHERE outcome = 'crashed'")}
+    assert crashed == killed_open  # every killed run, and only those
+    assert query(db, "SELECT count(*) FROM runs WHERE outcome IS NULL") == [(0,)]
+    for table, row_id in committed:  # nothing committed before a kill was lost
+        assert query(db, f"SELECT count(*) FROM {table} WHERE id = ?", row_id) == [(1,)], (table, row_id)
+    ran = {row[0] for row in query(db, "SELECT DISTINCT source_id FROM runs WHERE kind = 'fetch' "
+                                       "AND outcome NOT IN ('missed', 'skipped')")}
+    assert ran == {f"ministry-{n}" for n in range(SERVICE_SOURCES)}  # the stagger did not starve any source
+    report = verify(db)
+    assert report.ok, report.problems
+    status = subprocess.run([sys.executable, "-m", "archiver", "status", "--json", "--db", str(db)],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert json.loads(status.stdout)["crashed"] == len(crashed), status.stderr
+
+
+def _runs_after(db: Path, run_id: int) -> bool:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute("SELECT count(*) FROM runs WHERE id > ? AND kind = 'fetch' AND outcome IS NULL",
+                                (run_id,)).fetchone()[0] > 0
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:
+        return False

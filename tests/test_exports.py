@@ -248,3 +248,22 @@ def test_published_only_snapshot_leaves_out_unpublished_posts_and_sources(tmp_pa
     assert code == 0, err
     assert "withheld from this copy: 3 captures, 3 events, 3 payloads, 3 sightings, 1 source_versions, 3 versions" \
         in out
+
+
+def test_csv_export_neutralises_formula_cells(built: Built) -> None:
+    sql = ("SELECT '=HYPERLINK(\"http://x.test\",\"y\")' AS a, '+1' AS b, '-2+3' AS c, '@SUM(A1)' AS d, "
+           "char(9) || '=1' AS e, char(13) || '=1' AS f, -5 AS g, 'plain -text' AS h, '' AS i, NULL AS j, "
+           "'x' AS \"=cmd\"")
+    code, out, err = run("export", "--db", str(built.path), "--sql", sql, "--format", "csv")
+    assert code == 0, err
+    header, row = list(csv.reader(io.StringIO(out, newline="")))
+    assert header[-1] == "'=cmd"
+    assert row == ["'=HYPERLINK(\"http://x.test\",\"y\")", "'+1", "'-2+3", "'@SUM(A1)", "'\t=1", "'\r=1",
+                   "-5", "plain -text", "", "", "x"]  # a number is a number, not a formula
+    code, kept, err = run("export", "--db", str(built.path), "--sql", sql, "--format", "csv", "--keep-formulas")
+    assert code == 0, err
+    assert list(csv.reader(io.StringIO(kept, newline="")))[1][:4] == [
+        "=HYPERLINK(\"http://x.test\",\"y\")", "+1", "-2+3", "@SUM(A1)"]
+    # JSON keeps every value exactly: only spreadsheets read CSV cells as formulas
+    code, data, _ = run("export", "--db", str(built.path), "--sql", sql, "--format", "json")
+    assert json.loads(data)[0]["b"] == "+1"

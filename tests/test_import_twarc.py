@@ -78,3 +78,60 @@ def test_flattened_twarc_output_is_read_too(db_path: Path, tmp_path: Path) -> No
     code, output = run(db_path, path)
     assert code == 0, output
     assert rows(db_path, "SELECT native_id, author_handle FROM posts") == [("1558553189766631429", "IgorBrigadir")]
+
+
+def test_streaming_output_imports_every_tweet_and_names_the_disconnect(db_path: Path) -> None:
+    """twarc-csv's real `twarc2 filter` output: 8 stream lines (`data` is one tweet, beside
+    `includes` and `matching_rules`) carrying 7 tweets, one sent twice, and an error notice."""
+    code, output = run(db_path, TWARC / "streaming_output.jsonl")
+    assert code == 1, output
+    assert ("streaming_output.jsonl: line 5: no tweets: the API answered with errors (operational-disconnect)"
+            in output)
+    posts = dict(rows(db_path, "SELECT native_id, kind FROM posts"))
+    assert posts == {"1377650090978992134": "quote", "1377650093109743620": "reply",
+                     "1377650277642338305": "post", "1377650387579248643": "post",
+                     "1377650459033280516": "reply", "1377650500687044618": "reply",
+                     "1377650529766154240": "post"}
+    assert rows(db_path, "SELECT count(*) FROM versions") == [(7,)]  # the line sent twice is one version
+    quoted = rows(db_path, "SELECT author_handle, quote_of, media FROM posts WHERE native_id = '1377650090978992134'")
+    assert quoted[0][:2] == ("blackheart_265", "1377640162566496258")
+    assert json.loads(quoted[0][2])[0]["url"] == "https://pbs.twimg.com/media/Ex5ldKwXEAEnEnI.jpg"
+    for (raw,) in rows(db_path, "SELECT raw FROM versions"):
+        assert json.loads(raw)["__twarc"]["url"] == "https://api.twitter.com/2/tweets/search/stream"
+
+
+def test_flattened_output_of_twarc2_flatten(db_path: Path) -> None:
+    """The first three lines of twarc-csv's real flat.jsonl: a retweet, a post and a bot's post."""
+    code, output = run(db_path, TWARC / "flat_first3.jsonl")
+    assert code == 0, output
+    assert rows(db_path, "SELECT native_id, kind, author_handle, repost_of FROM posts ORDER BY native_id") == [
+        ("1380242596900044806", "post", "WorthyOfSaw", None),
+        ("1380242597881409537", "post", "Qrtrhrsryder", None),
+        ("1380242611781386245", "repost", "Alexandravm12", "1380175475545362437")]
+
+
+def test_files_without_tweets_are_named_for_what_they_are(db_path: Path) -> None:
+    expected = {
+        "users_trimmed.jsonl": "line 1: a users page (`twarc2 users`/`followers`/`following`: 2 accounts), not tweets",
+        "counts_trimmed.json": "line 1: a counts page (`twarc2 counts`: 4 tweet counts by period), not tweets",
+        "users_compliance.jsonl": "line 1: a compliance record (`twarc2 compliance-job`): delete of 1482680858 "
+                                  "(protected), not a tweet",
+        "tweets_compliance.jsonl": "line 3: a compliance record (`twarc2 compliance-job`): delete of "
+                                   "1170147183095664640 (deactivated), not a tweet",
+    }
+    for name, message in expected.items():
+        code, output = run(db_path, TWARC / name)
+        assert code == 1 and f"{name}: {message}" in output, output
+    assert rows(db_path, "SELECT count(*) FROM posts") == [(0,)]
+    assert {outcome for (outcome,) in rows(db_path, "SELECT outcome FROM runs")} == {"failed"}
+
+
+def test_text_is_unescaped_once_as_the_api_escapes_it(db_path: Path) -> None:
+    """Two tweets of twarc-csv's real entities_test.jsonl page; the API wrote `Conte &amp; M5S`."""
+    code, output = run(db_path, TWARC / "entities_test_trimmed.jsonl")
+    assert code == 0, output
+    text, = rows(db_path, "SELECT text FROM posts WHERE native_id = '1574186889686441985'")[0]
+    assert text == ("RT @illesgergo_eu: Worth-to-follow thread on \U0001f1ee\U0001f1f9 election results. Meloni's win "
+                    "was to be expected, but the comeback of Conte & M5S is quite\u2026")
+    assert rows(db_path, "SELECT kind, repost_of FROM posts WHERE native_id = '1574186889686441985'") == [
+        ("repost", "1574150125466931200")]

@@ -3,6 +3,8 @@ note tweets and an edit chain; streamed in small chunks; re-imports change nothi
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import hashlib
 import json
 import zipfile
@@ -179,3 +181,92 @@ def test_not_an_archive(db_path: Path, tmp_path: Path) -> None:
         odd.write_text('{"not": "ytd"}')
         with pytest.raises(ImportFailed, match="does not start with"):
             x_archive.import_x_archive(archive, odd)
+
+
+def test_entities_are_unescaped_once_in_every_tweet_of_the_real_archive(db_path: Path) -> None:
+    result = run("x-archive", "--db", str(db_path), str(TWEETS))
+    assert result.exit_code == 0, result.output
+    texts = dict(rows(db_path, "SELECT native_id, text FROM posts"))
+    assert len(texts) == 28
+    assert [t for t in texts.values() if any(e in t for e in ("&amp;", "&lt;", "&gt;"))] == []
+    assert texts["1607434750175715329"] == "@SEGA Sonic 3 & Knuckles"  # "Sonic 3 &amp; Knuckles" in the file
+    assert x_archive.unescape("a &amp;lt; b &gt; c") == "a &lt; b > c"  # once: `&amp;lt;` was typed as `&lt;`
+
+
+ALROCAR = FIXTURES / "x_archive" / "alrocar"
+
+
+def _notes() -> list[dict[str, Any]]:
+    text = (ALROCAR / "note-tweet.js").read_text(encoding="utf-8")
+    return [entry["noteTweet"] for entry in json.loads(text.split("=", 1)[1])]
+
+
+def _legacy_time(iso: str) -> str:
+    moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return moment.strftime("%a %b %d %H:%M:%S +0000 %Y")
+
+
+def test_long_posts_of_a_real_archive_are_complete(db_path: Path, tmp_path: Path) -> None:
+    """Eight real notes, two pairs of them made in the same second, one pair a second apart with the
+    same opening. Two notes have their real tweets; the other six get tweets as X writes them: the
+    note cut at 275 characters with an ellipsis, id a few milliseconds after the note's, and one
+    of them a reply whose text starts with the mention X puts in front."""
+    notes = _notes()
+    real = {"1835702659925381120", "1776702010827386880"}  # the notes of the two real tweets
+    made = []
+    for note in notes:
+        if note["noteTweetId"] in real:
+            continue
+        text = note["core"]["text"]
+        full = text if len(text) <= 280 else text[:275] + "\u2026"
+        extra: dict[str, Any] = {}
+        if note["noteTweetId"] == "1782058733842948096":
+            full, extra = "@tinybirdco " + full, {"in_reply_to_status_id_str": "1782058730885980160"}
+        made.append(tweet(str(int(note["noteTweetId"]) + (16 << 22)), full.replace("&", "&amp;").replace(">", "&gt;"),
+                          _legacy_time(note["createdAt"]), **extra))
+    # short tweets made in the same second as two notes, with texts of their own: one the very
+    # beginning of a note, but whole (not cut), so it is not that note
+    made.append(tweet(str(1832018451314966528 + (20 << 22)), "Algo distinto &amp; breve",
+                      "Fri Sep 06 11:30:10 +0000 2024"))
+    made.append(tweet(str(1832018451314966528 + (24 << 22)), "Eso que acabo de mostrar",
+                      "Fri Sep 06 11:30:10 +0000 2024"))
+    folder = tmp_path / "archive" / "data"
+    folder.mkdir(parents=True)
+    (folder / "tweets.js").write_bytes((ALROCAR / "tweets.js").read_bytes())
+    (folder / "tweets-part1.js").write_text(ytd("tweets", made), encoding="utf-8")
+    (folder / "note-tweet.js").write_bytes((ALROCAR / "note-tweet.js").read_bytes())
+    result = run("x-archive", "--db", str(db_path), str(folder.parent))
+    assert result.exit_code == 0, result.output
+    stored = dict(rows(db_path, "SELECT native_id, text FROM posts"))
+    assert len(stored) == 10
+    short, beginning = str(1832018451314966528 + (20 << 22)), str(1832018451314966528 + (24 << 22))
+    assert stored.pop(beginning) == "Eso que acabo de mostrar"
+    long_posts = {native: text for native, text in stored.items() if native != short}
+    for note in notes:  # each post holds the note made just before it (ids begin with milliseconds)
+        nearest = min(long_posts, key=lambda native: abs((int(native) >> 22) - (int(note["noteTweetId"]) >> 22)))
+        assert long_posts[nearest] == note["core"]["text"], note["noteTweetId"]
+    assert stored[short] == "Algo distinto & breve"
+    assert rows(db_path, "SELECT kind FROM posts WHERE native_id = ?",
+                str(1782058733842948096 + (16 << 22))) == [("reply",)]
+
+
+def test_an_edited_long_post_gives_the_note_only_to_the_edit_it_holds(db_path: Path, tmp_path: Path) -> None:
+    """The note text is the post as of the note's `updatedAt`: here the real 68/100 note, updated ten
+    minutes later by an edit. The real first tweet keeps its own (cut) text; the edit, made at
+    `updatedAt`, gets the full note."""
+    note = next(n for n in _notes() if n["noteTweetId"] == "1776702010827386880")
+    note = {**note, "updatedAt": "2024-04-06T20:12:23.000Z"}
+    real = json.loads((ALROCAR / "tweets.js").read_text(encoding="utf-8").split("=", 1)[1])[1]
+    first_id, edit_id = real["tweet"]["id_str"], str(int(real["tweet"]["id_str"]) + (600_000 << 22))
+    first = copy.deepcopy(real)
+    first["tweet"]["edit_info"] = {"initial": {"editTweetIds": [first_id, edit_id], "editsRemaining": "4"}}
+    edit = tweet(edit_id, real["tweet"]["full_text"], "Sat Apr 06 20:12:23 +0000 2024", [first_id, edit_id],
+                 initial=first_id)
+    folder = tmp_path / "archive" / "data"
+    folder.mkdir(parents=True)
+    (folder / "tweets.js").write_text(ytd("tweets", [edit, first]), encoding="utf-8")
+    (folder / "note-tweet.js").write_text(ytd("note_tweet", [{"noteTweet": note}]), encoding="utf-8")
+    result = run("x-archive", "--db", str(db_path), str(folder.parent))
+    assert result.exit_code == 0, result.output
+    versions = [text for (text,) in rows(db_path, "SELECT text FROM versions ORDER BY number")]
+    assert versions == [real["tweet"]["full_text"], note["core"]["text"]]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from archiver.canonical import content_digest
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, mastodon
 from archiver.view import ArchiveView
@@ -155,3 +156,79 @@ def test_locators_and_options() -> None:
     with pytest.raises(ParseError, match="use @user@server"):
         mastodon.account(Source(id="a", kind="mastodon", locator="gargron"))
     assert mastodon.validate_options({"max_pages": "3"}) == ["`max_pages` must be a positive integer, got '3'"]
+
+
+def gotosocial(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "gotosocial" / f"{name}.json").read_text())
+
+
+GTS_NEW, GTS_OLD = gotosocial("status_admin_5")["body"], gotosocial("status_admin_1")["body"]
+GTS_ACCOUNT = GTS_OLD["account"]
+GTS_LINK = gotosocial("admin_statuses_link")["_provenance"]["headers"]["link"]
+
+
+def test_a_gotosocial_account_with_ulid_ids_is_archived_end_to_end(db_path: Path) -> None:
+    """GoToSocial's own API responses (ULID ids, its Link header) replayed on loopback: lookup, the
+    statuses window and its next page, then a second poll where the newest status is gone and
+    `GET /api/v1/statuses/:id` answers 404."""
+    page = [GTS_NEW, GTS_OLD]
+    asked: list[dict[str, Any]] = []
+
+    def statuses(query: dict[str, Any], _: Any) -> Reply:
+        asked.append(query)
+        if "min_id" in query or query.get("max_id") == GTS_OLD["id"]:
+            return json_reply([])  # nothing newer; nothing older than the oldest status
+        newest = page[0]["id"]
+        return json_reply(page, link=GTS_LINK.replace(GTS_NEW["id"], newest))
+
+    gts = Source(id="gts", kind="mastodon", locator="@admin@localhost:8080")
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(GTS_ACCOUNT),
+            f"/api/v1/accounts/{GTS_ACCOUNT['id']}/statuses": statuses,
+            f"/api/v1/statuses/{GTS_NEW['id']}": lambda q, h: json_reply(fixture("status_404")["body"], 404),
+        })
+        gts.options["api_base"] = server.base
+        first = poll(db_path, gts)
+        assert (first.outcome, first.new) == ("ok", 2), first.problems
+        assert {"limit": "40", "max_id": GTS_OLD["id"]} in asked  # the next page, from the Link header
+        del page[0]
+        second = poll(db_path, gts)
+    assert (second.outcome, second.deleted) == ("ok", 1), second.problems
+    assert {"limit": "40", "min_id": GTS_NEW["id"]} in asked  # incremental poll from the newest ULID
+    posts = {row[0]: row[1:] for row in rows(
+        db_path, "SELECT native_id, kind, status, author_id, author_handle, text, reply_to, media, tags FROM posts")}
+    assert set(posts) == {GTS_NEW["uri"], GTS_OLD["uri"]}
+    new, old = posts[GTS_NEW["uri"]], posts[GTS_OLD["uri"]]
+    assert new[:4] == ("reply", "deleted", "01F8MH17FWEB39HZJ76B6VXSKF", "admin")
+    assert new[4].startswith("Hi @1happyturtle, can I reply?")
+    assert new[5] == f"{server.base}/api/v1/statuses/01F8MHC8VWDRBQR0N1BATDDEM5"
+    assert old[:5] == ("post", "live", "01F8MH17FWEB39HZJ76B6VXSKF", "admin",
+                       "hello world! #welcome ! first post on the instance :rainbow: !")
+    assert json.loads(old[6])[0]["alt"] == "Black and white image of some 50's style text saying: Welcome On Board"
+    assert json.loads(old[7]) == ["welcome"]
+    assert events(db_path, GTS_NEW["uri"]) == ["first_seen", "deleted"]
+    assert rows(db_path, "SELECT key, value FROM source_state WHERE source_id = 'gts' ORDER BY key") == [
+        ("account_id", "01F8MH17FWEB39HZJ76B6VXSKF"), ("newest_id", GTS_OLD["id"])]
+
+
+def test_poll_options_are_content_and_votes_are_not(view: ArchiveView) -> None:
+    """Mastodon.py's recorded poll status, and the same poll after a vote."""
+    status = fixture("status_poll")["body"]
+    request = Request(f"https://h.example{STATUSES}?limit=40", meta=(("page", 1), ("upper", None),
+                                                                     ("mode", "window"), ("account_id", ACCOUNT)))
+
+    def content(body: dict[str, Any]) -> tuple[str, dict[str, Any], str]:
+        post, = mastodon.parse(source("https://h.example"), request, exchange(request.url, json.dumps([body])),
+                               view).observation.posts
+        version = post.versions[0]
+        return version.text or "", version.extra, content_digest(version.title, version.text, version.extra)
+
+    text, extra, digest = content(status)
+    assert (text, extra) == ("nice", {"poll": ["four twenty", "sixty-nine"]})
+    assert content({**status, "poll": fixture("poll_after_vote")["body"]})[2] == digest  # a vote is not an edit
+    edited_poll = copy.deepcopy(status["poll"])
+    edited_poll["options"][1]["title"] = "sixty-eight"
+    assert content({**status, "poll": edited_poll})[2] != digest  # a changed option is
+    without = content({**status, "poll": None})
+    assert without[1] == {} and without[2] == content_digest(None, "nice", None)  # digest as before polls counted

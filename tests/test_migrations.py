@@ -58,6 +58,7 @@ def test_a_migrated_archive_keeps_growing_its_chain(tmp_path: Path) -> None:
             Exchange(requested_url="https://www.example.org/press/feed.xml", method="GET", started_at=utcnow(),
                      status=200, body=b"<rss>3</rss>"),
             Observation(posts=[PostDraft(platform="web", native_id="https://www.example.org/press/1",
+                                         extractor="feed",  # the extractor that read the stored versions
                                          versions=[VersionDraft(text="Calm, restraint and dialogue.",
                                                                 title="Statement 1")])]))
     assert result.edited == 1

@@ -1,11 +1,28 @@
-"""The kit under archiver/platforms/: each rule in one place, and no parser reaches the database."""
+"""The kit under archiver/platforms/: each rule in one place (HTML to text, dates, the removal window,
+the post-kind ladder), no parser reaching the database, and content newly counted by an extractor
+upgrade recorded as a re-reading, never as an edit."""
 
 from __future__ import annotations
 
 import ast
+import json
+import re
 from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.archive import Archive
+from archiver.canonical import content_digest
+from archiver.models import Observation, PostDraft, Request, Source, VersionDraft
+from archiver.platforms import bluesky, mastodon, telegram
+from archiver.platforms.kinds import post_kind
+from archiver.platforms.memory import KnownPost
+from tests.conftest import FIXTURES
+from tests.social_loop import exchange
 
 PLATFORMS = Path(__file__).resolve().parent.parent / "archiver" / "platforms"
+PARSERS = [*sorted(PLATFORMS.glob("*.py")), *sorted((PLATFORMS.parent / "importers").glob("*.py"))]
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -50,3 +67,114 @@ def test_the_removal_window_rule_is_defined_once_and_used_by_youtube() -> None:
     assert departed(known, {"d"}, "2026-02-01", None) == ["b"]  # "a" aged out, "c" cannot be placed
     assert departed(known, {"d"}, None, None) == ["a", "b", "c"]
     assert departed([("x", 5), ("y", 9)], set(), 5, 9) == ["x"]  # [low, high)
+
+
+def draft(**links: str) -> PostDraft:
+    return PostDraft(platform="p", native_id="1", versions=[VersionDraft(text="t")], **links)
+
+
+@pytest.mark.parametrize(("links", "reposted", "kind"), [
+    ({}, False, "post"),
+    ({"reply_to": "a"}, False, "reply"),
+    ({"quote_of": "q", "reply_to": "a"}, False, "quote"),  # a reply that quotes is a quote everywhere
+    ({"repost_of": "r", "quote_of": "q"}, False, "repost"),
+    ({"reply_to": "a"}, True, "repost"),  # an archive's `RT @…` names no original
+])
+def test_the_post_kind_ladder(links: dict[str, str], reposted: bool, kind: str) -> None:
+    assert post_kind(draft(**links), reposted=reposted) == kind
+
+
+def test_every_social_parser_uses_the_one_post_kind_rule() -> None:
+    ladder = re.compile(r"""["'](?:repost|quote|reply)["'][ \t]+if[ \t]""")
+    for path in PARSERS:
+        source = path.read_text(encoding="utf-8")
+        assert path.name == "kinds.py" or not ladder.search(source), f"{path.name} writes its own post-kind ladder"
+    users = {path.name for path in PARSERS if "post_kind(" in path.read_text(encoding="utf-8")}
+    assert users >= {"bluesky.py", "mastodon.py", "telegram.py", "x.py", "x_archive.py"}
+
+
+class Memory:
+    """What a parser may know about the archive: here, one known post and nothing else."""
+
+    def __init__(self, known: KnownPost | None = None) -> None:
+        self.known = known
+
+    def state(self, source_id: str, key: str) -> str | None:
+        return None
+
+    def validators(self, url: str) -> None:
+        return None
+
+    def post(self, platform: str, native_id: str) -> KnownPost | None:
+        return self.known if self.known and self.known.native_id == native_id else None
+
+    def posts_of_source(self, source_id: str, statuses: tuple[str, ...] = ("live",)) -> list[KnownPost]:
+        return [self.known] if self.known else []
+
+
+def mastodon_poll(view: Memory) -> list[PostDraft]:
+    status = json.loads((FIXTURES / "mastodon" / "status_poll.json").read_text())["body"]
+    request = Request("https://h.example/api/v1/accounts/1/statuses?limit=40",
+                      meta=(("page", 1), ("upper", None), ("mode", "window"), ("account_id", "1")))
+    src = Source(id="m", kind="mastodon", locator="@admin@h.example")
+    return mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
+
+
+def bluesky_gallery(view: Memory) -> list[PostDraft]:
+    item = {"post": json.loads((FIXTURES / "bluesky" / "author_feed_item_images_facets.json").read_text())["post"]}
+    src = Source(id="b", kind="bluesky", locator="avclub.com")
+    request = bluesky.plan(src, view)[0]
+    return bluesky.parse(src, request, exchange(request.url, json.dumps({"feed": [item]})), view).observation.posts
+
+
+def telegram_links(view: Memory) -> list[PostDraft]:
+    html = (FIXTURES / "telegram" / "message_link_preview.html").read_text()
+    body = f'<html><body><div class="tgme_channel_info"></div>{html}</body></html>'
+    src = Source(id="t", kind="telegram", locator="oper_goblin")
+    request = telegram.plan(src, view)[0]
+    return telegram.parse(src, request, exchange(request.url, body), view).observation.posts
+
+
+def parsed_post(read: Any, view: Memory) -> PostDraft:
+    post, = read(view)
+    return post
+
+
+@pytest.mark.parametrize(("read", "added", "before"), [
+    (mastodon_poll, ("poll",), "2"),
+    (bluesky_gallery, ("images", "links"), "1"),
+    (telegram_links, ("links",), "2"),
+])
+def test_content_newly_counted_is_a_re_reading_of_an_archived_post_never_an_edit(
+        read: Any, added: tuple[str, ...], before: str, tmp_path: Path) -> None:
+    post = parsed_post(read, Memory())
+    version = post.versions[0]
+    assert all(key in version.extra for key in added)
+    old = PostDraft(**{**post.__dict__, "extractor_version": before,
+                       "versions": [VersionDraft(text=version.text, title=version.title, raw=version.raw,
+                                                 extra={k: v for k, v in version.extra.items() if k not in added})]})
+    with Archive(tmp_path / "a.db", create=True) as archive:
+        archive.record(exchange("https://h.example/page", b"page"), Observation(posts=[old]))
+        result = archive.record(exchange("https://h.example/page", b"page"), Observation(posts=[post]))
+        assert (result.edited, result.reextracted) == (0, 1)  # a version, but no edit on a public page
+        stored, = archive.conn.execute("SELECT extra FROM versions ORDER BY id DESC LIMIT 1").fetchone()
+    assert all(key in json.loads(stored) for key in added)
+
+
+def test_an_edit_history_keeps_the_archived_reading_of_the_versions_already_held() -> None:
+    """A poll status archived before polls counted, then edited: its /history gives both versions with
+    the poll. The version the archive holds keeps its reading; only the edit carries the poll."""
+    status = json.loads((FIXTURES / "mastodon" / "status_poll.json").read_text())["body"]
+    history = [{"content": status["content"], "created_at": status["created_at"], "poll": status["poll"]},
+               {"content": "<p>nice, edited</p>", "created_at": "2022-12-01T19:50:00.000Z", "poll": status["poll"]}]
+    edited = {**status, "content": "<p>nice, edited</p>", "edited_at": "2022-12-01T19:50:00.000Z"}
+    src = Source(id="m", kind="mastodon", locator="@admin@h.example")
+    request = Request("https://h.example/api/v1/statuses/109440145884097283/history", purpose="history",
+                      meta=(("status", json.dumps(edited)),))
+    held = KnownPost(platform="mastodon", native_id=status["uri"], url=None, status="live",
+                     content_sha256=content_digest(None, "nice", {}), last_seen_at="")
+    post, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory(held)).observation.posts
+    assert [(v.text, v.extra) for v in post.versions] == [
+        ("nice", {}), ("nice, edited", {"poll": ["four twenty", "sixty-nine"]})]
+    fresh, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory()).observation.posts
+    assert [v.extra for v in fresh.versions] == [{"poll": ["four twenty", "sixty-nine"]}] * 2

@@ -4,6 +4,7 @@ search, the Atom feed, the raw payload download, and the lock-down (no write of 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import socket
 import sqlite3
@@ -19,7 +20,9 @@ from typing import IO
 import feedparser
 import pytest
 import requests
+import yaml
 from click.testing import CliRunner
+from datasette.utils import tilde_encode
 
 from archiver.archive import Archive
 from archiver.cli import main
@@ -31,6 +34,14 @@ FIRST, SECOND, GONE = "2024-05-01T12:00:00.000000Z", "2024-05-02T08:00:00.000000
 ARCHIVED_HTML = b"<html><body><script>alert('payload')</script><h1>Press release</h1></body></html>"
 SCRIPT_TEXT = "<script>alert('post')</script> and <img src=x onerror=alert(1)>"
 ROBOTS = b"User-agent: *\nDisallow: /internal/\n"
+
+
+def page(native_id: str, platform: str = "webpage") -> str:
+    """A post's lasting address: its platform and native id, as Datasette encodes names."""
+    return f"/-/post/{tilde_encode(platform)}/{tilde_encode(native_id)}"
+
+
+EDITED, DELETED, HOSTILE = "https://example.org/a", "https://example.org/b", "https://example.org/x"
 
 
 @dataclass
@@ -156,7 +167,8 @@ def test_command_serves_the_live_file_with_the_projects_configuration(built: Bui
     assert "--immutable" not in command and "-i" not in command
     assert str(built.path.resolve()) in command
     assert any(part.endswith("metadata.yml") for part in command)
-    assert command[command.index("allow_download") - 1:][:3] == ["--setting", "allow_download", "false"]
+    # templates, static files and settings come from the plugin, as they do for a plain `datasette serve`
+    assert not {"--setting", "--template-dir", "--static"} & set(command)
 
 
 def test_post_page_shows_versions_diff_deletion_and_provenance(server: Server, built: Built) -> None:
@@ -178,7 +190,9 @@ def test_post_page_shows_versions_diff_deletion_and_provenance(server: Server, b
 
     gone = requests.get(f"{server.url}/-/post/{built.deleted}", timeout=10).text
     assert "status-deleted" in gone and GONE in gone
-    assert "stayed up for 2 days 2 hours" in gone  # 1 May 10:00 (claimed) to 3 May 12:30
+    # what the archive saw (last seen live 1 May 12:00, gone 3 May 12:30), apart from the source's claim
+    assert "it was deleted within those 2 days 30 minutes" in gone
+    assert "to the confirmed deletion: 2 days 2 hours. The publication time is the source's claim" in gone
     assert "HTTP 404" in gone  # the deletion's reason, and its capture:
     assert '<dt>Status</dt><dd>404 (HTTP/1.1)</dd>' in gone
     assert "https://example.org/b" in gone
@@ -191,7 +205,9 @@ def test_payload_is_downloaded_never_rendered(server: Server, built: Built) -> N
     assert response.status_code == 200
     assert response.content == ARCHIVED_HTML
     assert response.headers["Content-Type"] == "application/octet-stream"
-    assert response.headers["Content-Disposition"].startswith("attachment;")
+    # named from the URL it was fetched from, its content type and the start of its digest
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="example.org-news-{built.payload_sha256[:12]}.html"')
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert requests.get(f"{server.url}/-/payload/{'0' * 64}", timeout=10).status_code == 404
 
@@ -203,16 +219,38 @@ def test_search_by_words_account_platform_and_dates(server: Server, built: Built
         return response.text
 
     found = search(q="framework")  # a word only the second version has
-    assert f'href="/-/post/{built.edited}"' in found
+    assert f'href="{page(EDITED)}?q=framework#version-2"' in found
     assert "<mark>framework</mark>" in found
-    assert "1 statement." in found
-    assert "No statements match." in search(q="Monday")  # the current text is what is searched
-    assert f'href="/-/post/{built.deleted}"' in search(account="Ministry of Examples", platform="webpage")
+    assert "1 statement." in found and "edited out" not in found
+    # a word only the first version had is found, and the result says it is no longer there
+    gone = search(q="Monday")
+    assert f'href="{page(EDITED)}?q=Monday#version-1"' in gone and "<mark>Monday</mark>" in gone
+    assert f'matched in version 1, <strong>edited out</strong> on <time datetime="{SECOND}"' in gone
+    assert f'href="{page(DELETED)}"' in search(account="Ministry of Examples", platform="webpage")
     assert "No statements match." in search(q="framework", platform="mastodon")
     assert "No statements match." in search(q="framework", until="2024-04-30")
-    assert f'href="/-/post/{built.edited}"' in search(q="framework", since="2024-05-01", until="2024-05-01")
+    assert f'href="{page(EDITED)}?' in search(q="framework", since="2024-05-01", until="2024-05-01")
     assert "since must be a date" in search(since="yesterday")
-    assert f'href="/-/post/{built.deleted}"' in search(q='"harbour')  # an unbalanced quote is not an error
+    assert f'href="{page(DELETED)}?' in search(q='"harbour')  # an unbalanced quote is not an error
+
+
+def test_advanced_search_phrase_prefix_or(server: Server) -> None:
+    def links(q: str, **params: str) -> set[str]:
+        response = requests.get(f"{server.url}/-/search", params={"q": q, **params}, timeout=10)
+        assert response.status_code == 200
+        return set(re.findall(r'class="result-link" href="([^"?]+)', response.text))
+
+    assert links("harb*", advanced="1") == {page(DELETED)}
+    assert links("harb*") == set()  # without advanced, harb* is a word
+    assert "tick Advanced to use them as operators" in requests.get(
+        f"{server.url}/-/search", params={"q": "harbour OR framework"}, timeout=10).text
+    assert links("harbour OR framework", advanced="1") == {page(DELETED), page(EDITED)}
+    assert links('"met the delegation on Monday"', advanced="1") == {page(EDITED)}
+    assert links('"delegation met"', advanced="1") == set()
+    assert links("minister NOT delegation", advanced="1") == set()
+    assert links("minister NOT framework", advanced="1") == {page(EDITED)}  # each version is matched: version 1
+    malformed = requests.get(f"{server.url}/-/search", params={"q": 'harbour AND (', "advanced": "1"}, timeout=10)
+    assert malformed.status_code == 200 and "Not a search this index understands" in malformed.text
 
 
 def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_path: Path, built: Built) -> None:
@@ -220,22 +258,27 @@ def test_a_word_in_very_many_statements_searches_only_the_newest_matches(tmp_pat
     config = tmp_path / "datasette"
     shutil.copytree(default_config_dir(), config)
     metadata = config / "metadata.yml"
-    metadata.write_text(metadata.read_text().replace("plugins:\n", "plugins:\n  archiver:\n    search_cap: 1\n", 1))
+    overrides = yaml.safe_load(metadata.read_text())
+    overrides["plugins"]["archiver"]["search_cap"] = 1
+    metadata.write_text(yaml.safe_dump(overrides))
     conn = sqlite3.connect(built.path)
-    matches = [r[0] for r in conn.execute("SELECT rowid FROM posts_fts WHERE posts_fts MATCH 'the' ORDER BY rowid")]
+    # the posts of the matching versions, oldest version first
+    matches = [page(r[0]) for r in conn.execute(
+        "SELECT p.native_id FROM versions_fts JOIN versions v ON v.id = versions_fts.rowid "
+        "JOIN posts p ON p.id = v.post_id WHERE versions_fts MATCH 'the' ORDER BY v.id")]
     conn.close()
-    assert len(matches) >= 2
+    assert len(set(matches)) >= 2
     port = free_port()
     running = start_datasette(datasette_command(built.path, port=port, config_dir=config), f"http://127.0.0.1:{port}")
     try:
-        page = requests.get(f"{running.url}/-/search", params={"q": "the"}, timeout=10).text
+        found = requests.get(f"{running.url}/-/search", params={"q": "the"}, timeout=10).text
         narrow = requests.get(f"{running.url}/-/search", params={"q": "framework"}, timeout=10).text
     finally:
         running.stop()
-    assert "1 statement." in page and "only the 1 most recently archived of them were considered" in page
-    assert f'href="/-/post/{matches[-1]}"' in page
-    assert all(f'href="/-/post/{older}"' not in page for older in matches[:-1])
-    assert "most recently archived" not in narrow and f'href="/-/post/{built.edited}"' in narrow
+    assert "1 statement." in found and "only the 1 most recently archived of them were considered" in found
+    assert f'href="{matches[-1]}?' in found
+    assert all(f'href="{older}?' not in found for older in set(matches) - {matches[-1]})
+    assert "most recently archived" not in narrow and f'href="{page(EDITED)}?' in narrow
 
 
 def test_canned_queries_edited_deleted_and_source_health(server: Server, built: Built) -> None:
@@ -259,23 +302,47 @@ def test_canned_queries_edited_deleted_and_source_health(server: Server, built: 
                                                             timeout=10).text
 
 
-def test_atom_feed_lists_new_edited_and_deleted(server: Server, built: Built) -> None:
-    response = requests.get(f"{server.url}/archive/feed.atom", timeout=10)
-    assert response.status_code == 200
+def atom_feed(server: Server, path: str) -> feedparser.FeedParserDict:
+    response = requests.get(server.url + path, timeout=10)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/atom+xml")
     feed = feedparser.parse(response.content)
     assert not feed.bozo, feed.bozo_exception
+    return feed
+
+
+def test_atom_feed_lists_new_edited_and_deleted(server: Server) -> None:
+    feed = atom_feed(server, "/-/feed.atom")
     titles = [entry.title for entry in feed.entries]
     assert "Edited: Ministry of Examples - Meeting" in titles
     assert "Deleted: Ministry of Examples - Harbour" in titles
-    assert sum(title.startswith("New: ") for title in titles) == 3
+    assert sum(title.startswith("New: ") for title in titles) >= 3
     edit = next(entry for entry in feed.entries if entry.title.startswith("Edited"))
-    assert edit.updated.endswith(("Z", "+00:00")) and edit.link.endswith(f"/-/post/{built.edited}")
-    assert "agreed a framework" in edit.summary
+    # links are absolute, to the post's lasting address and the version the edit made
+    assert edit.updated.endswith(("Z", "+00:00")) and edit.link == f"{server.url}{page(EDITED)}#version-2"
+    assert feed.feed.links[0].href == f"{server.url}/-/feed.atom"
+    # the entry holds the diff: what was deleted and what was inserted, apart
+    assert "<del>Monday.</del><ins>Tuesday and agreed a framework.</ins>" in edit.content[0].value
+    assert edit.id.startswith("tag:archiver,2024:webpage:")
+
+
+def test_atom_feeds_per_source_author_and_post(server: Server) -> None:
+    source = atom_feed(server, "/-/feed/source/ministry.atom")
+    assert "Deleted: Ministry of Examples - Harbour" in [entry.title for entry in source.entries]
+    assert atom_feed(server, "/-/feed/source/nobody.atom").entries == []
+    author = atom_feed(server, f"/-/feed/author/webpage/{tilde_encode('ministry')}.atom")
+    assert {entry.title for entry in author.entries} >= {"Edited: Ministry of Examples - Meeting"}
+    post = atom_feed(server, page(EDITED).replace("/-/post/", "/-/feed/post/") + ".atom")
+    assert [entry.title for entry in post.entries] == ["Edited: Ministry of Examples - Meeting",
+                                                       "New: Ministry of Examples - Meeting"]
+    assert post.feed.title.startswith("Changes to “Meeting”")
+    html = requests.get(server.url + page(EDITED), timeout=10).text
+    assert 'type="application/atom+xml"' in html and page(EDITED).replace("/-/post/", "/-/feed/post/") in html
+    assert 'href="/-/feed/source/ministry.atom"' in html and 'href="/-/feed/author/webpage/ministry.atom"' in html
 
 
 def test_archived_markup_is_shown_inert(server: Server, built: Built) -> None:
     for path in (f"/-/post/{built.hostile}", "/-/search?q=alert", f"/archive/posts/{built.hostile}",
-                 "/archive/feed"):
+                 "/-/feed.atom"):
         html = requests.get(server.url + path, timeout=10).text
         assert "<script>alert(" not in html, path
         assert "<img src=x" not in html and "<b>bold</b>" not in html, path
@@ -286,8 +353,11 @@ def test_archived_markup_is_shown_inert(server: Server, built: Built) -> None:
 
 def test_raw_tables_are_hidden_and_limits_are_set(server: Server) -> None:
     tables = {t["name"]: t["hidden"] for t in requests.get(f"{server.url}/archive.json", timeout=10).json()["tables"]}
-    for name in ("payloads", "chain", "source_state", "posts_fts", "posts_fts_data", "posts_fts_idx"):
+    for name in ("chain", "source_state", "posts_fts", "posts_fts_data", "posts_fts_idx", "versions_fts"):
         assert tables[name] is True, name
+    # payloads are not browsed at all: each downloads from the page of a post it belongs to
+    assert "payloads" not in tables
+    assert requests.get(f"{server.url}/archive/payloads", timeout=10).status_code == 403
     assert tables["posts"] is False and tables["captures"] is False
     settings = requests.get(f"{server.url}/-/settings.json", timeout=10).json()
     assert settings["allow_download"] is False and settings["suggest_facets"] is False
@@ -372,13 +442,13 @@ def test_feed_of_an_empty_archive_is_valid(tmp_path: Path) -> None:
     port = free_port()
     running = start_datasette(datasette_command(empty, port=port), f"http://127.0.0.1:{port}")
     try:
-        response = requests.get(f"{running.url}/archive/feed.atom", timeout=10)
+        response = requests.get(f"{running.url}/-/feed.atom", timeout=10)
         search = requests.get(f"{running.url}/-/search", params={"q": "anything"}, timeout=10)
     finally:
         running.stop()
     assert response.status_code == 200
     feed = feedparser.parse(response.content)
-    assert not feed.bozo and [entry.title for entry in feed.entries] == ["No statements archived yet"]
+    assert not feed.bozo and feed.entries == [] and feed.feed.title.startswith("Archive of public statements")
     assert search.status_code == 200 and "No statements match." in search.text
 
 

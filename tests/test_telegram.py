@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from archiver.canonical import content_digest
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, telegram
 from archiver.view import ArchiveView
@@ -130,3 +131,47 @@ def test_locators_and_options() -> None:
     with pytest.raises(ParseError, match="not a channel name"):
         telegram.channel(Source(id="t", kind="telegram", locator="https://t.me/"))
     assert telegram.validate_options({"base_url": 3}) == ["`base_url` must be an http(s) URL, got 3"]
+
+
+def test_a_base_url_with_a_path_works_and_names_the_posts_it_read(db_path: Path) -> None:
+    """docs/platforms.md allows `base_url` with a path (a mirror or a proxy): the preview lives under
+    it, deletion checks go to it, and stored post URLs are built from it."""
+    newest = {70991: message(70991, "First"), 70992: message(70992, "Second"), 70993: message(70993, "Third")}
+
+    def channel(query: dict[str, Any], _: Any) -> Reply:
+        return Reply(200, page(list(newest.values()), None), {"Content-Type": "text/html; charset=utf-8"})
+
+    not_found = b'<html><body><div class="tgme_widget_message_error">Post not found</div></body></html>'
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({f"/tg/s/{CHANNEL}": channel,
+                                    f"/tg/{CHANNEL}/70992": Reply(200, not_found, {"Content-Type": "text/html"})})
+        first = poll(db_path, source(f"{server.base}/tg/"))
+        del newest[70992]
+        second = poll(db_path, source(f"{server.base}/tg/"))
+        assert len(server.hits(f"/tg/{CHANNEL}/70992?embed=1")) == 1
+    assert (first.outcome, first.new) == ("ok", 3), first.problems
+    assert (second.outcome, second.deleted) == ("ok", 1), second.problems
+    assert dict(rows(db_path, "SELECT native_id, url FROM posts")) == {
+        f"{CHANNEL}/{n}": f"{server.base}/tg/{CHANNEL}/{n}" for n in (70991, 70992, 70993)}
+
+
+def test_post_urls_are_canonical_for_telegram_itself() -> None:
+    for base in ("https://t.me", "https://t.me/", "http://telegram.me"):
+        src = Source(id="t", kind="telegram", locator=CHANNEL, options={"base_url": base})
+        assert telegram.post_url(src, f"{CHANNEL}/5") == f"https://t.me/{CHANNEL}/5"
+    assert telegram.post_url(Source(id="t", kind="telegram", locator=CHANNEL), f"{CHANNEL}/5") == (
+        f"https://t.me/{CHANNEL}/5")
+
+
+def test_link_targets_of_the_text_are_content_and_plain_messages_keep_their_digest(view: ArchiveView) -> None:
+    src = Source(id="tg", kind="telegram", locator="oper_goblin")
+    request = telegram.plan(src, view)[0]
+    linked, = telegram.parse(src, request, exchange(request.url, page([LINK_PREVIEW], None)), view).observation.posts
+    assert linked.versions[0].extra == {"links": ["https://vnnews.ru/georgiy-zotov-okkupaciya-volosatym-kr/"]}
+    plain_src = source("https://t.me")
+    plain_request = telegram.plan(plain_src, view)[0]
+    plain, = telegram.parse(plain_src, plain_request, exchange(plain_request.url, page([TEMPLATE], None)),
+                            view).observation.posts
+    assert plain.versions[0].extra == {}  # no links: the same content digest as before links counted
+    assert content_digest(None, plain.versions[0].text, plain.versions[0].extra) == content_digest(
+        None, plain.versions[0].text, None)

@@ -8,6 +8,7 @@ import email.utils
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -15,14 +16,14 @@ from urllib.parse import urljoin, urlsplit
 import requests
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from archiver.config import Settings
 from archiver.fetch.body import BodyTooLarge, DecodeError, Watchdog, read_body
 from archiver.fetch.charset import choose_charset
-from archiver.fetch.guard import AddressRefused, check_host, check_peer
+from archiver.fetch.guard import AddressRefused, Resolver, is_loopback, resolve_checked, system_resolver
 from archiver.fetch.pacing import HostPacer
 from archiver.fetch.robots import ALLOWED, MAX_ROBOTS_BYTES, RobotsCache, origin_of
-from archiver.fetch.secrets import Secrets, SecretsError, redact_headers, scrub
+from archiver.fetch.secrets import Secrets, SecretsError, redact_exchange, scrub
 from archiver.fetch.session import SocketSeen, make_session, user_agent, watching
+from archiver.fetch.settings import FetchSettings, PrivateAccess, private_allowed
 from archiver.models import Exchange, Request, Source, format_time, utcnow
 from archiver.view import Validators
 
@@ -36,12 +37,23 @@ _ERRNO = re.compile(r"\[Errno -?\d+\][^'\")]*")
 
 
 class Deadline:
-    def __init__(self, seconds: float) -> None:
+    """The time a request may take, counted from when it is sent: waiting for the host's turn (behind
+    another source's request) is not spent from it."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
         self.seconds = seconds
-        self.end = time.monotonic() + seconds
+        self._clock = clock
+        self.end: float | None = None
+
+    def start(self, waited: float) -> None:
+        """At a hop's send: the first starts the clock; a later hop's wait for its turn is added back."""
+        if self.end is None:
+            self.end = self._clock() + self.seconds
+        else:
+            self.end += waited
 
     def remaining(self) -> float:
-        return self.end - time.monotonic()
+        return self.seconds if self.end is None else self.end - self._clock()
 
 
 class _Failed(Exception):
@@ -61,7 +73,7 @@ class _Call:
     headers: dict[str, str]
     secret: tuple[str, str] | None  # (value, name)
     secrets: dict[str, str]  # value → name, for redaction
-    allow_private: bool
+    allow_private: PrivateAccess
     check_robots: bool
     cap: int
     deadline: Deadline
@@ -70,11 +82,17 @@ class _Call:
     hops: set[str] = field(default_factory=set)
     seen: SocketSeen = field(default_factory=SocketSeen)  # the current hop's socket
     watchdog: Watchdog | None = None  # the current hop's deadline guard
+    host_wait: float = 0.0  # seconds spent waiting for the host's turn, over all hops
 
 
 class Fetcher:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: FetchSettings, *, clock: Callable[[], float] = time.monotonic,
+                 resolver: Resolver = system_resolver) -> None:
+        """`clock` measures waits and deadlines, `resolver` answers the guard's lookups (tests give
+        their own of both)."""
         self.settings = settings
+        self.clock = clock
+        self.resolver = resolver
         self.user_agent = user_agent(settings)
         self.session = make_session(settings)
         self.pacer = HostPacer(settings.host_delay)
@@ -96,7 +114,7 @@ class Fetcher:
     def fetch(self, request: Request, source: Source, validators: Validators | None) -> Exchange:
         """Make the request (or refuse it) and say what happened. Never raises for network or HTTP
         trouble: the Exchange's `error` (with `status` None) says why."""
-        allow_private = self.settings.allow_private or bool(source.options.get("allow_private"))
+        allow_private = _private_access(self.settings.allow_private, source.options.get("allow_private"))
         headers = dict(request.headers)
         secret = None
         try:
@@ -111,6 +129,9 @@ class Fetcher:
                     not_sent=True))
             secret = (value, request.secret)
             secrets[value] = request.secret
+            refusal = self._token_transport(request.url, allow_private)
+            if refusal:
+                return self._end(self._new(request.url, request.method), secrets, _Failed(refusal, not_sent=True))
         if validators is not None and request.conditional:
             if validators.etag:
                 headers["If-None-Match"] = validators.etag
@@ -127,12 +148,23 @@ class Fetcher:
     def _new(self, url: str, method: str) -> Exchange:
         return Exchange(requested_url=url, method=method, started_at=utcnow(), user_agent=self.user_agent)
 
+    def _token_transport(self, url: str, allow_private: PrivateAccess) -> str | None:
+        """Why a bearer token may not go to `url`, or None: only over https, except to loopback
+        (where nothing travels on a network) when private targets are allowed."""
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            return None
+        if parts.scheme == "http" and private_allowed(allow_private, 0) and is_loopback(parts.hostname or "",
+                                                                                         self.resolver):
+            return None
+        return f"refused to send a bearer token to {parts.scheme}://{parts.hostname}: tokens go over https only"
+
     def _run(self, url: str, method: str, headers: dict[str, str], *, secret: tuple[str, str] | None,
-             secrets: dict[str, str], allow_private: bool, check_robots: bool, cap: int,
+             secrets: dict[str, str], allow_private: PrivateAccess, check_robots: bool, cap: int,
              validators: Validators | None = None) -> Exchange:
         exchange = self._new(url, method)
         call = _Call(exchange, headers, secret, secrets, allow_private, check_robots, cap,
-                     Deadline(self.settings.deadline), validators, origin=origin_of(url), hops={url})
+                     Deadline(self.settings.deadline, self.clock), validators, origin=origin_of(url), hops={url})
         try:
             self._follow(call, url, method)
         except _Failed as failure:
@@ -154,6 +186,9 @@ class Fetcher:
                 raise _Failed(f"redirect loop at {next_url} (after {len(call.exchange.redirects)} redirects)")
             if len(call.exchange.redirects) > self.settings.max_redirects:
                 raise _Failed(f"too many redirects (more than {self.settings.max_redirects}) at {next_url}")
+            carried = [name for value, name in call.secrets.items() if value in next_url]
+            if carried:  # the server put a secret into the URL: following it would send it again, in clear
+                raise _Failed(f"redirect refused: its URL carries secret {carried[0]}")
             call.hops.add(next_url)
             if status == 303 or (status in (301, 302) and method == "POST"):
                 method = "GET"
@@ -171,14 +206,15 @@ class Fetcher:
         if not_before is not None:
             raise _Failed(f"host {host} not before {format_time(not_before)} (it asked to wait)", not_sent=True,
                           not_before=format_time(not_before))
-        if not call.allow_private:
+        private_ok = private_allowed(call.allow_private, len(exchange.redirects))
+        if not private_ok:
             try:
-                check_host(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+                resolve_checked(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), self.resolver)
             except AddressRefused as exc:
                 raise _Failed(str(exc), not_sent=True) from exc
         crawl_delay = 0.0
         if call.check_robots:
-            if call.allow_private:
+            if private_ok:
                 self._private_robots.add(origin_of(url))
             verdict = self.robots.decide(url)
             exchange.robots = verdict.decision
@@ -191,16 +227,25 @@ class Fetcher:
         headers = dict(call.headers)
         if call.secret is not None and origin_of(url) == call.origin:  # never hand a token to another origin
             headers["Authorization"] = f"Bearer {call.secret[0]}"
-        seen = SocketSeen()
-        # the whole exchange, body included, is one turn at the host, watched for the deadline
-        with (self.pacer.turn(host, crawl_delay) as turn, watching(seen),
-              Watchdog(seen, call.deadline.remaining()) as watchdog):
-            call.seen, call.watchdog = seen, watchdog
-            response = self._send(call, turn, method, url, host, headers)
-            try:
-                return self._receive(call, response, url)
-            finally:
-                response.close()
+        seen = SocketSeen(refuse_private=not private_ok, resolver=self.resolver)
+        queued = self.clock()
+        # the whole exchange, body included, is one turn at the host, watched for the deadline, which
+        # starts when the turn does
+        with self.pacer.turn(host, crawl_delay) as turn:
+            call.deadline.start(self.clock() - queued)
+            with watching(seen), Watchdog(seen, call.deadline.remaining()) as watchdog:
+                call.seen, call.watchdog = seen, watchdog
+                turn.wait()  # the host's minimum delay, counted in the deadline: it is this request's own pace
+                call.host_wait += self.clock() - queued
+                if "sent_at" not in exchange.details:
+                    exchange.details["queued_at"] = exchange.started_at
+                    exchange.started_at = exchange.details["sent_at"] = utcnow()
+                exchange.details["host_wait"] = round(call.host_wait, 3)
+                response = self._send(call, turn, method, url, host, headers)
+                try:
+                    return self._receive(call, response, url)
+                finally:
+                    response.close()
 
     def _send(self, call: _Call, turn: Any, method: str, url: str, host: str,
               headers: dict[str, str]) -> requests.Response:
@@ -208,7 +253,8 @@ class Fetcher:
         is slept here; a longer one makes the host "not before T" for every thread."""
         attempts = 1 + max(self.settings.retries, 0)
         for attempt in range(attempts):
-            turn.wait()
+            if attempt:
+                turn.wait()
             remaining = call.deadline.remaining()
             if remaining <= 0:
                 raise _Failed(f"deadline exceeded after {call.deadline.seconds:g} s (before attempt {attempt + 1})")
@@ -217,6 +263,8 @@ class Fetcher:
             try:
                 response = self.session.request(method, url, headers=headers, stream=True,
                                                  allow_redirects=False, timeout=timeout)
+            except AddressRefused as exc:  # raised by the connection before it sent anything
+                raise _Failed(str(exc), not_sent=True) from exc
             except requests.exceptions.ConnectTimeout as exc:
                 problem = f"connect timeout after {timeout[0]:g} s to {host}"
                 cause: Exception = exc
@@ -274,15 +322,9 @@ class Fetcher:
         else:
             exchange.response_headers = list(raw.headers.iteritems())
         sent = [("Host", urlsplit(url).netloc.rpartition("@")[2]), *response.request.headers.items()]
-        exchange.request_headers = redact_headers([(k, str(v)) for k, v in sent], call.secrets)
+        exchange.request_headers = [(k, str(v)) for k, v in sent]
         exchange.server_ip = call.seen.peer
         exchange.content_type = response.headers.get("Content-Type")
-        if not call.allow_private:
-            try:
-                check_peer(exchange.server_ip, urlsplit(url).hostname or "")
-            except AddressRefused as exc:
-                response.close()
-                raise _Failed(str(exc)) from exc
 
     def _receive(self, call: _Call, response: requests.Response, url: str) -> tuple[int, str] | None:
         exchange = call.exchange
@@ -322,16 +364,14 @@ class Fetcher:
     def _end(self, exchange: Exchange, secrets: dict[str, str], failure: _Failed | None) -> Exchange:
         exchange.ended_at = utcnow()
         if failure is not None:
-            exchange.error = scrub(str(failure), secrets)
+            exchange.error = str(failure)
             exchange.status = None
             exchange.body = None
             exchange.revisit_of = None
             exchange.details.update(failure.details)
             if failure.not_sent and not exchange.redirects:  # after a redirect, earlier hops were sent
                 exchange.details["not_sent"] = exchange.error
-        exchange.requested_url = scrub(exchange.requested_url, secrets)
-        if exchange.final_url:
-            exchange.final_url = scrub(exchange.final_url, secrets)
+        redact_exchange(exchange, secrets)  # before anything of it is logged or recorded
         log.debug("%s %s: %s", exchange.method, exchange.requested_url,
                   exchange.error or f"HTTP {exchange.status}")
         return exchange.prepare()
@@ -340,8 +380,18 @@ class Fetcher:
 
     def _load_robots(self, robots_url: str) -> Exchange:
         return self._run(robots_url, "GET", {}, secret=None, secrets={},
-                         allow_private=self.settings.allow_private or origin_of(robots_url) in self._private_robots,
+                         allow_private=(self.settings.allow_private is True
+                                        or origin_of(robots_url) in self._private_robots),
                          check_robots=False, cap=MAX_ROBOTS_BYTES)
+
+
+def _private_access(setting: PrivateAccess, option: object) -> PrivateAccess:
+    """The wider of the service-wide setting and the source's own option."""
+    if setting is True or option is True:
+        return True
+    if "first_hop" in (setting, option):
+        return "first_hop"
+    return False
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -29,6 +29,7 @@ class HostPacer:
         self._host_locks: dict[str, threading.Lock] = {}
         self._last_sent: dict[str, float] = {}
         self._not_before: dict[str, dt.datetime] = {}
+        self._waiting: dict[str, int] = {}
 
     @contextlib.contextmanager
     def turn(self, host: str, delay: float = 0.0) -> Iterator[HostTurn]:
@@ -36,8 +37,16 @@ class HostPacer:
         configured minimum for this host (a robots.txt Crawl-delay)."""
         with self._lock:
             host_lock = self._host_locks.setdefault(host, threading.Lock())
+            self._waiting[host] = self._waiting.get(host, 0) + 1
         with host_lock:
+            with self._lock:
+                self._waiting[host] -= 1
             yield HostTurn(self, host, max(self.delay, delay))
+
+    def waiting(self, host: str) -> int:
+        """How many threads are queued for `host`'s turn now."""
+        with self._lock:
+            return self._waiting.get(host, 0)
 
     def _wait_turn(self, host: str, delay: float) -> None:
         last = self._last_sent.get(host)

@@ -1,10 +1,13 @@
 """Named secrets (bearer tokens): resolved from the environment, else from the secrets file, and
-redacted from everything the fetch layer records."""
+redacted from everything the fetch layer records, including what a server reflects back."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+from archiver.models import Exchange
 
 REDACTED_HEADERS = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
 
@@ -64,3 +67,48 @@ def scrub(text: str, secrets: dict[str, str]) -> str:
     for secret, secret_name in secrets.items():
         text = text.replace(secret, f"[redacted {secret_name}]")
     return text
+
+
+def redact_exchange(exchange: Exchange, secrets: dict[str, str]) -> None:
+    """Take every known secret value out of what `exchange` will record: URLs, headers both ways,
+    redirects, error, details and the body. A secret the server sent back (an echoed Authorization,
+    a token in a page) marks the capture: its payload is withheld from publication, because the
+    redacted body is no longer the bytes the server sent."""
+    exchange.request_headers = redact_headers(exchange.request_headers, secrets)
+    if not secrets:
+        return
+    exchange.requested_url = scrub(exchange.requested_url, secrets)
+    if exchange.final_url:
+        exchange.final_url = scrub(exchange.final_url, secrets)
+    if exchange.error:
+        exchange.error = scrub(exchange.error, secrets)
+    reflected: set[str] = set()
+    response_headers = []
+    for name, value in exchange.response_headers:
+        clean = scrub(value, secrets)
+        if clean != value:
+            reflected |= _names(secrets, value)
+        response_headers.append((name, clean))
+    exchange.response_headers = response_headers
+    for name, part in (("redirects", exchange.redirects), ("details", exchange.details)):
+        text = json.dumps(part, ensure_ascii=False)
+        clean = scrub(text, secrets)
+        if clean != text:
+            reflected |= _names(secrets, text)
+            setattr(exchange, name, json.loads(clean))
+    if exchange.body:
+        body = exchange.body
+        for secret, secret_name in secrets.items():
+            raw = secret.encode("utf-8")
+            if raw in body:
+                body = body.replace(raw, f"[redacted {secret_name}]".encode())
+                reflected.add(secret_name)
+        if body is not exchange.body:
+            exchange.body = body  # the stored payload is recomputed from the redacted body
+    if reflected:
+        exchange.details["secret_reflected"] = sorted(reflected)
+        exchange.details["withhold_payload"] = True
+
+
+def _names(secrets: dict[str, str], text: str) -> set[str]:
+    return {name for value, name in secrets.items() if value in text}

@@ -1,10 +1,13 @@
 """The one `requests` session shared by every fetch thread, the User-Agent it announces, and the
-hook that tells the fetcher which socket its request went out on (for the server address and for
-cutting the connection at the deadline)."""
+connection classes that (a) refuse a private address inside connect(), on the very addresses they
+connect to and on the connected peer, before a byte is sent, (b) refuse a response whose headers were
+cut off, and (c) tell the fetcher which socket its request went out on (for the server address and
+for cutting the connection at the deadline)."""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,15 +19,18 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util import connection
 
 from archiver import __version__
-from archiver.config import Settings
+from archiver.fetch.guard import AddressRefused, Resolver, check_addresses, resolve_checked, system_resolver
+from archiver.fetch.settings import FetchSettings
 
 # Only what the body reader can undo incrementally with a bounded output (see body.py).
 ACCEPT_ENCODING = "gzip, deflate"
 
 
-def user_agent(settings: Settings) -> str:
+def user_agent(settings: FetchSettings) -> str:
     return f"archiver/{__version__} (+{settings.contact})"
 
 
@@ -41,8 +47,11 @@ class _NoCookies(cookiejar.DefaultCookiePolicy):
 
 @dataclass
 class SocketSeen:
-    """Filled in by the connection as the request goes out, on the worker's own thread."""
+    """What one hop's connection must respect (set by the fetcher), and what it saw (filled in by the
+    connection as the request goes out, on the worker's own thread)."""
 
+    refuse_private: bool = True
+    resolver: Resolver = system_resolver
     sock: socket.socket | None = None
     peer: str | None = None
 
@@ -52,12 +61,17 @@ _current = threading.local()
 
 @contextlib.contextmanager
 def watching(seen: SocketSeen) -> Iterator[SocketSeen]:
-    """Requests made on this thread inside the block report their socket to `seen`."""
+    """Requests made on this thread inside the block follow `seen`'s rules and report their socket to it."""
     _current.seen = seen
     try:
         yield seen
     finally:
         _current.seen = None
+
+
+def _rules() -> SocketSeen:
+    # outside `watching` (a session used directly) the strict default applies
+    return getattr(_current, "seen", None) or SocketSeen()
 
 
 def _report(sock: socket.socket | None) -> None:
@@ -69,39 +83,120 @@ def _report(sock: socket.socket | None) -> None:
         seen.peer = str(sock.getpeername()[0])
 
 
-class _ReportingHTTPConnection(HTTPConnection):
+def _check_peer(sock: socket.socket, host: str) -> None:
+    try:
+        peer = str(sock.getpeername()[0])
+    except OSError as exc:
+        raise AddressRefused(f"connection to {host} has no peer address: {exc}") from exc
+    check_addresses(host, [peer])
+
+
+class HeadersCutOff(http.client.HTTPException):
+    """The connection ended inside the response headers."""
+
+
+class _WholeHeadResponse(http.client.HTTPResponse):
+    """http.client takes the end of the stream for the end of the headers: a response cut off in its
+    headers would pass as complete (an empty 200). Here it is an error."""
+
+    def begin(self) -> None:
+        fp = self.fp
+        watched = _EndWatch(fp)
+        self.fp = watched  # type: ignore[assignment]
+        try:
+            super().begin()
+        finally:
+            if self.fp is watched:
+                self.fp = fp
+        if watched.ended:
+            self.close()
+            raise HeadersCutOff("the connection closed inside the response headers")
+
+
+class _EndWatch:
+    """A file wrapper noting whether a line read hit the end of the stream (no newline)."""
+
+    def __init__(self, fp: Any) -> None:
+        self._fp = fp
+        self.ended = False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._fp.readline(limit)
+        if not line.endswith(b"\n"):
+            self.ended = True
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
+class _GuardedConnection(HTTPConnection):
+    response_class = _WholeHeadResponse
+
+    def _new_conn(self) -> socket.socket:
+        rules = _rules()
+        host = self._dns_host
+        # this lookup is the one connected to: what was checked is what is reached
+        if rules.refuse_private:
+            addresses = resolve_checked(host, self.port, rules.resolver)
+        else:
+            try:
+                addresses = rules.resolver(host, self.port)
+            except OSError as exc:
+                raise NewConnectionError(self, f"Failed to resolve {host}: {exc}") from exc
+        last: OSError | None = None
+        for address in addresses:
+            try:
+                sock = connection.create_connection((address, self.port), self.timeout,
+                                                    source_address=self.source_address,
+                                                    socket_options=self.socket_options)
+            except TimeoutError as exc:
+                raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
+                                                f"(connect timeout={self.timeout})") from exc
+            except OSError as exc:
+                last = exc
+                continue
+            if rules.refuse_private:
+                try:
+                    _check_peer(sock, self.host)
+                except AddressRefused:
+                    sock.close()
+                    raise
+            return sock
+        raise NewConnectionError(self, f"Failed to establish a new connection: {last}")
+
     def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None and _rules().refuse_private:  # a pooled connection: where does it go?
+            _check_peer(self.sock, self.host)
         super().request(*args, **kwargs)  # connects first when the pool had no open connection
         _report(self.sock)
 
 
-class _ReportingHTTPSConnection(HTTPSConnection):
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)
-        _report(self.sock)
+class _GuardedHTTPSConnection(_GuardedConnection, HTTPSConnection):
+    pass
 
 
-class _ReportingHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _ReportingHTTPConnection
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedConnection
 
 
-class _ReportingHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _ReportingHTTPSConnection
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
 
 
-class _ReportingAdapter(HTTPAdapter):
+class _GuardedAdapter(HTTPAdapter):
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _ReportingHTTPPool, "https": _ReportingHTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
 
 
-def make_session(settings: Settings) -> requests.Session:
+def make_session(settings: FetchSettings) -> requests.Session:
     session = requests.Session()
     # No proxies or .netrc credentials from the environment: what is sent is exactly what is recorded.
     session.trust_env = False
     session.cookies.set_policy(_NoCookies())
     # Retries and redirects are the fetcher's own (they are recorded hop by hop), so urllib3 does none.
-    adapter = _ReportingAdapter(pool_connections=max(10, settings.workers), pool_maxsize=max(1, settings.workers),
+    adapter = _GuardedAdapter(pool_connections=max(10, settings.workers), pool_maxsize=max(1, settings.workers),
                           max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)

@@ -1,12 +1,17 @@
-"""Import twarc2 JSONL output: one X API v2 response page per line (`data`, `includes`, `__twarc`),
-read line by line. Each version keeps the line's `__twarc` block (request URL, twarc version, time
-retrieved) beside the tweet as its provenance."""
+"""Import twarc2 JSONL output, read line by line, in each of the shapes twarc2 writes: response
+pages (`search`, `timeline`, `lookup`: `data` is a list of tweets), stream lines (`filter`,
+`sample`, `stream`: `data` is one tweet, beside `includes` and `matching_rules`) and flattened
+tweets (`twarc2 flatten`: one tweet per line, its author inline). Each version keeps the line's
+`__twarc` block (request URL, twarc version, time retrieved) beside the tweet as its provenance.
+Lines that hold no tweets (users, counts, compliance records, a stream's error notices) are named
+for what they are."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from archiver.archive import Archive
 from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
@@ -33,14 +38,13 @@ def _observations(path: Path, problems: list[str]) -> Iterator[Observation]:
                 continue
             where = f"{path.name}: line {number}"
             try:
-                page = json.loads(line)
+                record = json.loads(line)
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 problems.append(f"{where}: not valid JSON: {exc}")
                 continue
-            if isinstance(page, dict) and "data" not in page and isinstance(page.get("id"), str):
-                page = _flattened(page)  # `twarc2 flatten` output: one tweet per line, author inline
-            if not isinstance(page, dict) or not isinstance(page.get("data"), list):
-                problems.append(f"{where}: not a twarc2 page (an object with a `data` list)")
+            page = _tweet_page(record)
+            if isinstance(page, str):
+                problems.append(f"{where}: {page}")
                 continue
             provenance = page.get("__twarc") if isinstance(page.get("__twarc"), dict) else None
             try:
@@ -51,7 +55,39 @@ def _observations(path: Path, problems: list[str]) -> Iterator[Observation]:
             yield Observation(posts=posts)
 
 
-def _flattened(tweet: dict[str, object]) -> dict[str, object]:
-    author = tweet.get("author")
-    users = [author] if isinstance(author, dict) else []
-    return {"data": [tweet], "includes": {"users": users}, "__twarc": tweet.get("__twarc")}
+def _tweet_page(record: Any) -> dict[str, Any] | str:
+    """One twarc2 line as an API v2 page with a list of tweets, or why it holds no tweets."""
+    if not isinstance(record, dict):
+        return f"not a twarc2 page (a JSON object), got {type(record).__name__}"
+    data = record.get("data")
+    if isinstance(data, dict):
+        return {**record, "data": [data]}  # a stream line: one tweet
+    if isinstance(data, list):
+        return _not_tweets(data) or record
+    if "data" in record:
+        return f"`data` is {type(data).__name__}, neither a tweet nor a list of tweets"
+    if "errors" in record:
+        said = "; ".join(str(e.get("title") or e.get("detail") or e) if isinstance(e, dict) else str(e)
+                         for e in record["errors"]) if isinstance(record["errors"], list) else record["errors"]
+        return f"no tweets: the API answered with errors ({said}); tweets of that moment are not in this file"
+    if "action" in record and "text" not in record:
+        reason = f" ({record['reason']})" if record.get("reason") else ""
+        return (f"a compliance record (`twarc2 compliance-job`): {record['action']} of {record.get('id')}"
+                f"{reason}, not a tweet")
+    if isinstance(record.get("id"), str) and "text" in record:
+        author = record.get("author")  # `twarc2 flatten` output: one tweet per line, author inline
+        return {"data": [record], "includes": {"users": [author] if isinstance(author, dict) else []},
+                "__twarc": record.get("__twarc")}
+    return "not a twarc2 page, stream line or flattened tweet (no `data`, no tweet `id` and `text`)"
+
+
+def _not_tweets(data: list[Any]) -> str | None:
+    """Why a page's `data` list holds something other than tweets, or None."""
+    objects = [item for item in data if isinstance(item, dict)]
+    if not objects or len(objects) != len(data) or any("text" in item for item in objects):
+        return None
+    if all("tweet_count" in item for item in objects):
+        return f"a counts page (`twarc2 counts`: {len(objects)} tweet counts by period), not tweets"
+    if all("username" in item for item in objects):
+        return f"a users page (`twarc2 users`/`followers`/`following`: {len(objects)} accounts), not tweets"
+    return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import math
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -19,10 +20,12 @@ from typing import IO, Any
 from archiver.archive import Archive
 from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
 from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.social import dumps, numeric
+from archiver.platforms.x import unescape
 from archiver.progress import bar
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: entities unescaped; notes matched by time window and text
 PLATFORM = "x"
 CHUNK = 1 << 16
 MAX_ENTRY = 64 << 20  # one tweet larger than this is not a tweet: stop instead of buffering on
@@ -236,7 +239,7 @@ def _chain(tweet: dict[str, Any]) -> tuple[str, set[str]]:
     return min(ids, key=int), set(ids) | {tweet["id_str"]}
 
 
-def _read_tweet(entry: Any, where: str, notes: dict[str, str]) -> tuple[dict[str, Any], VersionDraft]:
+def _read_tweet(entry: Any, where: str, notes: _Notes) -> tuple[dict[str, Any], VersionDraft]:
     tweet = entry.get("tweet") if isinstance(entry, dict) else None
     if not isinstance(tweet, dict):
         raise ValueError(f"{where}: not an object with a `tweet` object")
@@ -246,9 +249,10 @@ def _read_tweet(entry: Any, where: str, notes: dict[str, str]) -> tuple[dict[str
     text = tweet.get("full_text", tweet.get("text"))
     if not isinstance(text, str):
         raise ValueError(f"{where}: tweet {tweet_id}: `full_text` missing or not a string")
+    text = unescape(text)
     created = _created(tweet.get("created_at"))
-    if created is not None and created[:19] in notes and notes[created[:19]].startswith(text[:20]):
-        text = notes[created[:19]]  # a long post: the tweet holds only its first 280 characters
+    if created is not None:
+        text = notes.full_text(tweet_id, created, text)
     return tweet, VersionDraft(text=text, extra={"id": tweet_id}, raw=dumps(entry), claimed_at=created)
 
 
@@ -268,9 +272,7 @@ def _post(identity: str, members: list[tuple[dict[str, Any], VersionDraft]], acc
     quote = latest.get("quoted_status_id_str")
     post.reply_to = reply if isinstance(reply, str) and reply else None
     post.quote_of = quote if isinstance(quote, str) and quote else None
-    text = post.versions[-1].text or ""
-    post.kind = ("repost" if text.startswith("RT @") else "quote" if post.quote_of else "reply" if post.reply_to
-                 else "post")
+    post.kind = post_kind(post, reposted=(post.versions[-1].text or "").startswith("RT @"))
     for holder in (latest.get("extended_entities"), latest.get("entities")):
         media = holder.get("media") if isinstance(holder, dict) else None
         if isinstance(media, list) and media:
@@ -316,9 +318,64 @@ def _account(files: ArchiveFiles, stack: ExitStack) -> dict[str, str]:
     return {}
 
 
-def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> dict[str, str]:
-    """Long-post texts by creation second (the archive links a note to its tweet only by time)."""
-    notes: dict[str, str] = {}
+_MENTIONS = re.compile(r"^(?:@\w+\s+)+")
+_TAIL = re.compile(r"(?:\s*https://t\.co/\w+)*\s*$")
+NOTE_WINDOW = 2  # seconds between a note's updatedAt and its tweet's created_at
+ELLIPSIS = "\u2026"
+
+
+def _comparable(text: str) -> str:
+    """A text reduced to what a long post's tweet and its note share: no reply mentions in front,
+    no t.co links of attached media behind, no ellipsis where the tweet was cut, spaces folded."""
+    text = _TAIL.sub("", _MENTIONS.sub("", text))
+    return " ".join(text.removesuffix(ELLIPSIS).split())
+
+
+def _cut(text: str) -> bool:
+    """Whether a tweet's text ends where X cut a long post (an ellipsis before any media links)."""
+    return _TAIL.sub("", text).endswith(ELLIPSIS)
+
+
+def _snowflake_ms(native_id: str) -> int:
+    return int(native_id) >> 22  # X ids begin with their creation time in milliseconds
+
+
+class _Notes:
+    """The long posts of note-tweet.js. The archive does not link a note to its tweet (the
+    `noteTweetId` is an id of its own, made a few milliseconds before the tweet's), so a tweet gets
+    the note written within NOTE_WINDOW seconds of it whose text is the tweet's, or begins with it
+    when the tweet was cut; of several such notes, the one whose id is nearest in time to the tweet's."""
+
+    def __init__(self) -> None:
+        self.by_second: dict[int, list[tuple[str, str]]] = {}
+
+    def add(self, note_id: str, made: str, text: str) -> None:
+        second = int(dt.datetime.fromisoformat(made.replace("Z", "+00:00")).timestamp())
+        self.by_second.setdefault(second, []).append((note_id, text))
+
+    def full_text(self, tweet_id: str, created: str, text: str) -> str:
+        if not self.by_second:
+            return text
+        second = int(dt.datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp())
+        head = _comparable(text)
+        if not head:
+            return text
+        cut = _cut(text)  # a whole short tweet is no one's beginning: "Ok" is not "Ok, here is why…"
+        found = [(note_id, note) for offset in range(-NOTE_WINDOW, NOTE_WINDOW + 1)
+                 for note_id, note in self.by_second.get(second + offset, ())
+                 if _comparable(note) == head or (cut and _comparable(note).startswith(head))]
+        if not found:
+            return text
+        when = _snowflake_ms(tweet_id)
+
+        def distance(item: tuple[str, str]) -> float:
+            return abs(_snowflake_ms(item[0]) - when) if numeric(item[0]) else math.inf
+
+        return min(found, key=distance)[1]
+
+
+def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> _Notes:
+    notes = _Notes()
     for name in files.members.get("note-tweet", []):
         for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name)), Path(name).name)):
             note = entry.get("noteTweet") if isinstance(entry, dict) else None
@@ -327,5 +384,9 @@ def _notes(files: ArchiveFiles, stack: ExitStack, problems: list[str]) -> dict[s
             if not isinstance(core, dict) or not isinstance(core.get("text"), str) or created is None:
                 problems.append(f"{Path(name).name}: entry {index + 1}: not a note tweet with core.text and createdAt")
                 continue
-            notes[created[:19]] = core["text"]
+            # the text is the note as of `updatedAt`: only the tweet made then (the latest edit of a
+            # long post) gets it; earlier versions of an edited long post keep their own text
+            note_id = note.get("noteTweetId")
+            made = _created(note.get("updatedAt")) or created
+            notes.add(note_id if isinstance(note_id, str) else "", made, core["text"])
     return notes

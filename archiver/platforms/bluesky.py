@@ -9,10 +9,21 @@ from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.social import base_url, check_options, departed, dumps, items, load_json, need, opt, utc
+from archiver.platforms.social import (
+    base_url,
+    check_options,
+    departed,
+    dumps,
+    items,
+    load_json,
+    need,
+    opt,
+    utc,
+)
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: the record's images (with alt texts) and facet link targets in `extra`
 PLATFORM = "bluesky"
 DEFAULT_API = "https://public.api.bsky.app"
 POST_COLLECTION = "/app.bsky.feed.post/"
@@ -103,7 +114,8 @@ def _post(source: Source, post: dict[str, Any], item: dict[str, Any] | None, whe
     text = need(record, "text", str, f"{where}: record")
     created = opt(record, "createdAt", str, f"{where}: record")
     draft = PostDraft(platform=PLATFORM, native_id=uri, url=_web_url(uri),
-                      versions=[VersionDraft(text=text, extra={"cid": cid}, raw=dumps(item or post))],
+                      versions=[VersionDraft(text=text, extra={"cid": cid, **_record_content(record)},
+                                             raw=dumps(item or post))],
                       author_id=need(author, "did", str, f"{where}: author"),
                       author_handle=opt(author, "handle", str, f"{where}: author"),
                       author_name=opt(author, "displayName", str, f"{where}: author"),
@@ -122,7 +134,7 @@ def _post(source: Source, post: dict[str, Any], item: dict[str, Any] | None, whe
     quoted = _quoted(embed)
     if quoted:
         draft.quote_of = quoted
-    draft.kind = "reply" if draft.reply_to else "quote" if draft.quote_of else "post"
+    draft.kind = post_kind(draft)
     draft.media = _media(opt(post, "embed", dict, where) or {})
     return draft
 
@@ -188,6 +200,31 @@ def _quoted(embed: dict[str, Any]) -> str | None:
         uri = record.get("uri")
         return uri if isinstance(uri, str) else None
     return None
+
+
+def _record_content(record: dict[str, Any]) -> dict[str, Any]:
+    """What the signed record says besides its text that a reader sees: the gallery (each image by its
+    blob and alt text) and where the text's links lead. Only present keys are added, so a post
+    without them keeps the content digest it had before they counted."""
+    content: dict[str, Any] = {}
+    embed = record.get("embed") if isinstance(record.get("embed"), dict) else {}
+    if str(embed.get("$type", "")) == "app.bsky.embed.recordWithMedia" and isinstance(embed.get("media"), dict):
+        embed = embed["media"]
+    if embed.get("$type") == "app.bsky.embed.images" and isinstance(embed.get("images"), list):
+        images = []
+        for image in embed["images"]:
+            if isinstance(image, dict):
+                blob = image.get("image") if isinstance(image.get("image"), dict) else {}
+                ref = blob.get("ref") if isinstance(blob.get("ref"), dict) else {}
+                images.append({"alt": image.get("alt"), "blob": ref.get("$link")})
+        if images:
+            content["images"] = images
+    links = [feature.get("uri") for facet in record.get("facets") or [] if isinstance(facet, dict)
+             for feature in facet.get("features") or []
+             if isinstance(feature, dict) and feature.get("$type") == "app.bsky.richtext.facet#link"]
+    if links:
+        content["links"] = links
+    return content
 
 
 def _media(view: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,7 +1,13 @@
-"""Mastodon: an account's statuses through the public REST API. The newest page is the window that
-shows edits and deletions; `min_id` polling catches everything newer than the last run; an edited
-status is recorded from its `/history`, every version with its own time; a deletion is recorded
-when `GET /api/v1/statuses/:id` answers 404."""
+"""Mastodon-API servers (Mastodon, GoToSocial, Pleroma/Akkoma): an account's statuses through the
+public REST API. The newest page is the window that shows edits and deletions; `min_id` polling
+catches everything newer than the last run; an edited status is recorded from its `/history`, every
+version with its own time; a deletion is recorded when `GET /api/v1/statuses/:id` answers 404.
+
+Ids are opaque strings (Mastodon's are digits, GoToSocial's ULIDs, Pleroma's base62 flake ids): they
+are never read as numbers. Which statuses a page covers is taken from the server's own `Link`
+header (`next` names the oldest id shown, `prev` the newest); a known status is placed against those
+bounds in the order the server pages, which for all three id schemes is shorter id first, then text
+order."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from requests.utils import parse_header_links
 from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import (
     check_options,
@@ -23,15 +30,16 @@ from archiver.platforms.social import (
     items,
     load_json,
     need,
-    numeric,
     opt,
     utc,
 )
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule (archiver.platforms.text)
+EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids
 PLATFORM = "mastodon"
-_STATUS_ID = re.compile(r"/(?:statuses|@[^/]+)/([0-9]+)(?:/activity)?$")
+ADDED_IN_3 = ("poll",)  # `extra` keys version 3 began to count
+_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
+_STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
 
 
@@ -73,7 +81,7 @@ def _timeline_requests(source: Source, view: ArchiveMemory, api: str, account_id
 
 
 def _statuses(source: Source, api: str, account_id: str, params: dict[str, str], page: int,
-              upper: int | None) -> Request:
+              upper: str | None) -> Request:
     query = urlencode({"limit": str(source.options.get("limit", 40)), **params})
     mode = "min_id" if "min_id" in params else "window"
     return Request(f"{api}/api/v1/accounts/{account_id}/statuses?{query}", purpose="listing", conditional=False,
@@ -93,13 +101,11 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     body = load_json(exchange)
     where = exchange.requested_url
     if lookup:
-        account_id = need(body, "id", str, where)
-        if not numeric(account_id):
-            raise ParseError(f"{where}: account id {account_id!r} is not numeric")
+        account_id = _opaque_id(need(body, "id", str, where), "account", where)
         return Parsed(Observation(state={"account_id": account_id}),
                       _timeline_requests(source, view, api, account_id))
     if request.purpose == "history":
-        return _parse_history(source, request, body, where)
+        return _parse_history(source, request, body, where, view)
     if not isinstance(body, list):
         raise ParseError(f"{where}: expected a JSON list of statuses, got {type(body).__name__}")
     return _parse_statuses(source, request, exchange, view, api, body)
@@ -109,12 +115,12 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
                     body: list[Any]) -> Parsed:
     where = exchange.requested_url
     meta = request.meta_dict()
-    posts, follow, seen, numbers = [], [], set(), []
+    posts, follow, seen, ids = [], [], set(), []
     for index, status in enumerate(body):
         status_where = f"{where}: [{index}]"
         post, status_id = _post(status, status_where, api)
         seen.add(post.native_id)
-        numbers.append(int(status_id))
+        ids.append(status_id)
         edited = opt(status, "edited_at", str, status_where) and not status.get("reblog")
         known = view.post(PLATFORM, post.native_id)
         latest = post.versions[-1]
@@ -125,27 +131,32 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
                                   conditional=False, meta=(("status", dumps(status)),)))
         else:
             posts.append(post)
-    state = {}
-    newest = view.state(source.id, "newest_id")
-    if numbers and (meta["mode"] == "min_id" or meta["page"] == 1) and (
-            newest is None or max(numbers) > int(newest)):
-        state["newest_id"] = str(max(numbers))
     links = _links(exchange)
+    state = {}
+    if ids and meta["mode"] == "window" and meta["page"] == 1:
+        # the first page of the window is the account's newest: its newest id is where the next
+        # run's `min_id` poll starts (min_id pages only walk up to it)
+        state["newest_id"] = links.get("prev", ids[0])
     page, max_pages = meta["page"], int(source.options.get("max_pages", 5))
     if meta["mode"] == "min_id":
-        if numbers and "prev" in links and page < max_pages:  # `prev` walks towards newer statuses
+        if ids and "prev" in links and page < max_pages:  # `prev` walks towards newer statuses
             follow.append(_statuses(source, api, meta["account_id"], {"min_id": links["prev"]}, page + 1, None))
         return Parsed(Observation(posts=posts, state=state), follow)
+    newest = view.state(source.id, "newest_id")
     pages = max_pages if newest is None else int(source.options.get("window_pages", 1))
-    more = bool(numbers) and "next" in links
+    more = bool(ids) and "next" in links
     if more and page < pages:
         follow.append(_statuses(source, api, meta["account_id"], {"max_id": links["next"]}, page + 1,
-                                min(numbers)))
-    if numbers or not more:
-        low = min(numbers) if more else None
-        local_ids = {p.native_id: n for p in view.posts_of_source(source.id)
-                     if p.platform == PLATFORM and (n := _local_id(p.native_id, p.url)) is not None}
-        for native_id in departed(local_ids.items(), seen, low, meta["upper"]):
+                                links["next"]))
+    if ids or not more:
+        # this page covers the statuses from the oldest it shows (`next`) up to where the previous
+        # page ended; the last page covers everything older
+        low = _order(links["next"]) if more else None
+        high = _order(meta["upper"]) if meta["upper"] is not None else None
+        local_ids = {p.native_id: local for p in view.posts_of_source(source.id)
+                     if p.platform == PLATFORM and (local := _local_id(p.native_id, p.url)) is not None}
+        known_order = [(native_id, _order(local)) for native_id, local in local_ids.items()]
+        for native_id in departed(known_order, seen, low, high):
             follow.append(Request(f"{api}/api/v1/statuses/{local_ids[native_id]}", purpose="confirm",
                                   conditional=False,
                                   meta=(("uri", native_id),)))
@@ -162,7 +173,7 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: A
     return Parsed(Observation(posts=[post]))
 
 
-def _parse_history(source: Source, request: Request, body: Any, where: str) -> Parsed:
+def _parse_history(source: Source, request: Request, body: Any, where: str, view: ArchiveMemory) -> Parsed:
     status = json.loads(request.meta_dict()["status"])
     _, api = account(source)
     post, _ = _post(status, where, api)
@@ -176,13 +187,27 @@ def _parse_history(source: Source, request: Request, body: Any, where: str) -> P
         versions.append(VersionDraft(text=html_to_text(content), extra=_extra(entry, entry_where), raw=dumps(entry),
                                      claimed_at=utc(created)))
     post.versions = versions
+    _keep_held_readings(post, view)
     return Parsed(Observation(posts=[post]))
 
 
+def _keep_held_readings(post: PostDraft, view: ArchiveMemory) -> None:
+    """An edit history re-read after polls began to count must not record again the versions the
+    archive already holds: the archive marks the first new reading `reextracted`, but would take the
+    next one for an edit. So the versions up to the one the archive holds as current, read without
+    the newly counted keys, keep that reading; only the versions after it (real edits) carry them."""
+    known = view.post(PLATFORM, post.native_id)
+    if known is None:
+        return
+    earlier = [{k: v for k, v in version.extra.items() if k not in ADDED_IN_3} for version in post.versions]
+    held = [index for index, version in enumerate(post.versions)
+            if content_digest(version.title, version.text, earlier[index]) == known.content_sha256]
+    for index in range(held[-1] + 1 if held else 0):
+        post.versions[index].extra = earlier[index]
+
+
 def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
-    status_id = need(status, "id", str, where)
-    if not numeric(status_id):
-        raise ParseError(f"{where}: status id {status_id!r} is not numeric")
+    status_id = _opaque_id(need(status, "id", str, where), "status", where)
     uri = need(status, "uri", str, where)
     created = need(status, "created_at", str, where)
     author = need(status, "account", dict, where)
@@ -210,7 +235,7 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     quoted = quote.get("quoted_status") if quote else None
     if isinstance(quoted, dict) and isinstance(quoted.get("uri"), str) and not reblog:
         post.quote_of = quoted["uri"]
-    post.kind = "repost" if post.repost_of else "quote" if post.quote_of else "reply" if post.reply_to else "post"
+    post.kind = post_kind(post)
     for attachment in items(shown, "media_attachments", shown_where, required=False):
         post.media.append({"type": attachment.get("type"), "url": attachment.get("url"),
                            "alt": attachment.get("description")})
@@ -220,15 +245,41 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
 
 
 def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
+    """Content besides the text that counts as an edit: the content warning and a poll's options
+    (their titles; vote counts move on their own and are not content). Only present keys are added,
+    so a status without them keeps the content digest it had before they counted."""
+    extra: dict[str, Any] = {}
     spoiler = opt(status, "spoiler_text", str, where)
-    return {"spoiler_text": spoiler} if spoiler else {}
+    if spoiler:
+        extra["spoiler_text"] = spoiler
+    poll = opt(status, "poll", dict, where)
+    if poll:
+        options = [need(option, "title", str, f"{where}: poll.options[{index}]")
+                   for index, option in enumerate(items(poll, "options", f"{where}: poll"))]
+        if options:
+            extra["poll"] = options
+    return extra
 
 
-def _local_id(uri: str, url: str | None) -> int | None:
+def _opaque_id(value: str, what: str, where: str) -> str:
+    if not _ID.match(value):
+        raise ParseError(f"{where}: {what} id {value!r} is not an id (letters and digits)")
+    return value
+
+
+def _order(server_id: str) -> tuple[int, str]:
+    """Where an id of this server stands in its paging order: digits (Mastodon), fixed-length ULIDs
+    (GoToSocial) and base62 flake ids (Pleroma, Akkoma) all sort as shorter first, then as text."""
+    return len(server_id), server_id
+
+
+def _local_id(uri: str, url: str | None) -> str | None:
+    """The server's own id of a known status, from its URI or web URL (`/statuses/<id>`, `/@user/<id>`,
+    `/notice/<id>`), for asking the server about it."""
     for candidate in (uri, url or ""):
         match = _STATUS_ID.search(candidate)
         if match:
-            return int(match[1])
+            return match[1]
     return None
 
 
@@ -242,6 +293,6 @@ def _links(exchange: Exchange) -> dict[str, str]:
         query = parse_qs(urlsplit(link.get("url", "")).query)
         rel = link.get("rel")
         key = {"next": "max_id", "prev": "min_id"}.get(rel or "")
-        if key and query.get(key) and numeric(query[key][0]):
+        if key and query.get(key) and _ID.match(query[key][0]):
             found[str(rel)] = query[key][0]
     return found

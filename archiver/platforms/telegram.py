@@ -12,13 +12,15 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, departed, numeric, utc
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule (archiver.platforms.text)
+EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
+TELEGRAM_HOSTS = ("t.me", "telegram.me")
 _CHANNEL = re.compile(r"^[A-Za-z0-9_]{3,64}$")
 _POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
@@ -57,7 +59,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     expect_ok(exchange)
     where = exchange.requested_url
     final = urlsplit(exchange.final_url or exchange.requested_url)
-    if not final.path.startswith("/s/"):
+    if final.path.rstrip("/").lower() != urlsplit(request.url).path.rstrip("/").lower():
         raise ParseError(f"{where}: redirected to {exchange.final_url}: the channel has no public preview "
                          "(private, restricted or a login wall)")
     tree = LexborHTMLParser(exchange.text())
@@ -65,7 +67,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     if not nodes and tree.css_first(".tgme_channel_info") is None:
         raise ParseError(f"{where}: no channel preview on the page (a login wall or not a public channel)")
     name = channel(source)
-    posts = [_message(node, f"{where}: message #{index + 1}") for index, node in enumerate(nodes)]
+    posts = [_message(source, node, f"{where}: message #{index + 1}") for index, node in enumerate(nodes)]
     posts = [post for post in posts if post.native_id.split("/")[0].lower() == name.lower()]
     numbers = [int(post.native_id.split("/")[1]) for post in posts]
     meta = request.meta_dict()
@@ -99,7 +101,7 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange) -> Pars
     tree = LexborHTMLParser(exchange.text())
     node = tree.css_first(f'div.tgme_widget_message[data-post="{native_id}"]')
     if node is not None and tree.css_first(".tgme_widget_message_error") is None:
-        return Parsed(Observation(posts=[_message(node, exchange.requested_url)]))
+        return Parsed(Observation(posts=[_message(source, node, exchange.requested_url)]))
     error = tree.css_first(".tgme_widget_message_error")
     if error is None and tree.css_first(".tgme_widget_message") is None and b"not found" not in (exchange.body or b""):
         raise ParseError(f"{exchange.requested_url}: neither the message nor a 'not found' notice on the page")
@@ -107,7 +109,16 @@ def _parse_confirm(source: Source, request: Request, exchange: Exchange) -> Pars
     return Parsed(Observation(gone=[Gone(PLATFORM, native_id, True, f"its t.me embed page says: {said}")]))
 
 
-def _message(node: LexborNode, where: str) -> PostDraft:
+def post_url(source: Source, post_id: str) -> str:
+    """A message's address: `https://t.me/<channel>/<id>` when the source reads Telegram itself, else
+    under the configured `base_url` (a mirror or proxy), so the stored URL is the one that was read."""
+    base = base_url(source.options, "base_url", DEFAULT_BASE)
+    if (urlsplit(base).hostname or "").lower() in TELEGRAM_HOSTS:
+        base = DEFAULT_BASE
+    return f"{base}/{post_id}"
+
+
+def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
     post_id = node.attributes.get("data-post") or ""
     match = _POST.match(post_id)
     if not match:
@@ -120,8 +131,12 @@ def _message(node: LexborNode, where: str) -> PostDraft:
     time_node = node.css_first("a.tgme_widget_message_date time[datetime]")
     published_raw = time_node.attributes.get("datetime") if time_node is not None else None
     owner = node.css_first(".tgme_widget_message_owner_name")
-    post = PostDraft(platform=PLATFORM, native_id=post_id, url=f"https://t.me/{post_id}",
-                     versions=[VersionDraft(text=text, extra={"edited": True} if edited else {}, raw=node.html)],
+    extra: dict[str, Any] = {"edited": True} if edited else {}
+    links = [a.attributes.get("href") or "" for a in text_node.css("a[href]")] if text_node is not None else []
+    if links:  # where the text's links lead is content: a changed target is an edit
+        extra["links"] = links
+    post = PostDraft(platform=PLATFORM, native_id=post_id, url=post_url(source, post_id),
+                     versions=[VersionDraft(text=text, extra=extra, raw=node.html)],
                      author_id=chan, author_handle=chan, author_name=owner.text(strip=True) if owner else None,
                      published_at=utc(published_raw), published_raw=published_raw,
                      published_where="a.tgme_widget_message_date > time[datetime]" if published_raw else None,
@@ -132,7 +147,7 @@ def _message(node: LexborNode, where: str) -> PostDraft:
     post.reply_to = _post_ref(reply.attributes.get("href")) if reply is not None else None
     if forwarded is not None and post.repost_of is None:
         post.repost_of = forwarded.text(strip=True) or None  # forwarded from a user: only a name
-    post.kind = "repost" if post.repost_of else "reply" if post.reply_to else "post"
+    post.kind = post_kind(post)
     for photo in node.css("a.tgme_widget_message_photo_wrap"):
         found = _URL_IN_STYLE.search(photo.attributes.get("style") or "")
         post.media.append({"type": "image", "url": found[1] if found else None})

@@ -5,15 +5,17 @@ and a monthly read budget that stops the source before it overspends."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft, format_time, utcnow
 from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, numeric, opt, utc
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = "2"  # 2: `&amp;`, `&lt;`, `&gt;` unescaped
 PLATFORM = "x"
 DEFAULT_API = "https://api.x.com"
 TWEET_FIELDS = ("created_at,author_id,conversation_id,referenced_tweets,attachments,entities,edit_controls,"
@@ -21,6 +23,15 @@ TWEET_FIELDS = ("created_at,author_id,conversation_id,referenced_tweets,attachme
 EXPANSIONS = "author_id,referenced_tweets.id,attachments.media_keys,edit_history_tweet_ids"
 MIN_RESULTS = 5  # the timeline refuses max_results below 5: a smaller remainder cannot be read
 LOOKUP_MAX = 100
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITY_CHARS = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def unescape(text: str) -> str:
+    """A tweet's text as written: X escapes exactly `&`, `<` and `>` in `text` (API v2) and
+    `full_text` (account archives), so those three are undone in one pass (`&amp;lt;` stays `&lt;`,
+    as typed). Long-post note texts are taken as given: account archives do not escape them."""
+    return _ENTITY.sub(lambda match: _ENTITY_CHARS[match[1]], text)
 
 
 def validate_options(options: dict[str, Any]) -> list[str]:
@@ -187,7 +198,7 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
     ordered = sorted(chain.values(), key=lambda t: int(t["id"]))
     versions = []
     for tweet in ordered:
-        text = need(tweet, "text", str, f"{where}: tweet {tweet['id']}")
+        text = unescape(need(tweet, "text", str, f"{where}: tweet {tweet['id']}"))
         note = opt(tweet, "note_tweet", dict, f"{where}: tweet {tweet['id']}")
         if note and isinstance(note.get("text"), str):
             text = note["text"]  # long posts: `text` is only the first 280 characters
@@ -219,8 +230,7 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
             post.quote_of = target
         elif ref.get("type") == "retweeted":
             post.repost_of = target
-    post.kind = ("repost" if post.repost_of else "quote" if post.quote_of else "reply" if post.reply_to
-                 else "post")
+    post.kind = post_kind(post)
     attachments = opt(latest, "attachments", dict, tweet_where) or {}
     for key in opt(attachments, "media_keys", list, tweet_where) or []:
         item = media.get(key)

@@ -1,18 +1,22 @@
-"""How the archive is served: the exact Datasette command line (live WAL file, the project's metadata,
-settings, templates and static files), so that `archiver serve` and the service's built-in server are
-the same thing."""
+"""How the archive is served: the exact Datasette command line (the live WAL file and the operator's
+metadata), so that `archiver serve` and the service's built-in server are the same thing. Everything
+else of the face (templates, static files, the project's metadata and settings) comes from the plugin,
+which Datasette loads however it is started."""
 
 from __future__ import annotations
 
-import json
 import os
+import re
 import sys
+from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
 
 from archiver.database import ArchiveError, connect
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# environment variables the public face must never hold, whatever the deployment names its tokens
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSW|API_?KEY|CREDENTIAL|PRIVATE|AUTH|COOKIE|SESSION", re.IGNORECASE)
 
 
 def default_config_dir() -> Path:
@@ -32,28 +36,17 @@ def datasette_command(db_path: str | Path, host: str = "127.0.0.1", port: int = 
     config = Path(config_dir) if config_dir is not None else default_config_dir()
     if not config.is_dir():
         raise ArchiveError(f"Datasette configuration folder {config} does not exist")
-    metadata = _find(config, ("metadata.yml", "metadata.yaml", "metadata.json"))
+    metadata = metadata_file(config)
     command = [sys.executable, "-m", "datasette", "serve", str(Path(db_path).resolve()),
-               "--host", host, "--port", str(port),
-               "--template-dir", str(PACKAGE_DIR / "templates"),
-               "--static", f"archiver-static:{PACKAGE_DIR / 'static'}"]
+               "--host", host, "--port", str(port)]
     if metadata is not None:
         command += ["--metadata", str(metadata)]
-    settings_file = config / "settings.json"
-    if settings_file.exists():
-        try:
-            settings = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings ({exc})") from exc
-        if not isinstance(settings, dict):
-            raise ArchiveError(f"{settings_file}: not a JSON object of Datasette settings")
-        for name, value in settings.items():
-            command += ["--setting", name, json.dumps(value) if isinstance(value, bool) else str(value)]
     return command
 
 
-def _find(folder: Path, names: tuple[str, ...]) -> Path | None:
-    for name in names:
+def metadata_file(folder: Path) -> Path | None:
+    """The operator's Datasette metadata in `folder`, if any."""
+    for name in ("metadata.yml", "metadata.yaml", "metadata.json"):
         if (folder / name).exists():
             return (folder / name).resolve()
     return None
@@ -66,4 +59,11 @@ def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8001, *,
     command = datasette_command(db_path, host, port, config_dir=config_dir)
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(command[0], command)
+    os.execve(command[0], command, public_environment(os.environ))
+
+
+def public_environment(environ: Mapping[str, str], secret_names: Iterable[str] = ()) -> dict[str, str]:
+    """The environment for Datasette: without token-like variables and the named secrets, so that
+    nothing the public face runs (a plugin, an error page) can read a credential."""
+    named = set(secret_names)
+    return {name: value for name, value in environ.items() if name not in named and not _SECRET_NAME.search(name)}
