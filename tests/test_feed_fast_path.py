@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from archiver.models import Source
+from archiver.models import Request, Source
 from archiver.platforms import ParseError, feed, feedtree
 from archiver.platforms.xmldoc import refuse_entities
 from tests.official_fixtures import exchange
@@ -78,3 +78,43 @@ def test_both_readings_give_the_same_posts(readings) -> None:
                 (a, b) for a, b in zip(mine, theirs, strict=False) if a != b) if len(mine) == len(theirs) else (
                 len(mine), len(theirs))
     assert len(differ) == 0, (len(differ), dict(list(differ.items())[:12]))
+
+
+def test_what_the_fast_path_is_not_sure_of_is_left_to_feedparser(view) -> None:
+    illformed = sorted((FIXTURES / "feedparser" / "illformed").rglob("*.xml"))
+    assert len(illformed) >= 15
+    assert all(feedtree.read(path.read_bytes(), "http://127.0.0.1/", None) is None for path in illformed)
+    github = (FIXTURES / "real_feeds" / "github_releases_gulp.atom").read_bytes()
+    base = "https://github.com/gulpjs/gulp/releases.atom"
+    assert feedtree.read(github, base, "application/atom+xml") is not None
+    for body, content_type in [
+        (github.replace(b'encoding="UTF-8"', b'encoding="windows-1252"'), None),  # another encoding
+        (github, "text/plain; charset=utf-8"),  # not served as XML
+        (github, "application/xml; charset=iso-8859-1"),  # the header's charset wins in feedparser
+        (github.replace(b"</entry>", b"", 1), None),  # not well-formed
+        (github.replace(b"<title>v3.9.0</title>", b"<title>v3.9.0</title><title>again</title>"), None),
+        (github.replace(b"<updated>2015-06-01T23:49:41+02:00</updated>\n    <link",
+                        b"<updated>the first of June</updated>\n    <link"), None),  # a date the rules cannot read
+        (github.replace(b"<author>", b"<dc:subject xmlns:dc='http://purl.org/dc/elements/1.1/'>x</dc:subject>"
+                                     b"<author>", 1), None),  # an element it does not know
+    ]:
+        assert feedtree.read(body, base, content_type) is None, content_type
+    posts = feed.parse(Source(id="gh", kind="feed", locator=base), Request(base),
+                       exchange(base, github.replace(b"<author>", b"<dc:subject xmlns:dc='http://purl.org/dc/"
+                                                     b"elements/1.1/'>x</dc:subject><author>", 1),
+                                content_type="application/atom+xml", charset=None), view).observation.posts
+    assert len(posts) == 10 and posts[0].tags == ["x"]  # feedparser read it
+
+
+def test_xhtml_content_reads_as_feedparser_reads_it() -> None:
+    base = "https://github.com/gulpjs/gulp/releases.atom"
+    github = (FIXTURES / "real_feeds" / "github_releases_gulp.atom").read_bytes().replace(
+        b'<content type="html">&lt;p&gt;3.9.0&lt;/p&gt;</content>',
+        b'<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">History of the &lt;blink&gt; tag '
+        b'<b>3.9.0</b> &amp; more</div></content>')
+    captured = exchange(base, github, content_type="application/atom+xml", charset=None)
+    fast = feedtree.read(github, base, "application/atom+xml")
+    assert fast is not None
+    mine, theirs = _posts(fast[0], fast[1], base), _posts(*feed.read_with_feedparser(captured, base)[:2], base)
+    assert mine == theirs
+    assert mine[0][-2] == "History of the <blink> tag 3.9.0 & more"

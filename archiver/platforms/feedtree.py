@@ -187,7 +187,9 @@ def _atom_entry(item: Any) -> dict[str, Any]:
         elif tag == f"{a}link":
             rel = node.get("rel", "alternate")
             if rel == "alternate" and node.get("type", "text/html") in ("text/html", "application/xhtml+xml"):
-                _put(entry, "link", urljoin(node.base or "", (node.get("href") or "").strip()))
+                if not (node.get("href") or "").strip():
+                    raise Unsure
+                _put(entry, "link", urljoin(node.base or "", node.get("href").strip()))
         elif tag == f"{a}summary":
             _put(entry, "summary", _atom_text(node))
         elif tag == f"{a}content":
