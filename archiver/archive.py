@@ -460,6 +460,10 @@ class Archive:
         facts = None
         known: set[tuple[str, str | None]] | None = None
         latest_version = latest_draft = None
+        # read by another extractor than the one that read the current version: what differs may be the
+        # reading, not the source (see the events below)
+        reread = read_by is not None and read_by != (post.extractor, post.extractor_version)
+        reread_unclaimed = reread
         for draft in post.versions:
             # content identical to the stored current version, field for field, has its digest: the
             # common case of a re-poll is decided without canonicalising and hashing the text
@@ -469,7 +473,7 @@ class Archive:
             digest = content_digest(draft.title, draft.text, draft.extra)
             if digest == current:
                 continue
-            if len(post.versions) > 1:
+            if len(post.versions) > 1 or reread:
                 if known is None:
                     known = {(r[0], r[1]) for r in self.conn.execute(
                         "SELECT content_sha256, claimed_at FROM versions WHERE post_id = ?", (post_id,))}
@@ -489,18 +493,21 @@ class Archive:
             if count == 1:
                 self._event(post_id, "first_seen", at, result.capture_id, latest_version)
                 result.new += 1
-            elif read_by is not None and read_by != (post.extractor, post.extractor_version):
-                # the same bytes may read differently after an extractor change: the new reading is kept as
-                # a version, but nothing says the source changed it (a false "edited" is false evidence)
+            elif reread and (draft.claimed_at in {claimed for _, claimed in known or ()} if draft.claimed_at
+                             else reread_unclaimed):
+                # the same content may read differently after an extractor change: the new reading is kept
+                # as a version, but nothing says the source changed it (a false "edited" is false evidence).
+                # A version the platform dates is a re-reading when a held version has that date; one it does
+                # not date, only the first of the sighting.
                 self._event(post_id, "reextracted", at, result.capture_id, latest_version,
-                            {"extractor": {"from": "/".join(map(str, read_by)),
+                            {"extractor": {"from": "/".join(map(str, read_by or ())),
                                            "to": f"{post.extractor}/{post.extractor_version}"}})
                 result.reextracted += 1
+                reread_unclaimed = False
             else:
                 self._event(post_id, "edited", at, result.capture_id, latest_version,
                             {"claimed_at": draft.claimed_at} if draft.claimed_at else None)
                 result.edited += 1
-            read_by = (post.extractor, post.extractor_version)
             current = digest
         if status != "live":
             self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})

@@ -26,12 +26,24 @@ DEFAULT_CONFIG = Path("config/sources.toml")
 
 def db_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--db", "db_path", type=click.Path(path_type=Path), default=DEFAULT_DB,
-                        envvar="ARCHIVER_DB", show_default=True, help="Archive file.")(command)
+                        envvar="ARCHIVER_DB", show_envvar=True, show_default=True, help="Archive file.")(command)
 
 
 def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--config", "config_path", type=click.Path(path_type=Path), default=DEFAULT_CONFIG,
-                        envvar="ARCHIVER_CONFIG", show_default=True, help="Sources file.")(command)
+                        envvar="ARCHIVER_CONFIG", show_envvar=True, show_default=True,
+                        help="Sources file.")(command)
+
+
+ENVIRONMENT = """Environment:
+
+\b
+  ARCHIVER_DB      archive file, when --db is not given
+  ARCHIVER_CONFIG  sources file, when --config is not given
+  X_BEARER_TOKEN   the X API token (a source's `token_env` option names another
+                   variable); a variable wins over the same name in the
+                   `secrets_file` of config/sources.toml
+"""
 
 
 def open_for_writing(db_path: Path) -> Archive:
@@ -42,14 +54,16 @@ def open_for_writing(db_path: Path) -> Archive:
 
 
 class ArchiverGroup(click.Group):
-    """Turns ArchiveError (and the config errors derived from it) and a failing archive file into one
-    line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only, 6 disk full)."""
+    """Turns ArchiveError (and the config errors derived from it: one line per mistake) and a failing
+    archive file into one line and the exit code the error names (2 usage, 3 locked, 4 corrupt, 5 read-only,
+    6 disk full)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ArchiveError as exc:
-            click.echo(f"archiver: error: {exc}", err=True)
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                click.echo(f"archiver: error: {line}", err=True)
             sys.exit(exc.exit_code)
         except (sqlite3.DatabaseError, OSError) as exc:
             if isinstance(exc, OSError) and exc.errno not in (errno.ENOSPC, errno.EROFS):
@@ -59,7 +73,7 @@ class ArchiverGroup(click.Group):
             sys.exit(error.exit_code if error.exit_code != 2 else 1)
 
 
-@click.group(cls=ArchiverGroup)
+@click.group(cls=ArchiverGroup, epilog=ENVIRONMENT)
 @click.version_option(__version__, prog_name="archiver")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
@@ -453,13 +467,17 @@ def import_twarc(db_path: Path, path: Path) -> None:
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one object per line (time, level, logger, message, source, run) for log shippers.")
 def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int, log_format: str) -> None:
-    """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration)."""
+    """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration).
+    Refuses to start while `contact` in the sources file is the shipped placeholder."""
     import signal
     import threading
 
+    from archiver.config import ConfigError, load_config, placeholder_contact
     from archiver.logs import configure
     from archiver.service import Service
 
+    if (problem := placeholder_contact(load_config(config_path))) is not None:
+        raise ConfigError([problem])
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # no -v: the service still says what it does
     configure(min(logging.getLogger().getEffectiveLevel(), logging.INFO), log_format)
     if quiet:
@@ -486,13 +504,19 @@ def sources() -> None:
 @sources.command("check")
 @config_option
 @db_option
-@click.option("--online", is_flag=True, help="Fetch each enabled source's first request once and parse it.")
-def sources_check(config_path: Path, db_path: Path, online: bool) -> None:
-    """Validate the configuration (exit 2 naming file, source and field) and list the sources;
-    with --online, probe each enabled source once without writing the archive (exit 1 if any fails)."""
-    from archiver.config import load_config
+@click.option("--online", is_flag=True,
+              help="Run each enabled source's whole plan once (first requests and follow-ups) and parse it.")
+@click.option("--max-requests", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="With --online: at most this many requests per source (a listing and a few of its pages).")
+def sources_check(config_path: Path, db_path: Path, online: bool, max_requests: int) -> None:
+    """Validate the configuration (exit 2, every mistake as FILE:LINE) and list the sources; with
+    --online, run each enabled source once without writing the archive (exit 1 if any request or
+    follow-up page fails)."""
+    from archiver.config import load_config, placeholder_contact
 
     config = load_config(config_path)
+    if (problem := placeholder_contact(config)) is not None:
+        click.echo(f"archiver: warning: {problem}", err=True)
     click.echo(f"{config_path}: {len(config.sources)} source(s), configuration valid")
     for source in config.sources:
         state = "enabled" if source.enabled else "disabled"
@@ -502,10 +526,19 @@ def sources_check(config_path: Path, db_path: Path, online: bool) -> None:
         return
     from archiver.probe import probe_sources
 
+    runs_log = logging.getLogger("archiver.jobs")
+    level = runs_log.level
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        runs_log.setLevel(logging.ERROR)  # each run's outcome is printed below; -v logs it too
     failures = 0
-    for source, ok, message in probe_sources(config, db_path):
-        failures += not ok
-        click.echo(f"  {source.id}: {message}")
+    try:
+        for result in probe_sources(config, db_path, max_requests=max_requests):
+            failures += not result.ok
+            click.echo(f"  {result.source.id}: {result.summary}")
+            for failure in result.failures[1:]:
+                click.echo(f"      also: {failure}")
+    finally:
+        runs_log.setLevel(level)
     if failures:
         click.echo(f"archiver: {failures} source(s) did not answer as expected", err=True)
         sys.exit(1)

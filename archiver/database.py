@@ -137,7 +137,9 @@ def connect(path: str | Path, *, create: bool = False, readonly: bool = False, i
             raise classify(exc, path, "opening it") from exc
         raise ArchiveError(f"cannot open {path}: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        raise ArchiveCorrupt(f"{path} is not an archive: {exc}") from exc
+        # a damaged SQLite file is corrupt; anything else SQLite cannot read is not an archive at all
+        what = "is corrupt" if "malformed" in str(exc) else "is not an archive"
+        raise ArchiveCorrupt(f"{path} {what}: {exc}") from exc
     if version == 0 and tables:
         conn.close()
         raise ArchiveCorrupt(f"{path} is an SQLite database but not an archive (it has tables "

@@ -16,12 +16,13 @@ from archiver.archive import Archive, WriterThread
 from archiver.fetch import Fetcher as HttpFetcher
 from archiver.fetch.settings import FetchSettings
 from archiver.models import Exchange, Observation, Request, Source
-from archiver.platforms import Parsed, ParseError, platform
+from archiver.platforms import Parsed, ParseError, options, platform
 from archiver.view import ArchiveView, Validators
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Write = Callable[[Callable[[Archive], T]], T]
+BUDGET_STOP = "stopped at max_requests="  # the problem noted when a run ends at its request budget
 
 
 class Fetcher(Protocol):
@@ -72,8 +73,8 @@ def run_source(source: Source, fetcher: Fetcher, write: Write[Any], view: Archiv
 def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveView, report: RunReport,
            should_stop: Callable[[], bool]) -> None:
     module = platform(source.kind)
-    max_requests = int(source.options.get("max_requests", 200))
-    deadline = time.monotonic() + float(source.options.get("run_deadline", 600))
+    max_requests = int(options.value(source, "max_requests"))
+    deadline = time.monotonic() + float(options.value(source, "run_deadline"))
     try:
         queue: deque[Request] = deque(module.plan(source, view))
     except ParseError as exc:  # the platform refuses to start (e.g. a read budget is spent): nothing sent
@@ -87,7 +88,7 @@ def _crawl(source: Source, fetcher: Fetcher, write: Write[Any], view: ArchiveVie
             continue
         seen.add((request.method, request.url))
         if report.requests >= max_requests:
-            report.problems.append(f"stopped at max_requests={max_requests}; {len(queue) + 1} left")
+            report.problems.append(f"{BUDGET_STOP}{max_requests}; {len(queue) + 1} left")
             break
         if should_stop():
             if report.requests == 0:

@@ -228,7 +228,7 @@ class Service:
         try:
             config = load_config(self.config_path)
         except ConfigError as exc:
-            message = str(exc)
+            message = "; ".join(exc.problems)  # one log line, every mistake in it
             log.error("configuration not reloaded, keeping the running one: %s", message)
             self.writer.call(lambda a: a.record_run("reload", "failed", error=message))
             return

@@ -72,6 +72,25 @@ def test_a_new_reading_by_a_changed_extractor_is_a_version_but_never_an_edit(arc
     assert verify(archive.path).ok
 
 
+def test_a_dated_edit_history_read_again_by_a_changed_extractor_adds_no_edit(archive: Archive) -> None:
+    def history(extractor_version: str, suffix: str, *claims: str) -> PostDraft:
+        draft = PostDraft(platform="x", native_id="1", extractor="x", extractor_version=extractor_version,
+                          versions=[VersionDraft(text=f"Version {n}{suffix}", claimed_at=claimed)
+                                    for n, claimed in enumerate(claims, start=1)])
+        return draft
+
+    claims = ("2026-01-01T10:00:00Z", "2026-01-01T10:05:00Z", "2026-01-01T10:09:00Z")
+    archive.record(exchange(b"a"), Observation(posts=[history("1", "", *claims)]))
+    # the same three dated versions, read differently by a newer extractor
+    result = archive.record(exchange(b"b"), Observation(posts=[history("2", " (read anew)", *claims)]))
+    assert (result.edited, result.reextracted) == (0, 3)
+    # a fourth version the platform dates anew is an edit
+    later = archive.record(exchange(b"c"), Observation(posts=[history("2", " (read anew)", *claims,
+                                                                      "2026-01-02T08:00:00Z")]))
+    assert (later.edited, later.reextracted) == (1, 0)
+    assert verify(archive.path).ok
+
+
 def test_changed_content_is_a_second_version_and_an_edited_event(archive: Archive) -> None:
     archive.record(exchange(b"v1"), Observation(posts=[post("a", "We call for an inquiry.")]))
     result = archive.record(exchange(b"v2"), Observation(posts=[post("a", "We call for an independent inquiry.")]))

@@ -141,13 +141,6 @@ def test_paging_stops_at_max_pages_and_confirms_in_batches_of_25(view: ArchiveVi
     assert [(g.native_id, g.confirmed) for g in gone] == [(A, True), (B, True)]
 
 
-def test_validate_options_names_the_bad_option() -> None:
-    assert bluesky.validate_options({"api_base": "ftp://x", "max_pages": 0, "limit": 500}) == [
-        "`api_base` must be an http(s) URL, got 'ftp://x'", "`max_pages` must be a positive integer, got 0",
-        "`limit` must be between 1 and 100, got 500"]
-    assert bluesky.validate_options({"publish_unauthenticated": True}) == []
-
-
 def test_an_empty_page_is_not_an_error(view: ArchiveView) -> None:
     request = bluesky.plan(source("https://public.api.bsky.app"), view)[0]
     parsed = bluesky.parse(source("https://public.api.bsky.app"), request, exchange(request.url, '{"feed": []}'),

@@ -162,7 +162,7 @@ def test_a_locked_archive_is_one_line_and_exit_3_after_a_bounded_wait(tmp_path: 
 def small_disk(tmp_path: Path):
     mount = tmp_path / "small"
     mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
     if made.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {made.stderr.decode().strip()}")
     yield mount
@@ -175,7 +175,7 @@ def test_a_full_disk_is_one_line_and_exit_6(small_disk: Path) -> None:
     path = small_disk / "archive.db"
     assert run("init", "--db", str(path)).returncode == 0
     with LoopbackServer() as server:
-        server.routes["/big"] = Reply(200, os.urandom(600_000), {"Content-Type": "application/octet-stream"})
+        server.routes["/big"] = Reply(200, os.urandom(3_000_000), {"Content-Type": "application/octet-stream"})
         result = run("fetch", "--allow-private", server.base + "/big", "--db", str(path))
     assert result.returncode == 6, result.stderr
     assert one_line(result).startswith("archiver: error: the archive: the disk is full (archiver fetch; that step "

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from archiver.archive import Archive
 from archiver.models import Observation, Request, Source
 from archiver.platforms import feed
@@ -112,14 +110,6 @@ def test_entries_leaving_the_feed_are_confirmed_by_a_direct_request(archive: Arc
     assert still.observation == Observation()  # answers: not deleted, and a feed entry is not re-read
 
 
-@pytest.mark.parametrize(("options", "problem"), [
-    ({"follow_links": "yes"}, "option `follow_links`: expected bool"),
-    ({"folow_links": True}, "unknown option `folow_links`"),
-    ({"max_requests": True}, "option `max_requests`: expected int"),
-])
-def test_options_are_validated(options: dict, problem: str) -> None:
-    assert any(p.startswith(problem) for p in feed.validate_options(options))
-    assert feed.validate_options({"follow_links": True, "recheck": False, "max_requests": 5}) == []
 
 
 # -- end to end: `archiver fetch` against a loopback site ----------------------------------------

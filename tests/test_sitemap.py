@@ -62,11 +62,6 @@ def test_gzipped_sitemaps_are_read_and_gzip_bombs_refused(view: ArchiveView) -> 
         sitemap.parse(source(), Request(CHILD), exchange(CHILD, bomb), view)
 
 
-def test_options_are_validated() -> None:
-    assert any("not a regular expression" in p for p in sitemap.validate_options({"include": "(["}))
-    assert sitemap.validate_options({"include": "/press/", "exclude": "/fr/", "recheck": True}) == []
-
-
 def test_sitemap_index_end_to_end_lastmod_edit_and_removal(httpserver, tmp_path: Path) -> None:
     from tests.official_fixtures import STATEMENT_BODY, Site, fetch, rows, write_config
 

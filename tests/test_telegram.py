@@ -130,7 +130,6 @@ def test_locators_and_options() -> None:
         assert telegram.channel(Source(id="t", kind="telegram", locator=locator)) == "topwar_official"
     with pytest.raises(ParseError, match="not a channel name"):
         telegram.channel(Source(id="t", kind="telegram", locator="https://t.me/"))
-    assert telegram.validate_options({"base_url": 3}) == ["`base_url` must be an http(s) URL, got 3"]
 
 
 def test_a_base_url_with_a_path_works_and_names_the_posts_it_read(db_path: Path) -> None:

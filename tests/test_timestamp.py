@@ -167,7 +167,7 @@ def test_a_service_without_a_signing_key_records_a_failed_checkpoint(tmp_path: P
 @pytest.mark.parametrize(("table", "message"), [
     ('tsa = "https://tsa.example"', "[checkpoint]: field `tsa`: must be a list of http(s) URLs"),
     ('tsa = ["ftp://tsa.example"]', "[checkpoint]: field `tsa`: must be a list of http(s) URLs"),
-    ('schedule = "weekly"', "[checkpoint]: field `schedule`: 'weekly'"),
+    ('schedule = "now and then"', "[checkpoint]: field `schedule`: "),
     ("key = 1", "[checkpoint]: field `key`: must be a string"),
     ("anchor = true", "[checkpoint]: unknown field `anchor`"),
 ])
@@ -178,7 +178,7 @@ def test_checkpoint_settings_are_validated(tmp_path: Path, table: str, message: 
     path.write_text(f"[checkpoint]\n{table}\n")
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert str(caught.value).startswith(f"{path}: {message}")
+    assert str(caught.value).startswith(f"{path}:2: {message}")  # the line of the mistake, as for every table
     path.write_text('[checkpoint]\nschedule = "cron: 0 3 * * *"\ntsa = ["https://tsa.example/tsr"]\n')
     settings = load_config(path).checkpoint
     assert (settings.schedule, settings.tsa, settings.key) == ("cron: 0 3 * * *", ["https://tsa.example/tsr"], None)

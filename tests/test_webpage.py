@@ -86,15 +86,6 @@ def test_a_listing_that_matches_nothing_is_a_clear_failure(view: ArchiveView) ->
         webpage.parse(source(), Request(LISTING), exchange(LISTING, b"<html><body>redesigned</body></html>"), view)
 
 
-def test_options_are_validated() -> None:
-    assert "option `item`: required" in webpage.validate_options({})[0]
-    assert any("not a CSS selector" in p for p in webpage.validate_options({"item": "div[["}))
-    assert any("`next`: not a CSS selector" in p for p in webpage.validate_options({**OPTIONS, "next": "a[["}))
-    assert webpage.validate_options({**OPTIONS, "max_pages": 0}) == ["option `max_pages`: between 1 and 100"]
-    assert webpage.validate_options(OPTIONS) == []
-    assert webpage.validate_options({**OPTIONS, "next": "a[rel=next]", "max_pages": 5}) == []
-
-
 def test_the_next_listing_page_is_followed_up_to_max_pages(view: ArchiveView) -> None:
     page = listing_page(ROWS, next_href="/en/statements?page=1")
     paged = source(next="nav.pager a[rel=next]", max_pages=2)

@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 from archiver.archive import Archive
 from archiver.database import ArchiveError
@@ -68,18 +69,18 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
                         progress: bool = True, total: int | None = None) -> ImportReport:
     """Record `path` as one capture and every observation against it, or report that these bytes
     were imported before. Entries that cannot be read are left out and named in `problems` (the run
-    then ends as failed); a file that cannot be read on ends the run as failed at once. What was
-    written stays: importing again completes it."""
+    then ends as partial, or as failed when nothing could be read); a file that cannot be read on ends
+    the run as failed at once. What was written stays: importing again completes it."""
     earlier = previous_import(archive, digest)
-    location = str(path.resolve())
     if earlier is not None:
         return ImportReport(path=str(path), digest=digest, capture_id=earlier, already=True)
     run_id = archive.start_run("import")
     now = utcnow()
-    exchange = Exchange(requested_url=path.resolve().as_uri(), method="IMPORT", started_at=now, ended_at=now,
+    # the file as it was (its name, size, digest), never where the operator keeps it: an archive's rows are
+    # published, and a local path says nothing about the evidence but much about the operator
+    exchange = Exchange(requested_url=f"file:{quote(path.name)}", method="IMPORT", started_at=now, ended_at=now,
                         transferred_sha256=digest, transferred_size=size, kind="import",
-                        details={"name": path.name, "size": size, "imported_at": now, "format": what,
-                                 "path": location})
+                        details={"name": path.name, "size": size, "imported_at": now, "format": what})
     capture_id = archive.record(exchange, None, run_id=run_id).capture_id
     report = ImportReport(path=str(path), digest=digest, capture_id=capture_id, run_id=run_id)
     shown = bar(f"importing {path.name}", total, " entries", enabled=progress)  # total None: no ETA
@@ -98,11 +99,12 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
     finally:
         shown.close()
     report.problems = problems
-    if problems:
-        archive.finish_run(run_id, "failed", f"{len(problems)} entries could not be read; first: {problems[0]}",
-                           {"posts": report.posts, "file": location, "problems": problems[:50]})
+    if problems:  # some entries imported and some not is `partial`; none imported, `failed`
+        archive.finish_run(run_id, "partial" if report.posts else "failed",
+                           f"{len(problems)} entries could not be read; first: {problems[0]}",
+                           {"posts": report.posts, "file": path.name, "problems": problems[:50]})
     else:
-        archive.finish_run(run_id, "ok", None, {"posts": report.posts, "file": location})
+        archive.finish_run(run_id, "ok", None, {"posts": report.posts, "file": path.name})
     return report
 
 

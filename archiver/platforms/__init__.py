@@ -12,7 +12,12 @@ Every module named after a source `kind` provides:
     EXTRACTOR_VERSION: str
         bumped whenever the parser would read the same bytes differently;
 
-and optionally `validate_options(options: dict) -> list[str]` (problems, empty when fine).
+    OPTIONS: tuple[archiver.platforms.options.Option, ...]
+        the kind's own options (the common ones are declared in archiver.platforms.options); read
+        one with `options.value(source, name)`, which falls back to the declared default;
+
+and optionally `locator_problem(locator: str) -> str | None` (what is wrong with a locator, checked
+when the configuration is loaded).
 """
 
 from __future__ import annotations

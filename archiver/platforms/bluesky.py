@@ -4,6 +4,7 @@ only after `getPosts` confirms the post is gone."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,17 +12,8 @@ from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Sou
 from archiver.platforms import Parsed, ParseError
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.social import (
-    base_url,
-    check_options,
-    departed,
-    dumps,
-    items,
-    load_json,
-    need,
-    opt,
-    utc,
-)
+from archiver.platforms.options import Option, max_pages
+from archiver.platforms.social import base_url, departed, dumps, items, load_json, need, opt, utc
 
 EXTRACTOR_VERSION = "2"  # 2: the record's images (with alt texts) and facet link targets in `extra`
 PLATFORM = "bluesky"
@@ -32,12 +24,24 @@ NO_UNAUTHENTICATED = "!no-unauthenticated"
 _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"  # record keys are TIDs: base32-sortable timestamps
 
 
-def validate_options(options: dict[str, Any]) -> list[str]:
-    problems = check_options(options, urls=("api_base",), counts=("max_pages", "limit"),
-                             flags=("publish_unauthenticated",))
-    if isinstance(options.get("limit"), int) and not 1 <= options["limit"] <= 100:
-        problems.append(f"`limit` must be between 1 and 100, got {options['limit']}")
-    return problems
+OPTIONS = (
+    Option("api_base", "url", DEFAULT_API, "the AppView; `/xrpc/app.bsky.feed.getAuthorFeed?…` and "
+           "`/xrpc/app.bsky.feed.getPosts?…` are appended (a path is kept)", example='"https://api.example/bsky"'),
+    max_pages(3, "author-feed pages one run reads"),
+    Option("limit", "int", 50, "posts per author-feed page", low=1, high=100, example="100"),
+    Option("publish_unauthenticated", "bool", False, "publish posts of accounts labelled `!no-unauthenticated`",
+           example="true"),
+)
+_HANDLE = re.compile(r"^([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
+_DID = re.compile(r"^did:[a-z]+:[a-zA-Z0-9._:%-]{1,2000}$")
+
+
+def locator_problem(locator: str) -> str | None:
+    """A locator is the account's handle (`@` allowed) or its DID."""
+    if _HANDLE.match(locator.lstrip("@")) or _DID.match(locator):
+        return None
+    return (f"a bluesky locator is a handle (e.g. `un.org`, `someone.bsky.social`) or a DID (`did:plc:…`), "
+            f"got {locator!r}")
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

@@ -31,7 +31,7 @@ from archiver.platforms import Parsed, ParseError, expect_ok, feedtree
 from archiver.platforms.dates import NO_HINTS, Hints, read_date, struct_time_utc
 from archiver.platforms.listing import Listed, absolute_http, digest, follow_listing, listing_request, page_state_entry
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import check_options
+from archiver.platforms.options import DATES, Option, http_locator, recheck
 from archiver.platforms.statement import parse_page
 from archiver.platforms.text import html_to_text, short_title
 from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
@@ -39,13 +39,16 @@ from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
 EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
-OPTIONS: dict[str, tuple[type, ...]] = {"follow_links": (bool,), "recheck": (bool,)}
+OPTIONS = (
+    Option("follow_links", "bool", False, "fetch each new or changed entry's link and archive the page's main "
+           "text (otherwise the entry's summary/content is the text)", example="true"),
+    recheck("with `follow_links`, re-read every page the feed lists on each run (conditional GET), to catch "
+            "silent edits"),
+    *DATES,
+)
+locator_problem = http_locator
 _ENTRY_ELEMENTS = ("item", "entry")  # RSS, RDF and CDF items, Atom entries
 _ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>|<(?:[\w.-]+:)?(?:item|entry)\b[^<>]*/>", re.IGNORECASE)
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, OPTIONS)
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

@@ -23,8 +23,8 @@ from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Sou
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import (
-    check_options,
     departed,
     dumps,
     items,
@@ -43,8 +43,25 @@ _STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/act
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
 
 
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, urls=("api_base",), counts=("max_pages", "window_pages", "limit"))
+OPTIONS = (
+    Option("api_base", "url", None, "the server's address when it differs from the locator's; "
+           "`/api/v1/…` is appended (a path is kept)", example='"https://social.example"',
+           default_doc="the locator's server"),
+    max_pages(5, "timeline pages the first run reads (backfill)"),
+    Option("window_pages", "int", 1, "newest timeline pages read on later runs (where edits and deletions "
+           "are seen)", low=1, high=100, example="2"),
+    Option("limit", "int", 40, "statuses per page (Mastodon serves at most 40)", low=1, high=80, example="20"),
+)
+
+
+def locator_problem(locator: str) -> str | None:
+    try:
+        user, _ = account(Source(id="check", kind=PLATFORM, locator=locator))
+    except ParseError as exc:
+        return str(exc)
+    if not re.fullmatch(r"[\w.-]+", user):  # an account URL with more after the user (a post's URL)
+        return f"mastodon locator {locator!r}: use @user@server or https://server/@user"
+    return None
 
 
 def account(source: Source) -> tuple[str, str]:

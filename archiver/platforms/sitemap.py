@@ -19,25 +19,21 @@ from archiver.models import Exchange, Request, Source
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.listing import Listed, absolute_http, follow_listing, listing_request, load_list
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import check_options
+from archiver.platforms.options import DATES, Option, http_locator, recheck
 from archiver.platforms.statement import parse_page
 from archiver.platforms.xmldoc import local_name, refuse_entities, safe_xml_parser
 
 EXTRACTOR_VERSION = "1"
 MAX_XML = 50 * 1024 * 1024
 MAX_URLS = 50_000
-OPTIONS: dict[str, tuple[type, ...]] = {"include": (str,), "exclude": (str,), "recheck": (bool,)}
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    problems = check_options(options, OPTIONS)
-    for name in ("include", "exclude"):
-        if isinstance(options.get(name), str):
-            try:
-                re.compile(options[name])
-            except re.error as exc:
-                problems.append(f"option `{name}`: not a regular expression: {exc}")
-    return problems
+OPTIONS = (
+    Option("include", "regex", None, "only page URLs this regular expression finds (re.search)",
+           example='"/en/(press-releases|statements)/"'),
+    Option("exclude", "regex", None, "leave out page URLs this regular expression finds", example='"/archive/"'),
+    recheck(),
+    *DATES,
+)
+locator_problem = http_locator
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import urlsplit
 
 from archiver.models import Exchange
 from archiver.platforms import ParseError, expect_ok
@@ -75,27 +74,3 @@ def dumps(value: Any) -> str:
 
 def base_url(options: dict[str, Any], name: str, default: str) -> str:
     return str(options.get(name, default)).rstrip("/")
-
-
-def check_options(options: dict[str, Any], *, urls: tuple[str, ...] = (), counts: tuple[str, ...] = (),
-                  flags: tuple[str, ...] = (), texts: tuple[str, ...] = ()) -> list[str]:
-    """Problems with the options common to the social platforms (URLs, positive counts, flags)."""
-    problems = []
-    for name in urls:
-        if name in options:
-            value = options[name]
-            if not isinstance(value, str) or urlsplit(value).scheme not in ("http", "https") \
-                    or not urlsplit(value).netloc:
-                problems.append(f"`{name}` must be an http(s) URL, got {value!r}")
-    for name in counts:
-        if name in options:
-            value = options[name]
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                problems.append(f"`{name}` must be a positive integer, got {value!r}")
-    for name in flags:
-        if name in options and not isinstance(options[name], bool):
-            problems.append(f"`{name}` must be true or false, got {options[name]!r}")
-    for name in texts:
-        if name in options and (not isinstance(options[name], str) or not options[name]):
-            problems.append(f"`{name}` must be a non-empty string, got {options[name]!r}")
-    return problems

@@ -14,7 +14,8 @@ from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Sou
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.social import base_url, check_options, departed, numeric, utc
+from archiver.platforms.options import Option, max_pages
+from archiver.platforms.social import base_url, departed, numeric, utc
 from archiver.platforms.text import html_to_text
 
 EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base
@@ -26,8 +27,20 @@ _POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
 
 
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, urls=("base_url",), counts=("max_pages",))
+OPTIONS = (
+    Option("base_url", "url", DEFAULT_BASE, "the web preview's address, a path allowed (a mirror or a proxy); "
+           "`s/<channel>` and `<channel>/<id>?embed=1` are appended; post URLs are `https://t.me/…` only for "
+           "t.me itself, else built from this base", example='"http://127.0.0.1:8080/tg/"'),
+    max_pages(3, "preview pages (about 20 messages each) one run reads"),
+)
+
+
+def locator_problem(locator: str) -> str | None:
+    try:
+        channel(Source(id="check", kind=PLATFORM, locator=locator))
+    except ParseError as exc:
+        return str(exc)
+    return None
 
 
 def channel(source: Source) -> str:

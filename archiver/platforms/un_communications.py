@@ -43,22 +43,25 @@ from archiver.platforms.listing import (
     page_state_entry,
 )
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import PAGING_OPTIONS, check_options, check_paging
+from archiver.platforms.options import Option, date_order, http_locator, languages, max_pages, recheck
 from archiver.platforms.text import node_text
 
 EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"
-OPTIONS: dict[str, tuple[type, ...]] = {**PAGING_OPTIONS, "recheck": (bool,)}
 _TYPE = re.compile(r"^J?(AL|UA|OL|AM)$", re.IGNORECASE)
 _REFERENCE = re.compile(r"\b[A-Z]{3}\s+\d+/\d{4}\b")
 DATE_ORDER = "DMY"  # how the OHCHR table writes dates
 _CLOSED = re.compile(r"</html\s*>\s*$", re.IGNORECASE)
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, OPTIONS) + check_paging(options)
+OPTIONS = (
+    max_pages(1, "listing pages one run reads, following `next`"),
+    Option("next", "selector", None, "the selector of the listing's next-page link", example='"a.next"'),
+    recheck("re-read every listed letter each run"),
+    languages(),
+    date_order(DATE_ORDER, "day first, as the OHCHR table writes dates"),
+)
+locator_problem = http_locator
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

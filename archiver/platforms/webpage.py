@@ -26,27 +26,27 @@ from archiver.platforms.listing import (
     next_listing,
 )
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import PAGING_OPTIONS, check_options, check_paging
+from archiver.platforms.options import DATES, Option, http_locator, max_pages, recheck
 from archiver.platforms.statement import parse_page
 from archiver.platforms.text import node_text, short_title
 
 EXTRACTOR_VERSION = "1"
-OPTIONS: dict[str, tuple[type, ...]] = {"item": (str,), "link": (str,), "title": (str,), "date": (str,),
-                                        "recheck": (bool,), **PAGING_OPTIONS}
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    problems = check_options(options, OPTIONS) + check_paging(options)
-    if not options.get("item"):
-        problems.append("option `item`: required, the CSS selector of one entry of the listing")
-    for name in ("item", "link", "title", "date", "next"):
-        selector = options.get(name)
-        if isinstance(selector, str) and selector:
-            try:
-                LexborHTMLParser("<p></p>").css(selector)
-            except Exception as exc:  # selectolax raises plain exceptions for bad selectors
-                problems.append(f"option `{name}`: not a CSS selector: {exc}")
-    return problems
+OPTIONS = (
+    Option("item", "selector", None, "the CSS selector of one entry of the listing", required=True,
+           example='"div.views-row"'),
+    Option("link", "selector", "a", 'the selector of the entry\'s link inside it; `""` when the entry is the link',
+           example='"h3 a"'),
+    Option("title", "selector", None, "the selector of the entry's title inside it (default: the link's text)",
+           example='"h3"'),
+    Option("date", "selector", None, "the selector of the entry's date inside it (its `datetime` attribute, else "
+           "its text); only a fallback for the page's own date", example='"time"'),
+    recheck(),
+    max_pages(1, "listing pages one run reads, following `next`"),
+    Option("next", "selector", None, "the selector of the link to the listing's next page",
+           example='"li.pager__item--next a"'),
+    *DATES,
+)
+locator_problem = http_locator
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

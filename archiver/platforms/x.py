@@ -13,7 +13,8 @@ from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Sou
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.social import base_url, check_options, dumps, items, load_json, need, numeric, opt, utc
+from archiver.platforms.options import Option, max_pages
+from archiver.platforms.social import base_url, dumps, items, load_json, need, numeric, opt, utc
 
 EXTRACTOR_VERSION = "2"  # 2: `&amp;`, `&lt;`, `&gt;` unescaped
 PLATFORM = "x"
@@ -34,9 +35,25 @@ def unescape(text: str) -> str:
     return _ENTITY.sub(lambda match: _ENTITY_CHARS[match[1]], text)
 
 
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, urls=("api_base",), counts=("monthly_read_budget", "max_pages", "recheck"),
-                         texts=("token_env",))
+OPTIONS = (
+    Option("api_base", "url", DEFAULT_API, "the API; `/2/users/…` and `/2/tweets?…` are appended (a path is kept)",
+           example='"https://api.example/x"'),
+    Option("token_env", "env", "X_BEARER_TOKEN", "the variable (environment, else secrets file) holding the "
+           "bearer token", example='"X_TOKEN_UN"'),
+    Option("monthly_read_budget", "int", 10_000, "posts read per calendar month before the source stops",
+           low=1, high=100_000_000, example="1500"),
+    max_pages(5, "timeline pages one run reads"),
+    Option("recheck", "int", 20, "newest known posts looked up again each run to see deletions", low=0,
+           high=1000, example="100"),
+)
+_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+
+
+def locator_problem(locator: str) -> str | None:
+    """A locator is the numeric user id, the username (`@` allowed) or the profile URL."""
+    if numeric(locator) or _USERNAME.match(locator.lstrip("@").rsplit("/", 1)[-1]):
+        return None
+    return f"an x locator is a username (e.g. `@UN`), a profile URL or a numeric user id, got {locator!r}"
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

@@ -23,7 +23,7 @@ from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.feed import entry_date, read_feed
 from archiver.platforms.listing import GONE_STATUSES, load_dict
 from archiver.platforms.memory import ArchiveMemory
-from archiver.platforms.pages import check_options
+from archiver.platforms.options import Option, http_locator
 from archiver.platforms.text import short_title
 from archiver.platforms.window import departed
 
@@ -32,11 +32,11 @@ PLATFORM = "youtube"
 WINDOW = 15  # videos a channel feed lists
 OEMBED = "https://www.youtube.com/oembed"
 NOT_PUBLIC = (401, 403)
-OPTIONS: dict[str, tuple[type, ...]] = {"oembed": (str,)}
-
-
-def validate_options(options: dict[str, Any]) -> list[str]:
-    return check_options(options, OPTIONS)
+OPTIONS = (
+    Option("oembed", "url", OEMBED, "the oEmbed endpoint that checks removals; `?url=…&format=json` is appended",
+           example='"http://127.0.0.1:8080/oembed"'),
+)
+locator_problem = http_locator
 
 
 def plan(source: Source, view: ArchiveMemory) -> list[Request]:

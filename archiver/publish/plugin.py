@@ -17,7 +17,7 @@ import weakref
 from functools import cache
 from importlib.resources import files
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, unquote, urlencode
 
 import yaml
 from datasette import hookimpl
@@ -293,7 +293,8 @@ def render_cell(row: Any, value: Any, column: str, table: str | None, datasette:
     # an imported file is shown by its name, never by where it lay on the operator's disk
     if table == "captures" and column in ("requested_url", "final_url") and isinstance(value, str) \
             and value.startswith("file:"):
-        return Markup("imported file {}").format(value.rsplit("/", 1)[-1])
+        # (archives older than this rule recorded file:///path/to/name)
+        return Markup("imported file {}").format(unquote(value.removeprefix("file:").rsplit("/", 1)[-1]))
     if (table, column) in _OPERATOR_PATHS and isinstance(value, str):
         details = _details(value)
         if _OPERATOR_PATHS[table, column] in details:
