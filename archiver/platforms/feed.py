@@ -1,4 +1,5 @@
-"""RSS 0.9x/1.0/2.0 and Atom feeds (feedparser, from the bytes the fetch layer captured).
+"""RSS 0.9x/1.0/2.0 and Atom feeds, from the bytes the fetch layer captured: one lxml pass
+(archiver.platforms.feedtree) for the well-formed feeds it is sure of, feedparser for the rest.
 
 Without `follow_links`, each entry is a post of platform "feed": native_id = the entry's guid/id
 (prefixed with the feed URL when it is not a URL or URN, since bare numbers repeat across feeds),
@@ -26,7 +27,7 @@ from urllib.parse import urljoin
 import feedparser
 
 from archiver.models import Exchange, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms import Parsed, ParseError, expect_ok, feedtree
 from archiver.platforms.dates import NO_HINTS, Hints, read_date, struct_time_utc
 from archiver.platforms.listing import Listed, absolute_http, digest, follow_listing, listing_request, page_state_entry
 from archiver.platforms.memory import ArchiveMemory
@@ -90,17 +91,30 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
 
 def read_feed(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str, str | None]:
     """The entries of a feed with the raw XML of each, feedparser's format name, and the problem
-    when the document does not close (its entries are whole, but others may be missing)."""
+    when the document does not close (its entries are whole, but others may be missing). One lxml
+    pass reads the well-formed feeds it is sure of (archiver.platforms.feedtree), feedparser the rest."""
     body = exchange.body or b""
     refuse_entities(body, url)
+    fast = feedtree.read(body, feed_base(exchange, url), exchange.header("Content-Type"))
+    if fast is not None:
+        return fast[0], fast[1], None
+    return read_with_feedparser(exchange, url)
+
+
+def feed_base(exchange: Exchange, url: str) -> str:
+    """What relative links resolve against: Content-Location (itself relative to the URL fetched), else that URL."""
+    fetched = exchange.final_url or url
+    return urljoin(fetched, exchange.header("Content-Location") or "") or fetched
+
+
+def read_with_feedparser(exchange: Exchange, url: str) -> tuple[list[tuple[Any, str]], str, str | None]:
+    body = exchange.body or b""
     headers = {}
     content_type = exchange.header("Content-Type")
     if content_type and not body.startswith(_BOMS):
         # the header's charset decides when the XML declaration does not; a byte-order mark beats both
         headers["content-type"] = content_type
-    # relative links resolve against Content-Location (itself relative to the URL fetched), else that URL
-    fetched = exchange.final_url or url
-    headers["content-location"] = urljoin(fetched, exchange.header("Content-Location") or "") or fetched
+    headers["content-location"] = feed_base(exchange, url)
     result = feedparser.parse(body, response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
     entries = list(result.entries)
     if result.bozo and not entries and not result.feed.get("title"):
