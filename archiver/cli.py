@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
@@ -466,16 +467,22 @@ def import_twarc(db_path: Path, path: Path) -> None:
 @click.option("--port", default=8001, show_default=True, help="Datasette port.")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one object per line (time, level, logger, message, source, run) for log shippers.")
-def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int, log_format: str) -> None:
+@click.option("--contact", envvar="ARCHIVER_CONTACT", show_envvar=True, default=None,
+              help="Your URL or e-mail address for the User-Agent, instead of `contact` in the sources file.")
+def run(db_path: Path, config_path: Path, serve: bool, host: str, port: int, log_format: str,
+        contact: str | None) -> None:
     """Run the scheduled archiver until SIGTERM or Ctrl-C (SIGHUP reloads the configuration).
-    Refuses to start while `contact` in the sources file is the shipped placeholder."""
+    Refuses to start while the contact (--contact, else `contact` in the sources file) is the shipped
+    placeholder."""
     import signal
     import threading
 
-    from archiver.config import ConfigError, load_config, placeholder_contact
+    from archiver.config import CONTACT_ENV, ConfigError, load_config, placeholder_contact
     from archiver.logs import configure
     from archiver.service import Service
 
+    if contact:
+        os.environ[CONTACT_ENV] = contact  # every (re)load of the configuration takes it
     if (problem := placeholder_contact(load_config(config_path))) is not None:
         raise ConfigError([problem])
     quiet = not logging.getLogger().isEnabledFor(logging.INFO)  # no -v: the service still says what it does

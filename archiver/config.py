@@ -5,6 +5,7 @@ one line `FILE:LINE: where: what`."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ _SOURCE_FIELDS = {"id", "kind", "locator", *_TEXT_FIELDS, "options", "enabled", 
 # The contact of the shipped example (and of an [archiver] table that names none): it reaches nobody.
 PLACEHOLDER_CONTACT = "https://example.invalid/set-contact-in-sources.toml"
 _FORMER_PLACEHOLDERS = {PLACEHOLDER_CONTACT, "https://github.com/archiver/archiver"}
+CONTACT_ENV = "ARCHIVER_CONTACT"  # overrides [archiver] contact (`archiver run --contact`)
 
 
 class ConfigError(ArchiveError):
@@ -116,6 +118,8 @@ def load_config(path: str | Path) -> Config:
     for key in data.keys() - {"archiver", "source", "checkpoint"}:
         report.add((key,), f"unknown table or field `{key}` (known: [archiver], [[source]], [checkpoint])")
     settings = _settings(report, data.get("archiver", {}))
+    if contact := os.environ.get(CONTACT_ENV, "").strip():  # the operator's contact given at start wins
+        settings.contact = contact
     raw_sources = data.get("source", [])
     sources: list[Source] = []
     if not isinstance(raw_sources, list):

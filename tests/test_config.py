@@ -329,6 +329,18 @@ def test_run_refuses_the_placeholder_contact_with_one_line_and_check_only_warns(
         assert "archiver: warning: " in checked.output and "field `contact` is the placeholder" in checked.output
 
 
+def test_a_contact_given_at_start_replaces_the_placeholder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from archiver.config import load_config, placeholder_contact
+
+    path = tmp_path / "sources.toml"
+    path.write_text(SHIPPED.read_text(encoding="utf-8"), encoding="utf-8")
+    assert placeholder_contact(load_config(path)) is not None
+    monkeypatch.setenv("ARCHIVER_CONTACT", "mailto:desk@newsroom.example")  # `archiver run --contact`
+    config = load_config(path)
+    assert config.settings.contact == "mailto:desk@newsroom.example" and placeholder_contact(config) is None
+    assert "ARCHIVER_CONTACT" in CliRunner().invoke(main, ["run", "--help"]).output  # named in --help
+
+
 def test_help_names_the_environment_variables() -> None:
     top = CliRunner().invoke(main, ["--help"]).output
     assert "ARCHIVER_DB" in top and "ARCHIVER_CONFIG" in top and "X_BEARER_TOKEN" in top
