@@ -69,17 +69,22 @@ def exchanges(page_list: list[list[tuple[int, str]]]) -> list[tuple[Exchange, Ob
     return built
 
 
-def record_pages(db: Path, work: list[tuple[Exchange, Observation]]) -> float:
-    """The service's path: fetch threads hand each exchange to the one writer thread."""
-    writer = WriterThread(db)
-    started = time.perf_counter()
-    # each exchange is prepared (digested, compressed) on the submitting thread, as the fetch threads do
+def write_pages(writer: WriterThread, work: list[tuple[Exchange, Observation]]) -> None:
+    """The service's path: each exchange prepared (digested, compressed) on the submitting thread, as the
+    fetch threads do, and recorded by the one writer thread; returns once every page is committed."""
     futures = []
     for exchange, observation in work:
         exchange.prepare()
         futures.append(writer.submit(lambda a, e=exchange, o=observation: a.record(e, o)))
     for future in futures:
         future.result()
+
+
+def record_pages(db: Path, work: list[tuple[Exchange, Observation]]) -> float:
+    """Seconds to record `work` through a writer thread of its own."""
+    writer = WriterThread(db)
+    started = time.perf_counter()
+    write_pages(writer, work)
     writer.close()
     return time.perf_counter() - started
 

@@ -20,7 +20,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from ingest import exchanges, make_texts, pages  # noqa: E402
+from ingest import exchanges, make_texts, pages, write_pages  # noqa: E402
 from table import Row, median_run, print_table, save  # noqa: E402
 
 from archiver import jobs  # noqa: E402
@@ -44,12 +44,7 @@ def ingest(db: Path, texts: list[str], every: int | None, folder: Path) -> tuple
     started = time.perf_counter()
     in_checkpoints = 0.0
     for chunk in work:
-        futures = []
-        for exchange, observation in chunk:
-            exchange.prepare()
-            futures.append(writer.submit(lambda a, e=exchange, o=observation: a.record(e, o)))
-        for future in futures:
-            future.result()
+        write_pages(writer, chunk)
         if every:
             checkpoint_started = time.perf_counter()
             take_checkpoint(writer.call, KEY, folder, [])
