@@ -110,12 +110,13 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
         with _Runner(path, jobs, conn) as run:
             # a file at rest reads the same in every connection: its views can be rebuilt by the workers
             # too; a live one's are rebuilt here, on the snapshot the report speaks of
-            elsewhere = jobs > 1 and at_rest(path)
-            views = [run(_check_views, scope, (_fts,))] if elsewhere else []
+            elsewhere = _HEAVY_VIEWS if jobs > 1 and at_rest(path) else ()
+            views = {check: run(_check_views, scope, (check,)) for check in elsewhere}  # the longest first
             entries = [run(_check_entries, scope, lo, hi)
                        for lo, hi in (_split(first, last, parts) if first is not None else [])]
             payloads = [run(_check_payloads, lo, hi) for lo, hi in _payload_bounds(conn, n_payloads, parts)]
-            views.insert(0, _Done(_check_views(conn, scope, _VIEWS[:-1] if elsewhere else _VIEWS)))
+            views.update({check: _Done(_check_views(conn, scope, (check,))) for check in _VIEWS
+                          if check not in views})
             _chain(report, [part.result() for part in entries])
             for part in payloads:
                 count, found = part.result()
@@ -129,8 +130,8 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
             for part in entries:
                 content.update(part.result().content)
             report.problems += [content[k] for k in sorted(content)]
-            for part in views:
-                problems, rows, rebuilt = part.result()
+            for check in _VIEWS:
+                problems, rows, rebuilt = views[check].result()
                 report.problems += problems
                 report.rows.update(rows)
                 report.views += rebuilt
@@ -622,3 +623,5 @@ def _fts(archive: _Archive, report: VerifyReport) -> None:
 # the checks of current views, in the order their problems are named
 _VIEWS: tuple[Callable[[_Archive, VerifyReport], None], ...] = (
     _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts)
+# the views whose rebuilding takes longest, given to the workers when the file is at rest
+_HEAVY_VIEWS = (_fts, _posts)
