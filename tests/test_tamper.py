@@ -432,6 +432,16 @@ def test_a_chain_broken_at_the_edge_of_a_range_is_named_as_one_pass_names_it(bui
             assert parallel.summary() == single.summary(), tamper
 
 
+def test_verify_with_worker_processes_from_the_command_line_says_what_one_pass_says(built: Built,
+                                                                                   tmp_path: Path) -> None:
+    path = tampered(built, tmp_path, CASES["version text"][2])
+    runs = [subprocess.run([sys.executable, "-m", "archiver", "verify", "--db", str(path), "--no-record",
+                            "--jobs", jobs], capture_output=True, text=True, timeout=120) for jobs in ("1", "2")]
+    assert [r.returncode for r in runs] == [1, 1]
+    assert "BROKEN: " in runs[0].stderr and runs[1].stderr == runs[0].stderr
+    assert runs[1].stdout == runs[0].stdout
+
+
 def test_every_kind_of_tampering_the_issue_names_has_a_case() -> None:
     named = ["version text", "version text with its digest recomputed", "a capture header", "a capture time",
              "an event type", "chain entries removed, rows kept", "a middle row removed",
