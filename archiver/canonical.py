@@ -24,6 +24,10 @@ def canonical_text(text: str | None) -> str | None:
         return None
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
+    # already canonical (as every stored version is, which verify re-reads): the only white space a
+    # printable string can hold is U+0020, so no run to fold and no end to strip means nothing to change
+    if text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " ":
+        return text
     return " ".join(text.split())
 
 

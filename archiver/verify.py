@@ -87,7 +87,6 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
         report.schema = conn.execute("PRAGMA user_version").fetchone()[0]
         report.journal = _journal(path)
-        quick_check(conn, path)
         archive = _Archive(conn)
         first, last = conn.execute("SELECT min(seq), max(seq) FROM chain").fetchone()
         n_payloads = conn.execute("SELECT count(*) FROM payloads").fetchone()[0]
@@ -110,13 +109,19 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
         with _Runner(path, jobs, conn) as run:
             # a file at rest reads the same in every connection: its views can be rebuilt by the workers
             # too; a live one's are rebuilt here, on the snapshot the report speaks of
+            pages = run(_check_pages, str(path))  # before anything else reads (in a worker: beside the rest)
             elsewhere = _HEAVY_VIEWS if jobs > 1 and at_rest(path) else ()
             views = {check: run(_check_views, scope, (check,)) for check in elsewhere}  # the longest first
             entries = [run(_check_entries, scope, lo, hi)
                        for lo, hi in (_split(first, last, parts) if first is not None else [])]
             payloads = [run(_check_payloads, lo, hi) for lo, hi in _payload_bounds(conn, n_payloads, parts)]
-            views.update({check: _Done(_check_views(conn, scope, (check,))) for check in _VIEWS
-                          if check not in views})
+            try:
+                views.update({check: _Done(_check_views(conn, scope, (check,))) for check in _VIEWS
+                              if check not in views})
+            except sqlite3.Error:
+                pages.result()  # a corrupt file is named as its page check names it
+                raise
+            pages.result()
             _chain(report, [part.result() for part in entries])
             for part in payloads:
                 count, found = part.result()
@@ -277,6 +282,10 @@ def record(archive: Archive, report: VerifyReport) -> None:
 def record_failure(archive: Archive, error: ArchiveError | sqlite3.Error) -> None:
     """A check that could not run (a corrupt or unreadable file) is a failed verify run too."""
     archive.record_run("verify", "failed", error=str(error))
+
+
+def _check_pages(conn: sqlite3.Connection, path: str) -> None:
+    quick_check(conn, path)
 
 
 def _withheld(conn: sqlite3.Connection, scope: _Scope, table: str, key: object) -> bool:
