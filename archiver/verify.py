@@ -3,7 +3,14 @@ chain, find rows that the chain does not cover, and rebuild every current view (
 `sources`, `runs`, the full-text index) from the chained rows, naming each difference by row and column.
 
 The file is opened read-only and checked as it is: never migrated, never switched to WAL; an archive
-written by an older schema is checked with the tables and columns it has."""
+written by an older schema is checked with the tables and columns it has.
+
+The chain is sequential, but each entry can be checked on its own: its digest from its contents, its
+row's digest, and that it names the entry before it as `prev`; only the joins between ranges need the
+ranges in order. So worker processes check ranges of entries (and of payloads) on their own read-only
+connections and the main process joins them. Those rows are append-only, and a range ends at the last
+entry of the main snapshot, so a worker reading a later snapshot of a live archive reads them unchanged;
+the current views of a live archive are rebuilt on the main snapshot, a file at rest's anywhere."""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -101,7 +109,7 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
             report.publication = tail[1]
         if "withheld" in archive.tables:  # a file older than schema 4 has no such table
             report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
-        scope = _Scope(str(path), {t: frozenset(c) for t, c in archive.columns.items()}, report.schema,
+        scope = _Scope({t: frozenset(c) for t, c in archive.columns.items()}, report.schema,
                        report.withheld, report.publication)
         if jobs is None:
             jobs = (os.cpu_count() or 1) if (last or 0) - (first or 0) + n_payloads > _SMALL else 1
@@ -152,7 +160,6 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
 @dataclass(frozen=True)
 class _Scope:
     """What the checks need to know of the file from the main snapshot (sent to the worker processes)."""
-    path: str
     columns: dict[str, frozenset[str]]  # the chained tables the file has, with their columns
     schema: int
     withheld: dict[str, int]
@@ -189,8 +196,9 @@ class _Entries:
 class _Runner:
     """Runs range checks in worker processes (each with its own read-only connection), or, with one
     job, here on the main connection's snapshot. Either way each call returns an object with
-    `.result()`. The workers are forked from a fork server (safe beside threads, which a plain fork is
-    not: the service verifies from a scheduler thread) that has this module loaded already."""
+    `.result()`. A process with no other thread (the command line) forks its workers; one with threads
+    (the service verifies from a scheduler thread) has them forked by a fork server, which costs a
+    process start once but cannot inherit a lock another thread holds."""
 
     def __init__(self, path: str | Path, jobs: int, conn: sqlite3.Connection) -> None:
         self.path, self.jobs, self.conn = str(path), jobs, conn
@@ -198,7 +206,7 @@ class _Runner:
 
     def __enter__(self) -> Callable[..., Any]:
         if self.jobs > 1:
-            context = multiprocessing.get_context("forkserver")
+            context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
             context.set_forkserver_preload([__name__])
             self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_open_worker,
                                             initargs=(self.path,))
