@@ -122,7 +122,7 @@ def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
             views = {check: run(_check_views, scope, (check,)) for check in elsewhere}  # the longest first
             entries = [run(_check_entries, scope, lo, hi)
                        for lo, hi in (_split(first, last, parts) if first is not None else [])]
-            payloads = [run(_check_payloads, lo, hi) for lo, hi in _payload_bounds(conn, n_payloads, parts)]
+            payloads = [run(_check_payloads, lo, hi) for lo, hi in _payload_bounds(parts)]
             try:
                 views.update({check: _Done(_check_views(conn, scope, (check,))) for check in _VIEWS
                               if check not in views})
@@ -252,11 +252,12 @@ def _split(first: int, last: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]
 
 
-def _payload_bounds(conn: sqlite3.Connection, count: int, parts: int) -> list[tuple[str | None, str | None]]:
-    """Ranges of payload digests [lo, hi) holding about count / parts payloads each (None: unbounded)."""
-    cuts = [conn.execute("SELECT sha256 FROM payloads ORDER BY sha256 LIMIT 1 OFFSET ?",
-                         (count * i // parts,)).fetchone()[0] for i in range(1, parts) if count * i // parts]
-    bounds: list[str | None] = [None, *sorted(set(cuts)), None]
+def _payload_bounds(parts: int) -> list[tuple[str | None, str | None]]:
+    """`parts` ranges of payload keys [lo, hi) (None: unbounded). Keys are SHA-256 digests, spread evenly
+    over the hex strings, so ranges of equal width hold about as many; a key that is not hex still
+    falls in one of them."""
+    cuts = [f"{(i << 16) // parts:04x}" for i in range(1, parts)]
+    bounds: list[str | None] = [None, *cuts, None]
     return list(itertools.pairwise(bounds))
 
 
