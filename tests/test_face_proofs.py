@@ -23,6 +23,7 @@ from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from archiver.cli import main
 from archiver.publish.server import datasette_command
+from tests.cdp import Chromium
 from tests.conftest import FIXTURES
 from tests.test_browser import ARTIFACTS, CHROMIUM
 from tests.test_publish import Server, free_port, page, start_datasette
@@ -154,8 +155,6 @@ def test_the_evidence_bundle_carries_the_same_proofs(server: Server, logged: Log
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_the_copy_button_puts_the_citation_on_the_clipboard(server: Server, tmp_path: Path) -> None:
-    from tests.cdp import Chromium
-
     expected = HTMLParser(get(server, page(EDITED, "x")).text).css_first("pre.citation").text()
     assert "\nCheckpoint: newsroom.example/archive, tree size " in expected
     with Chromium(tmp_path / "profile") as browser:

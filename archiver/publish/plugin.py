@@ -32,6 +32,7 @@ from archiver.payloads import decode_payload
 from archiver.proofs import inclusion_bundle, version_checkpoints
 from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
 from archiver.publish.feeds import atom, feed_entries
+from archiver.publish.labels import table_columns
 from archiver.publish.pages import (
     HIT_END,
     HIT_START,
@@ -280,6 +281,7 @@ def extra_template_vars(view_name: str, datasette: Any) -> Any:
 @hookimpl
 def prepare_jinja2_environment(env: Any) -> None:
     env.filters["utc"] = time_element
+    env.globals["archiver_columns"] = table_columns  # templates/_table.html: labels and phone cards
 
 
 # the JSON keys under which an import recorded the file's place on the operator's disk
