@@ -28,7 +28,10 @@ def _json_value(value: Any) -> Any:
 
 def _covering(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
     """The latest checkpoint (id, tree size, root hash in hex, time, origin, signed note), if it covers chain
-    entry `seq`: proofs are made against the latest one (an older one covers no entry the latest does not)."""
+    entry `seq`: proofs are made against the latest one (an older one covers no entry the latest does not).
+    An archive older than checkpoints (schema 8) has none."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").fetchone():
+        return None
     row = conn.execute("SELECT id, tree_size, root_hash, created_at, note FROM checkpoints "
                        "ORDER BY id DESC LIMIT 1").fetchone()
     if row is None or row[1] < seq:
@@ -40,9 +43,7 @@ def _covering(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
 
 def version_checkpoints(conn: sqlite3.Connection, version_ids: list[int]) -> dict[int, dict[str, Any] | None]:
     """For each version, the checkpoint its inclusion proof (`inclusion_bundle`) is made against; None while
-    no checkpoint covers it, or in an archive older than checkpoints. Cheap: index reads, no tree."""
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'checkpoints'").fetchone():
-        return dict.fromkeys(version_ids)
+    no checkpoint covers it. Cheap: index reads, no tree."""
     marks = ", ".join(str(int(i)) for i in version_ids) or "NULL"
     seqs = dict(conn.execute(f"SELECT row_id, seq FROM chain WHERE table_name = 'versions' AND row_id IN ({marks})"))
     return {version_id: _covering(conn, seqs[version_id]) if version_id in seqs else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 import zipfile
@@ -172,3 +173,27 @@ def test_the_copy_button_puts_the_citation_on_the_clipboard(server: Server, tmp_
         assert browser.evaluate("document.querySelector('p.checkpoint').getBoundingClientRect().right") <= 390
         shot = browser.screenshot(ARTIFACTS / "post-page-checkpoint-390.png")
     assert shot.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(shot[16:20], "big") == 390
+
+
+def test_an_archive_older_than_checkpoints_says_not_yet(logged: Logged, tmp_path: Path) -> None:
+    old = tmp_path / "old.db"
+    old.write_bytes(logged.db.read_bytes())
+    conn = sqlite3.connect(old)
+    with conn:  # as an archive made before schema 8 is: no transparency-log tables
+        for table in ("checkpoint_timestamps", "checkpoints", "checkpoint_keys", "tree_nodes"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    port = free_port()
+    running = start_datasette([sys.executable, "-m", "datasette", "serve", "-i", str(old), "--port", str(port)],
+                              f"http://127.0.0.1:{port}")
+    try:
+        citation = HTMLParser(get(running, page(EDITED, "x")).text).css_first("pre.citation").text()
+        proof = requests.get(f"{running.url}/-/proof/x/{EDITED}/2.json", timeout=30)
+        signed = requests.get(f"{running.url}/-/checkpoint/8.txt", timeout=30)
+        bundle = zipfile.ZipFile(io.BytesIO(get(running, f"/-/bundle/x/{EDITED}.zip").content))
+    finally:
+        running.stop()
+    assert citation.endswith("\nCheckpoint: not yet in a checkpoint (no signed checkpoint covers this version yet).")
+    assert proof.status_code == 404 and signed.status_code == 404
+    assert not [name for name in bundle.namelist() if name.startswith("proofs/")]
