@@ -4,13 +4,14 @@ no wider than the screen. Screenshots are kept in test-artifacts/."""
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from archiver.publish.labels import KEY_COLUMNS, label
-from archiver.publish.server import datasette_command
 from tests.cdp import Chromium
 from tests.test_browser import ARTIFACTS, CHROMIUM
 from tests.test_publish import Server, build_archive, free_port, start_datasette
@@ -35,9 +36,17 @@ CARDS = """Array.from(document.querySelectorAll('table.rows-and-columns tbody tr
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    built = build_archive(tmp_path_factory.mktemp("tables") / "archive.db")
+    folder = tmp_path_factory.mktemp("tables")
+    built = build_archive(folder / "archive.db")
+    # another database served beside it, with a table of the same name: not an archive, left as it is
+    other = sqlite3.connect(folder / "other.db")
+    with other:
+        other.execute("CREATE TABLE posts (id INTEGER PRIMARY KEY, author_handle TEXT, body TEXT)")
+        other.execute("INSERT INTO posts VALUES (1, 'someone', 'not archived')")
+    other.close()
     port = free_port()
-    running = start_datasette(datasette_command(built.path, port=port), f"http://127.0.0.1:{port}")
+    running = start_datasette([sys.executable, "-m", "datasette", "serve", str(built.path), str(folder / "other.db"),
+                               "--port", str(port)], f"http://127.0.0.1:{port}")
     yield running
     running.stop()
 
@@ -112,3 +121,13 @@ def test_a_row_page_on_a_phone_still_shows_every_field(server: Server, browser: 
     (card,) = browser.evaluate(CARDS)
     assert all(cell["shown"] for cell in card["cells"]) and len(card["cells"]) > len(KEY_COLUMNS["posts"])
     assert browser.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_database_that_is_not_an_archive_keeps_its_column_names(server: Server, browser: Chromium) -> None:
+    browser.viewport(1280)
+    browser.open(f"{server.url}/other/posts")
+    assert [column["label"] for column in browser.evaluate(COLUMNS)] == ["id", "author_handle", "body"]
+    browser.viewport(390, mobile=True)
+    browser.open(f"{server.url}/other/posts")
+    (card,) = browser.evaluate(CARDS)
+    assert [cell["name"] for cell in card["cells"] if cell["shown"]] == ["id", "author_handle", "body"]

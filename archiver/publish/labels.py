@@ -152,12 +152,15 @@ KEY_COLUMNS = {
 }
 
 
-def label(table: str | None, column: str) -> str:
+def label(table: str, column: str) -> str:
     """The reader's name for `column` of `table`: the project's label, else the SQL name in words."""
-    return TABLE_LABELS.get((table or "", column)) or LABELS.get(column) or column.replace("_", " ").capitalize()
+    return TABLE_LABELS.get((table, column)) or LABELS.get(column) or column.replace("_", " ").capitalize()
 
 
 def table_columns(table: str | None, columns: list[str]) -> list[dict[str, Any]]:
-    """Per column of a table page: its label, and whether a phone's card shows it."""
-    keys = KEY_COLUMNS.get(table or "")
+    """Per column of a table page: its label, and whether a phone's card shows it. `table` is None for a
+    database that is not an archive, whose columns keep their names and all show."""
+    if table is None:
+        return [{"name": name, "label": name, "key": True} for name in columns]
+    keys = KEY_COLUMNS.get(table)
     return [{"name": name, "label": label(table, name), "key": keys is None or name in keys} for name in columns]

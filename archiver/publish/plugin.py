@@ -253,7 +253,9 @@ def menu_links(datasette: Any) -> list[dict[str, str]]:
 
 
 @hookimpl
-def extra_template_vars(view_name: str, datasette: Any) -> Any:
+def extra_template_vars(view_name: str, database: str | None, datasette: Any) -> Any:
+    if view_name in ("table", "row"):  # templates/_table.html labels the columns of an archive's tables only
+        return {"archiver_archive": database in _archives.get(datasette, [])}
     if view_name != "index":
         return None
 
