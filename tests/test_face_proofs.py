@@ -175,18 +175,24 @@ def test_the_copy_button_puts_the_citation_on_the_clipboard(server: Server, tmp_
     assert shot.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(shot[16:20], "big") == 390
 
 
-def test_an_archive_older_than_checkpoints_says_not_yet(logged: Logged, tmp_path: Path) -> None:
-    old = tmp_path / "old.db"
-    old.write_bytes(logged.db.read_bytes())
-    conn = sqlite3.connect(old)
-    with conn:  # as an archive made before schema 8 is: no transparency-log tables
-        for table in ("checkpoint_timestamps", "checkpoints", "checkpoint_keys", "tree_nodes"):
-            conn.execute(f"DROP TABLE {table}")
-        conn.execute("PRAGMA user_version = 7")
+def serve_changed(logged: Logged, tmp_path: Path, *changes: str) -> Server:
+    """A copy of the archive with `changes` made to it, served as `datasette serve -i` serves it."""
+    copy = tmp_path / "changed.db"
+    copy.write_bytes(logged.db.read_bytes())
+    conn = sqlite3.connect(copy)
+    with conn:
+        for change in changes:
+            conn.execute(change)
     conn.close()
     port = free_port()
-    running = start_datasette([sys.executable, "-m", "datasette", "serve", "-i", str(old), "--port", str(port)],
-                              f"http://127.0.0.1:{port}")
+    return start_datasette([sys.executable, "-m", "datasette", "serve", "-i", str(copy), "--port", str(port)],
+                           f"http://127.0.0.1:{port}")
+
+
+def test_an_archive_older_than_checkpoints_says_not_yet(logged: Logged, tmp_path: Path) -> None:
+    # as an archive made before schema 8 is: no transparency-log tables
+    running = serve_changed(logged, tmp_path, *(f"DROP TABLE {table}" for table in (
+        "checkpoint_timestamps", "checkpoints", "checkpoint_keys", "tree_nodes")), "PRAGMA user_version = 7")
     try:
         citation = HTMLParser(get(running, page(EDITED, "x")).text).css_first("pre.citation").text()
         proof = requests.get(f"{running.url}/-/proof/x/{EDITED}/2.json", timeout=30)
@@ -197,3 +203,16 @@ def test_an_archive_older_than_checkpoints_says_not_yet(logged: Logged, tmp_path
     assert citation.endswith("\nCheckpoint: not yet in a checkpoint (no signed checkpoint covers this version yet).")
     assert proof.status_code == 404 and signed.status_code == 404
     assert not [name for name in bundle.namelist() if name.startswith("proofs/")]
+
+
+def test_an_unpublished_post_has_no_proof_to_download(logged: Logged, tmp_path: Path) -> None:
+    running = serve_changed(logged, tmp_path, f"UPDATE posts SET publish = 0 WHERE native_id = '{EDITED}'")
+    try:
+        hidden = requests.get(f"{running.url}/-/proof/x/{EDITED}/2.json", timeout=30)
+        shown = requests.get(f"{running.url}/-/proof/x/{LATER}/1.json", timeout=30)
+        missing = requests.get(f"{running.url}/-/proof/x/{LATER}/7.json", timeout=30)
+    finally:
+        running.stop()
+    assert hidden.status_code == 404 and "no published x post" in hidden.text
+    assert shown.status_code == 404 and "not yet in a checkpoint" in shown.text  # published, but after it
+    assert missing.status_code == 404 and "has no version 7" in missing.text
