@@ -1,14 +1,16 @@
-"""`datasette package` and `datasette publish cloudrun`, run as docs/publishing.md gives them, serve the same
-face as `datasette serve -i`.
+"""`datasette package`, `datasette publish cloudrun` and `datasette publish heroku`, run as
+docs/publishing.md gives them, serve the same face as `datasette serve -i`.
 
-Datasette's own CLI makes the build context (the docs' command line, read from the docs). The one step that
-needs a docker daemon or a cloud account, `docker build .` or `gcloud builds submit`, is taken by a recorder
-that keeps the context it is handed. Then what the Dockerfile says is done outside docker: a fresh venv with
-its bundled pip, each RUN line by `/bin/sh -c` in the context folder (pip installs the archiver wheel built
-from this checkout; the dependencies come, without a package index, from the wheels of this test
-environment, at the versions the tests run with), and the CMD line on a loopback port. The face it serves
-passes the checks of tests/test_face_plugin.py, the very tests, collected here with this module's server.
-Where a docker daemon answers, the image itself is built and run too."""
+Datasette's own CLI makes what it would send away (the docs' command lines, read from the docs): the one
+step that needs a docker daemon or a cloud account, `docker build .` or `gcloud builds submit`, is taken by a
+recorder that keeps the build context it is handed; Heroku's files are written by `--generate-dir`, Datasette's
+own stop before deploying. Then what they say is done outside docker and Heroku, in a fresh venv with its
+bundled pip: each RUN line of the Dockerfile by `/bin/sh -c` in the context folder (pip installs the archiver
+wheel built from this checkout; the dependencies come, without a package index, from the wheels of this test
+environment, at the versions the tests run with), then the CMD line on a loopback port; for Heroku, its
+requirements.txt, bin/post_compile and the Procfile's web command. Each face passes the checks of
+tests/test_face_plugin.py, the very tests, collected here with this module's server. Where a docker daemon
+answers, the image itself is built and run too."""
 
 from __future__ import annotations
 
@@ -40,6 +42,7 @@ echo "$(basename "$0") $*" >> "$RECORDED/calls"
 case "$1 $2" in
   "build "*|"builds submit") cp -R . "$RECORDED/context" ;;
   "config get-value") echo archive-project ;;
+  "plugins ") echo heroku-builds ;;
 esac
 """
 
@@ -62,10 +65,10 @@ def documented(command: str, snapshot: Path, dist: Path) -> list[str]:
 
 
 def recorded_run(argv: list[str], folder: Path) -> tuple[Path, list[str]]:
-    """Runs the Datasette CLI `argv` with docker and gcloud recorded: the build context and the calls."""
+    """Runs the Datasette CLI `argv` with docker, gcloud and heroku recorded: the build context and the calls."""
     bin_dir = folder / "bin"
     bin_dir.mkdir(parents=True)
-    for name in ("docker", "gcloud"):
+    for name in ("docker", "gcloud", "heroku"):
         (bin_dir / name).write_text(RECORDER, encoding="utf-8")
         (bin_dir / name).chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "RECORDED": str(folder)}
@@ -80,14 +83,15 @@ def instructions(context: Path) -> list[tuple[str, str]]:
     return [(line.split(" ", 1)[0], line.split(" ", 1)[1]) for line in lines if line.strip()]
 
 
-def run_dockerfile(context: Path, venv: Path, wheels: Path) -> tuple[str, dict[str, str]]:
-    """Does what the Dockerfile says, in `context` as its /app: each RUN with the venv first on PATH and
-    pip pointed at `wheels` instead of an index. Returns its CMD and the environment its ENV lines made.
-    An instruction this cannot do fails the test: nothing of the Dockerfile is skipped."""
-    bin_dir = fresh_venv(venv, sys.executable)
-    env = {name: value for name, value in os.environ.items() if not name.startswith("PIP_")}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(venv), PIP_CONFIG_FILE=os.devnull,
-               PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels), PIP_DISABLE_PIP_VERSION_CHECK="1")
+def run(command: str, cwd: Path, env: dict[str, str]) -> None:
+    done = subprocess.run(["/bin/sh", "-c", command], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, (command, done.stdout[-3000:], done.stderr[-3000:])
+
+
+def run_dockerfile(context: Path, env: dict[str, str]) -> str:
+    """Does what the Dockerfile says, in `context` as its /app, adding its ENV lines to `env`; returns its
+    CMD. An instruction this cannot do fails the test: nothing of the Dockerfile is skipped."""
     cmd = None
     for instruction, argument in instructions(context):
         if instruction == "FROM":
@@ -98,9 +102,7 @@ def run_dockerfile(context: Path, venv: Path, wheels: Path) -> tuple[str, dict[s
             name, value = shlex.split(argument)
             env[name] = value
         elif instruction == "RUN":
-            done = subprocess.run(["/bin/sh", "-c", argument], cwd=context, env=env, capture_output=True,
-                                  text=True, timeout=300, check=False)
-            assert done.returncode == 0, (argument, done.stdout[-3000:], done.stderr[-3000:])
+            run(argument, context, env)
         elif instruction == "EXPOSE":
             assert argument == env["PORT"]
         elif instruction == "CMD":
@@ -108,7 +110,18 @@ def run_dockerfile(context: Path, venv: Path, wheels: Path) -> tuple[str, dict[s
         else:
             pytest.fail(f"a Dockerfile instruction this test does not do: {instruction} {argument}")
     assert cmd is not None
-    return cmd, env
+    return cmd
+
+
+def run_heroku_app(app: Path, env: dict[str, str]) -> str:
+    """Does what Heroku's Python build does with the app folder (install its requirements.txt, then run
+    bin/post_compile); returns the Procfile's web command."""
+    assert (app / "runtime.txt").read_text(encoding="utf-8").startswith("python-3.")
+    run("pip install -r requirements.txt", app, env)
+    run("sh bin/post_compile", app, env)
+    kind, web = (app / "Procfile").read_text(encoding="utf-8").split(": ", 1)
+    assert kind == "web"
+    return web
 
 
 @pytest.fixture(scope="module")
@@ -129,12 +142,41 @@ def packaged(built: served.Built, dist: Path, tmp_path_factory: pytest.TempPathF
 
 
 @pytest.fixture(scope="module")
-def server(packaged: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    scratch = tmp_path_factory.mktemp("image")
-    app = scratch / "app"
-    shutil.copytree(packaged, app)
-    cmd, env = run_dockerfile(app, scratch / "venv", wheelhouse(scratch / "wheels"))
-    # the container listens on every address; here only loopback, on a free port (docker run -e PORT=...)
+def heroku_app(built: served.Built, dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("heroku")
+    argv = documented("datasette publish heroku", built.path, dist) + OPERATOR_SETTING
+    _, calls = recorded_run([*argv, "--generate-dir", str(folder / "app")], folder)
+    assert calls == ["heroku plugins"]  # Datasette checks for the builds plugin, then stops before deploying
+    return folder / "app"
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of a fresh venv whose pip installs from local wheels only, never an index."""
+    scratch = tmp_path_factory.mktemp("venv")
+    bin_dir = fresh_venv(scratch / "venv", sys.executable)
+    wheels = wheelhouse(scratch / "wheels")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PIP_")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", VIRTUAL_ENV=str(bin_dir.parent),
+               PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheels),
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    return env
+
+
+@pytest.fixture(scope="module", params=["package", "publish heroku"])
+def server(request: pytest.FixtureRequest, venv: dict[str, str],
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The face as the Docker image (Cloud Run's too) or the Heroku app serves it, in the same venv:
+    the Dockerfile installs first, Heroku's requirements then find what they name installed."""
+    app = tmp_path_factory.mktemp("app") / "app"
+    env = dict(venv)
+    if request.param == "package":
+        shutil.copytree(request.getfixturevalue("packaged"), app)
+        cmd = run_dockerfile(app, env)
+    else:
+        shutil.copytree(request.getfixturevalue("heroku_app"), app)
+        cmd = run_heroku_app(app, env)
+    # the app listens on every address; here only loopback, on a free port (docker run -e PORT=..., Heroku)
     assert cmd.startswith("datasette serve --host 0.0.0.0 ")
     port = free_port()
     env["PORT"] = str(port)
@@ -154,7 +196,19 @@ def test_the_build_context_holds_the_snapshot_the_wheel_and_the_operators_metada
     operator = yaml.safe_load((ROOT / "config" / "datasette" / "metadata.yml").read_text(encoding="utf-8"))
     assert json.loads((packaged / "metadata.json").read_text(encoding="utf-8")) == operator
     runs = [argument for instruction, argument in instructions(packaged) if instruction == "RUN"]
-    assert runs[0] == "pip install -U datasette plugins/archiver-*.whl"
+    assert runs[0] == "pip install -U datasette plugins/archiver-0.1.0-py3-none-any.whl"
+
+
+def test_heroku_gets_the_same_files_and_requirements(packaged: Path, heroku_app: Path) -> None:
+    dockerfile = {str(path.relative_to(packaged)) for path in packaged.rglob("*") if path.is_file()}
+    heroku = {str(path.relative_to(heroku_app)) for path in heroku_app.rglob("*") if path.is_file()}
+    assert heroku - dockerfile == {"Procfile", "runtime.txt", "requirements.txt", "bin/post_compile"}
+    assert dockerfile - heroku == {"Dockerfile"}
+    for name in dockerfile - {"Dockerfile"}:
+        assert filecmp.cmp(packaged / name, heroku_app / name, shallow=False), name
+    runs = [argument for instruction, argument in instructions(packaged) if instruction == "RUN"]
+    requirements = (heroku_app / "requirements.txt").read_text(encoding="utf-8").split()
+    assert ["pip", "install", "-U", *requirements] == runs[0].split()
 
 
 def test_publish_cloudrun_hands_over_the_same_build_context(packaged: Path, built: served.Built, dist: Path,
