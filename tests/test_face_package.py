@@ -33,6 +33,7 @@ from tests.installed_wheels import wheelhouse
 from tests.test_publish import Server, free_port, start_datasette
 
 ROOT = Path(__file__).resolve().parent.parent
+WHEEL = "archiver-0.1.0-py3-none-any.whl"  # what `pip wheel` makes of this checkout, named in the docs
 DOC = (ROOT / "docs" / "publishing.md").read_text(encoding="utf-8")
 # an operator's own setting, given as the docs say: it must win over the project's (the checks expect 5)
 OPERATOR_SETTING = ["--extra-options", "--setting default_page_size 5"]
@@ -128,7 +129,7 @@ def run_heroku_app(app: Path, env: dict[str, str]) -> str:
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dist")
     build_wheel(folder)
-    assert [path.name for path in folder.iterdir()] == ["archiver-0.1.0-py3-none-any.whl"]
+    assert [path.name for path in folder.iterdir()] == [WHEEL]
     return folder
 
 
@@ -189,14 +190,13 @@ def server(request: pytest.FixtureRequest, venv: dict[str, str],
 def test_the_build_context_holds_the_snapshot_the_wheel_and_the_operators_metadata(
         packaged: Path, built: served.Built, dist: Path) -> None:
     files = {str(path.relative_to(packaged)) for path in packaged.rglob("*") if path.is_file()}
-    assert files == {"Dockerfile", "metadata.json", f"{served.NAME}.db", "plugins/archiver-0.1.0-py3-none-any.whl"}
+    assert files == {"Dockerfile", "metadata.json", f"{served.NAME}.db", f"plugins/{WHEEL}"}
     assert filecmp.cmp(packaged / f"{served.NAME}.db", built.path, shallow=False)
-    assert filecmp.cmp(packaged / "plugins" / "archiver-0.1.0-py3-none-any.whl",
-                       dist / "archiver-0.1.0-py3-none-any.whl", shallow=False)
+    assert filecmp.cmp(packaged / "plugins" / WHEEL, dist / WHEEL, shallow=False)
     operator = yaml.safe_load((ROOT / "config" / "datasette" / "metadata.yml").read_text(encoding="utf-8"))
     assert json.loads((packaged / "metadata.json").read_text(encoding="utf-8")) == operator
     runs = [argument for instruction, argument in instructions(packaged) if instruction == "RUN"]
-    assert runs[0] == "pip install -U datasette plugins/archiver-0.1.0-py3-none-any.whl"
+    assert runs[0] == f"pip install -U datasette plugins/{WHEEL}"
 
 
 def test_heroku_gets_the_same_files_and_requirements(packaged: Path, heroku_app: Path) -> None:
