@@ -11,7 +11,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,11 @@ _SERVER_ACCOUNTS = frozenset({"mastodon"})
 
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
-_VIEW_COUNT = _VIEW_COLUMNS.count(",") + 1
+_VIEW_NAMES = tuple(_VIEW_COLUMNS.split(", "))
+_VIEW_COUNT = len(_VIEW_NAMES)
+# the columns of `posts` that search indexes (posts_fts), filled by the writer, not by triggers
+_FTS_COLUMNS = "title, text, author_handle, author_name"
+_FTS_SET = frozenset(_FTS_COLUMNS.split(", "))
 # the post-level facts each version is chained with (versions.facts, a JSON object with these keys)
 POST_FACTS = ("platform", "native_id", "source_id", "owner", "url", "author_id", "author_handle", "author_name",
               "kind", "published_at", "published_raw", "published_where", "language", "reply_to", "quote_of",
@@ -122,6 +126,9 @@ class Archive:
         self.path = Path(path)
         self.conn = connect(self.path, create=create)
         self._head: tuple[int, str] | None = None  # (last seq, last entry digest) inside a transaction
+        # inside a transaction: the first post and version id it may add (every row from there on is new,
+        # whatever savepoints rolled back, and is indexed for search at COMMIT)
+        self._new_from: tuple[int, int] | None = None
         self._chain_unchained()
 
     def close(self) -> None:
@@ -142,8 +149,12 @@ class Archive:
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
             self._head = self._read_head()
+            self._new_from = self.conn.execute(
+                "SELECT (SELECT coalesce(max(id), 0) + 1 FROM posts), "
+                "(SELECT coalesce(max(id), 0) + 1 FROM versions)").fetchone()
             try:
                 yield
+                self._index_new_rows()
                 # COMMIT can fail too (disk full, I/O error, a deferred constraint): then nothing of the
                 # transaction is durable, and it is rolled back like any other failure
                 self.conn.execute("COMMIT")
@@ -152,7 +163,7 @@ class Archive:
                     self.conn.execute("ROLLBACK")
                 raise
             finally:
-                self._head = None
+                self._head = self._new_from = None
             return
         saved_head = self._head
         self.conn.execute("SAVEPOINT nested")
@@ -164,6 +175,30 @@ class Archive:
             self._head = saved_head
             raise
         self.conn.execute("RELEASE nested")
+
+    def _index_new_rows(self) -> None:
+        """Index the posts and versions this transaction added, set-based: FTS5 takes them as one batch
+        (it writes what it holds at every savepoint, so rows indexed one by one cost a segment per page)."""
+        assert self._new_from is not None
+        posts_from, versions_from = self._new_from
+        self.conn.execute(f"INSERT INTO posts_fts (rowid, {_FTS_COLUMNS}) SELECT id, {_FTS_COLUMNS} FROM posts "
+                          "WHERE id >= ?", (posts_from,))
+        self.conn.execute("INSERT INTO versions_fts (rowid, title, text) SELECT id, title, text FROM versions "
+                          "WHERE id >= ?", (versions_from,))
+
+    def _reindex_post(self, post_id: int, columns: Iterable[str], update: Callable[[], Any]) -> None:
+        """Run `update`, which changes `columns` of post `post_id`, keeping its search entry right: a post
+        added in this transaction is indexed at COMMIT with what it holds then; an older one is taken out
+        of the index with the values it was indexed with and put back with the new ones."""
+        assert self._new_from is not None, "an update outside a transaction"
+        if post_id >= self._new_from[0] or _FTS_SET.isdisjoint(columns):
+            update()
+            return
+        self.conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {_FTS_COLUMNS}) "
+                          f"SELECT 'delete', id, {_FTS_COLUMNS} FROM posts WHERE id = ?", (post_id,))
+        update()
+        self.conn.execute(f"INSERT INTO posts_fts (rowid, {_FTS_COLUMNS}) SELECT id, {_FTS_COLUMNS} FROM posts "
+                          "WHERE id = ?", (post_id,))
 
     def head(self) -> tuple[int, str]:
         """The chain's last (seq, entry digest) as this connection sees it (inside a transaction: its own)."""
@@ -521,10 +556,15 @@ class Archive:
                 self.conn.execute("UPDATE posts SET title = ?, text = ? WHERE id = ?",
                                   (latest_draft.title, latest_draft.text, post_id))
         elif latest_draft is not None:
-            self.conn.execute(
-                f"UPDATE posts SET ({_VIEW_COLUMNS}, version_count, current_version) = "
-                f"({', '.join('?' * _VIEW_COUNT)}, ?, ?) WHERE id = ?",
-                (*self._view(post, latest_draft), count, latest_version, post_id))
+            # only the columns that changed are written: each one written rewrites its indexes (and, for
+            # the searched ones, the post's search entry)
+            held = self.conn.execute(f"SELECT {_VIEW_COLUMNS} FROM posts WHERE id = ?", (post_id,)).fetchone()
+            changed = {name: value for name, value, old in zip(_VIEW_NAMES, self._view(post, latest_draft), held,
+                                                               strict=True) if value != old}
+            changed.update(version_count=count, current_version=latest_version)
+            self._reindex_post(post_id, changed, lambda: self.conn.execute(
+                f"UPDATE posts SET {', '.join(f'{name} = ?' for name in changed)} WHERE id = ?",
+                (*changed.values(), post_id)))
         elif status != "live":
             # restored as it was: the view keeps the facts its current version was seen with
             self.conn.execute("UPDATE posts SET status = 'live' WHERE id = ?", (post_id,))
