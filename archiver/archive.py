@@ -81,7 +81,8 @@ _POST_WRITE = (f"INSERT INTO posts (id, platform, native_id, source_id, first_se
                f"VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})")
 # the columns of `posts` that search indexes (posts_fts), filled by the writer, not by triggers
 _FTS_COLUMNS = "title, text, author_handle, author_name"
-_FTS_SET = frozenset(_FTS_COLUMNS.split(", "))
+_FTS_SET_ORDER = tuple(_FTS_COLUMNS.split(", "))
+_FTS_SET = frozenset(_FTS_SET_ORDER)
 # the post-level facts each version is chained with (versions.facts, a JSON object with these keys)
 POST_FACTS = ("platform", "native_id", "source_id", "owner", "url", "author_id", "author_handle", "author_name",
               "kind", "published_at", "published_raw", "published_where", "language", "reply_to", "quote_of",
@@ -139,6 +140,9 @@ class Archive:
         self._new_from: tuple[int, int] | None = None
         self._ids: dict[str, int] = {}  # inside a transaction: the next id of each table it appended to
         self._rows: dict[str, list[Any]] | None = None  # while a page is observed: its rows, written at once
+        # posts this transaction changed a searched column of, with the values they were indexed with (a
+        # temporary table: it rolls back with the transaction and its savepoints)
+        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS reindexed (id INTEGER PRIMARY KEY, {_FTS_COLUMNS})")
         self._chain_unchained()
 
     def close(self) -> None:
@@ -188,28 +192,30 @@ class Archive:
         self.conn.execute("RELEASE nested")
 
     def _index_new_rows(self) -> None:
-        """Index the posts and versions this transaction added, set-based: FTS5 takes them as one batch
-        (it writes what it holds at every savepoint, so rows indexed one by one cost a segment per page)."""
+        """Index what this transaction added and changed, set-based: FTS5 takes it as one batch (it
+        writes what it holds at every savepoint, so rows indexed one by one cost a segment per page).
+        A changed post leaves the index with the values it was indexed with and comes back with its new
+        ones; a post added here is indexed with what it holds now."""
         assert self._new_from is not None
         posts_from, versions_from = self._new_from
+        self.conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {_FTS_COLUMNS}) "
+                          f"SELECT 'delete', id, {_FTS_COLUMNS} FROM temp.reindexed")
         self.conn.execute(f"INSERT INTO posts_fts (rowid, {_FTS_COLUMNS}) SELECT id, {_FTS_COLUMNS} FROM posts "
-                          "WHERE id >= ?", (posts_from,))
+                          f"WHERE id >= ? UNION ALL SELECT p.id, {', '.join(f'p.{c}' for c in _FTS_SET_ORDER)} "
+                          "FROM temp.reindexed r JOIN posts p ON p.id = r.id", (posts_from,))
+        self.conn.execute("DELETE FROM temp.reindexed")
         self.conn.execute("INSERT INTO versions_fts (rowid, title, text) SELECT id, title, text FROM versions "
                           "WHERE id >= ?", (versions_from,))
 
     def _reindex_post(self, post_id: int, columns: Iterable[str], update: Callable[[], Any]) -> None:
-        """Run `update`, which changes `columns` of post `post_id`, keeping its search entry right: a post
-        added in this transaction is indexed at COMMIT with what it holds then; an older one is taken out
-        of the index with the values it was indexed with and put back with the new ones."""
+        """Run `update`, which changes `columns` of post `post_id`; an older post whose searched columns
+        change is noted, with the values it was indexed with (the first ones, if changed twice), for
+        re-indexing at COMMIT."""
         assert self._new_from is not None, "an update outside a transaction"
-        if post_id >= self._new_from[0] or _FTS_SET.isdisjoint(columns):
-            update()
-            return
-        self.conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {_FTS_COLUMNS}) "
-                          f"SELECT 'delete', id, {_FTS_COLUMNS} FROM posts WHERE id = ?", (post_id,))
+        if post_id < self._new_from[0] and not _FTS_SET.isdisjoint(columns):
+            self.conn.execute(f"INSERT OR IGNORE INTO temp.reindexed (id, {_FTS_COLUMNS}) "
+                              f"SELECT id, {_FTS_COLUMNS} FROM posts WHERE id = ?", (post_id,))
         update()
-        self.conn.execute(f"INSERT INTO posts_fts (rowid, {_FTS_COLUMNS}) SELECT id, {_FTS_COLUMNS} FROM posts "
-                          "WHERE id = ?", (post_id,))
 
     def head(self) -> tuple[int, str]:
         """The chain's last (seq, entry digest) as this connection sees it (inside a transaction: its own)."""
