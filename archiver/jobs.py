@@ -99,6 +99,7 @@ class RunWrites:
         self._works: list[tuple[Future[Any], _Slot]] = []
         self._records: list[tuple[Future[Any], str]] = []  # (future of a RecordResult, its request's URL)
         self._finish: Future[Any] | None = None
+        self._resolved = 0  # how many works from the first are known to have committed
         self._queue(lambda archive: archive.start_run("fetch", source_id, scheduled_at))
 
     def _queue(self, work: Callable[[Archive], Any]) -> Future[Any]:
@@ -123,8 +124,13 @@ class RunWrites:
         view.queued(future, exchange, observation)
 
     def failed(self) -> BaseException | None:
-        """The error of a committed-or-failed work of this run, without waiting (None: none known)."""
-        return next((f.exception() for f, _ in self._works if f.done() and f.exception() is not None), None)
+        """The error of a work of this run that failed, as far as the writer has got (None: none known);
+        never waits. The writer resolves works in the order they were queued."""
+        while self._resolved < len(self._works) and (future := self._works[self._resolved][0]).done():
+            if future.exception() is not None:
+                return future.exception()
+            self._resolved += 1
+        return None
 
     def _run_id(self) -> int:
         """On the writer thread: the id of this run, started by the first work."""
