@@ -18,6 +18,7 @@ import sqlite_utils
 from archiver.archive import CHAINED, Archive
 from archiver.canonical import withheld_digest
 from archiver.database import ArchiveError, connect, latest_version
+from archiver.facet_counts import count_facets
 from archiver.progress import bar
 from archiver.publication import UNPUBLISHED_CAPTURES, UNPUBLISHED_POSTS, UNPUBLISHED_SOURCES
 from archiver.readonly import lock_down
@@ -216,6 +217,7 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
                 _withhold_unpublished(copy)
             if without_payloads:
                 _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
+            count_facets(copy)  # the copy is final from here on: its facet counts stay exact
             with Archive(db_path) as archive, archive.transaction():  # briefly: no entry slips in between
                 _catch_up(copy, archive)
                 head_seq, head = archive.head()

@@ -29,6 +29,7 @@ from markupsafe import Markup
 from archiver.bundle import post_bundle
 from archiver.payloads import decode_payload
 from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
+from archiver.publish.facets import precounted
 from archiver.publish.feeds import atom, feed_entries
 from archiver.publish.pages import (
     HIT_END,
@@ -49,7 +50,7 @@ PLUGIN = "archiver"  # the distribution name Datasette mounts static/ under: /-/
 SETTINGS: dict[str, Any] = {
     "sql_time_limit_ms": 2000,
     "max_returned_rows": 1000,
-    "default_page_size": 50,
+    "default_page_size": 20,
     "allow_download": False,
     "allow_csv_stream": True,
     "max_csv_mb": 50,
@@ -69,6 +70,9 @@ ARBITRARY_SQL_SLOTS = 1
 ARBITRARY_SQL_WAIT_LIMITS = 3
 _BUNDLES = asyncio.Semaphore(1)  # evidence bundles are CPU work: one at a time
 _archives: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+# per Datasette instance, the archives served immutable that hold no unpublished row (a published copy):
+# their table pages need no condition, so Datasette can use the inspected counts and whole-table facets
+_nothing_hidden: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 SEARCH_LIMIT = 50
 HOME_LATEST = 8  # statements of each kind (new, edited, deleted) on the home page
@@ -112,6 +116,11 @@ def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     bound(conn)
 
 
+def holds_unpublished(conn: Any) -> bool:
+    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM unpublished_sources) "
+                             "OR EXISTS (SELECT 1 FROM unpublished_posts)").fetchone()[0])
+
+
 def is_archive(conn: Any) -> bool:
     """Whether the database holds an archive, by its schema (whatever the file is called)."""
     found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -126,6 +135,10 @@ def startup(datasette: Any) -> Any:
         names = [name for name, db in datasette.databases.items()
                  if not db.is_memory and await db.execute_fn(is_archive)]
         _archives[datasette] = names
+        # an immutable copy never changes while served: what it holds can be known once
+        immutable = [datasette.get_database(name) for name in names if not datasette.get_database(name).is_mutable]
+        _nothing_hidden[datasette] = {db.name for db in immutable if not await db.execute_fn(holds_unpublished)}
+        precounted[datasette] = {db.name for db in immutable if await db.table_exists("facet_counts")}
         for name, value in SETTINGS.items():
             if datasette._settings.get(name) == DEFAULT_SETTINGS[name]:
                 datasette._settings[name] = value
@@ -202,7 +215,8 @@ async def _published_only(datasette: Any, scope: dict[str, Any]) -> dict[str, An
     for the page of an unpublished row (answered 404). Public SQL (?sql=) is the reader's own: see
     docs/publishing.md for a copy that holds no unpublished row at all."""
     path = scope.get("path", "")
-    archives = {tilde_encode(name): name for name in _archives.get(datasette, [])}
+    shown = _nothing_hidden.get(datasette, set())
+    archives = {tilde_encode(name): name for name in _archives.get(datasette, []) if name not in shown}
     table = _TABLE_PATH.match(path)
     if table and table["db"] in archives and table["table"] in PUBLISHED_ROWS:
         condition = urlencode({"_where": PUBLISHED_ROWS[table["table"]]}).encode()
