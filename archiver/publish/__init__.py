@@ -6,6 +6,7 @@ from archiver.publish.plugin import (
     asgi_wrapper,
     extra_css_urls,
     extra_template_vars,
+    get_metadata,
     menu_links,
     permission_allowed,
     prepare_connection,
@@ -15,6 +16,6 @@ from archiver.publish.plugin import (
     startup,
 )
 
-__all__ = ["asgi_wrapper", "extra_css_urls", "extra_template_vars", "menu_links", "permission_allowed",
+__all__ = ["asgi_wrapper", "extra_css_urls", "extra_template_vars", "get_metadata", "menu_links", "permission_allowed",
            "prepare_connection", "prepare_jinja2_environment", "register_facet_classes", "register_routes",
            "render_cell", "startup"]

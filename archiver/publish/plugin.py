@@ -147,9 +147,36 @@ def startup(datasette: Any) -> Any:
         datasette.sql_time_limit_ms = datasette.setting("sql_time_limit_ms")
         datasette.page_size = datasette.setting("default_page_size")
         # local metadata (--metadata) is applied over the plugin's, as Datasette does for plugin metadata
-        datasette._metadata_local = datasette._metadata_recursive_update(
-            archive_metadata(datasette, names), datasette._metadata_local or {})
+        served = datasette._metadata_recursive_update(archive_metadata(datasette, names),
+                                                      copy.deepcopy(datasette._metadata_local or {}))
+        _metadata[datasette] = (served, _table_rules(served))
     return inner
+
+
+# Per Datasette instance: the metadata the face serves (packaged, with the operator's over it), and the
+# part of it the callers of metadata("tables") read.
+_metadata: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], dict[str, Any]]] = weakref.WeakKeyDictionary()
+# What Datasette 0.65 reads of a table's metadata when it asks for key "tables": the permission check of
+# every table (`_table_permission_allows`, which deep-copies each source of metadata on every call: 59 calls
+# on the home page) and a facet's size. Everything else of a table is asked for with the table named.
+_TABLE_RULES = ("allow", "facet_size")
+
+
+def _table_rules(metadata: dict[str, Any]) -> dict[str, Any]:
+    rules = {name: {table: {key: block[key] for key in _TABLE_RULES if key in block}
+                    for table, block in (database.get("tables") or {}).items()}
+             for name, database in (metadata.get("databases") or {}).items()}
+    return {"databases": {name: {"tables": {table: rule for table, rule in tables.items() if rule}}
+                          for name, tables in rules.items()}}
+
+
+@hookimpl
+def get_metadata(datasette: Any, key: str | None, database: str | None, table: str | None) -> Any:
+    # the operator's --metadata stays Datasette's local metadata (applied after this, so over it, as before)
+    served = _metadata.get(datasette)
+    if served is None:
+        return None
+    return served[1] if key == "tables" else served[0]
 
 
 @cache
