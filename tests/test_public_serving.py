@@ -4,6 +4,7 @@ inspected once, several Datasette processes on one port — and a live archive r
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -161,3 +162,25 @@ def test_only_a_copy_without_unpublished_rows_is_served_without_the_publication_
     assert {row["id"] for row in shown} == {built.edited, built.deleted}
     assert "unpublished_posts" in requests.get(f"{url}/copy/posts", timeout=10).text
     assert _facet(f"{url}/copy/posts.json") == {"live": 1, "deleted": 1}
+
+
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+
+
+@pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install nginx-light)")
+def test_the_documented_cache_keeps_pages_for_their_max_age_and_takes_no_writes(server: Server,
+                                                                              tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    from datasette_load import nginx_in_front, stop  # the same rewrite of deploy/ the benchmark measures
+
+    found = nginx_in_front(tmp_path, int(server.url.rsplit(":", 1)[1]))
+    assert found is not None
+    nginx, cached = found
+    try:
+        first = requests.get(cached + "/-/search", params={"q": "framework"}, timeout=10)
+        again = requests.get(cached + "/-/search", params={"q": "framework"}, timeout=10)
+        assert first.status_code == again.status_code == 200 and "<mark>framework</mark>" in again.text
+        assert (first.headers["X-Cache-Status"], again.headers["X-Cache-Status"]) == ("MISS", "HIT")
+        assert requests.post(cached + "/-/search", data={"q": "x"}, timeout=10).status_code == 403
+    finally:
+        stop(nginx)
