@@ -352,8 +352,9 @@ def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], proces
                for name, statements in traced_sql(snapshot, paths, snapshot=True).items()}
         print(f"served for the public: published-only snapshot, immutable, {processes} processes", flush=True)
         read_load(base, paths, 1, posts)  # every worker started and warm before it is measured
+        alone, _ = read_load(base, paths, 3, posts, readers=1)
         latencies, errors = read_load(base, paths, rounds, posts)
-        rows = latency_rows("5p. public", latencies, errors, raw)
+        rows = latency_rows("5p. public", latencies, errors, raw, alone)
         cache = nginx_in_front(folder / "nginx", port)
         if cache is None:
             print("nginx is not installed: the cached rows are not measured")
