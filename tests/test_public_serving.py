@@ -184,3 +184,34 @@ def test_the_documented_cache_keeps_pages_for_their_max_age_and_takes_no_writes(
         assert requests.post(cached + "/-/search", data={"q": "x"}, timeout=10).status_code == 403
     finally:
         stop(nginx)
+
+
+def test_the_shared_port_turns_nagle_off_on_every_connection() -> None:
+    # each worker's asyncio sets TCP_NODELAY only on a socket that says it is TCP: checked on a connection
+    # accepted from the socket the workers are given
+    import asyncio
+    import socket
+
+    import uvicorn
+
+    from archiver.publish.public import listening_socket
+
+    listening = listening_socket(uvicorn.Config("archiver.publish.public:app", host="127.0.0.1", port=free_port()))
+    accepted: list[int] = []
+
+    async def accept_one() -> None:
+        done = asyncio.Event()
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+            done.set()
+
+        server = await asyncio.start_server(connected, sock=listening)
+        _, writer = await asyncio.open_connection(*listening.getsockname()[:2])
+        await done.wait()
+        writer.close()
+        server.close()
+
+    asyncio.run(asyncio.wait_for(accept_one(), 30))
+    assert listening.proto == socket.IPPROTO_TCP and accepted and accepted[0] != 0
