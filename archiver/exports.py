@@ -18,6 +18,7 @@ import sqlite_utils
 from archiver.archive import CHAINED, Archive
 from archiver.canonical import withheld_digest
 from archiver.database import ArchiveError, connect, latest_version
+from archiver.facet_counts import count_facets
 from archiver.progress import bar
 from archiver.publication import UNPUBLISHED_CAPTURES, UNPUBLISHED_POSTS, UNPUBLISHED_SOURCES
 from archiver.readonly import lock_down
@@ -216,6 +217,7 @@ def snapshot(db_path: str | Path, out_path: str | Path, *, without_payloads: boo
                 _withhold_unpublished(copy)
             if without_payloads:
                 _withhold(copy, "payloads", "SELECT sha256 FROM payloads", "snapshot without payloads")
+            count_facets(copy)  # the copy is final from here on: its facet counts stay exact
             with Archive(db_path) as archive, archive.transaction():  # briefly: no entry slips in between
                 _catch_up(copy, archive)
                 head_seq, head = archive.head()
@@ -308,8 +310,9 @@ def _withhold_unpublished(copy: sqlite3.Connection) -> None:
     for table in ("source_state", "runs"):
         copy.execute(f"DELETE FROM {table} WHERE source_id IN ({UNPUBLISHED_SOURCES})")
     copy.execute("DELETE FROM sources WHERE publish = 0")
-    for index in ("posts_fts", "versions_fts"):  # no index page keeps their words
-        copy.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
+    if copy.execute("SELECT EXISTS (SELECT 1 FROM hidden_posts)").fetchone()[0]:
+        for index in ("posts_fts", "versions_fts"):  # no index page keeps their words (minutes on 1M posts)
+            copy.execute(f"INSERT INTO {index} ({index}) VALUES ('rebuild')")
     # a body a secret was redacted from is not the server's bytes: kept in the archive, never published
     _withhold(copy, "payloads", "SELECT payload_sha256 FROM captures WHERE json_extract(details, '$.withhold_payload') "
                                 "IS NOT NULL EXCEPT SELECT payload_sha256 FROM captures "

@@ -29,6 +29,7 @@ from typing import Any
 from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, VERSION_COLUMNS, Archive
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
 from archiver.database import ArchiveError, at_rest, classify, open_to_check, quick_check
+from archiver.facet_counts import recount_sql
 from archiver.payloads import decode_payload
 from archiver.progress import bar
 
@@ -638,8 +639,22 @@ def _fts(archive: _Archive, report: VerifyReport) -> None:
                                "does not match the posts it indexes")
 
 
+def _facet_counts(archive: _Archive, report: VerifyReport) -> None:
+    """Recount the facet counts a published copy keeps for its face: every kept count must be the table's
+    own, value and type alike, and no value the table holds may be missing from them."""
+    if not _chained(archive, "facet_counts"):  # a live archive keeps none
+        return
+    columns = "table_name, column_name, value, typeof(value), count"
+    kept, recount = f"SELECT {columns} FROM facet_counts", f"SELECT {columns} FROM ({recount_sql()})"
+    for table, column, value, _, count, side in archive.conn.execute(
+            f"SELECT *, 'kept' FROM ({kept} EXCEPT {recount}) UNION ALL "
+            f"SELECT *, 'counted' FROM ({recount} EXCEPT {kept}) LIMIT 5"):
+        said = "kept, not the table's count" if side == "kept" else "in the table, not kept"
+        report.problems.append(f"facet_counts {table}.{column} = {value!r}: {count} {said}")
+
+
 # the checks of current views, in the order their problems are named
 _VIEWS: tuple[Callable[[_Archive, VerifyReport], None], ...] = (
-    _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts)
+    _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts, _facet_counts)
 # the views whose rebuilding takes longest, given to the workers when the file is at rest
 _HEAVY_VIEWS = (_fts, _posts)

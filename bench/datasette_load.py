@@ -41,6 +41,7 @@ from table import Row, print_table, save  # noqa: E402
 from archiver.archive import Archive  # noqa: E402
 from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow  # noqa: E402
 from archiver.publication import TEMP_VIEWS  # noqa: E402
+from archiver.publish.public import inspect_path  # noqa: E402
 from archiver.publish.server import datasette_command  # noqa: E402
 
 READERS = 8
@@ -133,9 +134,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def serve(db: Path, extra: list[str] = ()) -> tuple[subprocess.Popen[bytes], str]:  # type: ignore[assignment]
+def serve(db: Path, extra: list[str] = (), *, snapshot: bool = False  # type: ignore[assignment]
+          ) -> tuple[subprocess.Popen[bytes], str]:
+    """Datasette as `archiver serve` runs it on the live file, or with `snapshot` as the public face runs a
+    published copy (immutable, with the inspected counts `archiver serve --public` made beside it)."""
     port = free_port()
-    process = subprocess.Popen([*datasette_command(db, port=port), *extra],
+    command = datasette_command(db, port=port)
+    if snapshot:
+        command[command.index(str(db.resolve()))] = "-i"
+        command[command.index("-i") + 1:command.index("-i") + 1] = [str(db.resolve()), "--inspect-file",
+                                                                     str(inspect_path(db.resolve()))]
+    process = subprocess.Popen([*command, *extra],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -174,12 +183,12 @@ def pages(posts: int) -> dict[str, str]:
 _TRACE = re.compile(r"<pre>(\{\s*&#34;request_duration_ms.*?)</pre>\s*</body>", re.S)
 
 
-def traced_sql(db: Path, paths: dict[str, str]) -> dict[str, list[tuple[str, Any]]]:
+def traced_sql(db: Path, paths: dict[str, str], *, snapshot: bool = False) -> dict[str, list[tuple[str, Any]]]:
     """The SQL each page runs on the archive, from a Datasette with trace_debug on. Its time limits are
     raised so that statements the served instance would cut (facets over facet_time_limit_ms) finish and
     show in the trace too."""
     process, base = serve(db, ["--setting", "trace_debug", "1", "--setting", "facet_time_limit_ms", "60000",
-                               "--setting", "sql_time_limit_ms", "60000"])
+                               "--setting", "sql_time_limit_ms", "60000"], snapshot=snapshot)
     found: dict[str, list[tuple[str, Any]]] = {}
     try:
         for name, path in paths.items():
@@ -321,10 +330,11 @@ def nginx_in_front(folder: Path, upstream_port: int) -> tuple[subprocess.Popen[A
     return process, base
 
 
-def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], raw: dict[str, float]) -> list[Row]:
+def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], processes: int = 2) -> list[Row]:
     """The face as docs/publishing.md says to serve the public: a published-only snapshot served by
-    `archiver serve --public` (immutable, inspected counts, two processes on one port), then the same
-    behind the documented nginx cache."""
+    `archiver serve --public` (immutable, inspected counts and facet counts, `processes` processes on one
+    port), then the same behind the documented nginx cache. The sqlite3 column replays the SQL the copy's
+    pages run."""
     folder = db.parent / "public"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
@@ -333,14 +343,18 @@ def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], raw: d
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "archiver", "serve", "--db", str(snapshot), "--public",
-                                "--processes", "2", "--port", str(port)],
+                                "--processes", str(processes), "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(base, process, "the public face")
-        print("served for the public: published-only snapshot, immutable, 2 processes", flush=True)
+        wait_for(base, process, "the public face")  # it has inspected the snapshot: the copy's SQL can be traced
+        raw = {name: raw_seconds(snapshot, statements)
+               for name, statements in traced_sql(snapshot, paths, snapshot=True).items()}
+        print(f"served for the public: published-only snapshot, immutable, {processes} processes", flush=True)
+        read_load(base, paths, 1, posts)  # every worker started and warm before it is measured
+        alone, _ = read_load(base, paths, 3, posts, readers=1)
         latencies, errors = read_load(base, paths, rounds, posts)
-        rows = latency_rows("5p. public", latencies, errors, raw)
+        rows = latency_rows("5p. public", latencies, errors, raw, alone)
         cache = nginx_in_front(folder / "nginx", port)
         if cache is None:
             print("nginx is not installed: the cached rows are not measured")
@@ -348,6 +362,10 @@ def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], raw: d
         nginx, cached = cache
         try:
             print("behind the documented nginx cache", flush=True)
+            # measured as a cache that has been serving: each page asked once first. Cold, the readers that
+            # ask for a page while its first copy is being made wait on nginx's cache lock, which it polls
+            # every 500 ms (the max column of a cold run); a random post page is never in the cache
+            read_load(cached, paths, 1, posts, readers=1)
             latencies, errors = read_load(cached, paths, rounds, posts)
             rows += latency_rows("5c. cached", latencies, errors, raw, target=CACHED_TARGET)
         finally:
@@ -357,7 +375,8 @@ def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], raw: d
     return rows
 
 
-def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
+def measure(db: Path, posts: int, rounds: int, write_rate: float, *, processes: int = 2,
+            public_only: bool = False) -> list[Row]:
     have = count_posts(db)
     if have < posts:
         print(f"building an archive of {posts:,} posts through Archive.record ({have:,} there)", flush=True)
@@ -365,6 +384,8 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
     Archive(db).close()  # a kept archive gets this checkout's migrations before it is served
     posts = min(count_posts(db), posts)  # a kept archive also holds the posts earlier runs' writer added
     paths = pages(posts)
+    if public_only:
+        return public_rows(db, posts, rounds, paths, processes)
     sql = traced_sql(db, paths)
     raw = {name: raw_seconds(db, statements) for name, statements in sql.items()}
     process, base = serve(db)
@@ -386,7 +407,7 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float) -> list[Row]:
           f"{written['written']:,} posts meanwhile ({written['written'] / written['seconds']:.0f} posts/s); "
           f"errors: {len(errors)}{' - ' + errors[0] if errors else ''}")
     rows = latency_rows("5. Datasette", latencies, errors, raw, alone)
-    rows += public_rows(db, posts, rounds, paths, raw)
+    rows += public_rows(db, posts, rounds, paths, processes)
     if "-v" in sys.argv:
         for name, statements in sql.items():
             print(f"-- {name}")
@@ -402,6 +423,9 @@ def main() -> None:
     parser.add_argument("--write-rate", type=float, default=200.0, help="posts/s the background writer records")
     parser.add_argument("--db", type=Path, help="Build (or reuse) the archive here; its name must be archive.db.")
     parser.add_argument("--rows", type=Path, help="Also write the rows as JSON here.")
+    parser.add_argument("--processes", type=int, default=2, help="Datasette processes of the public face")
+    parser.add_argument("--public-only", action="store_true",
+                        help="Measure only the face as served for the public (rows 5p and 5c), not the live one.")
     parser.add_argument("-v", action="store_true", help="Print the SQL each page ran.")
     parser.add_argument("--write-into", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
@@ -414,7 +438,8 @@ def main() -> None:
         if db.name != "archive.db":
             raise SystemExit("--db: the file must be named archive.db (the database name metadata.yml configures)")
         db.parent.mkdir(parents=True, exist_ok=True)
-        rows = measure(db, args.posts, args.rounds, args.write_rate)
+        rows = measure(db, args.posts, args.rounds, args.write_rate, processes=args.processes,
+                       public_only=args.public_only)
     print_table(rows)
     save(rows, args.rows)
 

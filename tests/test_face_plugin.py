@@ -4,6 +4,7 @@ over HTTP and in headless Chromium (screenshots kept in test-artifacts/)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -308,3 +309,28 @@ def test_evidence_bundle_holds_a_valid_wacz(server: Server, built: Built, tmp_pa
     assert records[0][0] == "warcinfo"
     assert ("response", "https://example.org/news") in records and ("request", "https://example.org/news") in records
     assert sum(kind == "request" for kind, _ in records) == sum(kind in ("response", "revisit") for kind, _ in records)
+
+
+def test_operator_metadata_and_table_permissions_over_the_packaged_metadata(built: Built, tmp_path: Path) -> None:
+    # Datasette 0.65 deep-copies every source of metadata on each table's permission check (59 on the home
+    # page): the packaged metadata reaches it only as the table rules it reads (none), the operator's
+    # --metadata as given, and both still apply
+    from datasette.app import Datasette
+
+    ds = Datasette(immutables=[str(built.path)])
+    asyncio.run(ds.invoke_startup())
+    assert ds.metadata("tables", database=NAME) == {}
+    assert "One row per statement" in ds.metadata("description", database=NAME, table="posts")
+    operator = tmp_path / "metadata.yml"
+    operator.write_text(f"databases:\n  {NAME}:\n    tables:\n      runs:\n        allow:\n          id: root\n"
+                        "      events:\n        description: The operator's words\n", encoding="utf-8")
+    port = free_port()
+    running = start_datasette([sys.executable, "-m", "datasette", "serve", "-i", str(built.path), "--port", str(port),
+                               "--metadata", str(operator)], f"http://127.0.0.1:{port}")
+    try:
+        assert requests.get(f"{running.url}/{NAME}/runs", timeout=10).status_code == 403
+        assert "The operator&#39;s words" in get(running, f"/{NAME}/events").text
+        assert "One row per statement or post" in get(running, f"/{NAME}/posts").text
+        assert get(running, f"/{NAME}/recently_edited.json").ok
+    finally:
+        running.stop()

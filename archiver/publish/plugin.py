@@ -31,6 +31,7 @@ from archiver.database import ArchiveError
 from archiver.payloads import decode_payload
 from archiver.proofs import inclusion_bundle, version_checkpoints
 from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
+from archiver.publish.facets import precounted
 from archiver.publish.feeds import atom, feed_entries
 from archiver.publish.labels import table_columns
 from archiver.publish.pages import (
@@ -53,7 +54,7 @@ PLUGIN = "archiver"  # the distribution name Datasette mounts static/ under: /-/
 SETTINGS: dict[str, Any] = {
     "sql_time_limit_ms": 2000,
     "max_returned_rows": 1000,
-    "default_page_size": 50,
+    "default_page_size": 20,
     "allow_download": False,
     "allow_csv_stream": True,
     "max_csv_mb": 50,
@@ -73,6 +74,9 @@ ARBITRARY_SQL_SLOTS = 1
 ARBITRARY_SQL_WAIT_LIMITS = 3
 _BUNDLES = asyncio.Semaphore(1)  # evidence bundles are CPU work: one at a time
 _archives: weakref.WeakKeyDictionary[Any, list[str]] = weakref.WeakKeyDictionary()
+# per Datasette instance, the archives served immutable that hold no unpublished row (a published copy):
+# their table pages need no condition, so Datasette can use the inspected counts and whole-table facets
+_nothing_hidden: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
 SEARCH_LIMIT = 50
 HOME_LATEST = 8  # statements of each kind (new, edited, deleted) on the home page
@@ -116,6 +120,11 @@ def prepare_connection(conn: Any, database: str, datasette: Any) -> None:
     bound(conn)
 
 
+def holds_unpublished(conn: Any) -> bool:
+    return bool(conn.execute("SELECT EXISTS (SELECT 1 FROM unpublished_sources) "
+                             "OR EXISTS (SELECT 1 FROM unpublished_posts)").fetchone()[0])
+
+
 def is_archive(conn: Any) -> bool:
     """Whether the database holds an archive, by its schema (whatever the file is called)."""
     found = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
@@ -130,6 +139,10 @@ def startup(datasette: Any) -> Any:
         names = [name for name, db in datasette.databases.items()
                  if not db.is_memory and await db.execute_fn(is_archive)]
         _archives[datasette] = names
+        # an immutable copy never changes while served: what it holds can be known once
+        immutable = [datasette.get_database(name) for name in names if not datasette.get_database(name).is_mutable]
+        _nothing_hidden[datasette] = {db.name for db in immutable if not await db.execute_fn(holds_unpublished)}
+        precounted[datasette] = {db.name for db in immutable if await db.table_exists("facet_counts")}
         for name, value in SETTINGS.items():
             if datasette._settings.get(name) == DEFAULT_SETTINGS[name]:
                 datasette._settings[name] = value
@@ -138,9 +151,36 @@ def startup(datasette: Any) -> Any:
         datasette.sql_time_limit_ms = datasette.setting("sql_time_limit_ms")
         datasette.page_size = datasette.setting("default_page_size")
         # local metadata (--metadata) is applied over the plugin's, as Datasette does for plugin metadata
-        datasette._metadata_local = datasette._metadata_recursive_update(
-            archive_metadata(datasette, names), datasette._metadata_local or {})
+        served = datasette._metadata_recursive_update(archive_metadata(datasette, names),
+                                                      copy.deepcopy(datasette._metadata_local or {}))
+        _metadata[datasette] = (served, _table_rules(served))
     return inner
+
+
+# Per Datasette instance: the metadata the face serves (packaged, with the operator's over it), and the
+# part of it the callers of metadata("tables") read.
+_metadata: weakref.WeakKeyDictionary[Any, tuple[dict[str, Any], dict[str, Any]]] = weakref.WeakKeyDictionary()
+# What Datasette 0.65 reads of a table's metadata when it asks for key "tables": the permission check of
+# every table (`_table_permission_allows`, which deep-copies each source of metadata on every call: 59 calls
+# on the home page) and a facet's size. Everything else of a table is asked for with the table named.
+_TABLE_RULES = ("allow", "facet_size")
+
+
+def _table_rules(metadata: dict[str, Any]) -> dict[str, Any]:
+    rules = {name: {table: {key: block[key] for key in _TABLE_RULES if key in block}
+                    for table, block in (database.get("tables") or {}).items()}
+             for name, database in (metadata.get("databases") or {}).items()}
+    return {"databases": {name: {"tables": {table: rule for table, rule in tables.items() if rule}}
+                          for name, tables in rules.items()}}
+
+
+@hookimpl
+def get_metadata(datasette: Any, key: str | None, database: str | None, table: str | None) -> Any:
+    # the operator's --metadata stays Datasette's local metadata (applied after this, so over it, as before)
+    served = _metadata.get(datasette)
+    if served is None:
+        return None
+    return served[1] if key == "tables" else served[0]
 
 
 @cache
@@ -206,7 +246,8 @@ async def _published_only(datasette: Any, scope: dict[str, Any]) -> dict[str, An
     for the page of an unpublished row (answered 404). Public SQL (?sql=) is the reader's own: see
     docs/publishing.md for a copy that holds no unpublished row at all."""
     path = scope.get("path", "")
-    archives = {tilde_encode(name): name for name in _archives.get(datasette, [])}
+    shown = _nothing_hidden.get(datasette, set())
+    archives = {tilde_encode(name): name for name in _archives.get(datasette, []) if name not in shown}
     table = _TABLE_PATH.match(path)
     if table and table["db"] in archives and table["table"] in PUBLISHED_ROWS:
         condition = urlencode({"_where": PUBLISHED_ROWS[table["table"]]}).encode()
