@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -214,3 +218,41 @@ def iter_forever() -> Iterator[Observation]:
     while True:
         number += 1
         yield Observation(posts=[PostDraft("x", str(number), [VersionDraft(text="again")])])
+
+
+KILLED_IMPORTER = """
+import sys
+from archiver.importers.reader import ReadInProcess
+from tests.test_import_batches import iter_forever
+reader = ReadInProcess(lambda problems, advance: iter_forever(), [])
+with reader as read:
+    next(read)
+    print(reader._process.pid, flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+def ended(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # a zombie has ended; reaping it is its new parent's business
+
+
+def test_a_killed_import_leaves_no_reader_behind() -> None:
+    importer = subprocess.Popen([sys.executable, "-c", KILLED_IMPORTER], cwd=Path(__file__).parent.parent,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        reader = int(importer.stdout.readline())  # type: ignore[union-attr]
+        assert not ended(reader)
+    finally:
+        importer.kill()
+        importer.wait()
+    deadline = time.monotonic() + 60  # a bound for a hang, not a timing: it ends within a POLL or two
+    while not ended(reader) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = not ended(reader)
+    if left:
+        os.kill(reader, signal.SIGKILL)
+    assert not left

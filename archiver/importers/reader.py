@@ -6,6 +6,7 @@ written by the caller's process, which alone holds the archive."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import queue
 from collections.abc import Callable, Iterator
@@ -75,7 +76,9 @@ class ReadInProcess:
 
 
 def _read(produce: Produce, out: Any) -> None:
-    """The reader process: batches of observations, each version digested, then how the file ended."""
+    """The reader process: batches of observations, each version digested, then how the file ended.
+    It ends when the importing process does, even killed: it would wait for the queue forever."""
+    parent = os.getppid()
     problems: list[str] = []
     units = sent = 0
 
@@ -85,7 +88,13 @@ def _read(produce: Produce, out: Any) -> None:
 
     def send(kind: str, payload: Any) -> None:
         nonlocal units, sent
-        out.put((kind, problems[sent:], units, payload))
+        while True:
+            try:
+                out.put((kind, problems[sent:], units, payload), timeout=POLL)
+                break
+            except queue.Full:
+                if os.getppid() != parent:
+                    os._exit(1)
         units, sent = 0, len(problems)
 
     try:
