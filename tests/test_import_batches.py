@@ -4,8 +4,10 @@ gives its partial or failed run with what was read before it written and nothing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -22,9 +24,9 @@ from archiver.archive import Archive
 from archiver.cli import main
 from archiver.importers import filecapture
 from archiver.importers.filecapture import ImportFailed
-from archiver.importers.reader import ReadInProcess
+from archiver.importers.reader import ReadInProcess, pack, unpack
 from archiver.importers.x_archive import import_x_archive
-from archiver.models import Observation, PostDraft, VersionDraft
+from archiver.models import Gone, Observation, PostDraft, VersionDraft
 from archiver.verify import verify
 from tests.conftest import FIXTURES, init_archive
 from tests.social_loop import rows
@@ -222,7 +224,7 @@ def iter_forever() -> Iterator[Observation]:
 
 KILLED_IMPORTER = """
 import sys
-from archiver.importers.reader import ReadInProcess
+from archiver.importers.reader import ReadInProcess, pack, unpack
 from tests.test_import_batches import iter_forever
 reader = ReadInProcess(lambda problems, advance: iter_forever(), [])
 with reader as read:
@@ -256,3 +258,18 @@ def test_a_killed_import_leaves_no_reader_behind() -> None:
     if left:
         os.kill(reader, signal.SIGKILL)
     assert not left
+
+
+def test_a_batch_reaches_the_writer_with_every_field_of_every_post() -> None:
+    version = VersionDraft(text="text", title="title", extra={"id": "7"}, raw='{"tweet": {}}',
+                           claimed_at="2023-09-05T10:00:00.000000Z", content_sha256="ab" * 32)
+    post = PostDraft(platform="x", native_id="7", versions=[version, VersionDraft(text="second")], url="u",
+                     author_id="a", author_handle="h", author_name="n", kind="reply", published_at="p",
+                     published_raw="r", published_where="w", language="en", reply_to="1", quote_of="2",
+                     repost_of="3", media=[{"type": "photo"}], tags=["t"], publish=False, extractor="e",
+                     extractor_version="9")
+    batch = Observation(posts=[post], gone=[Gone("x", "8", True, "listed")], state={"k": "v"})
+    received = pickle.loads(pickle.dumps(pack(batch)))  # as the queue carries it
+    assert unpack(received) == batch
+    assert [v.content_sha256 for v in unpack(received).posts[0].versions] == ["ab" * 32, None]
+    assert {f.name for f in dataclasses.fields(PostDraft)} == {*vars(unpack(received).posts[0])}
