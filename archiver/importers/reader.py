@@ -24,9 +24,9 @@ POLL = 0.5  # seconds between looks at whether the reader is still there while w
 # the parent's archive connection (it only reads the file and puts batches on the queue)
 _CONTEXT = multiprocessing.get_context("fork")
 
+T = TypeVar("T")
 # produce(problems, advance): the file's observations; entries it cannot read are appended to
 # `problems`, and `advance` is told of the progress units (bytes) read
-T = TypeVar("T")
 Produce = Callable[[list[str], Callable[[int], object]], Iterator[Observation]]
 
 
