@@ -1,6 +1,7 @@
 """The evidence bundle of one post: one zip with the post's captures as WACZ (made by the `wacz` package
-from a WARC written with warcio), its versions as JSON, a SHA-256 manifest of every file, and a short text
-on how to check it all without this software."""
+from a WARC written with warcio), its versions as JSON, each version's inclusion proof with the signed
+checkpoint it is made against, a SHA-256 manifest of every file, and a short text on how to check it all
+without this software."""
 
 from __future__ import annotations
 
@@ -29,12 +30,19 @@ HOW_TO_VERIFY = """How to check this bundle
 3. versions.json holds every version of the post with the SHA-256 of its content, the capture (WARC record
    date and URL) it was read from and when the archive saw it. The archive's own `archiver verify`
    recomputes these digests and the hash chain over every capture, version and event.
+4. proofs/version-N.proof.json is the inclusion proof of version N in the archive's transparency log, against
+   the signed checkpoint checkpoint-SIZE.txt (also inside each proof): `python3 verify_evidence.py inclusion
+   proofs/version-N.proof.json --key VKEY` (the archive's tools/verify_evidence.py; VKEY is the archive's
+   published verifier key) checks the row, its digest, its chain entry and its place in the signed tree.
+   Compare the checkpoint with a copy deposited elsewhere. A version without a proof here was recorded after
+   the latest checkpoint.
 """
 
 
 def post_bundle(db_path: str | Path, post: dict[str, Any], versions: list[dict[str, Any]],
-                capture_ids: list[int]) -> bytes:
-    """The bundle (zip bytes) for `post` with `versions`, its captures being `capture_ids`."""
+                capture_ids: list[int], proofs: dict[int, dict[str, Any] | None]) -> bytes:
+    """The bundle (zip bytes) for `post` with `versions`, its captures being `capture_ids`, and the inclusion
+    proof of each version number in `proofs` (archiver.proofs.inclusion_bundle; None: not yet in a checkpoint)."""
     with tempfile.TemporaryDirectory(prefix="archiver-bundle-") as folder:
         work = Path(folder)
         warc = work / "post.warc.gz"
@@ -51,6 +59,10 @@ def post_bundle(db_path: str | Path, post: dict[str, Any], versions: list[dict[s
             files["post.wacz"] = wacz.read_bytes()
         files["versions.json"] = json.dumps({"post": post, "versions": versions}, ensure_ascii=False, indent=2,
                                             default=str).encode()
+        for number, proof in sorted(proofs.items()):
+            if proof is not None:
+                files[f"proofs/version-{number}.proof.json"] = json.dumps(proof, ensure_ascii=False, indent=2).encode()
+                files[f"checkpoint-{proof['tree_size']}.txt"] = proof["checkpoint"].encode()
         files["HOW-TO-VERIFY.txt"] = HOW_TO_VERIFY.encode()
         files["SHA256SUMS"] = "".join(f"{hashlib.sha256(data).hexdigest()}  {name}\n"
                                       for name, data in files.items()).encode()

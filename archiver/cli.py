@@ -154,12 +154,14 @@ def status(db_path: Path, as_json: bool, wide: bool, check: bool, intervals: int
                                           "it) [default: the keys the archive publishes].")
 @click.option("--tsa-ca", multiple=True, type=click.Path(path_type=Path),
               help="CA certificates (PEM) the checkpoints' RFC 3161 timestamps must chain to (repeatable).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes checking ranges of rows [default: one per CPU; none for a small archive].")
 def verify(db_path: Path, record: bool, checkpoints: tuple[Path, ...], public_key: str | None,
-           tsa_ca: tuple[Path, ...]) -> None:
+           tsa_ca: tuple[Path, ...], jobs: int | None) -> None:
     """Recompute every digest and the hash chain and rebuild every current view from the chained rows;
     exit 1 naming each broken row (3 locked, 4 corrupt, 5 read-only when asked to record). With
     --checkpoint, also prove by consistency proofs that the archive extends each checkpoint."""
-    report = verify_archive(db_path, progress=True)
+    report = verify_archive(db_path, progress=True, jobs=jobs)
     if checkpoints:
         report.problems += _checked_checkpoints(db_path, list(checkpoints), public_key, list(tsa_ca))
     click.echo(report.summary())

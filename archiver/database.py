@@ -79,9 +79,12 @@ def open_to_check(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT) -> sq
     """Open an archive only to read it, exactly as it is: never migrated, never switched to WAL.
     A file no process is writing (no -wal file, no hot -journal: a snapshot, a backup, a deposit)
     is opened `immutable`, so not even a lock or a -shm file is made next to it."""
-    path = Path(path)
-    at_rest = not Path(f"{path}-wal").exists() and not Path(f"{path}-journal").exists()
-    return connect(path, readonly=True, immutable=at_rest, timeout=busy_timeout)
+    return connect(path, readonly=True, immutable=at_rest(path), timeout=busy_timeout)
+
+
+def at_rest(path: str | Path) -> bool:
+    """Whether no process is writing the file: no -wal file, no hot -journal (a snapshot, a backup, a deposit)."""
+    return not Path(f"{path}-wal").exists() and not Path(f"{path}-journal").exists()
 
 
 def migrations() -> list[tuple[int, str, str]]:

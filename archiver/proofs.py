@@ -26,10 +26,28 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _covering(conn: sqlite3.Connection, seq: int) -> tuple[int, int, str] | None:
-    """(id, tree size, note) of the latest checkpoint, if it covers chain entry `seq`."""
-    row = conn.execute("SELECT id, tree_size, note FROM checkpoints ORDER BY id DESC LIMIT 1").fetchone()
-    return (row[0], row[1], row[2]) if row and row[1] >= seq else None
+def _covering(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
+    """The latest checkpoint (id, tree size, root hash in hex, time, origin, signed note), if it covers chain
+    entry `seq`: proofs are made against the latest one (an older one covers no entry the latest does not).
+    An archive older than checkpoints (schema 8) has none."""
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checkpoints'").fetchone():
+        return None
+    row = conn.execute("SELECT id, tree_size, root_hash, created_at, note FROM checkpoints "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None or row[1] < seq:
+        return None
+    # a checkpoint's first line is its origin, the log's name (c2sp.org/tlog-checkpoint)
+    return {"id": row[0], "tree_size": row[1], "root_hash": row[2], "created_at": row[3],
+            "origin": row[4].split("\n", 1)[0], "note": row[4]}
+
+
+def version_checkpoints(conn: sqlite3.Connection, version_ids: list[int]) -> dict[int, dict[str, Any] | None]:
+    """For each version, the checkpoint its inclusion proof (`inclusion_bundle`) is made against; None while
+    no checkpoint covers it. Cheap: index reads, no tree."""
+    marks = ", ".join(str(int(i)) for i in version_ids) or "NULL"
+    seqs = dict(conn.execute(f"SELECT row_id, seq FROM chain WHERE table_name = 'versions' AND row_id IN ({marks})"))
+    return {version_id: _covering(conn, seqs[version_id]) if version_id in seqs else None
+            for version_id in version_ids}
 
 
 def _timestamps(conn: sqlite3.Connection, checkpoint_id: int) -> list[dict[str, str]]:
@@ -59,7 +77,7 @@ def entry_bundle(conn: sqlite3.Connection, seq: int) -> dict[str, Any] | None:
     covering = _covering(conn, seq)
     if covering is None:
         return None
-    checkpoint_id, size, note = covering
+    checkpoint_id, size, note = covering["id"], covering["tree_size"], covering["note"]
     columns = CHAINED[table]
     row = conn.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE id = ?", (row_id,)).fetchone()
     if row is None:

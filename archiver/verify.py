@@ -3,20 +3,32 @@ chain, find rows that the chain does not cover, and rebuild every current view (
 `sources`, `runs`, the full-text index) from the chained rows, naming each difference by row and column.
 
 The file is opened read-only and checked as it is: never migrated, never switched to WAL; an archive
-written by an older schema is checked with the tables and columns it has."""
+written by an older schema is checked with the tables and columns it has.
+
+The chain is sequential, but each entry can be checked on its own: its digest from its contents, its
+row's digest, and that it names the entry before it as `prev`; only the joins between ranges need the
+ranges in order. So worker processes check ranges of entries (and of payloads) on their own read-only
+connections and the main process joins them. Those rows are append-only, and a range ends at the last
+entry of the main snapshot, so a worker reading a later snapshot of a live archive reads them unchanged;
+the current views of a live archive are rebuilt on the main snapshot, a file at rest's anywhere."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import multiprocessing
+import os
 import sqlite3
+import threading
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, Archive
+from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, VERSION_COLUMNS, Archive
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
-from archiver.database import ArchiveError, classify, open_to_check, quick_check
+from archiver.database import ArchiveError, at_rest, classify, open_to_check, quick_check
 from archiver.payloads import decode_payload
 from archiver.progress import bar
 
@@ -65,45 +77,188 @@ class _Archive:
         self.columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
                         for table in CHAINED if table in self.tables}
 
-    def select(self, table: str) -> str:
-        """The chained columns of `table`, a column this schema does not have yet read as NULL."""
-        return ", ".join(c if c in self.columns[table] else f"NULL AS {c}" for c in CHAINED[table])
+
+# Below this many chain entries and payloads, starting worker processes costs more than it saves.
+_SMALL = 20_000
 
 
-def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False) -> VerifyReport:
-    """Check the archive at `path`; raises ArchiveError (one line: corrupt, locked, unreadable)."""
+def verify(path: str | Path, *, max_problems: int = 20, progress: bool = False,
+           jobs: int | None = None) -> VerifyReport:
+    """Check the archive at `path`; raises ArchiveError (one line: corrupt, locked, unreadable).
+
+    The digests (payloads, versions' content, chained rows and links) are checked over ranges of rows
+    by `jobs` worker processes (default: one per CPU, none for a small archive) while this process
+    rebuilds the current views; every problem is named as a single pass would name it, in its order."""
     conn = open_to_check(path)
     report = VerifyReport()
     try:
         conn.execute("BEGIN")  # one snapshot: on a live archive, the state at the start is what is checked
         report.schema = conn.execute("PRAGMA user_version").fetchone()[0]
         report.journal = _journal(path)
-        quick_check(conn, path)
         archive = _Archive(conn)
+        first, last = conn.execute("SELECT min(seq), max(seq) FROM chain").fetchone()
+        n_payloads = conn.execute("SELECT count(*) FROM payloads").fetchone()[0]
+        n_versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
         if progress:  # counted on the same snapshot, so the total is what the checks will read
-            total = sum(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                        for table in ("payloads", "versions", "chain"))
-            report.progress = bar(f"verifying {Path(path).name}", total)
-        last = conn.execute("SELECT table_name, row_id FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
-        if last is not None and last[0] == "publications" and report.journal != "wal":
+            entries = conn.execute("SELECT count(*) FROM chain").fetchone()[0]
+            report.progress = bar(f"verifying {Path(path).name}", n_payloads + n_versions + entries)
+        tail = conn.execute("SELECT table_name, row_id FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+        if tail is not None and tail[0] == "publications" and report.journal != "wal":
             # a published copy: one file, no WAL, ending with its publication record (the archive it was
             # taken from ends so too until its next write, but is a live, WAL-mode archive)
-            report.publication = last[1]
+            report.publication = tail[1]
         if "withheld" in archive.tables:  # a file older than schema 4 has no such table
             report.withheld = dict(conn.execute("SELECT table_name, count(*) FROM withheld GROUP BY table_name"))
-        checks: list[Callable[[_Archive, VerifyReport], None]] = [
-            _chain, _payloads, _versions, _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts]
-        for check in checks:
-            check(archive, report)
-            if len(report.problems) >= max_problems:
-                del report.problems[max_problems:]
-                break
+        scope = _Scope({t: frozenset(c) for t, c in archive.columns.items()}, report.schema,
+                       report.withheld, report.publication)
+        if jobs is None:
+            jobs = (os.cpu_count() or 1) if (last or 0) - (first or 0) + n_payloads > _SMALL else 1
+        parts = jobs * 4 if jobs > 1 else 1
+        with _Runner(path, jobs, conn) as run:
+            # a file at rest reads the same in every connection: its views can be rebuilt by the workers
+            # too; a live one's are rebuilt here, on the snapshot the report speaks of
+            pages = run(_check_pages, str(path))  # before anything else reads (in a worker: beside the rest)
+            elsewhere = _HEAVY_VIEWS if jobs > 1 and at_rest(path) else ()
+            views = {check: run(_check_views, scope, (check,)) for check in elsewhere}  # the longest first
+            entries = [run(_check_entries, scope, lo, hi)
+                       for lo, hi in (_split(first, last, parts) if first is not None else [])]
+            payloads = [run(_check_payloads, lo, hi) for lo, hi in _payload_bounds(parts)]
+            try:
+                views.update({check: _Done(_check_views(conn, scope, (check,))) for check in _VIEWS
+                              if check not in views})
+            except sqlite3.Error:
+                pages.result()  # a corrupt file is named as its page check names it
+                raise
+            pages.result()
+            _chain(report, [part.result() for part in entries])
+            for part in payloads:
+                count, found = part.result()
+                report.payloads += count
+                report.progress.update(count)
+                report.problems += found
+            report.problems += _missing_payloads(conn, scope)
+            report.versions = n_versions
+            report.progress.update(n_versions)
+            content = _unchained_versions(conn)
+            for part in entries:
+                content.update(part.result().content)
+            report.problems += [content[k] for k in sorted(content)]
+            for check in _VIEWS:
+                problems, rows, rebuilt = views[check].result()
+                report.problems += problems
+                report.rows.update(rows)
+                report.views += rebuilt
+        del report.problems[max_problems:]
         return report
     except sqlite3.Error as exc:
         raise classify(exc, path, "checking it") from exc
     finally:
         report.progress.close()
         conn.close()
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What the checks need to know of the file from the main snapshot (sent to the worker processes)."""
+    columns: dict[str, frozenset[str]]  # the chained tables the file has, with their columns
+    schema: int
+    withheld: dict[str, int]
+    publication: int | None
+
+    @property
+    def omits(self) -> bool:
+        """Whether a missing row may be one a published copy declares it left out (a live archive withholds
+        nothing; before schema 5, a copy's declarations are taken as they are)."""
+        return bool(self.withheld) and not (self.schema >= 5 and self.publication is None)
+
+
+def _check_views(conn: sqlite3.Connection, scope: _Scope,
+                 checks: tuple[Callable[[_Archive, VerifyReport], None], ...]) -> tuple[list[str], dict[str, int], int]:
+    """Run view checks on `conn`: their problems, the chained tables' row counts, the view rows rebuilt."""
+    report = VerifyReport(schema=scope.schema, withheld=scope.withheld, publication=scope.publication)
+    archive = _Archive(conn)
+    for check in checks:
+        check(archive, report)
+    return report.problems, report.rows, report.views
+
+
+@dataclass
+class _Entries:
+    """What the check of a range of chain entries found: enough to join it to the range before it."""
+    first: tuple[int, str, str] | None = None  # its first entry: seq, prev_sha256, how to name it
+    last: tuple[int, str] | None = None  # the last entry it passed: seq, entry_sha256
+    entries: int = 0  # entries read, the one the chain broke at included
+    broken: bool = False  # the chain broke in this range: its last problem says where
+    problems: list[str] = field(default_factory=list)
+    content: dict[int, str] = field(default_factory=dict)  # versions row id -> content digest problem
+
+
+class _Runner:
+    """Runs range checks in worker processes (each with its own read-only connection), or, with one
+    job, here on the main connection's snapshot. Either way each call returns an object with
+    `.result()`. A process with no other thread (the command line) forks its workers; one with threads
+    (the service verifies from a scheduler thread) has them forked by a fork server, which costs a
+    process start once but cannot inherit a lock another thread holds."""
+
+    def __init__(self, path: str | Path, jobs: int, conn: sqlite3.Connection) -> None:
+        self.path, self.jobs, self.conn = str(path), jobs, conn
+        self.pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Callable[..., Any]:
+        if self.jobs > 1:
+            context = multiprocessing.get_context("fork" if threading.active_count() == 1 else "forkserver")
+            context.set_forkserver_preload([__name__])
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_open_worker,
+                                            initargs=(self.path,))
+            return lambda task, *args: self.pool.submit(_in_worker, task, *args)
+        return lambda task, *args: _Done(task(self.conn, *args))
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+@dataclass
+class _Done:
+    value: Any
+
+    def result(self) -> Any:
+        return self.value
+
+
+_worker: sqlite3.Connection | None = None  # a worker process's own read-only connection
+
+
+def _open_worker(path: str) -> None:
+    global _worker
+    _worker = open_to_check(path)
+
+
+def _in_worker(task: Callable[..., Any], *args: Any) -> Any:
+    """One range check in one read transaction. A worker's snapshot may be later than the main one on a
+    live archive; the range checks read only append-only rows up to the main snapshot's last entry,
+    which every later snapshot holds unchanged."""
+    assert _worker is not None
+    _worker.execute("BEGIN")
+    try:
+        return task(_worker, *args)
+    finally:
+        _worker.execute("ROLLBACK")
+
+
+def _split(first: int, last: int, parts: int) -> list[tuple[int, int]]:
+    """[first, last] in `parts` consecutive ranges (fewer when there are fewer values)."""
+    size = max(1, -(-(last - first + 1) // parts))
+    return [(lo, min(lo + size - 1, last)) for lo in range(first, last + 1, size)]
+
+
+def _payload_bounds(parts: int) -> list[tuple[str | None, str | None]]:
+    """`parts` ranges of payload keys [lo, hi) (None: unbounded). Keys are SHA-256 digests, spread evenly
+    over the hex strings, so ranges of equal width hold about as many; a key that is not hex still
+    falls in one of them."""
+    cuts = [f"{(i << 16) // parts:04x}" for i in range(1, parts)]
+    bounds: list[str | None] = [None, *cuts, None]
+    return list(itertools.pairwise(bounds))
 
 
 def check_pages(path: str | Path) -> None:
@@ -138,76 +293,136 @@ def record_failure(archive: Archive, error: ArchiveError | sqlite3.Error) -> Non
     archive.record_run("verify", "failed", error=str(error))
 
 
-def _withheld(archive: _Archive, report: VerifyReport, table: str, key: object) -> bool:
-    """Whether a missing row is one a published copy declares it left out (a live archive withholds nothing)."""
-    if not report.withheld or (report.schema >= 5 and not report.copy):
-        return False
-    return archive.conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
-                                (table, str(key))).fetchone() is not None
+def _check_pages(conn: sqlite3.Connection, path: str) -> None:
+    quick_check(conn, path)
 
 
-def _payloads(archive: _Archive, report: VerifyReport) -> None:
-    conn = archive.conn
+def _withheld(conn: sqlite3.Connection, scope: _Scope, table: str, key: object) -> bool:
+    """Whether a missing row is one a published copy declares it left out."""
+    return scope.omits and conn.execute("SELECT 1 FROM withheld WHERE table_name = ? AND row_key = ?",
+                                           (table, str(key))).fetchone() is not None
+
+
+def _check_payloads(conn: sqlite3.Connection, lo: str | None, hi: str | None) -> tuple[int, list[str]]:
+    """Each payload with a digest in [lo, hi): its bytes decode and digest to its key, at its size."""
+    where = " AND ".join(w for w, bound in (("sha256 >= :lo", lo), ("sha256 < :hi", hi)) if bound is not None)
+    count, problems = 0, []
     for sha, size, compression, data in conn.execute(
-            "SELECT sha256, size, compression, data FROM payloads ORDER BY sha256"):
-        report.payloads += 1
-        report.progress.update()
+            f"SELECT sha256, size, compression, data FROM payloads {'WHERE ' + where if where else ''} "
+            "ORDER BY sha256", {"lo": lo, "hi": hi}):
+        count += 1
         try:
             body = decode_payload(compression, data)
         except Exception as exc:
-            report.problems.append(f"payload {sha}: cannot be decoded ({exc})")
+            problems.append(f"payload {sha}: cannot be decoded ({exc})")
             continue
         if sha256_hex(body) != sha:
-            report.problems.append(f"payload {sha}: content digest is {sha256_hex(body)}")
+            problems.append(f"payload {sha}: content digest is {sha256_hex(body)}")
         elif len(body) != size:
-            report.problems.append(f"payload {sha}: size {len(body)} but {size} recorded")
-    for capture_id, sha in conn.execute(
-            "SELECT c.id, c.payload_sha256 FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
-            "WHERE c.payload_sha256 IS NOT NULL AND p.sha256 IS NULL ORDER BY c.id"):
-        if not _withheld(archive, report, "payloads", sha):
-            report.problems.append(f"captures row {capture_id}: payload {sha} is missing")
+            problems.append(f"payload {sha}: size {len(body)} but {size} recorded")
+    return count, problems
 
 
-def _versions(archive: _Archive, report: VerifyReport) -> None:
-    for version_id, rule, title, text, extra, digest in archive.conn.execute(
-            "SELECT id, canonical_rule, title, text, extra, content_sha256 FROM versions ORDER BY id"):
-        report.versions += 1
-        report.progress.update()
-        actual = content_digest(title, text, json.loads(extra) if extra else None, rule)
-        if actual != digest:
-            report.problems.append(f"versions row {version_id}: content digest {actual} but {digest} recorded")
+def _missing_payloads(conn: sqlite3.Connection, scope: _Scope) -> list[str]:
+    return [f"captures row {capture_id}: payload {sha} is missing" for capture_id, sha in conn.execute(
+                "SELECT c.id, c.payload_sha256 FROM captures c LEFT JOIN payloads p ON p.sha256 = c.payload_sha256 "
+                "WHERE c.payload_sha256 IS NOT NULL AND p.sha256 IS NULL ORDER BY c.id").fetchall()
+            if not _withheld(conn, scope, "payloads", sha)]
 
 
-def _chain(archive: _Archive, report: VerifyReport) -> None:
-    conn = archive.conn
-    digesters = {table: RowDigester(table, columns, ADDED_COLUMNS) for table, columns in CHAINED.items()}
-    selects = {table: f"SELECT {archive.select(table)} FROM {table} WHERE id = ?" for table in archive.columns}
-    expected_seq, prev = 1, GENESIS
+_CONTENT = tuple(VERSION_COLUMNS.index(c) for c in ("id", "canonical_rule", "title", "text", "extra",
+                                                     "content_sha256"))
+
+
+def _content_problem(version_id: int, rule: int, title: str | None, text: str | None, extra: str | None,
+                     digest: str) -> str | None:
+    actual = content_digest(title, text, json.loads(extra) if extra else None, rule)
+    return None if actual == digest else f"versions row {version_id}: content digest {actual} but {digest} recorded"
+
+
+def _unchained_versions(conn: sqlite3.Connection) -> dict[int, str]:
+    """Content digest problems of the versions no chain entry names (the ranges check the others)."""
+    found = {}
+    for row in conn.execute(
+            "SELECT id, canonical_rule, title, text, extra, content_sha256 FROM versions v WHERE NOT EXISTS "
+            "(SELECT 1 FROM chain c WHERE c.table_name = 'versions' AND c.row_id = v.id)"):
+        if (problem := _content_problem(*row)) is not None:
+            found[row[0]] = problem
+    return found
+
+
+def _check_entries(conn: sqlite3.Connection, scope: _Scope, lo: int, hi: int) -> _Entries:
+    """Check chain entries lo..hi: each entry's digest from its contents and its link to the entry before
+    (within the range; `_chain` joins the ranges), each chained row's digest, each version's content."""
+    out = _Entries()
+    rows: dict[int, str] = {}  # seq -> what is wrong with the row the entry names
+    for table, present in scope.columns.items():
+        digest = RowDigester(table, CHAINED[table], ADDED_COLUMNS)
+        columns = ", ".join(f"t.{c}" if c in present else f"NULL AS {c}" for c in CHAINED[table])
+        for seq, row_id, row_sha, found, *row in conn.execute(
+                f"SELECT c.seq, c.row_id, c.row_sha256, t.id, {columns} FROM chain c "
+                f"LEFT JOIN {table} t ON t.id = c.row_id WHERE c.table_name = ? AND c.seq BETWEEN ? AND ?",
+                (table, lo, hi)):
+            if found is None:
+                if table == "publications" or not _withheld(conn, scope, table, row_id):
+                    rows[seq] = f"chain entry {seq} ({table} row {row_id}): the row is missing"
+                continue
+            if digest(row) != row_sha:
+                rows[seq] = f"{table} row {row_id}: contents differ from what the chain recorded"
+            if table == "versions" and (problem := _content_problem(*(row[i] for i in _CONTENT))) is not None:
+                out.content[row_id] = problem
+    expected = prev = None
     for seq, table, row_id, row_sha, prev_sha, entry_sha in conn.execute(
-            "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain ORDER BY seq"):
-        report.chain_entries += 1
-        report.progress.update()
+            "SELECT seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256 FROM chain "
+            "WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi)):
+        out.entries += 1
         where = f"chain entry {seq} ({table} row {row_id})"
-        if seq != expected_seq:
-            report.problems.append(f"chain entry {expected_seq} is missing (next is {seq})")
+        broken = None
+        if expected is None:
+            out.first = (seq, prev_sha, where)  # its link to the range before is checked by `_chain`
+        elif seq != expected:
+            broken = f"chain entry {expected} is missing (next is {seq})"
+        elif prev_sha != prev:
+            broken = f"{where}: previous digest does not match entry {seq - 1}"
+        if broken is None and entry_digest(prev_sha, table, row_id, row_sha) != entry_sha:
+            broken = f"{where}: entry digest does not match its contents"
+        if broken is None and table not in scope.columns:
+            broken = f"{where}: unknown table"
+        if broken is not None:
+            out.problems.append(broken)
+            out.broken = True
+            break
+        if seq in rows:
+            out.problems.append(rows[seq])
+        expected, prev = seq + 1, entry_sha
+        out.last = (seq, entry_sha)
+    return out
+
+
+def _chain(report: VerifyReport, parts: list[_Entries]) -> None:
+    """Join the checked ranges in order: each one's first entry must follow the last of the one before.
+    The first break ends the check, as it would a single pass (what comes after is not a chain)."""
+    expected, prev = 1, GENESIS
+    for part in parts:
+        if part.first is None:
+            continue
+        seq, first_prev, where = part.first
+        if seq != expected:
+            report.chain_entries += 1
+            report.problems.append(f"chain entry {expected} is missing (next is {seq})")
             return
-        if prev_sha != prev:
+        if first_prev != prev:
+            report.chain_entries += 1
             report.problems.append(f"{where}: previous digest does not match entry {seq - 1}")
             return
-        if entry_digest(prev_sha, table, row_id, row_sha) != entry_sha:
-            report.problems.append(f"{where}: entry digest does not match its contents")
+        report.chain_entries += part.entries
+        report.progress.update(part.entries)
+        report.problems += part.problems
+        if part.broken:
             return
-        if table not in selects:
-            report.problems.append(f"{where}: unknown table")
-            return
-        row = conn.execute(selects[table], (row_id,)).fetchone()
-        if row is None:
-            if table == "publications" or not _withheld(archive, report, table, row_id):
-                report.problems.append(f"{where}: the row is missing")
-        elif digesters[table](tuple(row)) != row_sha:
-            report.problems.append(f"{table} row {row_id}: contents differ from what the chain recorded")
-        expected_seq, prev = seq + 1, entry_sha
-    report.head, report.head_seq = prev, expected_seq - 1
+        assert part.last is not None
+        expected, prev = part.last[0] + 1, part.last[1]
+    report.head, report.head_seq = prev, expected - 1
 
 
 def _coverage(archive: _Archive, report: VerifyReport) -> None:
@@ -269,25 +484,45 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
     facts, first_facts = (("last.facts", "first.facts") if "facts" in archive.columns["versions"]
                           else ("NULL", "NULL"))
     # correlated lookups, each one step down an index (versions by post, events by post), per post
-    query = f"""
-        SELECT {', '.join(f'p.{c}' for c in columns)}, p.post_id, p.n, p.last_id, p.status_event,
+    def rebuilt(select: str, where: str = "") -> str:
+        return f"""
+            SELECT {select}
+            FROM (
+                SELECT {', '.join(f'p.{c}' for c in columns)}, p.id AS post_id,
+                    (SELECT count(*) FROM versions v WHERE v.post_id = p.id) AS n,
+                    (SELECT max(id) FROM versions v WHERE v.post_id = p.id) AS last_id,
+                    (SELECT min(id) FROM versions v WHERE v.post_id = p.id) AS first_id,
+                    (SELECT type FROM events e WHERE e.post_id = p.id
+                     AND e.type IN ('missing', 'deleted', 'restored') ORDER BY e.id DESC LIMIT 1) AS status_event
+                FROM posts p {where}) p
+            LEFT JOIN versions last ON last.id = p.last_id LEFT JOIN versions first ON first.id = p.first_id
+            ORDER BY p.post_id"""
+
+    # first in SQL, which posts differ at all (typeof too: SQLite compares '5' and 5 as equal in a
+    # text column, Python does not); then each of those, column by column, as the chained rows give it
+    expected = {"version_count": "p.n", "current_version": "p.last_id", "title": "last.title",
+                "text": "last.text", "first_seen_at": "first.observed_at",
+                "status": "CASE p.status_event WHEN 'missing' THEN 'missing' WHEN 'deleted' THEN 'deleted' "
+                          "ELSE 'live' END"}
+    same = [f"(p.{c} IS {e} AND typeof(p.{c}) = typeof({e}))" for c, e in expected.items() if c in columns]
+    if facts != "NULL":
+        for key in POST_FACTS:
+            if key in columns:
+                source = "first" if key in _IDENTITY_FACTS else "last"
+                value = f"json_extract({source}.facts, '$.{key}')"
+                same.append(f"({source}.facts IS NULL OR (p.{key} IS {value} AND typeof(p.{key}) = typeof({value})))")
+    differing = [post_id for post_id, differs in conn.execute(rebuilt(
+        "p.post_id, p.current_version IS NOT NULL AND (SELECT 1 FROM versions v WHERE v.id = p.current_version) "
+        f"IS NULL OR NOT ({' AND '.join(same)})")) if differs]
+    report.views += conn.execute("SELECT count(*) FROM posts").fetchone()[0]
+    query = rebuilt(f"""{', '.join(f'p.{c}' for c in columns)}, p.post_id, p.n, p.last_id, p.status_event,
                last.title, last.text, {facts}, {first_facts}, first.observed_at,
-               (SELECT 1 FROM versions v WHERE v.id = p.current_version)
-        FROM (
-            SELECT {', '.join(f'p.{c}' for c in columns)}, p.id AS post_id,
-                (SELECT count(*) FROM versions v WHERE v.post_id = p.id) AS n,
-                (SELECT max(id) FROM versions v WHERE v.post_id = p.id) AS last_id,
-                (SELECT min(id) FROM versions v WHERE v.post_id = p.id) AS first_id,
-                (SELECT type FROM events e WHERE e.post_id = p.id AND e.type IN ('missing', 'deleted', 'restored')
-                 ORDER BY e.id DESC LIMIT 1) AS status_event
-            FROM posts p) p
-        LEFT JOIN versions last ON last.id = p.last_id LEFT JOIN versions first ON first.id = p.first_id
-        ORDER BY p.post_id"""
-    for row in conn.execute(query):
+               (SELECT 1 FROM versions v WHERE v.id = p.current_version)""",
+                    "WHERE p.id IN (SELECT value FROM json_each(?))")
+    for row in conn.execute(query, (json.dumps(differing),)):
         actual = dict(zip(columns, row, strict=False))
         post_id, n, last_id, status, title, text, last_facts, first_facts, first_seen, current_exists = \
             row[len(columns):]
-        report.views += 1
         if actual["current_version"] is not None and current_exists is None:
             report.problems.append(f"posts row {post_id}: current_version {actual['current_version']} "
                                    "is not a version in the archive")
@@ -401,3 +636,10 @@ def _fts(archive: _Archive, report: VerifyReport) -> None:
             "SELECT * FROM (SELECT * FROM temp.fts_rebuilt_terms EXCEPT SELECT * FROM temp.fts_terms) LIMIT 5"):
         report.problems.append(f"posts_fts: the index of term {term!r} ({docs} posts, {count} occurrences) "
                                "does not match the posts it indexes")
+
+
+# the checks of current views, in the order their problems are named
+_VIEWS: tuple[Callable[[_Archive, VerifyReport], None], ...] = (
+    _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts)
+# the views whose rebuilding takes longest, given to the workers when the file is at rest
+_HEAVY_VIEWS = (_fts, _posts)

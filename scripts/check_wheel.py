@@ -70,6 +70,20 @@ def step(name: str, argv: list[str], cwd: Path) -> str:
     return done.stdout
 
 
+def build_wheel(dist: Path) -> Path:
+    """The archiver wheel built from this checkout into `dist` (the build backend comes from the index)."""
+    step("build the wheel", [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(dist),
+                             str(CHECKOUT)], CHECKOUT)
+    return next(dist.glob("archiver-*.whl"))
+
+
+def fresh_venv(path: Path, python: str = "python3") -> Path:
+    """A venv as an operator makes one (`python3 -m venv`, its bundled pip not upgraded); its bin folder.
+    Run from inside a venv, `venv` makes one of the interpreter that venv was made from."""
+    step("make a fresh venv", [python, "-m", "venv", str(path)], path.parent)
+    return path / "bin"
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -95,11 +109,8 @@ def get(url: str, server: subprocess.Popen[bytes], wait: float) -> str:
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="archiver-wheel-") as scratch:
         root = Path(scratch)
-        step("build the wheel", [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w",
-                                 str(root / "dist"), str(CHECKOUT)], CHECKOUT)
-        wheel = next((root / "dist").glob("archiver-*.whl"))
-        step("make a fresh venv", ["python3", "-m", "venv", str(root / "venv")], root)
-        bin_dir = root / "venv" / "bin"
+        wheel = build_wheel(root / "dist")
+        bin_dir = fresh_venv(root / "venv")
         step("install the wheel with the bundled pip", [str(bin_dir / "pip"), "install", "--quiet", str(wheel)], root)
         work = root / "operator"  # outside the checkout: nothing there but what the operator writes
         work.mkdir()

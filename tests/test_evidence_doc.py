@@ -54,3 +54,31 @@ def test_the_documented_bytes_are_what_the_row_digest_hashes() -> None:
 
 def test_the_doc_no_longer_claims_canonical_json_rows() -> None:
     assert "canonical JSON" not in DOC
+
+
+def test_canonical_text_is_the_documented_rule_for_every_kind_of_white_space() -> None:
+    """The rule as the page words it (NFC; runs of what str.isspace() accepts become one space; ends
+    stripped), written out separately, against canonical_text on text already canonical (returned as it
+    is) and on text with each white-space character Python knows, alone, doubled, at either end."""
+    import sys
+    import unicodedata
+
+    def documented(text: str) -> str:
+        folded: list[str] = []
+        in_run = False
+        for char in unicodedata.normalize("NFC", text):
+            if char.isspace():
+                in_run = True
+                continue
+            if in_run and folded:
+                folded.append(" ")
+            folded.append(char)
+            in_run = False
+        return "".join(folded)
+
+    spaces = [chr(i) for i in range(sys.maxunicode + 1) if chr(i).isspace()]
+    samples = ["Already canonical text.", "Cafe\u0301 au lait", "a  b", " a", "a ", "", "\u00e9t\u00e9"]
+    samples += [f"{pre}one{mid}two{post}" for s in spaces for pre, mid, post in
+                (("", s, ""), ("", s + s, ""), (s, " ", ""), ("", " ", s), ("", " " + s, ""))]
+    for text in samples:
+        assert canonical_text(text) == documented(text), repr(text)

@@ -25,6 +25,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.cli import main
 from archiver.database import connect, migrations
 from archiver.publish.server import datasette_command
+from tests.cdp import Chromium
 from tests.conftest import FIXTURES
 from tests.test_browser import ARTIFACTS, CHROMIUM, chromium, visible_text
 from tests.test_publish import DELETED, EDITED, HOSTILE, Built, Server, build_archive, free_port, page, start_datasette
@@ -137,10 +138,12 @@ def test_post_page_in_chromium_at_desktop_and_phone_width(server: Server, built:
     text = visible_text(dom)
     assert "Meeting" in text and "Version 2" in text and "Tuesday and agreed a framework." in text
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / f"plugin-post-page-{width}.png"
-    shot.unlink(missing_ok=True)
-    chromium(tmp_path, url, f"--screenshot={shot}", f"--window-size={width},1600")
-    data = shot.read_bytes()
+    with Chromium(tmp_path / "profile-cdp") as browser:
+        browser.viewport(width, mobile=width < 500)
+        browser.open(url)
+        # nothing on the page (digests, URLs, the citation) makes it wider than the screen
+        assert browser.evaluate("document.documentElement.scrollWidth") <= width
+        data = browser.screenshot(ARTIFACTS / f"plugin-post-page-{width}.png")
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(data[16:20], "big") == width
     assert len(data) > 10_000
 
@@ -201,7 +204,8 @@ def test_a_post_page_to_cite(server: Server, built: Built) -> None:
         "Archived: first seen 2024-05-01 12:00:00 UTC; version 2 of 2 seen 2024-05-02 08:00:00 UTC.\n"
         "Original URL: https://example.org/a\n"
         f"Archived copy: {server.url}{page(EDITED)}#version-2\n"
-        f"Content SHA-256: {sha}")
+        f"Content SHA-256: {sha}\n"
+        "Checkpoint: not yet in a checkpoint (no signed checkpoint covers this version yet).")
     assert tree.css_first("button.copy-citation").attributes["data-copy"] == "citation"
     assert [a.attributes["href"] for a in tree.css("a.permalink")] == [f"{page(EDITED)}#version-{n}" for n in (1, 2)]
     # times: to the second in UTC, the claim no finer than it was made ("1 May 2024"), the exact value on hover
@@ -259,12 +263,15 @@ def test_home_page_search_and_citation_in_chromium(server: Server, built: Built,
     results = HTMLParser(chromium(tmp_path, f"{server.url}/-/search?q=Monday", "--dump-dom"))
     assert [a.attributes["href"] for a in results.css("a.result-link")] == [f"{page(EDITED)}?q=Monday#version-1"]
     assert "edited out" in results.css_first(".matched-in").text()
-    post = HTMLParser(chromium(tmp_path, server.url + page(EDITED), "--dump-dom"))
-    # the copy button copies the citation element's text, which the browser shows as this:
-    button = post.css_first("button.copy-citation")
-    cited = post.css_first("#" + button.attributes["data-copy"]).text()
+    # the copy button puts the citation on the clipboard, as the page shows it (the checkpoint line last)
+    with Chromium(tmp_path / "clipboard") as browser:
+        browser.grant_clipboard(server.url)
+        browser.open(server.url + page(EDITED))
+        cited = browser.click_and_read_clipboard("button.copy-citation")
+    assert cited == HTMLParser(get(server, page(EDITED)).text).css_first("pre.citation").text()
     assert cited.startswith("Ministry of Examples. “Meeting”. webpage, published 2024-05-01")
     assert f"Archived copy: {server.url}{page(EDITED)}#version-2" in cited
+    assert cited.endswith("\nCheckpoint: not yet in a checkpoint (no signed checkpoint covers this version yet).")
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "plugin-home-page-390.png"
     shot.unlink(missing_ok=True)

@@ -221,3 +221,30 @@ def test_a_snapshot_taken_while_the_archive_grows_withholds_what_came_after(live
     assert report.copy and report.head == verify(live).head
     reasons = sqlite3.connect(tmp_path / "copy.db").execute("SELECT DISTINCT reason FROM withheld").fetchall()
     assert reasons == [("written after this copy was taken",)]
+
+
+def test_workers_verifying_a_live_archive_check_the_snapshot_verify_began_with(live: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker processes open their own connections after the main snapshot was taken: on a live archive
+    the writer may have appended meanwhile. They check only the entries up to that snapshot's head (rows
+    that every later snapshot holds unchanged), and the views are rebuilt on the main snapshot."""
+    from archiver import verify as verifying
+
+    with Archive(live) as writer:  # held open, as the service holds it: the file is live (its -wal exists)
+        head = writer.conn.execute("SELECT seq, entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
+        start_workers = verifying._Runner.__enter__
+
+        def start_workers_then_write(runner: verifying._Runner) -> object:
+            run = start_workers(runner)
+            late = Exchange(requested_url="https://www.example.org/late", method="GET", started_at=utcnow(),
+                            status=200, body=b"<rss>late</rss>")
+            writer.record(late, Observation(posts=[PostDraft(  # committed before any worker reads
+                platform="web", native_id="https://www.example.org/late", versions=[VersionDraft(text="Late.")])]))
+            return run
+
+        monkeypatch.setattr(verifying._Runner, "__enter__", start_workers_then_write)
+        report = verifying.verify(live, jobs=2)
+        monkeypatch.undo()
+        assert report.ok, report.problems
+        assert (report.head_seq, report.head) == tuple(head)
+        assert verifying.verify(live, jobs=2).head_seq > head[0]  # the write did land after the snapshot

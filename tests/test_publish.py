@@ -117,10 +117,11 @@ class Server:
         self.log.close()
 
 
-def start_datasette(command: list[str], url: str) -> Server:
+def start_datasette(command: list[str], url: str, cwd: Path | None = None,
+                    env: dict[str, str] | None = None) -> Server:
     # output goes to a file, not a pipe: an unread pipe fills up and stalls the server
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Server.stop
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from archiver.archive import ADDED_COLUMNS, CHAINED
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest
 from archiver.cli import main
+from archiver.verify import _split, verify
 from tests.loopback import LoopbackServer, Reply
 from tests.official_fixtures import rss, statement_page, write_config
 
@@ -396,6 +397,49 @@ def test_a_forged_withheld_row_in_a_published_copy_is_detected(built: Built, tmp
     code, output = cli("verify", "--db", str(path))
     assert code == 1, output
     assert "but its publication record" in output and "declares" in output, output
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_verify_in_worker_processes_names_every_problem_as_one_pass_does(built: Built, tmp_path: Path,
+                                                                        jobs: int) -> None:
+    """The chain checked in ranges by worker processes (4 per job, so boundaries fall in different places
+    for 2 and 3 jobs) joins into exactly the report of one pass: the same problems in the same order,
+    the same head and counts, for every tampering verify alone detects."""
+    for name, (detector, _, tamper) in CASES.items():
+        if detector == VERIFY:
+            path = tampered(built, tmp_path, tamper)
+            single, parallel = verify(path, jobs=1), verify(path, jobs=jobs)
+            assert parallel.problems and parallel.problems == single.problems, name
+            assert parallel.summary() == single.summary(), name
+    single, parallel = verify(built.copy, jobs=1), verify(built.copy, jobs=jobs)
+    assert parallel.ok and parallel.summary() == single.summary()
+
+
+def test_a_chain_broken_at_the_edge_of_a_range_is_named_as_one_pass_names_it(built: Built, tmp_path: Path) -> None:
+    """A link broken, or an entry removed, at the first or last entry of a range a worker checks: the
+    ranges are joined by the main process, which must find what the workers cannot see."""
+    conn = sqlite3.connect(built.db)
+    entries = one(conn, "SELECT count(*) FROM chain")
+    conn.close()
+    edges = sorted({seq for lo, hi in _split(1, entries, 2 * 4) for seq in (lo, hi)})
+    assert len(edges) > 8
+    for seq in edges:
+        for tamper in (f"UPDATE chain SET prev_sha256 = '{'f' * 64}' WHERE seq = {seq}",
+                       f"DELETE FROM chain WHERE seq = {seq}"):
+            path = tampered(built, tmp_path, lambda conn, built, tamper=tamper: conn.execute(tamper))
+            single, parallel = verify(path, jobs=1), verify(path, jobs=2)
+            assert single.problems and parallel.problems == single.problems, tamper
+            assert parallel.summary() == single.summary(), tamper
+
+
+def test_verify_with_worker_processes_from_the_command_line_says_what_one_pass_says(built: Built,
+                                                                                   tmp_path: Path) -> None:
+    path = tampered(built, tmp_path, CASES["version text"][2])
+    runs = [subprocess.run([sys.executable, "-m", "archiver", "verify", "--db", str(path), "--no-record",
+                            "--jobs", jobs], capture_output=True, text=True, timeout=120) for jobs in ("1", "2")]
+    assert [r.returncode for r in runs] == [1, 1]
+    assert "BROKEN: " in runs[0].stderr and runs[1].stderr == runs[0].stderr
+    assert runs[1].stdout == runs[0].stdout
 
 
 def test_every_kind_of_tampering_the_issue_names_has_a_case() -> None:

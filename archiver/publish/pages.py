@@ -150,8 +150,18 @@ def time_element(value: str | None, claim: str | None = None) -> Markup:
     return Markup('<time datetime="{0}" title="{0}">{1}</time>').format(value, shown_time(value, claim))
 
 
-def citation(post: dict, version: dict, archived_url: str) -> str:
-    """The plain text a reader copies to cite `version` of `post`."""
+def checkpoint_line(checkpoint: dict | None, proof_url: str) -> str:
+    """The citation's line naming the signed checkpoint a version is included in (archiver.proofs), and
+    where its inclusion proof downloads; or that no checkpoint covers it yet."""
+    if checkpoint is None:
+        return "Checkpoint: not yet in a checkpoint (no signed checkpoint covers this version yet)."
+    return (f"Checkpoint: {checkpoint['origin']}, tree size {checkpoint['tree_size']}, root hash "
+            f"{checkpoint['root_hash']}, signed {shown_time(checkpoint['created_at'])}; "
+            f"inclusion proof: {proof_url}")
+
+
+def citation(post: dict, version: dict, archived_url: str, checkpoint: str) -> str:
+    """The plain text a reader copies to cite `version` of `post`; `checkpoint` is its `checkpoint_line`."""
     who = post.get("author_name") or post.get("author_handle") or post.get("organisation") or "Unknown author"
     if post.get("organisation") and post["organisation"] != who:
         who = f"{who} ({post['organisation']})"
@@ -163,5 +173,6 @@ def citation(post: dict, version: dict, archived_url: str) -> str:
              f"of {post.get('version_count') or version['number']} seen {shown_time(version.get('observed_at'))}.",
              f"Original URL: {post.get('url') or 'none'}",
              f"Archived copy: {archived_url}",
-             f"Content SHA-256: {version.get('content_sha256')}"]
+             f"Content SHA-256: {version.get('content_sha256')}",
+             checkpoint]
     return "\n".join(lines)

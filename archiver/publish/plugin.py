@@ -27,12 +27,16 @@ from datasette.utils.asgi import NotFound, Request, Response
 from markupsafe import Markup
 
 from archiver.bundle import post_bundle
+from archiver.database import ArchiveError
 from archiver.payloads import decode_payload
+from archiver.proofs import inclusion_bundle, version_checkpoints
 from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
 from archiver.publish.feeds import atom, feed_entries
+from archiver.publish.labels import table_columns
 from archiver.publish.pages import (
     HIT_END,
     HIT_START,
+    checkpoint_line,
     citation,
     diffs_between,
     download_name,
@@ -249,7 +253,9 @@ def menu_links(datasette: Any) -> list[dict[str, str]]:
 
 
 @hookimpl
-def extra_template_vars(view_name: str, datasette: Any) -> Any:
+def extra_template_vars(view_name: str, database: str | None, datasette: Any) -> Any:
+    if view_name in ("table", "row"):  # templates/_table.html labels the columns of an archive's tables only
+        return {"archiver_archive": database in _archives.get(datasette, [])}
     if view_name != "index":
         return None
 
@@ -277,6 +283,7 @@ def extra_template_vars(view_name: str, datasette: Any) -> Any:
 @hookimpl
 def prepare_jinja2_environment(env: Any) -> None:
     env.filters["utc"] = time_element
+    env.globals["archiver_columns"] = table_columns  # templates/_table.html: labels and phone cards
 
 
 # the JSON keys under which an import recorded the file's place on the operator's disk
@@ -311,6 +318,8 @@ def register_routes() -> list[tuple[str, Any]]:
         (r"^/-/post/(?P<post_id>\d+)$", post_by_id),
         (r"^/-/post/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)(?P<format>\.json)?$", post_page),
         (r"^/-/bundle/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)\.zip$", bundle_download),
+        (r"^/-/proof/(?P<platform>[^/]+)/(?P<native_id>[^/.]+)/(?P<number>\d+)\.json$", proof_download),
+        (r"^/-/checkpoint/(?P<size>\d+)\.txt$", checkpoint_download),
         (r"^/-/payload/(?P<sha256>[0-9a-f]{64})$", payload_download),
         (r"^/-/search$", search_page),
         (r"^/-/feed\.atom$", feed_page),
@@ -342,6 +351,11 @@ def post_path(datasette: Any, platform: str, native_id: str, suffix: str = "") -
     """The post's address in any copy of the archive: its platform and the platform's own id (tilde-encoded
     as Datasette encodes names), never the row id a rebuild would change."""
     return datasette.urls.path(f"/-/post/{tilde_encode(platform)}/{tilde_encode(native_id)}{suffix}")
+
+
+def proof_path(datasette: Any, platform: str, native_id: str, number: int) -> str:
+    """Where the inclusion proof of a post's version `number` downloads, keyed as the post's address is."""
+    return datasette.urls.path(f"/-/proof/{tilde_encode(platform)}/{tilde_encode(native_id)}/{number}.json")
 
 
 async def post_by_id(datasette: Any, request: Request) -> Response:
@@ -380,13 +394,51 @@ async def bundle_download(datasette: Any, request: Request) -> Response:
     captures = await _rows(db, "SELECT capture_id FROM versions WHERE post_id = :id UNION "
                                "SELECT capture_id FROM events WHERE post_id = :id AND capture_id IS NOT NULL",
                            {"id": post["id"]})
+    try:
+        proofs = await db.execute_fn(lambda conn: {v["number"]: inclusion_bundle(conn, v["id"]) for v in versions})
+    except ArchiveError as exc:  # a damaged node cache: no bundle rather than a false proof in it
+        return Response.text(f"{exc}\n", status=503)
     async with _BUNDLES:
         body = await asyncio.to_thread(
             post_bundle, db.path, {key: post[key] for key in _POST_FIELDS},
-            [{key: v[key] for key in _VERSION_FIELDS} for v in versions], [row["capture_id"] for row in captures])
+            [{key: v[key] for key in _VERSION_FIELDS} for v in versions], [row["capture_id"] for row in captures],
+            proofs)
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{platform}-{native_id}").strip("-")[:100]
     return Response(body, content_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{name}.zip"', "X-Content-Type-Options": "nosniff"})
+
+
+async def proof_download(datasette: Any, request: Request) -> Response:
+    """The inclusion proof of one version of a published post against the latest checkpoint
+    (archiver.proofs.inclusion_bundle, with the signed note in it), as a JSON download."""
+    db = await archive_database(datasette)
+    platform, native_id, _, versions = await _published_post(db, request)
+    number = int(request.url_vars["number"])
+    version = next((v for v in versions if v["number"] == number), None)
+    if version is None:
+        raise NotFound(f"{platform} post {native_id} has no version {number}")
+    try:
+        proof = await db.execute_fn(lambda conn: inclusion_bundle(conn, version["id"]))
+    except ArchiveError as exc:  # a damaged node cache: no proof rather than a false one
+        return Response.text(f"{exc}\n", status=503)
+    if proof is None:
+        raise NotFound(f"version {number} of {platform} post {native_id} is not yet in a checkpoint")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{platform}-{native_id}-version-{number}").strip("-")[:100]
+    return Response(json.dumps(proof, ensure_ascii=False, indent=2), content_type="application/json", headers={
+        "Content-Disposition": f'attachment; filename="{name}.proof.json"', "X-Content-Type-Options": "nosniff"})
+
+
+async def checkpoint_download(datasette: Any, request: Request) -> Response:
+    """A signed checkpoint, byte for byte the note `archiver checkpoint` wrote (checkpoint-<size>.txt)."""
+    db = await archive_database(datasette)
+    size = int(request.url_vars["size"])
+    found = await _rows(db, "SELECT note FROM checkpoints WHERE tree_size = :size ORDER BY id DESC LIMIT 1",
+                        {"size": size}) if await db.table_exists("checkpoints") else []
+    if not found:
+        raise NotFound(f"no checkpoint of tree size {size}")
+    return Response(found[0]["note"].encode(), content_type="text/plain; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="checkpoint-{size}.txt"', "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "public, max-age=31536000, immutable"})  # a signed note never changes
 
 
 async def post_page(datasette: Any, request: Request) -> Response:
@@ -397,11 +449,14 @@ async def post_page(datasette: Any, request: Request) -> Response:
     texts = [version["text"] for version in versions]
     diffs = await asyncio.to_thread(diffs_between, texts) if len(texts) > 1 else []
     path = post_path(datasette, platform, native_id)
+    checkpoints = await db.execute_fn(lambda conn: version_checkpoints(conn, [v["id"] for v in versions]))
     for index, version in enumerate(versions):
         version["diff"] = diffs[index - 1] if index else None
         version["compared"] = index > 0
         version["title_changed"] = index > 0 and versions[index - 1]["title"] != version["title"]
         version["permalink"] = f"{path}#version-{version['number']}"
+        version["checkpoint"] = checkpoints[version["id"]]
+        version["proof"] = proof_path(datasette, platform, native_id, version["number"])
     query = (request.args.get("q") or "").strip()
     if query:
         await _highlight_versions(db, versions, match_query({"q": query, "advanced": request.args.get("advanced")}))
@@ -427,14 +482,19 @@ async def post_page(datasette: Any, request: Request) -> Response:
         capture["final_link"] = safe_link(capture["final_url"])
         capture["robots_txt"] = _robots_sources(details)
     current = versions[-1] if versions else None
-    cite = citation(post, current, datasette.absolute_url(request, current["permalink"])) if current else ""
+    cite = citation(post, current, datasette.absolute_url(request, current["permalink"]), checkpoint_line(
+        current["checkpoint"], datasette.absolute_url(request, current["proof"]))) if current else ""
     claimed_start = post["published_at"]
     if request.url_vars.get("format"):
         return Response.json({
             "post": {key: post[key] for key in _POST_FIELDS}, "url": datasette.absolute_url(request, path),
             "citation": cite,
-            "versions": [{key: v[key] for key in _VERSION_FIELDS} | {"permalink": datasette.absolute_url(
-                request, v["permalink"])} for v in versions],
+            "versions": [{key: v[key] for key in _VERSION_FIELDS} | {
+                "permalink": datasette.absolute_url(request, v["permalink"]),
+                "checkpoint": {key: value for key, value in v["checkpoint"].items() if key != "note"}
+                if v["checkpoint"] else None,
+                "proof": datasette.absolute_url(request, v["proof"]) if v["checkpoint"] else None}
+                for v in versions],
             "events": events,
             "captures": [{key: value for key, value in c.items() if not key.endswith("_link")} for c in captures],
         }, default=str)
