@@ -11,7 +11,7 @@ import json
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -54,11 +54,17 @@ CHAINED = {
 # columns added to a chained table after its first schema: digested only when not NULL, so that rows
 # written before they existed keep their digest
 ADDED_COLUMNS = frozenset({"facts"})
-# per table: its columns (id first), the INSERT for all but id, and its chain digester
-_APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns[1:])}) "
-                            f"VALUES ({', '.join('?' * (len(columns) - 1))})",
+# per table: its columns (id first), the INSERT of a row with its id, and its chain digester
+_APPEND = {table: (columns, f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
                    RowDigester(table, columns, ADDED_COLUMNS))
            for table, columns in CHAINED.items()}
+_CHAIN_INSERT = ("INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
+# rows of a page that are written together, in this order (each refers only to rows of the ones before)
+_WRITES = {"posts": None, "versions": _APPEND["versions"][1], "events": _APPEND["events"][1],
+           "identity_conflicts": _APPEND["identity_conflicts"][1], "sightings": _APPEND["sightings"][1],
+           "post_counts": "UPDATE posts SET version_count = ?, current_version = ? WHERE id = ?",
+           "chain": _CHAIN_INSERT}
 # the source definition as `sources` holds it and `source_versions` chains it
 SOURCE_FIELDS = SOURCE_VERSION_COLUMNS[2:-1]
 RUN_FIELDS = RUN_OUTCOME_COLUMNS[2:]
@@ -69,7 +75,14 @@ _SERVER_ACCOUNTS = frozenset({"mastodon"})
 
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
-_VIEW_COUNT = _VIEW_COLUMNS.count(",") + 1
+_VIEW_NAMES = tuple(_VIEW_COLUMNS.split(", "))
+_VIEW_COUNT = len(_VIEW_NAMES)
+_POST_WRITE = (f"INSERT INTO posts (id, platform, native_id, source_id, first_seen_at, owner, {_VIEW_COLUMNS}) "
+               f"VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})")
+# the columns of `posts` that search indexes (posts_fts), filled by the writer, not by triggers
+_FTS_COLUMNS = "title, text, author_handle, author_name"
+_FTS_SET_ORDER = tuple(_FTS_COLUMNS.split(", "))
+_FTS_SET = frozenset(_FTS_SET_ORDER)
 # the post-level facts each version is chained with (versions.facts, a JSON object with these keys)
 POST_FACTS = ("platform", "native_id", "source_id", "owner", "url", "author_id", "author_handle", "author_name",
               "kind", "published_at", "published_raw", "published_where", "language", "reply_to", "quote_of",
@@ -78,8 +91,6 @@ POST_FACTS = ("platform", "native_id", "source_id", "owner", "url", "author_id",
 _CURRENT = ("SELECT p.native_id, p.id, p.status, p.version_count, v.content_sha256, p.owner, p.source_id, "
             "v.extractor, v.extractor_version, v.title, v.text, v.extra "
             "FROM posts p LEFT JOIN versions v ON v.id = p.current_version")
-_CHAIN_INSERT = ("INSERT INTO chain (seq, table_name, row_id, row_sha256, prev_sha256, entry_sha256) "
-                 "VALUES (?, ?, ?, ?, ?, ?)")
 _LOOKUP_CHUNK = 500
 _LOOK_UP = object()  # a post whose prefetched state was used already: look it up again
 
@@ -124,6 +135,14 @@ class Archive:
         self.path = Path(path)
         self.conn = connect(self.path, create=create)
         self._head: tuple[int, str] | None = None  # (last seq, last entry digest) inside a transaction
+        # inside a transaction: the first post and version id it may add (every row from there on is new,
+        # whatever savepoints rolled back, and is indexed for search at COMMIT)
+        self._new_from: tuple[int, int] | None = None
+        self._ids: dict[str, int] = {}  # inside a transaction: the next id of each table it appended to
+        self._rows: dict[str, list[Any]] | None = None  # while a page is observed: its rows, written at once
+        # posts this transaction changed a searched column of, with the values they were indexed with (a
+        # temporary table: it rolls back with the transaction and its savepoints)
+        self.conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS reindexed (id INTEGER PRIMARY KEY, {_FTS_COLUMNS})")
         self._chain_unchained()
 
     def close(self) -> None:
@@ -144,8 +163,13 @@ class Archive:
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
             self._head = self._read_head()
+            self._new_from = self.conn.execute(
+                "SELECT (SELECT coalesce(max(id), 0) + 1 FROM posts), "
+                "(SELECT coalesce(max(id), 0) + 1 FROM versions)").fetchone()
+            self._ids = {}
             try:
                 yield
+                self._index_new_rows()
                 # COMMIT can fail too (disk full, I/O error, a deferred constraint): then nothing of the
                 # transaction is durable, and it is rolled back like any other failure
                 self.conn.execute("COMMIT")
@@ -154,18 +178,44 @@ class Archive:
                     self.conn.execute("ROLLBACK")
                 raise
             finally:
-                self._head = None
+                self._head = self._new_from = None
             return
-        saved_head = self._head
+        saved_head, saved_ids = self._head, dict(self._ids)
         self.conn.execute("SAVEPOINT nested")
         try:
             yield
         except BaseException:
             self.conn.execute("ROLLBACK TO nested")
             self.conn.execute("RELEASE nested")
-            self._head = saved_head
+            self._head, self._ids = saved_head, saved_ids
             raise
         self.conn.execute("RELEASE nested")
+
+    def _index_new_rows(self) -> None:
+        """Index what this transaction added and changed, set-based: FTS5 takes it as one batch (it
+        writes what it holds at every savepoint, so rows indexed one by one cost a segment per page).
+        A changed post leaves the index with the values it was indexed with and comes back with its new
+        ones; a post added here is indexed with what it holds now."""
+        assert self._new_from is not None
+        posts_from, versions_from = self._new_from
+        self.conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {_FTS_COLUMNS}) "
+                          f"SELECT 'delete', id, {_FTS_COLUMNS} FROM temp.reindexed")
+        self.conn.execute(f"INSERT INTO posts_fts (rowid, {_FTS_COLUMNS}) SELECT id, {_FTS_COLUMNS} FROM posts "
+                          f"WHERE id >= ? UNION ALL SELECT p.id, {', '.join(f'p.{c}' for c in _FTS_SET_ORDER)} "
+                          "FROM temp.reindexed r JOIN posts p ON p.id = r.id", (posts_from,))
+        self.conn.execute("DELETE FROM temp.reindexed")
+        self.conn.execute("INSERT INTO versions_fts (rowid, title, text) SELECT id, title, text FROM versions "
+                          "WHERE id >= ?", (versions_from,))
+
+    def _reindex_post(self, post_id: int, columns: Iterable[str], update: Callable[[], Any]) -> None:
+        """Run `update`, which changes `columns` of post `post_id`; an older post whose searched columns
+        change is noted, with the values it was indexed with (the first ones, if changed twice), for
+        re-indexing at COMMIT."""
+        assert self._new_from is not None, "an update outside a transaction"
+        if post_id < self._new_from[0] and not _FTS_SET.isdisjoint(columns):
+            self.conn.execute(f"INSERT OR IGNORE INTO temp.reindexed (id, {_FTS_COLUMNS}) "
+                              f"SELECT id, {_FTS_COLUMNS} FROM posts WHERE id = ?", (post_id,))
+        update()
 
     def head(self) -> tuple[int, str]:
         """The chain's last (seq, entry digest) as this connection sees it (inside a transaction: its own)."""
@@ -175,22 +225,42 @@ class Archive:
         row = self.conn.execute("SELECT seq, entry_sha256 FROM chain ORDER BY seq DESC LIMIT 1").fetchone()
         return (row[0], row[1]) if row else (0, GENESIS)
 
-    def _append(self, table: str, values: dict[str, Any]) -> int:
-        """Insert one row of an append-only table and its chain entry."""
-        columns, insert, _ = _APPEND[table]
-        row = [values.get(name) for name in columns]
-        row[0] = row_id = self.conn.execute(insert, row[1:]).lastrowid
-        self.conn.execute(_CHAIN_INSERT, self._chain_entry(table, row))
-        return row_id
+    def _next_id(self, table: str) -> int:
+        """The id the next row of `table` gets (as SQLite would choose it: one more than the largest),
+        known before the row is written, so that a page's rows can be written together."""
+        row_id = self._ids.get(table)
+        if row_id is None:
+            row_id = self.conn.execute(f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
+        self._ids[table] = row_id + 1
+        return int(row_id)
 
-    def _chain_entry(self, table: str, row: list[Any]) -> tuple[Any, ...]:
-        """The chain entry of a row (its id first) appended next, and the head moved past it."""
+    def _append(self, table: str, values: dict[str, Any]) -> int:
+        """Insert one row of an append-only table and its chain entry (while a page is observed: with
+        the page's other rows)."""
+        columns, insert, digester = _APPEND[table]
+        row = [values.get(name) for name in columns]
+        row[0] = row_id = self._next_id(table)
         assert self._head is not None, "append outside a transaction"
         seq, prev = self._head
-        digest = _APPEND[table][2](row)
-        entry = entry_digest(prev, table, row[0], digest)
+        digest = digester(row)
+        entry = entry_digest(prev, table, row_id, digest)
         self._head = (seq + 1, entry)
-        return (seq + 1, table, row[0], digest, prev, entry)
+        if self._rows is not None:
+            self._rows[table].append(row)
+            self._rows["chain"].append((seq + 1, table, row_id, digest, prev, entry))
+        else:
+            self.conn.execute(insert, row)
+            self.conn.execute(_CHAIN_INSERT, (seq + 1, table, row_id, digest, prev, entry))
+        return row_id
+
+    def _flush(self) -> None:
+        """Write the rows of the page observed so far, one statement per table."""
+        if self._rows is None:
+            return
+        for table, rows in self._rows.items():
+            if rows:
+                self.conn.executemany(_WRITES[table] or _POST_WRITE, rows)
+                rows.clear()
 
     def record_publication(self, **record: Any) -> tuple[dict[str, Any], tuple[Any, ...]]:
         """Append a publication record (a published copy: `archiver snapshot`); returns the row as
@@ -341,36 +411,6 @@ class Archive:
             self._count_run(run_id, result, captures=0)
         return result
 
-    def observe_batch(self, capture_id: int, at: str, observation: Observation, *,
-                      run_id: int | None = None, source_id: str | None = None) -> RecordResult:
-        """`observe` for the large batches of a file import: the same rows, ids and chain entries in the
-        same order, but the posts new to the archive (nearly all of an import) are written with one
-        executemany per table instead of six statements each. Every other post (held already, listed
-        twice, under another owner's identity) is recorded one at a time, as `observe` records it."""
-        result = RecordResult(capture_id=capture_id)
-        with self.transaction():
-            url = self.conn.execute("SELECT coalesce(final_url, requested_url) FROM captures WHERE id = ?",
-                                    (capture_id,)).fetchone()
-            where = origin(url[0]) if url else None
-            current = self._current([(p.platform, p.native_id) for p in observation.posts])
-            new = _NewPosts(self, result, at, source_id, where)
-            seen: list[tuple[int, str, int]] = []
-            for post in observation.posts:
-                key = (post.platform, post.native_id)
-                row = current.pop(key, _LOOK_UP)
-                if row is None and post.versions:
-                    post_id = new.add(post)
-                else:
-                    new.flush()  # what follows reads the archive: everything before it must be in it
-                    if row is _LOOK_UP:
-                        row = self._current([key])[key]
-                    post_id = self._observe_post(result, post, at, source_id, where, row)
-                seen.append((post_id, at, capture_id))
-            new.flush()
-            self._observed(result, observation, seen, at, source_id, where)
-            self._count_run(run_id, result, captures=0)
-        return result
-
     def _record_capture(self, exchange: Exchange, run_id: int | None, source_id: str | None) -> RecordResult:
         payload_sha256 = None
         size = None
@@ -415,18 +455,18 @@ class Archive:
                  source_id: str | None, where: str | None) -> None:
         current: dict[tuple[str, str], Any] = self._current([(p.platform, p.native_id) for p in observation.posts])
         seen: list[tuple[int, str, int]] = []
-        for post in observation.posts:
-            # a post listed twice in one page is looked up again: its first sighting may have changed it
-            key = (post.platform, post.native_id)
-            row = current.pop(key, _LOOK_UP)
-            if row is _LOOK_UP:
-                row = self._current([key])[key]
-            seen.append((self._observe_post(result, post, at, source_id, where, row), at, result.capture_id))
-        self._observed(result, observation, seen, at, source_id, where)
-
-    def _observed(self, result: RecordResult, observation: Observation, seen: list[tuple[int, str, int]],
-                  at: str, source_id: str | None, where: str | None) -> None:
-        """What follows the posts of an observation: their sighting, the posts gone, the source's state."""
+        self._rows = {table: [] for table in _WRITES}
+        try:
+            for post in observation.posts:
+                # a post listed twice in one page is looked up again: its first sighting may have changed it
+                key = (post.platform, post.native_id)
+                row = current.pop(key, _LOOK_UP)
+                if row is _LOOK_UP:
+                    row = self._current([key])[key]
+                seen.append((self._observe_post(result, post, at, source_id, where, row), at, result.capture_id))
+            self._flush()
+        finally:
+            self._rows = None
         if seen:
             self.conn.executemany(
                 "INSERT INTO post_seen (post_id, last_seen_at, last_capture_id) VALUES (?, ?, ?) ON CONFLICT "
@@ -443,6 +483,7 @@ class Archive:
     def _current(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, ...] | None]:
         """What the archive holds for each (platform, native_id) of a page (None: never seen), one query
         per platform and chunk instead of one per post."""
+        self._flush()
         found: dict[tuple[str, str], tuple[Any, ...] | None] = dict.fromkeys(keys)
         by_platform: dict[str, list[str]] = {}
         for platform, native_id in found:
@@ -479,12 +520,13 @@ class Archive:
             conflict_with = row
             row = self._current([(post.platform, native_id)])[(post.platform, native_id)]
         if row is None:
-            # a new post is inserted with its whole current view at once: the full-text index is
-            # written once, not once for an empty row and again for its text
-            post_id = self.conn.execute(
-                f"INSERT INTO posts (platform, native_id, source_id, first_seen_at, owner, {_VIEW_COLUMNS}) "
-                f"VALUES (?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})",
-                (post.platform, native_id, source_id, at, owner, *self._view(post, post.versions[-1]))).lastrowid
+            # a new post is inserted with its whole current view at once (with the page's other rows)
+            post_id = self._next_id("posts")
+            new_row = (post_id, post.platform, native_id, source_id, at, owner, *self._view(post, post.versions[-1]))
+            if self._rows is not None:
+                self._rows["posts"].append(new_row)
+            else:
+                self.conn.execute(_POST_WRITE, new_row)
             status, count, current, stored, read_by = "live", 0, None, None, None
             if conflict_with is not None:
                 self._append("identity_conflicts", {
@@ -509,11 +551,12 @@ class Archive:
             if stored is not None and (draft.title, draft.text, _json(draft.extra)) == stored:
                 continue
             stored = None
-            digest = content_digest(draft.title, draft.text, draft.extra)
+            digest = draft.content_sha256 or content_digest(draft.title, draft.text, draft.extra)
             if digest == current:
                 continue
             if len(post.versions) > 1 or reread:
                 if known is None:
+                    self._flush()
                     known = {(r[0], r[1]) for r in self.conn.execute(
                         "SELECT content_sha256, claimed_at FROM versions WHERE post_id = ?", (post_id,))}
                 if (digest, draft.claimed_at) in known:
@@ -553,17 +596,26 @@ class Archive:
             self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})
             result.restored += 1
         if row is None:
-            self.conn.execute("UPDATE posts SET version_count = ?, current_version = ? WHERE id = ?",
-                              (count, latest_version, post_id))
+            if self._rows is not None:
+                self._rows["post_counts"].append((count, latest_version, post_id))
+            else:
+                self.conn.execute(_WRITES["post_counts"], (count, latest_version, post_id))
             if latest_draft is not post.versions[-1] and latest_draft is not None:
                 # the page repeated a content already taken: the view shows the version that is current
+                self._flush()
                 self.conn.execute("UPDATE posts SET title = ?, text = ? WHERE id = ?",
                                   (latest_draft.title, latest_draft.text, post_id))
         elif latest_draft is not None:
-            self.conn.execute(
-                f"UPDATE posts SET ({_VIEW_COLUMNS}, version_count, current_version) = "
-                f"({', '.join('?' * _VIEW_COUNT)}, ?, ?) WHERE id = ?",
-                (*self._view(post, latest_draft), count, latest_version, post_id))
+            # only the columns that changed are written: each one written rewrites its indexes (and, for
+            # the searched ones, the post's search entry)
+            self._flush()
+            held = self.conn.execute(f"SELECT {_VIEW_COLUMNS} FROM posts WHERE id = ?", (post_id,)).fetchone()
+            changed = {name: value for name, value, old in zip(_VIEW_NAMES, self._view(post, latest_draft), held,
+                                                               strict=True) if value != old}
+            changed.update(version_count=count, current_version=latest_version)
+            self._reindex_post(post_id, changed, lambda: self.conn.execute(
+                f"UPDATE posts SET {', '.join(f'{name} = ?' for name in changed)} WHERE id = ?",
+                (*changed.values(), post_id)))
         elif status != "live":
             # restored as it was: the view keeps the facts its current version was seen with
             self.conn.execute("UPDATE posts SET status = 'live' WHERE id = ?", (post_id,))
@@ -615,91 +667,6 @@ class Archive:
         return self._append("events", {"post_id": post_id, "type": kind, "at": at,
                                        "capture_id": capture_id, "version_id": version_id,
                                        "details": _json(details)})
-
-
-class _NewPosts:
-    """Posts new to the archive, held as rows and written with one executemany per table. Each row gets
-    the id SQLite would give it (one past the largest: these tables have no AUTOINCREMENT) and its chain
-    entry in the order `_observe_post` appends them; `flush` writes them before anything else is."""
-
-    def __init__(self, archive: Archive, result: RecordResult, at: str, source_id: str | None,
-                 where: str | None) -> None:
-        self.archive, self.result, self.at, self.source_id, self.where = archive, result, at, source_id, where
-        self.next_id: dict[str, int] = {}
-        self.rows: dict[str, list[list[Any]]] = {"posts": [], "versions": [], "events": []}
-        self.chain: list[tuple[Any, ...]] = []
-        self.current: list[tuple[int, int]] = []  # (current version, post id)
-
-    def _id(self, table: str) -> int:
-        if table not in self.next_id:
-            self.next_id[table] = self.archive.conn.execute(
-                f"SELECT coalesce(max(id), 0) + 1 FROM {table}").fetchone()[0]
-        row_id = self.next_id[table]
-        self.next_id[table] = row_id + 1
-        return row_id
-
-    def _append(self, table: str, values: dict[str, Any]) -> int:
-        row = [values.get(name) for name in CHAINED[table]]
-        row[0] = self._id(table)
-        self.rows[table].append(row)
-        self.chain.append(self.archive._chain_entry(table, row))
-        return int(row[0])
-
-    def add(self, post: PostDraft) -> int:
-        """A post no sighting has recorded, with the versions and events `_observe_post` gives one."""
-        archive, result, at = self.archive, self.result, self.at
-        post_id = self._id("posts")
-        owner = owner_of(post, self.where)
-        count, current, facts = 0, None, None
-        latest_version, latest_draft = 0, post.versions[-1]
-        for draft in post.versions:
-            digest = draft.content_sha256 or content_digest(draft.title, draft.text, draft.extra)
-            if digest == current:
-                continue
-            count += 1
-            if facts is None:
-                facts = archive._facts(post, post.native_id, self.source_id, owner)
-            latest_version = self._append("versions", {
-                "post_id": post_id, "number": count, "canonical_rule": CANONICAL_RULE,
-                "title": draft.title, "text": draft.text, "extra": _json(draft.extra),
-                "content_sha256": digest, "raw": draft.raw, "capture_id": result.capture_id,
-                "observed_at": at, "claimed_at": draft.claimed_at, "extractor": post.extractor,
-                "extractor_version": post.extractor_version, "facts": facts,
-            })
-            latest_draft = draft
-            edited = count > 1 and bool(draft.claimed_at)
-            self._append("events", {"post_id": post_id, "type": "edited" if count > 1 else "first_seen", "at": at,
-                                    "capture_id": result.capture_id, "version_id": latest_version,
-                                    "details": _json({"claimed_at": draft.claimed_at}) if edited else None})
-            current = digest
-        result.new += 1
-        result.edited += count - 1
-        self.rows["posts"].append([post_id, post.platform, post.native_id, self.source_id, at, owner,
-                                   *archive._view(post, latest_draft), count])
-        self.current.append((latest_version, post_id))
-        return post_id
-
-    def flush(self) -> None:
-        if not self.rows["posts"]:
-            return
-        conn = self.archive.conn
-        # posts first (versions and events refer to them), their current version once it exists
-        conn.executemany(_INSERT_NEW_POSTS, self.rows["posts"])
-        for table in ("versions", "events"):
-            conn.executemany(_APPEND_WITH_ID[table], self.rows[table])
-        conn.executemany(_CHAIN_INSERT, self.chain)
-        conn.executemany("UPDATE posts SET current_version = ? WHERE id = ?", self.current)
-        for rows in self.rows.values():
-            rows.clear()
-        self.chain.clear()
-        self.current.clear()
-        self.next_id.clear()
-
-
-_INSERT_NEW_POSTS = (f"INSERT INTO posts (id, platform, native_id, source_id, first_seen_at, owner, {_VIEW_COLUMNS}, "
-                     f"version_count) VALUES ({', '.join('?' * (_VIEW_COUNT + 7))})")
-_APPEND_WITH_ID = {table: f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-                   for table, columns in CHAINED.items()}
 
 
 class WriterThread:

@@ -50,7 +50,7 @@ def probe_sources(config: Config, db_path: Path, *, max_requests: int) -> Iterat
 
 def _probe(source: Source, fetcher: Fetcher, archive: Archive, view: ArchiveView, budget: int) -> ProbeResult:
     limit = min(budget, int(option_value(source, "max_requests")))
-    report = jobs.run_source(with_options(source, max_requests=limit), fetcher, jobs.direct(archive), view)
+    report = jobs.run_source(with_options(source, max_requests=limit), fetcher, jobs.submit_now(archive), view)
     failures = [p for p in report.problems if not p.startswith(jobs.BUDGET_STOP)]
     if report.outcome == "failed" and report.error and report.error not in failures:
         failures.insert(0, report.error)

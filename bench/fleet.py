@@ -72,7 +72,7 @@ def poll(sources: list[Source], workers: int, db: Path) -> list[tuple[float, flo
         for _ in range(2):
             cpu, started = cpu_seconds(), time.perf_counter()
             with ThreadPoolExecutor(workers) as pool:
-                reports = list(pool.map(lambda s: run_source(s, fetcher, writer.call, view), sources))
+                reports = list(pool.map(lambda s: run_source(s, fetcher, writer.submit, view), sources))
             outcomes: dict[str, int] = {}
             for report in reports:
                 outcomes[report.outcome] = outcomes.get(report.outcome, 0) + 1

@@ -157,7 +157,7 @@ def cycle(sources: list[Source], fetcher: Fetcher, writer: WriterThread, view: A
           workers: int) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        reports = list(pool.map(lambda s: run_source(s, fetcher, writer.call, view), sources))
+        reports = list(pool.map(lambda s: run_source(s, fetcher, writer.submit, view), sources))
     seconds = time.perf_counter() - started
     outcomes: dict[str, int] = {}
     for report in reports:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from archiver.archive import Archive
 from archiver.config import Settings
 from archiver.fetch import Fetcher
-from archiver.jobs import RunReport, direct, run_source
+from archiver.jobs import RunReport, run_source, submit_now
 from archiver.models import Exchange, Source
 from archiver.view import ArchiveView
 from tests.loopback import Reply
@@ -44,7 +44,7 @@ def poll(db_path: Path, source: Source, **settings: Any) -> RunReport:
     with Archive(db_path, create=True) as archive:
         view = ArchiveView(db_path)
         try:
-            return run_source(source, fetcher, direct(archive), view)
+            return run_source(source, fetcher, submit_now(archive), view)
         finally:
             view.close()
             fetcher.close()

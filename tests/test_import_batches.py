@@ -1,6 +1,7 @@
-"""The X archive import at the writer's batch path, read in a second process: every row, id and chain
-entry exactly as one-at-a-time recording gives them, whatever the batch size; a bad entry mid-file still
-gives its partial or failed run with what was read before it written and nothing inferred."""
+"""The X archive import read in a second process and written at the writer's batch path: every row, id
+and chain entry exactly as reading in the writer's own process gives them, whatever the batch size; a bad
+entry mid-file still gives its partial or failed run with what was read before it written and nothing
+inferred."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from click.testing import CliRunner
 
 from archiver.archive import Archive
 from archiver.cli import main
-from archiver.importers import filecapture
+from archiver.importers import filecapture, x_archive
 from archiver.importers.filecapture import ImportFailed
 from archiver.importers.reader import ReadInProcess, pack, unpack
 from archiver.importers.x_archive import import_x_archive
@@ -89,14 +90,27 @@ def import_all(db_path: Path, files: tuple[Path, ...]) -> None:
             import_x_archive(archive, path, progress=False)
 
 
+class ReadHere:
+    """The import's reading done in the importing process itself, the writer digesting every version."""
+
+    def __init__(self, produce: Any, problems: list[str]) -> None:
+        self.produce, self.problems = produce, problems
+
+    def __enter__(self) -> Iterator[tuple[int, Observation]]:
+        return filecapture.batches(self.produce(self.problems, lambda n: None))
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
 @pytest.mark.usefixtures("fixed_clock")
-def test_batch_path_writes_every_row_and_chain_entry_as_one_at_a_time_recording(
+def test_reading_in_a_second_process_writes_every_row_and_chain_entry_as_reading_in_the_writer(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     files = three_imports(tmp_path)
     monkeypatch.setattr(filecapture, "BATCH", 4)
     import_all(tmp_path / "batched.db", files)
-    with monkeypatch.context() as patched:  # the same import, each post recorded by `observe`
-        patched.setattr(Archive, "observe_batch", Archive.observe)
+    with monkeypatch.context() as patched:
+        patched.setattr(x_archive, "ReadInProcess", ReadHere)
         import_all(tmp_path / "single.db", files)
     batched, single = dump(tmp_path / "batched.db"), dump(tmp_path / "single.db")
     assert batched == single

@@ -74,7 +74,7 @@ def test_a_parser_crash_is_one_log_line_and_one_line_reason(tmp_path: Path, capl
             archive.sync_sources([source.as_row()])
             view = ArchiveView(db)
             caplog.set_level(logging.DEBUG, logger="archiver")
-            report = jobs.run_source(source, fetcher, jobs.direct(archive), view)
+            report = jobs.run_source(source, fetcher, jobs.submit_now(archive), view)
             view.close()
     assert report.outcome == "failed"
     assert report.error == ("feed parser failed: ImportError: lxml.html.clean module is now a separate project "

@@ -98,7 +98,7 @@ def import_batches(archive: Archive, path: Path, digest: str, size: int,
     report = ImportReport(path=str(path), digest=digest, capture_id=capture_id, run_id=run_id)
     try:
         for units, batch in observed:
-            result = archive.observe_batch(capture_id, utcnow(), batch, run_id=run_id)
+            result = archive.observe(capture_id, utcnow(), batch, run_id=run_id)
             report.posts += len(batch.posts)
             report.new += result.new
             report.edited += result.edited
