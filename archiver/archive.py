@@ -551,7 +551,7 @@ class Archive:
             if stored is not None and (draft.title, draft.text, _json(draft.extra)) == stored:
                 continue
             stored = None
-            digest = content_digest(draft.title, draft.text, draft.extra)
+            digest = draft.content_sha256 or content_digest(draft.title, draft.text, draft.extra)
             if digest == current:
                 continue
             if len(post.versions) > 1 or reread:

@@ -129,6 +129,9 @@ class VersionDraft:
     extra: dict[str, Any] = field(default_factory=dict)  # other content that counts as an edit
     raw: str | None = None  # the raw fragment (JSON or HTML) this content was read from
     claimed_at: str | None = None  # when the platform says this content was made
+    # the content's digest (archiver/canonical.py) when an import's reader process computed it beside the
+    # writer, once the version was complete; None: the writer digests it
+    content_sha256: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Benchmark: peak memory of `archiver import x-archive` does not grow with the archive's size.
 Writes an X archive tweets.js of N tweets (streamed to disk), imports it in a child process, and
-prints the child's peak RSS for each size and the ratio of the largest to the smallest.
+prints the peak RSS of the import (its process and its reader process added up) for each size and the
+ratio of the largest to the smallest.
 
     python bench/import_memory.py [--sizes 20000 200000] [--keep DIR]
 """
@@ -11,7 +12,6 @@ import argparse
 import datetime as dt
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,16 +43,16 @@ def write_archive(path: Path, count: int, seed: int = 7) -> None:
 
 
 def import_in_child(archive_file: Path, db_path: Path) -> tuple[float, int]:
-    """Seconds taken and the child's peak RSS in KiB (ru_maxrss of the finished child)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "archiver", "import", "x-archive", "--db", str(db_path),
-                    str(archive_file)], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # RUSAGE_CHILDREN keeps the largest child so far: run the sizes smallest first, and a later
-    # child that used less would show the earlier peak (so the ratio can only be overstated)
-    return seconds, max(peak, before)
+    """Seconds taken and the peak RSS in KiB of the importing process plus that of its reader process
+    (bench/tree_rss.py: an upper bound of their peak together)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as tree:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / "bench" / "tree_rss.py"), tree.name, "-m", "archiver", "import",
+                        "x-archive", "--db", str(db_path), str(archive_file)], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        seconds = time.perf_counter() - started
+        writer_kib, reader_kib = tree.read().split()[:2]
+    return seconds, int(writer_kib) + int(reader_kib)
 
 
 def main() -> None:

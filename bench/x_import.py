@@ -1,8 +1,9 @@
 """Benchmark 4: importing an X archive, against twitter-to-sqlite 0.22 on the same tweets, in the same
 run. Writes N tweets as `tweets.js` (for `archiver import x-archive`) and as the legacy `tweet.js` that
 twitter-to-sqlite reads (`window.YTD.tweet.part0 = [{"tweet": {...}}, ...]`), runs each import as a
-child under /usr/bin/time and takes the wall time and the peak RSS the kernel reports for it. Then our
-import alone at a large size, for the ratio of peak memory large / small.
+child under /usr/bin/time and takes the wall time and the peak RSS the kernel reports for it (ours: of
+the importing process plus its reader process, bench/tree_rss.py), and the peak PSS of each child's
+process tree, sampled. Then our import alone at a large size, for the ratio of peak memory large / small.
 
     python bench/x_import.py [--tweets 50000] [--large 1000000] [--repeat 5] [--rows FILE]
 
@@ -17,6 +18,7 @@ import argparse
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -49,20 +51,54 @@ def legacy_copy(tweets_js: Path, tweet_js: Path) -> None:
             out.write(chunk)
 
 
-def timed(command: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one child, as GNU time reads them from wait4()."""
+def tree_pss(pid: int) -> int:
+    """PSS in KiB of a process and all its descendants now (pages shared between them counted once,
+    split among the sharers); 0 for processes already gone."""
+    total = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+                break
+        children = [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return total
+    return total + sum(tree_pss(child) for child in children)
+
+
+SAMPLE = 0.02  # seconds between samples of the process tree's PSS
+
+
+def timed(command: list[str]) -> tuple[float, int, int]:
+    """(wall seconds, peak RSS in KiB as GNU time reads it from wait4(), peak PSS in KiB of the process
+    tree, sampled every SAMPLE seconds) of one child."""
     with tempfile.NamedTemporaryFile("r", suffix=".time") as report:
-        subprocess.run([TIME, "-f", "%e %M", "-o", report.name, *command], check=True, cwd=ROOT,
-                       stdout=subprocess.DEVNULL)
+        child = subprocess.Popen([TIME, "-f", "%e %M", "-o", report.name, *command], cwd=ROOT,
+                                 stdout=subprocess.DEVNULL)
+        pss = 0
+        while child.poll() is None:
+            pss = max(pss, tree_pss(child.pid))
+            time.sleep(SAMPLE)
+        if child.returncode:
+            raise subprocess.CalledProcessError(child.returncode, command)
         seconds, kib = report.read().split()[-2:]
-    return float(seconds), int(kib)
+    return float(seconds), int(kib), pss
 
 
-def ours(archive_file: Path, db: Path) -> tuple[float, int]:
-    """Our import into a new archive (made first: importing never creates an archive implicitly)."""
+def ours(archive_file: Path, db: Path) -> tuple[float, int, int]:
+    """Our import into a new archive (made first: importing never creates an archive implicitly): wall
+    seconds, the peak RSS of the importing process plus that of its reader process (an upper bound of
+    their peak together: it counts twice the pages they share since the fork), and the tree's peak PSS."""
     subprocess.run([sys.executable, "-m", "archiver", "init", "--db", str(db)], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return timed([sys.executable, "-m", "archiver", "import", "x-archive", "--db", str(db), str(archive_file)])
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as tree:
+        seconds, _, pss = timed([sys.executable, str(BENCH / "tree_rss.py"), tree.name, "-m", "archiver", "import",
+                                 "x-archive", "--db", str(db), str(archive_file)])
+        writer_kib, reader_kib, writer_cpu, reader_cpu = tree.read().split()
+    print(f"  archiver: writer {int(writer_kib) / 1024:.0f} MiB, {float(writer_cpu):.1f} s CPU; "
+          f"reader {int(reader_kib) / 1024:.0f} MiB, {float(reader_cpu):.1f} s CPU", flush=True)
+    return seconds, int(writer_kib) + int(reader_kib), pss
 
 
 SPEED_TARGET = 1.0
@@ -79,25 +115,29 @@ def measure(tweets: int, large: int | None, folder: Path, repeat: int) -> list[R
         for db in (folder / "peer.db", folder / "ours.db"):
             for leftover in folder.glob(db.name + "*"):
                 leftover.unlink()
-        peer_seconds, peer_kib = timed([str(peer_command()), "import", str(folder / "peer.db"), str(legacy)])
-        our_seconds, our_kib = ours(small_js, folder / "ours.db")
-        pairs.append((our_seconds, our_kib, peer_seconds, peer_kib))
-        print(f"run {number + 1}, {tweets:,} tweets: archiver {our_seconds:.1f} s, {our_kib / 1024:.0f} MiB; "
-              f"twitter-to-sqlite {peer_seconds:.1f} s, {peer_kib / 1024:.0f} MiB", flush=True)
-    (our_seconds, our_kib, peer_seconds, peer_kib), spread = median_run(pairs, lambda p: p[2] / p[0])
+        peer = timed([str(peer_command()), "import", str(folder / "peer.db"), str(legacy)])
+        mine = ours(small_js, folder / "ours.db")
+        pairs.append((mine, peer))
+        print(f"run {number + 1}, {tweets:,} tweets: archiver {mine[0]:.1f} s, {mine[1] / 1024:.0f} MiB RSS, "
+              f"{mine[2] / 1024:.0f} MiB PSS; twitter-to-sqlite {peer[0]:.1f} s, {peer[1] / 1024:.0f} MiB RSS, "
+              f"{peer[2] / 1024:.0f} MiB PSS", flush=True)
+    ((our_seconds, our_kib, our_pss), (peer_seconds, peer_kib, peer_pss)), spread = median_run(
+        pairs, lambda p: p[1][0] / p[0][0])
     n = f"{tweets // 1000}k"
     rows = [
         Row(f"4. X import {n}: speed (peer s / ours s)", f"{our_seconds:.1f} s", f"{peer_seconds:.1f} s",
             peer_seconds / our_seconds, f"≥ {SPEED_TARGET:.2f}", peer_seconds / our_seconds >= SPEED_TARGET, spread),
         Row(f"4. X import {n}: peak RSS (ours / peer)", f"{our_kib / 1024:.0f} MiB", f"{peer_kib / 1024:.0f} MiB",
             our_kib / peer_kib, "≤ 0.33", our_kib / peer_kib <= 1 / 3),
+        Row(f"4. X import {n}: peak PSS (ours / peer)", f"{our_pss / 1024:.0f} MiB",
+            f"{peer_pss / 1024:.0f} MiB", our_pss / peer_pss, "≤ 0.33", our_pss / peer_pss <= 1 / 3),
     ]
     if large:
         for path in (small_js, legacy, *folder.glob("peer.db*")):
             path.unlink()
         large_js = folder / "tweets-large.js"
         write_archive(large_js, large)
-        large_seconds, large_kib = ours(large_js, folder / "ours-large.db")
+        large_seconds, large_kib, _ = ours(large_js, folder / "ours-large.db")
         print(f"{large:,} tweets: archiver {large_seconds:.1f} s, {large_kib / 1024:.0f} MiB", flush=True)
         rows.append(Row(f"4. X import peak RSS {large // 1000}k / {n} (ours)", f"{large_kib / 1024:.0f} MiB",
                         f"{our_kib / 1024:.0f} MiB", large_kib / our_kib, "≤ 1.20", large_kib / our_kib <= 1.2))

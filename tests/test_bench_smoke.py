@@ -19,6 +19,7 @@ EXPECTED_ROWS = [
     "3. second cycle (304): body + header bytes",
     "4. X import 2k: speed (peer s / ours s)",
     "4. X import 2k: peak RSS (ours / peer)",
+    "4. X import 2k: peak PSS (ours / peer)",
     "5. Datasette p95: table page",
     "5. Datasette p95: facet (author_handle)",
     "5. Datasette p95: rare-word search",

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from tqdm import tqdm
+
 from archiver.archive import Archive
 from archiver.database import ArchiveError
 from archiver.models import Exchange, Observation, utcnow
@@ -67,12 +69,23 @@ def previous_import(archive: Archive, digest: str) -> int | None:
 def import_observations(archive: Archive, path: Path, digest: str, size: int,
                         observations: Iterator[Observation], problems: list[str], *, what: str,
                         progress: bool = True, total: int | None = None) -> ImportReport:
-    """Record `path` as one capture and every observation against it, or report that these bytes
-    were imported before. Entries that cannot be read are left out and named in `problems` (the run
-    then ends as partial, or as failed when nothing could be read); a file that cannot be read on ends
-    the run as failed at once. What was written stays: importing again completes it."""
+    """Record `path` as one capture and every observation against it, in batches (`import_batches`),
+    with a bar over `total` entries (None: a counter without ETA)."""
+    shown = bar(f"importing {path.name}", total, " entries", enabled=progress)
+    return import_batches(archive, path, digest, size, batches(observations), problems, what=what, shown=shown)
+
+
+def import_batches(archive: Archive, path: Path, digest: str, size: int,
+                   observed: Iterable[tuple[int, Observation]], problems: list[str], *, what: str,
+                   shown: tqdm) -> ImportReport:
+    """Record `path` as one capture and every batch of posts against it, each in one transaction (`shown`
+    told of each batch's units once it is committed), or report that these bytes were imported before.
+    Entries that cannot be read are left out and named in `problems` (the run then ends as partial, or as
+    failed when nothing could be read); a file that cannot be read on ends the run as failed at once.
+    What was written stays: importing again completes it."""
     earlier = previous_import(archive, digest)
     if earlier is not None:
+        shown.close()
         return ImportReport(path=str(path), digest=digest, capture_id=earlier, already=True)
     run_id = archive.start_run("import")
     now = utcnow()
@@ -83,15 +96,14 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
                         details={"name": path.name, "size": size, "imported_at": now, "format": what})
     capture_id = archive.record(exchange, None, run_id=run_id).capture_id
     report = ImportReport(path=str(path), digest=digest, capture_id=capture_id, run_id=run_id)
-    shown = bar(f"importing {path.name}", total, " entries", enabled=progress)  # total None: no ETA
     try:
-        for entries, batch in _batches(observations):
+        for units, batch in observed:
             result = archive.observe(capture_id, utcnow(), batch, run_id=run_id)
             report.posts += len(batch.posts)
             report.new += result.new
             report.edited += result.edited
             report.deleted += result.deleted
-            shown.update(entries)
+            shown.update(units)
     except Exception as exc:
         failure = exc if isinstance(exc, ImportFailed) else ImportFailed(f"{path}: {type(exc).__name__}: {exc}")
         archive.finish_run(run_id, "failed", str(failure), {"posts": report.posts, "problems": problems[:50]})
@@ -108,7 +120,7 @@ def import_observations(archive: Archive, path: Path, digest: str, size: int,
     return report
 
 
-def _batches(observations: Iterator[Observation]) -> Iterator[tuple[int, Observation]]:
+def batches(observations: Iterator[Observation]) -> Iterator[tuple[int, Observation]]:
     """Observations merged into batches of about BATCH posts, each with how many entries it merges;
     when the file breaks off, what was read before the break is still written."""
     chunk: list[Observation] = []

@@ -14,11 +14,13 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
 from archiver.archive import Archive
-from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_observations
+from archiver.importers.filecapture import ImportFailed, ImportReport, file_digest, import_batches
+from archiver.importers.reader import ReadInProcess
 from archiver.models import Gone, Observation, PostDraft, VersionDraft, format_time
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.social import dumps, numeric
@@ -159,16 +161,26 @@ def find_files(path: Path) -> ArchiveFiles:
 
 def import_x_archive(archive: Archive, path: Path, *, progress: bool = True) -> ImportReport:
     files = find_files(path)
-    digest, size = files.digest()
+    try:
+        digest, size = files.digest()
+        total = files.size(POST_KINDS)
+    finally:
+        if files.zip is not None:
+            files.zip.close()
     problems: list[str] = []
+    # progress in bytes of the tweet files read: their number of entries is known only at the end
+    shown = bar(f"importing {path.name}", total, "B", enabled=progress, scale=True)
+    with ReadInProcess(partial(_read, path), problems) as read:
+        return import_batches(archive, path, digest, size, read, problems, what="x-archive", shown=shown)
+
+
+def _read(path: Path, problems: list[str], advance: Callable[[int], object]) -> Iterator[Observation]:
+    """The archive's observations, as its reader process reads them."""
+    files = find_files(path)
     with ExitStack() as stack:
         if files.zip is not None:
             stack.callback(files.zip.close)
-        # progress in bytes of the tweet files read: their number of entries is known only at the end
-        shown = stack.enter_context(bar(f"importing {path.name}", files.size(POST_KINDS), "B", enabled=progress,
-                                        scale=True))
-        return import_observations(archive, path, digest, size, _observations(files, stack, problems, shown.update),
-                                   problems, what="x-archive", progress=False)
+        yield from _observations(files, stack, problems, advance)
 
 
 def _observations(files: ArchiveFiles, stack: ExitStack, problems: list[str],
