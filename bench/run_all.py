@@ -18,7 +18,7 @@ sys.path.insert(0, str(BENCH))
 from table import Row, load, print_table  # noqa: E402
 
 FULL = {
-    "ingest": ["ingest.py", "--posts", "200000", "--per-page", "50", "--repeat", "5"],
+    "ingest": ["ingest.py", "--posts", "50000", "--per-page", "50", "--repeat", "5"],
     "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100", "--repeat", "5"],
     "x": ["x_import.py", "--tweets", "50000", "--large", "1000000", "--repeat", "5"],
     "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
