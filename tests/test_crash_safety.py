@@ -91,9 +91,12 @@ def test_sigkill_of_the_service_mid_ingest_loses_nothing_and_closes_its_runs_as_
 
     rng = random.Random(20261201)
     slow = threading.Event()  # never set: holds each feed answer a moment, so runs are open when killed
+    held = threading.Event()  # cleared on every other start: no answer until the kill, so a run is open then
+    held.set()
 
     def feed(n: int):
         def route(handler: object) -> Reply:
+            held.wait(60)
             slow.wait(0.2)
             items = {k: f"Ministry {n} statement {k}." for k in range(1, 4)}
             return Reply(200, rss(server.base, n, items), {"Content-Type": "application/rss+xml"})
@@ -113,7 +116,9 @@ def test_sigkill_of_the_service_mid_ingest_loses_nothing_and_closes_its_runs_as_
         killed_open: set[int] = set()
         committed: set[tuple[str, int]] = set()
         last_run = 0
-        for _ in range(SERVICE_KILLS):
+        for kill in range(SERVICE_KILLS):
+            if kill % 2 == 0:
+                held.clear()
             process = start(db, config, "--no-serve", log=log)
             try:
                 wait_for(lambda lr=last_run: db.exists() and _runs_after(db, lr), 60, "a run of the new process")
@@ -121,6 +126,7 @@ def test_sigkill_of_the_service_mid_ingest_loses_nothing_and_closes_its_runs_as_
             finally:
                 process.kill()
                 process.wait()
+                held.set()
             killed_open |= {row[0] for row in query(db, "SELECT id FROM runs WHERE outcome IS NULL")}
             committed |= {("runs", r[0]) for r in query(db, "SELECT id FROM runs")}
             committed |= {("captures", r[0]) for r in query(db, "SELECT id FROM captures")}
