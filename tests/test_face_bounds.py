@@ -18,8 +18,7 @@ import requests
 
 from archiver.archive import Archive
 from archiver.models import Observation
-from archiver.publish.server import datasette_command
-from tests.test_publish import FIRST, SECOND, Built, Server, _exchange, _post, build_archive, free_port, start_datasette
+from tests.test_publish import FIRST, SECOND, Built, Server, _exchange, _post, build_archive, serve_archive
 
 TIME_LIMIT_S = 2.0  # the plugin's sql_time_limit_ms
 ANSWER_BOUND_S = 10.0  # generous: the time limit plus a busy CI machine; a hang is what this catches
@@ -86,10 +85,7 @@ def _long_post_id(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def server(built: Built) -> Iterator[Server]:
-    port = free_port()
-    running = start_datasette(datasette_command(built.path, port=port), f"http://127.0.0.1:{port}")
-    yield running
-    running.stop()
+    yield from serve_archive(built.path)
 
 
 def peak_rss_kb(server: Server) -> int:

@@ -23,11 +23,10 @@ from click.testing import CliRunner
 from selectolax.lexbor import LexborHTMLParser as HTMLParser
 
 from archiver.cli import main
-from archiver.publish.server import datasette_command
 from tests.cdp import Chromium
 from tests.conftest import FIXTURES
 from tests.test_browser import ARTIFACTS, CHROMIUM
-from tests.test_publish import Server, free_port, page, start_datasette
+from tests.test_publish import Server, free_port, page, serve_archive, start_datasette
 
 VERIFIER = Path(__file__).resolve().parent.parent / "tools" / "verify_evidence.py"
 EDITED = "1576994746135764992"  # twarc2/edited.jsonl: a tweet edited once, imported before the checkpoint
@@ -62,10 +61,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
 
 @pytest.fixture(scope="module")
 def server(logged: Logged) -> Iterator[Server]:
-    port = free_port()
-    running = start_datasette(datasette_command(logged.db, port=port), f"http://127.0.0.1:{port}")
-    yield running
-    running.stop()
+    yield from serve_archive(logged.db)
 
 
 def get(server: Server, path: str) -> requests.Response:

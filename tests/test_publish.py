@@ -144,12 +144,17 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     return build_archive(tmp_path_factory.mktemp("publish") / "archive.db")
 
 
-@pytest.fixture(scope="module")
-def server(built: Built) -> Iterator[Server]:
+def serve_archive(path: Path) -> Iterator[Server]:
+    """Datasette as `archiver serve` runs it, on a free loopback port, for a module's `server` fixture."""
     port = free_port()
-    running = start_datasette(datasette_command(built.path, port=port), f"http://127.0.0.1:{port}")
+    running = start_datasette(datasette_command(path, port=port), f"http://127.0.0.1:{port}")
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def server(built: Built) -> Iterator[Server]:
+    yield from serve_archive(built.path)
 
 
 def counts(path: Path) -> dict[str, int]:
