@@ -618,25 +618,41 @@ def _runs(archive: _Archive, report: VerifyReport) -> None:
                      fields=RUN_FIELDS, unchained="WHERE v.outcome IS NOT NULL OR c.k IS NOT NULL")
 
 
-def _fts(archive: _Archive, report: VerifyReport) -> None:
-    """Rebuild the full-text index from `posts` in a temporary table and compare their vocabularies
-    (term, documents, occurrences): search finds exactly what the current view holds."""
+def _search_index(archive: _Archive, report: VerifyReport, index: str, content: str, columns: str,
+                  rows: str) -> None:
+    """Rebuild a full-text index from the table it indexes in a temporary table and compare their
+    vocabularies (term, documents, occurrences): search finds exactly what that table holds."""
     conn = archive.conn
-    if "posts_fts" not in archive.tables:
+    if index not in archive.tables:  # an archive older than the index
         return
-    tokenizer = "unicode61 remove_diacritics 2"
-    conn.execute("DROP TABLE IF EXISTS temp.fts_rebuilt")
-    conn.execute(f"CREATE VIRTUAL TABLE temp.fts_rebuilt USING fts5 (title, text, author_handle, author_name, "
-                 f"tokenize = '{tokenizer}')")
-    conn.execute("INSERT INTO temp.fts_rebuilt (rowid, title, text, author_handle, author_name) "
-                 "SELECT id, title, text, author_handle, author_name FROM posts")
-    conn.execute("CREATE VIRTUAL TABLE temp.fts_rebuilt_terms USING fts5vocab (temp, fts_rebuilt, row)")
-    conn.execute("CREATE VIRTUAL TABLE temp.fts_terms USING fts5vocab (main, posts_fts, row)")
+    rebuilt = f"temp.{index}_rebuilt"
+    conn.execute(f"DROP TABLE IF EXISTS {rebuilt}")
+    conn.execute(f"CREATE VIRTUAL TABLE {rebuilt} USING fts5 ({columns}, tokenize = '{_TOKENIZER}')")
+    conn.execute(f"INSERT INTO {rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
+    for name, schema, table in (("rebuilt_terms", "temp", f"{index}_rebuilt"), ("terms", "main", index)):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{index}_{name}")
+        conn.execute(f"CREATE VIRTUAL TABLE temp.{index}_{name} USING fts5vocab ({schema}, {table}, row)")
+    terms, rebuilt_terms = f"temp.{index}_terms", f"temp.{index}_rebuilt_terms"
     for term, docs, count in conn.execute(
-            "SELECT * FROM (SELECT * FROM temp.fts_terms EXCEPT SELECT * FROM temp.fts_rebuilt_terms) UNION ALL "
-            "SELECT * FROM (SELECT * FROM temp.fts_rebuilt_terms EXCEPT SELECT * FROM temp.fts_terms) LIMIT 5"):
-        report.problems.append(f"posts_fts: the index of term {term!r} ({docs} posts, {count} occurrences) "
-                               "does not match the posts it indexes")
+            f"SELECT * FROM (SELECT * FROM {terms} EXCEPT SELECT * FROM {rebuilt_terms}) UNION ALL "
+            f"SELECT * FROM (SELECT * FROM {rebuilt_terms} EXCEPT SELECT * FROM {terms}) LIMIT 5"):
+        report.problems.append(f"{index}: the index of term {term!r} ({docs} {rows}, {count} occurrences) "
+                               f"does not match the {rows} it indexes")
+
+
+# the tokenizer of both search indexes (db/migrations: posts_fts, versions_fts)
+_TOKENIZER = "unicode61 remove_diacritics 2"
+
+
+def _posts_fts(archive: _Archive, report: VerifyReport) -> None:
+    """The search of current texts (posts_fts) finds exactly what `posts` holds."""
+    _search_index(archive, report, "posts_fts", "posts", "title, text, author_handle, author_name", "posts")
+
+
+def _versions_fts(archive: _Archive, report: VerifyReport) -> None:
+    """The search of every version (versions_fts) finds exactly what `versions` holds: a word it matched
+    is a word of that version."""
+    _search_index(archive, report, "versions_fts", "versions", "title, text", "versions")
 
 
 def _facet_counts(archive: _Archive, report: VerifyReport) -> None:
@@ -655,6 +671,6 @@ def _facet_counts(archive: _Archive, report: VerifyReport) -> None:
 
 # the checks of current views, in the order their problems are named
 _VIEWS: tuple[Callable[[_Archive, VerifyReport], None], ...] = (
-    _coverage, _publication, _posts, _post_seen, _sources, _runs, _fts, _facet_counts)
+    _coverage, _publication, _posts, _post_seen, _sources, _runs, _posts_fts, _versions_fts, _facet_counts)
 # the views whose rebuilding takes longest, given to the workers when the file is at rest
-_HEAVY_VIEWS = (_fts, _posts)
+_HEAVY_VIEWS = (_posts_fts, _versions_fts, _posts)

@@ -163,6 +163,7 @@ def rebuild_views(conn: sqlite3.Connection) -> None:
     conn.execute("DELETE FROM runs WHERE outcome IS NOT NULL AND id NOT IN (SELECT run_id FROM run_outcomes)")
     conn.execute("DELETE FROM sources WHERE id NOT IN (SELECT source_id FROM source_versions)")
     conn.execute("INSERT INTO posts_fts (posts_fts) VALUES ('rebuild')")
+    conn.execute("INSERT INTO versions_fts (versions_fts) VALUES ('rebuild')")
 
 
 # -- the cases ------------------------------------------------------------------------------------
@@ -294,6 +295,15 @@ def _(conn: sqlite3.Connection, built: Built) -> None:
     post_id = edited_post(conn)
     conn.execute("INSERT INTO posts_fts (posts_fts, rowid, title, text, author_handle, author_name) "
                  "SELECT 'delete', id, title, text, author_handle, author_name FROM posts WHERE id = ?", (post_id,))
+
+
+@case("a word a version never held added to the search of every version", VERIFY,
+      "versions_fts: the index of term 'massacre'")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    conn.execute("INSERT INTO versions_fts (versions_fts, rowid, title, text) SELECT 'delete', id, title, text "
+                 "FROM versions WHERE id = (SELECT min(id) FROM versions)")
+    conn.execute("INSERT INTO versions_fts (rowid, title, text) SELECT id, title, text || ' massacre' "
+                 "FROM versions WHERE id = (SELECT min(id) FROM versions)")
 
 
 @case("a source's organisation changed", VERIFY, "sources row ministry: organisation is 'Ministry B'")
