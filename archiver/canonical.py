@@ -66,18 +66,19 @@ class RowDigester:
 def _fields_digest(prefix: bytes, names: Sequence[bytes], values: Sequence[Any]) -> str:
     parts = [prefix, b"\x00"]
     for name, value in zip(names, values, strict=True):  # (this runs for every column of every chained row)
-        if isinstance(value, str):
-            kind, data = b"s", value.encode("utf-8", "surrogatepass")
+        if isinstance(value, str):  # the common case first, its header formatted in one step
+            data = value.encode("utf-8", "surrogatepass")
+            parts += (name, b"\x00s%d\x00" % len(data), data)
         elif value is None:
             parts += (name, b"\x00n0\x00")
-            continue
-        elif isinstance(value, bool | int):
-            kind, data = b"i", b"%d" % value
+        elif isinstance(value, int):  # bool too
+            data = b"%d" % value
+            parts += (name, b"\x00i%d\x00" % len(data), data)
         elif isinstance(value, bytes | bytearray | memoryview):
-            kind, data = b"b", bytes(value)
+            data = bytes(value)
+            parts += (name, b"\x00b%d\x00" % len(data), data)
         else:
             raise TypeError(f"cannot digest field {name.decode()} of type {type(value).__name__}")
-        parts += (name, b"\x00%s%d\x00" % (kind, len(data)), data)
     return hashlib.sha256(b"".join(parts)).hexdigest()
 
 
