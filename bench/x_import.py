@@ -26,7 +26,11 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 
 from import_memory import write_archive  # noqa: E402
+from ingest import archive_rows, same_rows_write  # noqa: E402
 from table import Row, median_run, print_table, save  # noqa: E402
+
+from archiver.archive import Archive  # noqa: E402
+from archiver.importers.filecapture import BATCH  # noqa: E402
 
 PEERS = BENCH / ".venv-peers"
 PEER = "twitter-to-sqlite==0.22"
@@ -101,6 +105,17 @@ def ours(archive_file: Path, db: Path) -> tuple[float, int, int]:
     return seconds, int(writer_kib) + int(reader_kib), pss
 
 
+def own_rows_plainly(db: Path, tweets: int, folder: Path) -> float:
+    """Seconds for plain sqlite3 to write the rows our import wrote into `db` (a diagnostic beside the
+    peer: see bench/ingest.py), in as many commits as the import makes."""
+    rows = archive_rows(db, None)
+    target = folder / "own-rows.db"
+    for leftover in folder.glob(target.name + "*"):
+        leftover.unlink()
+    Archive(target, create=True).close()
+    return same_rows_write(target, rows, -(-tweets // BATCH))
+
+
 SPEED_TARGET = 1.0
 
 
@@ -117,12 +132,16 @@ def measure(tweets: int, large: int | None, folder: Path, repeat: int) -> list[R
                 leftover.unlink()
         peer = timed([str(peer_command()), "import", str(folder / "peer.db"), str(legacy)])
         mine = ours(small_js, folder / "ours.db")
-        pairs.append((mine, peer))
+        plainly = own_rows_plainly(folder / "ours.db", tweets, folder)
+        pairs.append((mine, peer, plainly))
         print(f"run {number + 1}, {tweets:,} tweets: archiver {mine[0]:.1f} s, {mine[1] / 1024:.0f} MiB RSS, "
               f"{mine[2] / 1024:.0f} MiB PSS; twitter-to-sqlite {peer[0]:.1f} s, {peer[1] / 1024:.0f} MiB RSS, "
-              f"{peer[2] / 1024:.0f} MiB PSS", flush=True)
-    ((our_seconds, our_kib, our_pss), (peer_seconds, peer_kib, peer_pss)), spread = median_run(
+              f"{peer[2] / 1024:.0f} MiB PSS; our rows written plainly {plainly:.1f} s", flush=True)
+    ((our_seconds, our_kib, our_pss), (peer_seconds, peer_kib, peer_pss), plainly), spread = median_run(
         pairs, lambda p: p[1][0] / p[0][0])
+    print(f"where the gap is (the median pair): our rows written by plain sqlite3 / ours "
+          f"{plainly / our_seconds:.2f} (the rest is the import's own code, both processes' wall time), "
+          f"peer / our rows written plainly {peer_seconds / plainly:.2f}")
     n = f"{tweets // 1000}k"
     rows = [
         Row(f"4. X import {n}: speed (peer s / ours s)", f"{our_seconds:.1f} s", f"{peer_seconds:.1f} s",
