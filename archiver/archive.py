@@ -81,6 +81,9 @@ _POST_WRITE = (f"INSERT INTO posts (id, platform, native_id, source_id, first_se
                f"VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})")
 # the columns of `posts` that search indexes (posts_fts), filled by the writer, not by triggers
 _FTS_COLUMNS = "title, text, author_handle, author_name"
+_VERSION_FTS_COLUMNS = "title, text"
+# each search index, with the table it indexes and the columns it holds (verify rebuilds them from these)
+SEARCH_INDEXES = {"posts_fts": ("posts", _FTS_COLUMNS), "versions_fts": ("versions", _VERSION_FTS_COLUMNS)}
 _FTS_SET_ORDER = tuple(_FTS_COLUMNS.split(", "))
 _FTS_SET = frozenset(_FTS_SET_ORDER)
 # the post-level facts each version is chained with (versions.facts, a JSON object with these keys)
@@ -209,7 +212,8 @@ class Archive:
                           f"WHERE id >= ? UNION ALL SELECT p.id, {', '.join(f'p.{c}' for c in _FTS_SET_ORDER)} "
                           "FROM temp.reindexed r JOIN posts p ON p.id = r.id", (posts_from,))
         self.conn.execute("DELETE FROM temp.reindexed")
-        self.conn.execute("INSERT INTO versions_fts (rowid, title, text) SELECT id, title, text FROM versions "
+        self.conn.execute(f"INSERT INTO versions_fts (rowid, {_VERSION_FTS_COLUMNS}) "
+                          f"SELECT id, {_VERSION_FTS_COLUMNS} FROM versions "
                           "WHERE id >= ?", (versions_from,))
 
     def _reindex_post(self, post_id: int, columns: Iterable[str], update: Callable[[], Any]) -> None:

@@ -26,7 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from archiver.archive import ADDED_COLUMNS, CHAINED, POST_FACTS, RUN_FIELDS, SOURCE_FIELDS, VERSION_COLUMNS, Archive
+from archiver.archive import (
+    ADDED_COLUMNS,
+    CHAINED,
+    POST_FACTS,
+    RUN_FIELDS,
+    SEARCH_INDEXES,
+    SOURCE_FIELDS,
+    VERSION_COLUMNS,
+    Archive,
+)
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
 from archiver.database import ArchiveError, at_rest, classify, open_to_check, quick_check
 from archiver.facet_counts import recount_sql
@@ -618,26 +627,25 @@ def _runs(archive: _Archive, report: VerifyReport) -> None:
                      fields=RUN_FIELDS, unchained="WHERE v.outcome IS NOT NULL OR c.k IS NOT NULL")
 
 
-def _search_index(archive: _Archive, report: VerifyReport, index: str, content: str, columns: str,
-                  rows: str) -> None:
+def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
     """Rebuild a full-text index from the table it indexes in a temporary table and compare their
     vocabularies (term, documents, occurrences): search finds exactly what that table holds."""
     conn = archive.conn
     if index not in archive.tables:  # an archive older than the index
         return
-    rebuilt = f"temp.{index}_rebuilt"
-    conn.execute(f"DROP TABLE IF EXISTS {rebuilt}")
-    conn.execute(f"CREATE VIRTUAL TABLE {rebuilt} USING fts5 ({columns}, tokenize = '{_TOKENIZER}')")
-    conn.execute(f"INSERT INTO {rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
-    for name, schema, table in (("rebuilt_terms", "temp", f"{index}_rebuilt"), ("terms", "main", index)):
-        conn.execute(f"DROP TABLE IF EXISTS temp.{index}_{name}")
-        conn.execute(f"CREATE VIRTUAL TABLE temp.{index}_{name} USING fts5vocab ({schema}, {table}, row)")
-    terms, rebuilt_terms = f"temp.{index}_terms", f"temp.{index}_rebuilt_terms"
+    content, columns = SEARCH_INDEXES[index]
+    rebuilt, terms, rebuilt_terms = f"{index}_rebuilt", f"{index}_terms", f"{index}_rebuilt_terms"
+    for table in (rebuilt, terms, rebuilt_terms):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt} USING fts5 ({columns}, tokenize = '{_TOKENIZER}')")
+    conn.execute(f"INSERT INTO temp.{rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt_terms} USING fts5vocab (temp, {rebuilt}, row)")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{terms} USING fts5vocab (main, {index}, row)")
     for term, docs, count in conn.execute(
-            f"SELECT * FROM (SELECT * FROM {terms} EXCEPT SELECT * FROM {rebuilt_terms}) UNION ALL "
-            f"SELECT * FROM (SELECT * FROM {rebuilt_terms} EXCEPT SELECT * FROM {terms}) LIMIT 5"):
-        report.problems.append(f"{index}: the index of term {term!r} ({docs} {rows}, {count} occurrences) "
-                               f"does not match the {rows} it indexes")
+            f"SELECT * FROM (SELECT * FROM temp.{terms} EXCEPT SELECT * FROM temp.{rebuilt_terms}) UNION ALL "
+            f"SELECT * FROM (SELECT * FROM temp.{rebuilt_terms} EXCEPT SELECT * FROM temp.{terms}) LIMIT 5"):
+        report.problems.append(f"{index}: the index of term {term!r} ({docs} {content}, {count} occurrences) "
+                               f"does not match the {content} it indexes")
 
 
 # the tokenizer of both search indexes (db/migrations: posts_fts, versions_fts)
@@ -646,13 +654,13 @@ _TOKENIZER = "unicode61 remove_diacritics 2"
 
 def _posts_fts(archive: _Archive, report: VerifyReport) -> None:
     """The search of current texts (posts_fts) finds exactly what `posts` holds."""
-    _search_index(archive, report, "posts_fts", "posts", "title, text, author_handle, author_name", "posts")
+    _search_index(archive, report, "posts_fts")
 
 
 def _versions_fts(archive: _Archive, report: VerifyReport) -> None:
     """The search of every version (versions_fts) finds exactly what `versions` holds: a word it matched
     is a word of that version."""
-    _search_index(archive, report, "versions_fts", "versions", "title, text", "versions")
+    _search_index(archive, report, "versions_fts")
 
 
 def _facet_counts(archive: _Archive, report: VerifyReport) -> None:

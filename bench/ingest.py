@@ -25,7 +25,7 @@ sys.path.insert(0, str(BENCH))
 
 from table import Row, median_run, print_table, save  # noqa: E402
 
-from archiver.archive import Archive, WriterThread  # noqa: E402
+from archiver.archive import SEARCH_INDEXES, Archive, WriterThread  # noqa: E402
 from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow  # noqa: E402
 
 WORDS = ["inquiry", "statement", "minister", "rights", "council", "violation", "report", "investigation",
@@ -134,7 +134,6 @@ def limit_insert(db: Path, rows: list[tuple[str, str]], commit_rows: int, way: s
 # cost of the evidence the archive keeps.
 APPENDED = ("payloads", "captures", "posts", "versions", "events", "sightings", "post_seen", "chain")
 POST_VIEW_UPDATE = "UPDATE posts SET title = ?, text = ?, version_count = ?, current_version = ? WHERE id = ?"
-FTS = {"posts_fts": ("posts", "title, text, author_handle, author_name"), "versions_fts": ("versions", "title, text")}
 
 
 def archive_rows(db: Path, before: Path | None) -> dict[str, list[tuple[Any, ...]]]:
@@ -173,11 +172,11 @@ def same_rows_write(db: Path, rows: dict[str, list[tuple[Any, ...]]], transactio
             return found[len(found) * part // transactions:len(found) * (part + 1) // transactions]
         conn.execute("BEGIN")
         first = {name: conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-                 for name, (table, _) in FTS.items()}
+                 for name, (table, _) in SEARCH_INDEXES.items()}
         for table, insert in inserts.items():
             conn.executemany(insert, share(rows[table]))
         if changed := share(rows.get("posts_update", [])):
-            columns = FTS["posts_fts"][1]
+            columns = SEARCH_INDEXES["posts_fts"][1]
             ids = ", ".join(str(row[-1]) for row in changed)
             conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {columns}) SELECT 'delete', id, {columns} "
                          f"FROM posts WHERE id IN ({ids})")
@@ -186,7 +185,7 @@ def same_rows_write(db: Path, rows: dict[str, list[tuple[Any, ...]]], transactio
                          f"WHERE id IN ({ids})")
         conn.executemany("UPDATE post_seen SET last_seen_at = ?, last_capture_id = ? WHERE post_id = ?",
                          share(rows.get("post_seen_update", [])))
-        for name, (table, columns) in FTS.items():
+        for name, (table, columns) in SEARCH_INDEXES.items():
             conn.execute(f"INSERT INTO {name} (rowid, {columns}) SELECT id, {columns} FROM {table} WHERE id > ?",
                          (first[name],))
         conn.execute("COMMIT")
