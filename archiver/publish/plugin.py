@@ -33,7 +33,7 @@ from archiver.proofs import inclusion_bundle, version_checkpoints
 from archiver.publication import PUBLISHED_ROWS, TEMP_VIEWS
 from archiver.publish.facets import precounted
 from archiver.publish.feeds import atom, feed_entries
-from archiver.publish.labels import table_columns
+from archiver.publish.labels import sort_links, table_body, table_columns
 from archiver.publish.pages import (
     HIT_END,
     HIT_START,
@@ -325,14 +325,20 @@ def extra_template_vars(view_name: str, database: str | None, datasette: Any) ->
 def prepare_jinja2_environment(env: Any) -> None:
     env.filters["utc"] = time_element
     env.globals["archiver_columns"] = table_columns  # templates/_table.html: labels and phone cards
+    env.globals["archiver_sort_links"] = sort_links  # its sort links
+    env.globals["archiver_table_body"] = table_body  # and its rows
 
 
 # the JSON keys under which an import recorded the file's place on the operator's disk
 _OPERATOR_PATHS = {("captures", "details"): "path", ("runs", "details"): "file"}
+# the only columns render_cell changes: it is called for every cell of every page, so others leave at once
+_RENDERED_COLUMNS = frozenset({"post_id", "requested_url", "final_url", "native_id"} | {c for _, c in _OPERATOR_PATHS})
 
 
 @hookimpl
 def render_cell(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
+    if column not in _RENDERED_COLUMNS:
+        return None
     # a post_id (in query results and the tables that refer to posts) links to the post's page, and so
     # does a post's own native id in the posts table
     if column == "post_id" and isinstance(value, int) and table in (None, "versions", "events", "post_seen"):
