@@ -4,7 +4,7 @@ concurrent readers over HTTP on 127.0.0.1 while a writer process keeps recording
 sqlite3 time of the SQL Datasette ran for that page (captured once with `?_trace=1` from a second
 Datasette started with `trace_debug`, then replayed on a plain read-only connection).
 
-    python bench/datasette_load.py [--posts 1000000] [--rounds 20] [--db PATH] [--rows FILE]
+    python bench/datasette_load.py [--posts 1000000] [--rounds 20] [--repeat 5] [--db PATH] [--rows FILE]
 
 --db keeps the generated archive (it is reused when it already holds the posts)."""
 
@@ -260,29 +260,35 @@ def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
 
 
-def latency_rows(prefix: str, latencies: dict[str, list[float]], errors: list[str], raw: dict[str, float],
+def latency_rows(prefix: str, runs: list[dict[str, list[float]]], errors: list[str], raw: dict[str, float],
                  alone: dict[str, list[float]] | None = None, target: float | None = None) -> list[Row]:
-    """One row per page (p95 against its target; failed when any request of that page failed) and one
-    for the failed requests, with the per-page figures printed first."""
-    total = sum(len(v) for v in latencies.values())
-    print(f"{'page':<24}{'alone ms':>9}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'raw sqlite3 ms':>16}")
+    """One row per page and one for the failed requests over all `runs` (repeats of the same load). A
+    page's row is the median of the runs' p95 against its target, with the p95s' spread (min–max); failed
+    when any request of that page failed in any run. The per-page figures are printed first."""
+    total = sum(len(v) for run in runs for v in run.values())
+    print(f"{'page':<24}{'alone ms':>9}{'p50 ms':>8}{'p95 ms':>8}{'p95 spread':>12}{'max ms':>8}"
+          f"{'raw sqlite3 ms':>16}")
     rows = []
-    for name, values in latencies.items():
+    for name in runs[0]:
+        p95s = sorted(p95(run[name]) for run in runs)
+        middle = statistics.median(p95s)
+        spread = f"{p95s[0] * 1000:.0f}–{p95s[-1] * 1000:.0f} ms" if len(runs) > 1 else ""
         single = f"{statistics.median(alone[name]) * 1000:>9.0f}" if alone else f"{'-':>9}"
-        print(f"{name:<24}{single}{statistics.median(values) * 1000:>8.0f}{p95(values) * 1000:>8.0f}"
-              f"{max(values) * 1000:>8.0f}{raw[name] * 1000:>16.1f}")
+        p50 = statistics.median(statistics.median(run[name]) for run in runs)
+        print(f"{name:<24}{single}{p50 * 1000:>8.0f}{middle * 1000:>8.0f}{spread or '-':>12}"
+              f"{max(max(run[name]) for run in runs) * 1000:>8.0f}{raw[name] * 1000:>16.1f}")
         limit = target if target is not None else TARGETS.get(name, DEFAULT_TARGET)
         # the ratio is ours / limit as in every row: p95 over the raw sqlite3 time of the page's SQL (floored at
         # 1 ms); the target is absolute, on the p95 itself
         failed = sum(e.startswith(name + ":") for e in errors)
-        rows.append(Row(f"{prefix} p95: {name}", f"{p95(values) * 1000:.0f} ms", f"sqlite3 {raw[name] * 1000:.1f} ms",
-                        p95(values) / max(raw[name], 0.001), f"≤ {limit * 1000:.0f}ms",
-                        p95(values) <= limit and not failed))
+        rows.append(Row(f"{prefix} p95: {name}", f"{middle * 1000:.0f} ms", f"sqlite3 {raw[name] * 1000:.1f} ms",
+                        middle / max(raw[name], 0.001), f"≤ {limit * 1000:.0f}ms", middle <= limit and not failed,
+                        spread))
     timed_out = sum(e.endswith("facet timed out") for e in errors)
     rows.append(Row(f"{prefix} failed requests", f"{len(errors)} ({timed_out} facet t/o)",
                     f"{total} requests", None, "0", not errors))
     if errors:
-        print("errors by page:", {name: sum(e.startswith(name) for e in errors) for name in latencies},
+        print("errors by page:", {name: sum(e.startswith(name) for e in errors) for name in runs[0]},
               "first:", errors[0])
     return rows
 
@@ -330,11 +336,25 @@ def nginx_in_front(folder: Path, upstream_port: int) -> tuple[subprocess.Popen[A
     return process, base
 
 
-def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], processes: int = 2) -> list[Row]:
+def load_runs(bases: dict[str, str], paths: dict[str, str], rounds: int, posts: int, repeat: int
+              ) -> dict[str, tuple[list[dict[str, list[float]]], list[str]]]:
+    """`repeat` runs of the closed-loop load against each face in `bases`, interleaved (face A, face B, A,
+    B, …) so that drift on a shared machine falls on all faces alike: per face its runs and every failure."""
+    found: dict[str, tuple[list[dict[str, list[float]]], list[str]]] = {face: ([], []) for face in bases}
+    for _ in range(repeat):
+        for face, base in bases.items():
+            latencies, errors = read_load(base, paths, rounds, posts)
+            found[face][0].append(latencies)
+            found[face][1].extend(errors)
+    return found
+
+
+def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], processes: int = 2,
+                repeat: int = 1) -> list[Row]:
     """The face as docs/publishing.md says to serve the public: a published-only snapshot served by
     `archiver serve --public` (immutable, inspected counts and facet counts, `processes` processes on one
-    port), then the same behind the documented nginx cache. The sqlite3 column replays the SQL the copy's
-    pages run."""
+    port), and the same behind the documented nginx cache, their loads interleaved `repeat` times. The
+    sqlite3 column replays the SQL the copy's pages run."""
     folder = db.parent / "public"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir()
@@ -346,37 +366,38 @@ def public_rows(db: Path, posts: int, rounds: int, paths: dict[str, str], proces
                                 "--processes", str(processes), "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
+    cache = None
     try:
         wait_for(base, process, "the public face")  # it has inspected the snapshot: the copy's SQL can be traced
         raw = {name: raw_seconds(snapshot, statements)
                for name, statements in traced_sql(snapshot, paths, snapshot=True).items()}
-        print(f"served for the public: published-only snapshot, immutable, {processes} processes", flush=True)
         read_load(base, paths, 1, posts)  # every worker started and warm before it is measured
         alone, _ = read_load(base, paths, 3, posts, readers=1)
-        latencies, errors = read_load(base, paths, rounds, posts)
-        rows = latency_rows("5p. public", latencies, errors, raw, alone)
+        bases = {"public": base}
         cache = nginx_in_front(folder / "nginx", port)
-        if cache is None:
-            print("nginx is not installed: the cached rows are not measured")
-            return rows
-        nginx, cached = cache
-        try:
-            print("behind the documented nginx cache", flush=True)
+        if cache is not None:
             # measured as a cache that has been serving: each page asked once first. Cold, the readers that
             # ask for a page while its first copy is being made wait on nginx's cache lock, which it polls
             # every 500 ms (the max column of a cold run); a random post page is never in the cache
-            read_load(cached, paths, 1, posts, readers=1)
-            latencies, errors = read_load(cached, paths, rounds, posts)
-            rows += latency_rows("5c. cached", latencies, errors, raw, target=CACHED_TARGET)
-        finally:
-            stop(nginx)
+            read_load(cache[1], paths, 1, posts, readers=1)
+            bases["cached"] = cache[1]
+        runs = load_runs(bases, paths, rounds, posts, repeat)
     finally:
+        if cache is not None:
+            stop(cache[0])
         stop(process)
-    return rows
+    print(f"served for the public: published-only snapshot, immutable, {processes} processes; "
+          f"{repeat} run(s) of {READERS} readers x {rounds} rounds", flush=True)
+    rows = latency_rows("5p. public", *runs["public"], raw, alone)
+    if cache is None:
+        print("nginx is not installed: the cached rows are not measured")
+        return rows
+    print("behind the documented nginx cache", flush=True)
+    return rows + latency_rows("5c. cached", *runs["cached"], raw, target=CACHED_TARGET)
 
 
 def measure(db: Path, posts: int, rounds: int, write_rate: float, *, processes: int = 2,
-            public_only: bool = False) -> list[Row]:
+            public_only: bool = False, repeat: int = 1) -> list[Row]:
     have = count_posts(db)
     if have < posts:
         print(f"building an archive of {posts:,} posts through Archive.record ({have:,} there)", flush=True)
@@ -385,7 +406,7 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float, *, processes: 
     posts = min(count_posts(db), posts)  # a kept archive also holds the posts earlier runs' writer added
     paths = pages(posts)
     if public_only:
-        return public_rows(db, posts, rounds, paths, processes)
+        return public_rows(db, posts, rounds, paths, processes, repeat)
     sql = traced_sql(db, paths)
     raw = {name: raw_seconds(db, statements) for name, statements in sql.items()}
     process, base = serve(db)
@@ -396,18 +417,18 @@ def measure(db: Path, posts: int, rounds: int, write_rate: float, *, processes: 
     try:
         time.sleep(1)
         started = time.perf_counter()
-        latencies, errors = read_load(base, paths, rounds, posts)
+        runs, errors = load_runs({"live": base}, paths, rounds, posts, repeat)["live"]
         seconds = time.perf_counter() - started
     finally:
         writing.terminate()
         written = json.loads(writing.communicate(timeout=60)[0] or '{"written": 0, "seconds": 1}')
         stop(process)
-    total = sum(len(v) for v in latencies.values())
-    print(f"{posts:,} posts; {READERS} readers made {total} requests in {seconds:.1f} s; the writer recorded "
-          f"{written['written']:,} posts meanwhile ({written['written'] / written['seconds']:.0f} posts/s); "
-          f"errors: {len(errors)}{' - ' + errors[0] if errors else ''}")
-    rows = latency_rows("5. Datasette", latencies, errors, raw, alone)
-    rows += public_rows(db, posts, rounds, paths, processes)
+    total = sum(len(v) for run in runs for v in run.values())
+    print(f"{posts:,} posts; {READERS} readers made {total} requests in {seconds:.1f} s ({repeat} run(s)); the "
+          f"writer recorded {written['written']:,} posts meanwhile ({written['written'] / written['seconds']:.0f} "
+          f"posts/s); errors: {len(errors)}{' - ' + errors[0] if errors else ''}")
+    rows = latency_rows("5. Datasette", runs, errors, raw, alone)
+    rows += public_rows(db, posts, rounds, paths, processes, repeat)
     if "-v" in sys.argv:
         for name, statements in sql.items():
             print(f"-- {name}")
@@ -424,6 +445,9 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="Build (or reuse) the archive here; its name must be archive.db.")
     parser.add_argument("--rows", type=Path, help="Also write the rows as JSON here.")
     parser.add_argument("--processes", type=int, default=2, help="Datasette processes of the public face")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="Runs of the load per face (interleaved between the public and cached faces); each "
+                             "page's row is the median of the runs' p95 with their spread.")
     parser.add_argument("--public-only", action="store_true",
                         help="Measure only the face as served for the public (rows 5p and 5c), not the live one.")
     parser.add_argument("-v", action="store_true", help="Print the SQL each page ran.")
@@ -439,7 +463,7 @@ def main() -> None:
             raise SystemExit("--db: the file must be named archive.db (the database name metadata.yml configures)")
         db.parent.mkdir(parents=True, exist_ok=True)
         rows = measure(db, args.posts, args.rounds, args.write_rate, processes=args.processes,
-                       public_only=args.public_only)
+                       public_only=args.public_only, repeat=args.repeat)
     print_table(rows)
     save(rows, args.rows)
 

@@ -21,7 +21,7 @@ FULL = {
     "ingest": ["ingest.py", "--posts", "50000", "--per-page", "50", "--repeat", "5"],
     "poll": ["poll_cycle.py", "--sources", "1000", "--hosts", "100", "--repeat", "5"],
     "x": ["x_import.py", "--tweets", "50000", "--large", "1000000", "--repeat", "5"],
-    "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20"],
+    "datasette": ["datasette_load.py", "--posts", "1000000", "--rounds", "20", "--repeat", "5"],
     "verify": ["verify_speed.py", "--posts", "200000", "--repeat", "5"],
     "tlog": ["tlog.py", "--posts", "50000", "--every", "5000", "--entries", "1000000", "--repeat", "5"],
 }
@@ -29,7 +29,7 @@ QUICK = {
     "ingest": ["ingest.py", "--posts", "2000", "--per-page", "50", "--repeat", "1"],
     "poll": ["poll_cycle.py", "--sources", "100", "--hosts", "20", "--repeat", "1"],
     "x": ["x_import.py", "--tweets", "2000", "--large", "0", "--repeat", "1"],
-    "datasette": ["datasette_load.py", "--posts", "5000", "--rounds", "2"],
+    "datasette": ["datasette_load.py", "--posts", "5000", "--rounds", "2", "--repeat", "1"],
     "verify": ["verify_speed.py", "--posts", "2000", "--repeat", "1"],
     "tlog": ["tlog.py", "--posts", "1000", "--every", "200", "--entries", "20000", "--repeat", "1"],
 }
