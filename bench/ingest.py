@@ -83,8 +83,10 @@ def write_pages(writer: WriterThread, work: list[tuple[Exchange, Observation]]) 
 
 
 def record_pages(db: Path, work: list[tuple[Exchange, Observation]]) -> float:
-    """Seconds to record `work` through a writer thread of its own."""
+    """Seconds to record `work` through a writer thread of its own, from when it has opened the archive:
+    opening checks the whole file (quick_check), once per service start, not once per poll."""
     writer = WriterThread(db)
+    writer.submit(lambda archive: None).result()
     started = time.perf_counter()
     write_pages(writer, work)
     writer.close()
