@@ -266,7 +266,7 @@ def latency_rows(prefix: str, runs: list[dict[str, list[float]]], errors: list[s
     page's row is the median of the runs' p95 against its target, with the p95s' spread (min–max); failed
     when any request of that page failed in any run. The per-page figures are printed first."""
     total = sum(len(v) for run in runs for v in run.values())
-    print(f"{'page':<24}{'alone ms':>9}{'p50 ms':>8}{'p95 ms':>8}{'p95 spread':>12}{'max ms':>8}"
+    print(f"{'page':<24}{'alone ms':>9}{'p50 ms':>8}{'p95 ms':>9}{'p95 spread':>15}{'max ms':>8}"
           f"{'raw sqlite3 ms':>16}")
     rows = []
     for name in runs[0]:
@@ -275,7 +275,7 @@ def latency_rows(prefix: str, runs: list[dict[str, list[float]]], errors: list[s
         spread = f"{p95s[0] * 1000:.0f}–{p95s[-1] * 1000:.0f} ms" if len(runs) > 1 else ""
         single = f"{statistics.median(alone[name]) * 1000:>9.0f}" if alone else f"{'-':>9}"
         p50 = statistics.median(statistics.median(run[name]) for run in runs)
-        print(f"{name:<24}{single}{p50 * 1000:>8.0f}{middle * 1000:>8.0f}{spread or '-':>12}"
+        print(f"{name:<24}{single}{p50 * 1000:>8.0f}{middle * 1000:>9.0f}{spread or '-':>15}"
               f"{max(max(run[name]) for run in runs) * 1000:>8.0f}{raw[name] * 1000:>16.1f}")
         limit = target if target is not None else TARGETS.get(name, DEFAULT_TARGET)
         # the ratio is ours / limit as in every row: p95 over the raw sqlite3 time of the page's SQL (floored at

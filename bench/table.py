@@ -27,12 +27,12 @@ class Row:
         return {True: "met", False: "NOT MET", None: "not run"}[self.met]
 
 
-HEADER = f"{'benchmark':<46}{'ours':>16}{'limit / peer':>16}{'ratio':>8}{'spread':>12}{'target':>10}  result"
+HEADER = f"{'benchmark':<46}{'ours':>16}{'limit / peer':>18}{'ratio':>8}{'spread':>14}{'target':>10}  result"
 
 
 def line(row: Row) -> str:
     ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
-    return (f"{row.benchmark:<46}{row.ours:>16}{row.limit:>16}{ratio:>8}{row.spread or '-':>12}{row.target:>10}"
+    return (f"{row.benchmark:<46}{row.ours:>16}{row.limit:>18}{ratio:>8}{row.spread or '-':>14}{row.target:>10}"
             f"  {row.verdict}")
 
 
