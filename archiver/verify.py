@@ -637,7 +637,10 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
     rebuilt, terms, rebuilt_terms = f"{index}_rebuilt", f"{index}_terms", f"{index}_rebuilt_terms"
     for table in (rebuilt, terms, rebuilt_terms):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt} USING fts5 ({columns}, tokenize = '{_TOKENIZER}')")
+    # contentless and without column sizes: the vocabulary compared needs neither, and not copying every
+    # text into the temporary table takes about a third off the rebuild
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt} USING fts5 ({columns}, content = '', columnsize = 0, "
+                 f"tokenize = '{_TOKENIZER}')")
     conn.execute(f"INSERT INTO temp.{rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
     conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt_terms} USING fts5vocab (temp, {rebuilt}, row)")
     conn.execute(f"CREATE VIRTUAL TABLE temp.{terms} USING fts5vocab (main, {index}, row)")
