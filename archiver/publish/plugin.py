@@ -331,32 +331,48 @@ def prepare_jinja2_environment(env: Any) -> None:
 
 # the JSON keys under which an import recorded the file's place on the operator's disk
 _OPERATOR_PATHS = {("captures", "details"): "path", ("runs", "details"): "file"}
-# the only columns render_cell changes: it is called for every cell of every page, so others leave at once
-_RENDERED_COLUMNS = frozenset({"post_id", "requested_url", "final_url", "native_id"} | {c for _, c in _OPERATOR_PATHS})
 
 
-@hookimpl
-def render_cell(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
-    if column not in _RENDERED_COLUMNS:
-        return None
-    # a post_id (in query results and the tables that refer to posts) links to the post's page, and so
-    # does a post's own native id in the posts table
-    if column == "post_id" and isinstance(value, int) and table in (None, "versions", "events", "post_seen"):
-        href = datasette.urls.path(f"/-/post/{value}")
-        return Markup('<a href="{}">post {}</a>').format(href, value)
-    # an imported file is shown by its name, never by where it lay on the operator's disk
-    if table == "captures" and column in ("requested_url", "final_url") and isinstance(value, str) \
-            and value.startswith("file:"):
-        # (archives older than this rule recorded file:///path/to/name)
+def _post_link(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
+    """A post_id (in query results and the tables that refer to posts) links to the post's page."""
+    if isinstance(value, int) and table in (None, "versions", "events", "post_seen"):
+        return Markup('<a href="{}">post {}</a>').format(datasette.urls.path(f"/-/post/{value}"), value)
+    return None
+
+
+def _imported_file(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
+    """An imported file is shown by its name, never by where it lay on the operator's disk (archives older
+    than this rule recorded file:///path/to/name)."""
+    if table == "captures" and isinstance(value, str) and value.startswith("file:"):
         return Markup("imported file {}").format(unquote(value.removeprefix("file:").rsplit("/", 1)[-1]))
+    return None
+
+
+def _without_operator_path(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
     if (table, column) in _OPERATOR_PATHS and isinstance(value, str):
         details = _details(value)
         if _OPERATOR_PATHS[table, column] in details:
             details.pop(_OPERATOR_PATHS[table, column])
             return Markup("{}").format(json.dumps(details, ensure_ascii=False))
-    if table == "posts" and column == "native_id" and isinstance(value, str) and "platform" in row.keys():  # noqa: SIM118 - `in` a sqlite3.Row tests values
+    return None
+
+
+def _native_id_link(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
+    """A post's own native id in the posts table links to the post's page."""
+    if table == "posts" and isinstance(value, str) and "platform" in row.keys():  # noqa: SIM118 - `in` a sqlite3.Row tests values
         return Markup('<a href="{}">{}</a>').format(post_path(datasette, row["platform"], value), value)
     return None
+
+
+# what render_cell changes, by column: it is called for every cell of every page, so other columns leave at once
+_CELL_RULES = {"post_id": _post_link, "requested_url": _imported_file, "final_url": _imported_file,
+               "native_id": _native_id_link, **{column: _without_operator_path for _, column in _OPERATOR_PATHS}}
+
+
+@hookimpl
+def render_cell(row: Any, value: Any, column: str, table: str | None, datasette: Any) -> Markup | None:
+    rule = _CELL_RULES.get(column)
+    return rule(row, value, column, table, datasette) if rule is not None else None
 
 
 @hookimpl
