@@ -20,8 +20,9 @@ import multiprocessing
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -628,27 +629,108 @@ def _runs(archive: _Archive, report: VerifyReport) -> None:
 
 
 def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
-    """Rebuild a full-text index from the table it indexes in a temporary table and compare their
-    vocabularies (term, documents, occurrences): search finds exactly what that table holds."""
+    """Search finds exactly what the table it indexes holds: every entry of the index (term, row, column,
+    position) and nothing else. The index is copied into a temporary table and built afresh from its
+    table in another; both are merged into one segment by FTS5's own merge, whose pages depend only on
+    the entries, and their pages compared. Where they differ, the entries themselves are compared
+    (slower: only an index that differs pays for it) and the first differences named."""
     conn = archive.conn
     if index not in archive.tables:  # an archive older than the index
         return
     content, columns = SEARCH_INDEXES[index]
-    rebuilt, terms, rebuilt_terms = f"{index}_rebuilt", f"{index}_terms", f"{index}_rebuilt_terms"
-    for table in (rebuilt, terms, rebuilt_terms):
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    # contentless and without column sizes: the vocabulary compared needs neither, and not copying every
-    # text into the temporary table takes about a third off the rebuild
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt} USING fts5 ({columns}, content = '', columnsize = 0, "
+    kept, rebuilt = f"{index}_kept", f"{index}_rebuilt"
+    for table in (kept, rebuilt):
+        _temporary_index(conn, table, columns)
+
+    with _segment(conn):  # the index's own entries, as they are stored (its pages and their directory)
+        for shadow in ("data", "idx"):
+            conn.execute(f"DELETE FROM temp.{kept}_{shadow}")
+            conn.execute(f"INSERT INTO temp.{kept}_{shadow} SELECT * FROM main.{index}_{shadow}")
+    with _segment(conn):  # merging segments as they are made is wasted work when all are merged at the end
+        for option, value in (("automerge", 0), ("crisismerge", 64), ("hashsize", 16 << 20)):
+            conn.execute(f"INSERT INTO temp.{rebuilt} ({rebuilt}, rank) VALUES (?, ?)", (option, value))
+        conn.execute(f"INSERT INTO temp.{rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
+    _merge(conn, (kept, rebuilt), columns)
+    pages, totals = _differing_pages(conn, kept, rebuilt)
+    if pages:
+        _differing_entries(conn, report, index, content, rebuilt)
+    if totals:  # the same entries, other counts of rows and words (they weigh search results' ranking)
+        report.problems.append(f"{index}: the index's counts of rows and words do not match the {content} it indexes")
+
+
+def _temporary_index(conn: sqlite3.Connection, table: str, columns: str) -> None:
+    """An empty FTS5 table in temp with the search indexes' columns and tokenizer: contentless and
+    without column sizes, as what is compared are the entries alone."""
+    conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{table} USING fts5 ({columns}, content = '', columnsize = 0, "
                  f"tokenize = '{_TOKENIZER}')")
-    conn.execute(f"INSERT INTO temp.{rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{rebuilt_terms} USING fts5vocab (temp, {rebuilt}, row)")
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{terms} USING fts5vocab (main, {index}, row)")
-    for term, docs, count in conn.execute(
-            f"SELECT * FROM (SELECT * FROM temp.{terms} EXCEPT SELECT * FROM temp.{rebuilt_terms}) UNION ALL "
-            f"SELECT * FROM (SELECT * FROM temp.{rebuilt_terms} EXCEPT SELECT * FROM temp.{terms}) LIMIT 5"):
-        report.problems.append(f"{index}: the index of term {term!r} ({docs} {content}, {count} occurrences) "
-                               f"does not match the {content} it indexes")
+
+
+@contextmanager
+def _segment(conn: sqlite3.Connection) -> Iterator[None]:
+    """A savepoint: FTS5 writes what it holds in memory as a segment of its own at each one."""
+    conn.execute("SAVEPOINT search_index")
+    yield
+    conn.execute("RELEASE search_index")
+
+
+def _merge(conn: sqlite3.Connection, tables: tuple[str, ...], columns: str) -> None:
+    """Merge each table's segments into one ('optimize'). FTS5 leaves an index of one segment as it is,
+    and a segment written at once is laid out otherwise than a merged one: a row with a term no table
+    holds is added and deleted first, in segments of their own, so every table is merged, and the
+    merge drops both."""
+    for table in tables:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}_terms")
+        conn.execute(f"CREATE VIRTUAL TABLE temp.{table}_terms USING fts5vocab (temp, {table}, row)")
+    term = next(term for term in (f"verifymerge{n}" for n in itertools.count())
+                if not any(conn.execute(f"SELECT 1 FROM temp.{table}_terms WHERE term = ?", (term,)).fetchone()
+                           for table in tables))
+    first = columns.split(", ")[0]
+    for table in tables:
+        with _segment(conn):
+            conn.execute(f"INSERT INTO temp.{table} (rowid, {first}) VALUES (1, ?)", (term,))
+        with _segment(conn):
+            conn.execute(f"INSERT INTO temp.{table} ({table}, rowid, {first}) VALUES ('delete', 1, ?)", (term,))
+        conn.execute(f"INSERT INTO temp.{table} ({table}) VALUES ('optimize')")
+
+
+# an FTS5 page's rowid: segment id above bit 37, then the page's place in its segment (which segment id
+# a merge allocates depends on the segments there were); rowid 1 holds the counts, 10 the segment list
+_PAGE = (1 << 37) - 1
+_COUNTS, _STRUCTURE = 1, 10
+
+
+def _differing_pages(conn: sqlite3.Connection, kept: str, rebuilt: str) -> tuple[bool, bool]:
+    """Whether the two merged indexes differ in their pages (entries), and in their counts of rows and
+    words (the first row in both, so known when a page differs)."""
+    totals = False
+    rows = [conn.execute(f"SELECT id, id & {_PAGE}, block FROM temp.{table}_data WHERE id != {_STRUCTURE} "
+                         "ORDER BY id") for table in (kept, rebuilt)]
+    for one, other in itertools.zip_longest(*rows):
+        if one is None or other is None or one[1:] != other[1:]:
+            if one is not None and other is not None and one[0] == other[0] == _COUNTS:
+                totals = True
+            else:
+                return True, totals
+    return False, totals
+
+
+def _differing_entries(conn: sqlite3.Connection, report: VerifyReport, index: str, content: str,
+                       rebuilt: str) -> None:
+    """Name the first entries one index holds and the other does not."""
+    for table, schema, name in ((index, "main", f"{index}_held"), (rebuilt, "temp", f"{rebuilt}_entries")):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{name}")
+        conn.execute(f"CREATE VIRTUAL TABLE temp.{name} USING fts5vocab ({schema}, {table}, instance)")
+    # counted, so that an entry held twice is named too
+    held, built = (f"SELECT *, count(*) FROM temp.{name} GROUP BY term, doc, col, offset"
+                   for name in (f"{index}_held", f"{rebuilt}_entries"))
+    for side, term, row, column, offset, _ in conn.execute(
+            f"SELECT 'held', * FROM ({held} EXCEPT {built}) UNION ALL "
+            f"SELECT 'built', * FROM ({built} EXCEPT {held}) LIMIT 5"):
+        where = f"{content} {row} ({column}, word {offset + 1})"
+        said = (f"puts it in {where}, which does not hold it there" if side == "held"
+                else f"lacks it in {where}, which holds it there")
+        report.problems.append(f"{index}: the index of term {term!r} {said}")
 
 
 # the tokenizer of both search indexes (db/migrations: posts_fts, versions_fts)

@@ -297,6 +297,30 @@ def _(conn: sqlite3.Connection, built: Built) -> None:
                  "SELECT 'delete', id, title, text, author_handle, author_name FROM posts WHERE id = ?", (post_id,))
 
 
+@case("two posts' numbers swapped in the full-text index, every term's counts kept", VERIFY,
+      "posts_fts: the index of term '3' puts it in posts")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    # statements 1 and 3 each hold their number twice (title and text): swapped, each number is still in
+    # one post twice, so only which post a word is in gives it away, and a search for one finds the other
+    columns = "title, text, author_handle, author_name"
+    swapped = {"1": "3", "3": "1"}
+    posts = conn.execute(f"SELECT id, {columns} FROM posts WHERE title IN ('Statement 1', 'Statement 3')").fetchall()
+    assert len(posts) == 2
+    for post_id, title, text, *author in posts:
+        number = title[-1]
+        conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {columns}) VALUES ('delete', ?, ?, ?, ?, ?)",
+                     (post_id, title, text, *author))
+        conn.execute(f"INSERT INTO posts_fts (rowid, {columns}) VALUES (?, ?, ?, ?, ?)",
+                     (post_id, title.replace(number, swapped[number]), text.replace(number, swapped[number]), *author))
+
+
+@case("a row of no words added to the full-text index, changing how results rank", VERIFY,
+      "posts_fts: the index's counts of rows and words do not match the posts it indexes")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    conn.execute("INSERT INTO posts_fts (rowid, title, text, author_handle, author_name) "
+                 "VALUES (999999, NULL, NULL, NULL, NULL)")
+
+
 @case("a word a version never held added to the search of every version", VERIFY,
       "versions_fts: the index of term 'massacre'")
 def _(conn: sqlite3.Connection, built: Built) -> None:
