@@ -651,11 +651,12 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
             conn.execute(f"INSERT INTO temp.{rebuilt} ({rebuilt}, rank) VALUES (?, ?)", (option, value))
         conn.execute(f"INSERT INTO temp.{rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
     _merge(conn, (kept, rebuilt), columns)
-    pages, totals = _differing_pages(conn, kept, rebuilt)
-    if pages:
+    if _pages_differ(conn, kept, rebuilt, f"id > {_STRUCTURE}"):
         _differing_entries(conn, report, index, content, rebuilt)
-    if totals:  # the same entries, other counts of rows and words (they weigh search results' ranking)
+    if _pages_differ(conn, kept, rebuilt, f"id = {_COUNTS}"):  # they weigh search results' ranking
         report.problems.append(f"{index}: the index's counts of rows and words do not match the {content} it indexes")
+    for table in (kept, rebuilt):  # their pages are reused by the next index's copies, not kept to the end
+        conn.execute(f"DROP TABLE temp.{table}")
 
 
 def _temporary_index(conn: sqlite3.Connection, table: str, columns: str) -> None:
@@ -695,24 +696,17 @@ def _merge(conn: sqlite3.Connection, tables: tuple[str, ...], columns: str) -> N
 
 
 # an FTS5 page's rowid: segment id above bit 37, then the page's place in its segment (which segment id
-# a merge allocates depends on the segments there were); rowid 1 holds the counts, 10 the segment list
+# a merge allocates depends on the segments there were); rowid 1 holds the counts of rows and words, 10
+# the segment list, and the segments' pages come after it
 _PAGE = (1 << 37) - 1
 _COUNTS, _STRUCTURE = 1, 10
 
 
-def _differing_pages(conn: sqlite3.Connection, kept: str, rebuilt: str) -> tuple[bool, bool]:
-    """Whether the two merged indexes differ in their pages (entries), and in their counts of rows and
-    words (the first row in both, so known when a page differs)."""
-    totals = False
-    rows = [conn.execute(f"SELECT id, id & {_PAGE}, block FROM temp.{table}_data WHERE id != {_STRUCTURE} "
-                         "ORDER BY id") for table in (kept, rebuilt)]
-    for one, other in itertools.zip_longest(*rows):
-        if one is None or other is None or one[1:] != other[1:]:
-            if one is not None and other is not None and one[0] == other[0] == _COUNTS:
-                totals = True
-            else:
-                return True, totals
-    return False, totals
+def _pages_differ(conn: sqlite3.Connection, kept: str, rebuilt: str, rows: str) -> bool:
+    """Whether the two merged indexes differ in the `rows` of their pages, read in order."""
+    pages = [conn.execute(f"SELECT id & {_PAGE}, block FROM temp.{table}_data WHERE {rows} ORDER BY id")
+             for table in (kept, rebuilt)]
+    return any(one != other for one, other in itertools.zip_longest(*pages))
 
 
 def _differing_entries(conn: sqlite3.Connection, report: VerifyReport, index: str, content: str,
