@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import re
 import sqlite3
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -103,6 +104,38 @@ def migrations() -> list[tuple[int, str, str]]:
 
 def latest_version() -> int:
     return len(migrations())
+
+
+# What a file declares: every table, index, trigger and view by (type, name), with its CREATE statement.
+# SQLite's own objects (sqlite_sequence, sqlite_stat1, the automatic indexes) follow from the rest or
+# from ANALYZE and are left out.
+Schema = dict[tuple[str, str], str | None]
+
+
+def declared_schema(conn: sqlite3.Connection) -> Schema:
+    return {(kind, name): sql for kind, name, sql in conn.execute(
+        "SELECT type, name, sql FROM main.sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
+
+
+@cache
+def migrated_schema(version: int) -> tuple[Schema, dict[str, frozenset[tuple[str, object]]]]:
+    """What the migrations up to `version` declare, made in memory: the schema of every archive at that
+    version, however it got there (migrations only ever run in order). With it, each full-text index's
+    settings (the rows of its _config table: they change how it matches and ranks)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for number, _, sql in migrations():
+            if number <= version:
+                conn.executescript(sql)
+        schema = declared_schema(conn)
+        return schema, {name: fts_settings(conn, name) for kind, name in schema
+                        if kind == "table" and (schema[kind, name] or "").upper().startswith("CREATE VIRTUAL TABLE")}
+    finally:
+        conn.close()
+
+
+def fts_settings(conn: sqlite3.Connection, index: str) -> frozenset[tuple[str, object]]:
+    return frozenset((k, v) for k, v in conn.execute(f"SELECT k, v FROM main.{index}_config"))
 
 
 def connect(path: str | Path, *, create: bool = False, readonly: bool = False, immutable: bool = False,

@@ -18,6 +18,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -38,7 +39,16 @@ from archiver.archive import (
     Archive,
 )
 from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest, sha256_hex, withheld_digest
-from archiver.database import ArchiveError, at_rest, classify, open_to_check, quick_check
+from archiver.database import (
+    ArchiveError,
+    at_rest,
+    classify,
+    declared_schema,
+    fts_settings,
+    migrated_schema,
+    open_to_check,
+    quick_check,
+)
 from archiver.facet_counts import recount_sql
 from archiver.payloads import decode_payload
 from archiver.progress import bar
@@ -436,6 +446,26 @@ def _chain(report: VerifyReport, parts: list[_Entries]) -> None:
     report.head, report.head_seq = prev, expected - 1
 
 
+def _schema(archive: _Archive, report: VerifyReport) -> None:
+    """The file declares exactly what the archive's migrations declare at its schema version. What it
+    declares decides what a reader sees as much as the rows do: a column or table added with invented
+    values shows on every page and is chained nowhere, a search index declared with another tokenizer or
+    other settings matches other posts, and a dropped trigger no longer keeps a table append-only."""
+    expected, settings = migrated_schema(report.schema)
+    found = declared_schema(archive.conn)
+    version = f"schema version {report.schema}"  # as the archive's migrations make it
+    for kind, name in sorted(expected.keys() | found.keys()):
+        if (kind, name) not in found:
+            report.problems.append(f"schema: {kind} {name} is missing ({version} has it)")
+        elif (kind, name) not in expected:
+            report.problems.append(f"schema: {kind} {name} is not part of {version}")
+        elif found[kind, name] != expected[kind, name]:
+            report.problems.append(f"schema: {kind} {name} is declared otherwise than in {version}")
+    for index, wanted in settings.items():
+        if ("table", f"{index}_config") in found and fts_settings(archive.conn, index) != wanted:
+            report.problems.append(f"schema: the settings of {index} ({index}_config) are not those of {version}")
+
+
 def _coverage(archive: _Archive, report: VerifyReport) -> None:
     for table in archive.columns:
         report.rows[table] = archive.conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
@@ -635,12 +665,13 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
     the entries, and their pages compared. Where they differ, the entries themselves are compared
     (slower: only an index that differs pays for it) and the first differences named."""
     conn = archive.conn
-    if index not in archive.tables:  # an archive older than the index
+    tokenizer = _tokenizer(index, report.schema)
+    if index not in archive.tables or tokenizer is None:  # an archive older than the index
         return
     content, columns = SEARCH_INDEXES[index]
     kept, rebuilt = f"{index}_kept", f"{index}_rebuilt"
     for table in (kept, rebuilt):
-        _temporary_index(conn, table, columns)
+        _temporary_index(conn, table, columns, tokenizer)
 
     with _segment(conn):  # the index's own entries, as they are stored (its pages and their directory)
         for shadow in ("data", "idx"):
@@ -659,12 +690,20 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
         conn.execute(f"DROP TABLE temp.{table}")
 
 
-def _temporary_index(conn: sqlite3.Connection, table: str, columns: str) -> None:
-    """An empty FTS5 table in temp with the search indexes' columns and tokenizer: contentless and
+def _tokenizer(index: str, version: int) -> str | None:
+    """The tokenizer the archive's migrations declare `index` with, None if they make no such index
+    (the file's own declaration is checked by `_schema`: rebuilding with it would let a forged one agree
+    with itself)."""
+    found = re.search(r"tokenize\s*=\s*'([^']*)'", migrated_schema(version)[0].get(("table", index)) or "")
+    return found.group(1) if found else None
+
+
+def _temporary_index(conn: sqlite3.Connection, table: str, columns: str, tokenizer: str) -> None:
+    """An empty FTS5 table in temp with the search index's columns and tokenizer: contentless and
     without column sizes, as what is compared are the entries alone."""
     conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     conn.execute(f"CREATE VIRTUAL TABLE temp.{table} USING fts5 ({columns}, content = '', columnsize = 0, "
-                 f"tokenize = '{_TOKENIZER}')")
+                 f"tokenize = '{tokenizer}')")
 
 
 @contextmanager
@@ -727,10 +766,6 @@ def _differing_entries(conn: sqlite3.Connection, report: VerifyReport, index: st
         report.problems.append(f"{index}: the index of term {term!r} {said}")
 
 
-# the tokenizer of both search indexes (db/migrations: posts_fts, versions_fts)
-_TOKENIZER = "unicode61 remove_diacritics 2"
-
-
 def _posts_fts(archive: _Archive, report: VerifyReport) -> None:
     """The search of current texts (posts_fts) finds exactly what `posts` holds."""
     _search_index(archive, report, "posts_fts")
@@ -758,6 +793,6 @@ def _facet_counts(archive: _Archive, report: VerifyReport) -> None:
 
 # the checks of current views, in the order their problems are named
 _VIEWS: tuple[Callable[[_Archive, VerifyReport], None], ...] = (
-    _coverage, _publication, _posts, _post_seen, _sources, _runs, _posts_fts, _versions_fts, _facet_counts)
+    _schema, _coverage, _publication, _posts, _post_seen, _sources, _runs, _posts_fts, _versions_fts, _facet_counts)
 # the views whose rebuilding takes longest, given to the workers when the file is at rest
 _HEAVY_VIEWS = (_posts_fts, _versions_fts, _posts)

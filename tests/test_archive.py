@@ -13,6 +13,7 @@ from archiver.archive import Archive, WriterThread
 from archiver.cli import main
 from archiver.models import Exchange, Gone, Observation, PostDraft, VersionDraft, utcnow
 from archiver.verify import verify
+from tests.tampering import unguarded
 
 
 def exchange(body: bytes | None, url: str = "https://example.org/feed", status: int = 200) -> Exchange:
@@ -214,14 +215,10 @@ def test_writer_thread_serves_many_fetch_threads(db_path: Path) -> None:
 
 
 def _tamper(db_path: Path, *statements: str) -> None:
-    """What someone with write access to the file could do: drop the guards and rewrite."""
-    conn = sqlite3.connect(db_path)
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%append_only%'"):
-        conn.execute(f"DROP TRIGGER {name}")
-    for statement in statements:
-        conn.execute(statement)
-    conn.commit()
-    conn.close()
+    """What someone with write access to the file could do: drop the guards, rewrite, put them back."""
+    with unguarded(db_path) as conn:
+        for statement in statements:
+            conn.execute(statement)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import sqlite3
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,7 @@ from archiver.database import connect
 from archiver.proofs import inclusion_bundle
 from archiver.signed_note import PublicKey, SigningKey
 from tests.official_fixtures import Site, fetch, rows, rss, statement_page, write_config
+from tests.tampering import unguarded
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "tools" / "verify_evidence.py"
@@ -108,13 +111,12 @@ def test_verify_proves_the_archive_extends_old_and_new_checkpoints(history: dict
     assert code == 0 and "extends it" in out
 
 
-def _tampered(history: dict[str, Path], tmp_path: Path) -> sqlite3.Connection:
+@contextmanager
+def _tampered(history: dict[str, Path], tmp_path: Path) -> Iterator[sqlite3.Connection]:
     copy = tmp_path / "tampered.db"
     shutil.copy(history["db"], copy)
-    conn = sqlite3.connect(copy, isolation_level=None)
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%append_only%'"):
-        conn.execute(f"DROP TRIGGER {name}")
-    return conn
+    with unguarded(copy) as conn:
+        yield conn
 
 
 def _rechain(conn: sqlite3.Connection, start: int) -> None:
@@ -179,9 +181,8 @@ def _rechain_from_genesis(conn: sqlite3.Connection, history: dict[str, Path]) ->
 ], ids=["truncation", "middle-row-removed-renumbered-rechained", "rewrite-and-rechain", "rechain-from-genesis"])
 def test_tampering_that_keeps_the_chain_consistent_breaks_the_checkpoints(
         history: dict[str, Path], tmp_path: Path, tamper, broken: dict[str, str]) -> None:
-    conn = _tampered(history, tmp_path)
-    tamper(conn, history)
-    conn.close()
+    with _tampered(history, tmp_path) as conn:
+        tamper(conn, history)
     copy = str(tmp_path / "tampered.db")
     chain_problems = [p for p in _verify_problems(copy) if p.startswith("chain entry")]
     assert chain_problems == []  # the chain alone is consistent again: only a checkpoint kept outside tells
@@ -204,9 +205,8 @@ def _verify_problems(db: str) -> list[str]:
 
 
 def test_a_rechained_archive_with_its_own_new_key_fails_the_old_checkpoints(history, tmp_path: Path) -> None:
-    conn = _tampered(history, tmp_path)
-    _rechain_from_genesis(conn, history)
-    conn.close()
+    with _tampered(history, tmp_path) as conn:
+        _rechain_from_genesis(conn, history)
     code, _, err = cli("verify", "--db", str(tmp_path / "tampered.db"), "--checkpoint", str(history["a"]))
     assert code == 1
     assert f"BROKEN: checkpoint {history['a']}: no signature by a known key" in err
@@ -324,23 +324,22 @@ def test_a_published_snapshot_carries_the_key_and_extends_the_checkpoints(histor
 @pytest.mark.parametrize("damage", ["cache", "truncation"])
 def test_a_checkpoint_that_would_not_extend_the_last_one_is_never_signed(history, tmp_path: Path, damage: str,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = _tampered(history, tmp_path)
-    if damage == "cache":  # a forged node inside the last checkpoint's tree
-        size = _size(history["b"])
-        conn.executemany("INSERT OR REPLACE INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)",
-                         [(level, 0, hashlib.sha256(b"forged").digest()) for level in range(0, 8)])
-        from archiver import tlog
+    with _tampered(history, tmp_path) as conn:
+        if damage == "cache":  # a forged node inside the last checkpoint's tree
+            size = _size(history["b"])
+            conn.executemany("INSERT OR REPLACE INTO tree_nodes (level, idx, hash) VALUES (?, ?, ?)",
+                             [(level, 0, hashlib.sha256(b"forged").digest()) for level in range(0, 8)])
+            from archiver import tlog
 
-        monkeypatch.setattr(tlog, "NODE_LEVEL", 1)  # the history is small: cache subtrees of 2 leaves and more
-        assert size >= 4
-    else:  # the chain cut back to checkpoint A, checkpoint B's row kept
-        keep = _size(history["a"]) + 1
-        for table, row_id in conn.execute("SELECT table_name, row_id FROM chain WHERE seq > ? AND "
-                                          "table_name != 'checkpoints'", (keep,)).fetchall():
-            conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
-        conn.execute("DELETE FROM chain WHERE seq > ?", (keep,))
-    signed = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
-    conn.close()
+            monkeypatch.setattr(tlog, "NODE_LEVEL", 1)  # the history is small: cache subtrees of 2 leaves and more
+            assert size >= 4
+        else:  # the chain cut back to checkpoint A, checkpoint B's row kept
+            keep = _size(history["a"]) + 1
+            for table, row_id in conn.execute("SELECT table_name, row_id FROM chain WHERE seq > ? AND "
+                                              "table_name != 'checkpoints'", (keep,)).fetchall():
+                conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+            conn.execute("DELETE FROM chain WHERE seq > ?", (keep,))
+        signed = conn.execute("SELECT count(*) FROM checkpoints").fetchone()
     copy = str(tmp_path / "tampered.db")
     code, out, err = cli("checkpoint", "--db", copy, "--key", str(history["key"]), "--out", str(tmp_path / "c.txt"))
     assert code == 1, out

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from archiver.archive import Archive
 from archiver.cli import main
-from archiver.database import ArchiveError, connect, latest_version
+from archiver.database import ArchiveError, connect, declared_schema, latest_version, migrated_schema
 from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow
 from archiver.verify import verify
 
@@ -101,3 +101,20 @@ def test_migration_stops_at_a_requested_version(tmp_path: Path) -> None:
     connect(path).close()
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == latest_version()
+
+
+@pytest.mark.parametrize("version", range(1, latest_version() + 1))
+def test_an_archive_at_each_schema_version_declares_what_its_migrations_declare(tmp_path: Path, version: int) -> None:
+    # verify holds every file to the schema its migrations make at its version: an archive made there,
+    # or upgraded to there step by step from version 1, must pass as it is
+    made, upgraded = tmp_path / "made.db", tmp_path / "upgraded.db"
+    connect(made, create=True, upgrade_to=version).close()
+    connect(upgraded, create=True, upgrade_to=1).close()
+    for step in range(2, version + 1):
+        connect(upgraded, upgrade_to=step).close()
+    for path in (made, upgraded):
+        conn = sqlite3.connect(path)
+        assert declared_schema(conn) == migrated_schema(version)[0]
+        conn.close()
+        report = verify(path)
+        assert report.ok and report.schema == version, report.problems

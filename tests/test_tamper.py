@@ -33,6 +33,7 @@ from archiver.cli import main
 from archiver.verify import _split, verify
 from tests.loopback import LoopbackServer, Reply
 from tests.official_fixtures import rss, statement_page, write_config
+from tests.tampering import unguarded
 
 TWEETS = Path(__file__).parent / "fixtures" / "x_archive" / "tweets.js"
 VERIFY, CHECKPOINT = "verify", "verify --checkpoint"
@@ -97,15 +98,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 
 
 # -- the adversary's tools ------------------------------------------------------------------------
-
-def unprotected(path: Path) -> sqlite3.Connection:
-    """A connection to a copy with every append-only trigger dropped."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' "
-                                "AND name LIKE '%append_only%'").fetchall():
-        conn.execute(f'DROP TRIGGER "{name}"')
-    return conn
-
 
 def one(conn: sqlite3.Connection, sql: str, *args: object) -> object:
     return conn.execute(sql, args).fetchone()[0]
@@ -379,14 +371,47 @@ def _(conn: sqlite3.Connection, built: Built) -> None:
     conn.execute("UPDATE versions SET facts = json_set(facts, '$.author_name', 'Someone Else') WHERE id = 1")
 
 
+@case("a column added to posts, with invented values", VERIFY, "schema: table posts is declared otherwise")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    # shown on every table page and row page, chained nowhere
+    conn.execute("ALTER TABLE posts ADD COLUMN endorsed_by TEXT")
+    conn.execute("UPDATE posts SET endorsed_by = 'the UN Special Rapporteur'")
+
+
+@case("a table added beside the archive's", VERIFY, "schema: table corrections is not part of schema version")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    conn.execute("CREATE TABLE corrections (post_id INTEGER, note TEXT)")
+    conn.execute("INSERT INTO corrections VALUES (1, 'The ministry withdrew this statement.')")
+
+
+@case("the search index declared with another tokenizer", VERIFY, "schema: table posts_fts is declared otherwise")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    # a stemming tokenizer: a search for one word then finds posts that hold only another; the index's
+    # entries are left as they were, so they still agree with the posts
+    conn.execute("PRAGMA writable_schema = 1")
+    conn.execute("UPDATE sqlite_master SET sql = replace(sql, 'unicode61', 'porter unicode61') "
+                 "WHERE name = 'posts_fts'")
+
+
+@case("a search index's settings changed", VERIFY, "schema: the settings of versions_fts (versions_fts_config)")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    # the ranking function every search by relevance uses, weighted to bury the texts' own words
+    conn.execute("INSERT INTO versions_fts (versions_fts, rank) VALUES ('rank', 'bm25(0.0, 0.0)')")
+
+
+@case("an append-only trigger replaced by one that refuses nothing", VERIFY,
+      "schema: trigger versions_append_only_u is declared otherwise")
+def _(conn: sqlite3.Connection, built: Built) -> None:
+    conn.execute("CREATE TRIGGER versions_append_only_u BEFORE UPDATE ON versions BEGIN SELECT 1; END")
+
+
 def tampered(built: Built, tmp_path: Path, tamper: Tamper, source: Path | None = None) -> Path:
     path = tmp_path / "tampered.db"
     shutil.copy(source or built.db, path)
-    conn = unprotected(path)
-    conn.execute("BEGIN")
-    tamper(conn, built)
-    conn.execute("COMMIT")
-    conn.close()
+    with unguarded(path) as conn:
+        conn.execute("BEGIN")
+        tamper(conn, built)
+        conn.execute("COMMIT")
     return path
 
 
