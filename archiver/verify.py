@@ -670,8 +670,8 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
         return
     content, columns = SEARCH_INDEXES[index]
     kept, rebuilt = f"{index}_kept", f"{index}_rebuilt"
-    for table in (kept, rebuilt):
-        _temporary_index(conn, table, columns, tokenizer)
+    _temporary_index(conn, kept, columns, tokenizer, sizes=False)
+    _temporary_index(conn, rebuilt, columns, tokenizer, sizes=True)
 
     with _segment(conn):  # the index's own entries, as they are stored (its pages and their directory)
         for shadow in ("data", "idx"):
@@ -681,6 +681,7 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
         for option, value in (("automerge", 0), ("crisismerge", 64), ("hashsize", 16 << 20)):
             conn.execute(f"INSERT INTO temp.{rebuilt} ({rebuilt}, rank) VALUES (?, ?)", (option, value))
         conn.execute(f"INSERT INTO temp.{rebuilt} (rowid, {columns}) SELECT id, {columns} FROM {content}")
+    _differing_sizes(conn, report, index, content, rebuilt)  # before the merge's dummy row replaces one
     _merge(conn, (kept, rebuilt), columns)
     if _pages_differ(conn, kept, rebuilt, f"id > {_STRUCTURE}"):
         _differing_entries(conn, report, index, content, rebuilt)
@@ -698,12 +699,23 @@ def _tokenizer(index: str, version: int) -> str | None:
     return found.group(1) if found else None
 
 
-def _temporary_index(conn: sqlite3.Connection, table: str, columns: str, tokenizer: str) -> None:
-    """An empty FTS5 table in temp with the search index's columns and tokenizer: contentless and
-    without column sizes, as what is compared are the entries alone."""
+def _temporary_index(conn: sqlite3.Connection, table: str, columns: str, tokenizer: str, *, sizes: bool) -> None:
+    """An empty FTS5 table in temp with the search index's columns and tokenizer: contentless (what is
+    compared are the entries), keeping each row's word counts per column only with `sizes`."""
     conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    conn.execute(f"CREATE VIRTUAL TABLE temp.{table} USING fts5 ({columns}, content = '', columnsize = 0, "
-                 f"tokenize = '{tokenizer}')")
+    conn.execute(f"CREATE VIRTUAL TABLE temp.{table} USING fts5 ({columns}, content = '', "
+                 f"columnsize = {int(sizes)}, tokenize = '{tokenizer}')")
+
+
+def _differing_sizes(conn: sqlite3.Connection, report: VerifyReport, index: str, content: str, rebuilt: str) -> None:
+    """Each row's word counts per column (the index's _docsize), which weigh its rank in a search by
+    relevance, must be the rebuilt index's: name the first rows whose counts differ or are kept for no row."""
+    rows = [row for (row,) in conn.execute(
+        f"SELECT coalesce(k.id, r.id) FROM main.{index}_docsize k FULL JOIN temp.{rebuilt}_docsize r USING (id) "
+        f"WHERE k.sz IS NOT r.sz LIMIT 5")]
+    if rows:
+        report.problems.append(f"{index}: the word counts it keeps for {content} {', '.join(map(str, rows))} do not "
+                               "match what those rows hold")
 
 
 @contextmanager
