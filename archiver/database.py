@@ -110,6 +110,7 @@ def latest_version() -> int:
 # SQLite's own objects (sqlite_sequence, sqlite_stat1, the automatic indexes) follow from the rest or
 # from ANALYZE and are left out.
 Schema = dict[tuple[str, str], str | None]
+_FTS5 = re.compile(r"CREATE VIRTUAL TABLE \S+ USING fts5\b", re.IGNORECASE)
 
 
 def declared_schema(conn: sqlite3.Connection) -> Schema:
@@ -128,8 +129,8 @@ def migrated_schema(version: int) -> tuple[Schema, dict[str, frozenset[tuple[str
             if number <= version:
                 conn.executescript(sql)
         schema = declared_schema(conn)
-        return schema, {name: fts_settings(conn, name) for kind, name in schema
-                        if kind == "table" and (schema[kind, name] or "").upper().startswith("CREATE VIRTUAL TABLE")}
+        return schema, {name: fts_settings(conn, name) for (kind, name), sql in schema.items()
+                        if kind == "table" and _FTS5.match(sql or "")}
     finally:
         conn.close()
 
