@@ -31,8 +31,8 @@ from archiver.tlog import (
     Tree,
     chain_leaves,
     chain_size,
+    chain_subtrees,
     chain_tree,
-    complete_subtrees,
     fill_nodes,
     verify_consistency,
 )
@@ -280,8 +280,7 @@ def check_checkpoints(db_path: Path, files: list[Path], *, keys: list[PublicKey]
         size = chain_size(conn)
         read = chain_leaves(conn)
         try:
-            nodes = complete_subtrees(leaf for start in range(0, size, 65536)
-                                      for leaf in read(start, min(size, start + 65536)))
+            nodes = chain_subtrees(conn, size)
         except ValueError as exc:  # entries missing: every checkpoint beyond the gap fails below
             nodes, size = {}, _contiguous(conn)
             result.problems.append(f"chain: {exc}; checkpoints are checked against the first {size} entries")

@@ -214,6 +214,13 @@ def complete_subtrees(leaves: Iterable[bytes]) -> dict[tuple[int, int], bytes]:
     return nodes
 
 
+def chain_subtrees(conn: sqlite3.Connection, size: int) -> dict[tuple[int, int], bytes]:
+    """`complete_subtrees` of the first `size` chain entries, recomputed from the chain (read in blocks);
+    ValueError where entries are missing."""
+    read = chain_leaves(conn)
+    return complete_subtrees(leaf for start in range(0, size, 65536) for leaf in read(start, min(size, start + 65536)))
+
+
 def fill_nodes(conn: sqlite3.Connection, size: int, max_blocks: int | None = None) -> bool:
     """Add to `tree_nodes` the complete subtrees of the first `size` leaves not cached yet (at most
     `max_blocks` new blocks of 2**NODE_LEVEL leaves per call). Returns whether the cache is complete."""

@@ -52,6 +52,7 @@ from archiver.database import (
 from archiver.facet_counts import recount_sql
 from archiver.payloads import decode_payload
 from archiver.progress import bar
+from archiver.tlog import chain_size, chain_subtrees
 
 
 @dataclass
@@ -803,8 +804,28 @@ def _facet_counts(archive: _Archive, report: VerifyReport) -> None:
         report.problems.append(f"facet_counts {table}.{column} = {value!r}: {count} {said}")
 
 
+def _tree_nodes(archive: _Archive, report: VerifyReport) -> None:
+    """The node cache that the public face's inclusion and consistency proofs are read from holds only
+    the subtree hashes the chain gives: one forged node makes every proof through it fail for the reader
+    who checks it, and nothing else would say why. Missing nodes are fine (the cache fills over time)."""
+    if "tree_nodes" not in archive.tables:  # an archive older than checkpoints
+        return
+    # the leaves as far as the cache reaches (none: nothing to read), and no further than the chain
+    reach = archive.conn.execute("SELECT coalesce(max((idx + 1) << level), 0) FROM tree_nodes").fetchone()[0]
+    try:
+        nodes = chain_subtrees(archive.conn, min(reach, chain_size(archive.conn)))
+    except ValueError:  # a gap in the chain, which the chain's own check names
+        return
+    wrong = [(level, index) for level, index, digest in archive.conn.execute(
+        "SELECT level, idx, hash FROM tree_nodes ORDER BY level, idx") if nodes.get((level, index)) != bytes(digest)]
+    for level, index in wrong[:5]:
+        report.problems.append(f"tree_nodes level {level} index {index}: not the hash of chain entries "
+                               f"{(index << level) + 1}..{(index + 1) << level}, so the proofs read through it fail")
+
+
 # the checks of current views, in the order their problems are named
 _VIEWS: tuple[Callable[[_Archive, VerifyReport], None], ...] = (
-    _schema, _coverage, _publication, _posts, _post_seen, _sources, _runs, _posts_fts, _versions_fts, _facet_counts)
+    _schema, _coverage, _publication, _posts, _post_seen, _sources, _runs, _posts_fts, _versions_fts, _facet_counts,
+    _tree_nodes)
 # the views whose rebuilding takes longest, given to the workers when the file is at rest
 _HEAVY_VIEWS = (_posts_fts, _versions_fts, _posts)

@@ -348,3 +348,24 @@ def test_a_checkpoint_that_would_not_extend_the_last_one_is_never_signed(history
     assert not (tmp_path / "c.txt").exists()
     assert rows(copy, "SELECT outcome FROM runs WHERE kind = 'checkpoint' ORDER BY id DESC LIMIT 1") == [("failed",)]
     assert rows(copy, "SELECT count(*) FROM checkpoints") == [signed]
+
+
+def test_verify_recomputes_the_node_cache_that_proofs_are_read_from(history, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from archiver import tlog
+    from archiver.verify import verify
+
+    monkeypatch.setattr(tlog, "NODE_LEVEL", 1)  # the history is small: cache subtrees of 2 leaves and more
+    with _tampered(history, tmp_path) as conn:
+        conn.execute("DELETE FROM tree_nodes")
+        tlog.fill_nodes(conn, tlog.chain_size(conn))  # the cache as the archive fills it
+        cached = conn.execute("SELECT count(*), max(level) FROM tree_nodes").fetchone()
+    copy = tmp_path / "tampered.db"
+    assert cached[0] > 8 and cached[1] >= 3
+    assert verify(copy, jobs=1).ok, verify(copy, jobs=1).problems  # the real cache agrees with the chain
+    with unguarded(copy) as conn:  # one node forged: every proof through it now fails for its reader
+        conn.execute("UPDATE tree_nodes SET hash = ? WHERE level = 2 AND idx = 1",
+                     (hashlib.sha256(b"forged").digest(),))
+    problems = verify(copy, jobs=1).problems
+    assert problems == ["tree_nodes level 2 index 1: not the hash of chain entries 5..8, so the proofs read "
+                        "through it fail"], problems
