@@ -711,9 +711,10 @@ def _temporary_index(conn: sqlite3.Connection, table: str, columns: str, tokeniz
 def _differing_sizes(conn: sqlite3.Connection, report: VerifyReport, index: str, content: str, rebuilt: str) -> None:
     """Each row's word counts per column (the index's _docsize), which weigh its rank in a search by
     relevance, must be the rebuilt index's: name the first rows whose counts differ or are kept for no row."""
-    rows = [row for (row,) in conn.execute(
-        f"SELECT coalesce(k.id, r.id) FROM main.{index}_docsize k FULL JOIN temp.{rebuilt}_docsize r USING (id) "
-        f"WHERE k.sz IS NOT r.sz LIMIT 5")]
+    kept, built = f"main.{index}_docsize", f"temp.{rebuilt}_docsize"
+    rows = [row for (row,) in conn.execute(  # two joins on the rowid (a FULL JOIN needs SQLite 3.39)
+        f"SELECT k.id FROM {kept} k LEFT JOIN {built} r ON r.id = k.id WHERE r.sz IS NOT k.sz UNION ALL "
+        f"SELECT r.id FROM {built} r WHERE NOT EXISTS (SELECT 1 FROM {kept} k WHERE k.id = r.id) LIMIT 5")]
     if rows:
         report.problems.append(f"{index}: the word counts it keeps for {content} {', '.join(map(str, rows))} do not "
                                "match what those rows hold")
