@@ -9,6 +9,7 @@ import sqlite3
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_DB = Path("db/archive.db")
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
@@ -118,19 +119,24 @@ def declared_schema(conn: sqlite3.Connection) -> Schema:
         "SELECT type, name, sql FROM main.sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
 
 
+class Migrated(NamedTuple):
+    objects: Schema
+    settings: dict[str, frozenset[tuple[str, object]]]  # per full-text index, the rows of its _config table
+
+
 @cache
-def migrated_schema(version: int) -> tuple[Schema, dict[str, frozenset[tuple[str, object]]]]:
+def migrated_schema(version: int) -> Migrated:
     """What the migrations up to `version` declare, made in memory: the schema of every archive at that
     version, however it got there (migrations only ever run in order). With it, each full-text index's
-    settings (the rows of its _config table: they change how it matches and ranks)."""
+    settings (they change how it matches and ranks)."""
     conn = sqlite3.connect(":memory:")
     try:
         for number, _, sql in migrations():
             if number <= version:
                 conn.executescript(sql)
         schema = declared_schema(conn)
-        return schema, {name: fts_settings(conn, name) for (kind, name), sql in schema.items()
-                        if kind == "table" and _FTS5.match(sql or "")}
+        return Migrated(schema, {name: fts_settings(conn, name) for (kind, name), sql in schema.items()
+                                 if kind == "table" and _FTS5.match(sql or "")})
     finally:
         conn.close()
 

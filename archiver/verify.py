@@ -696,7 +696,7 @@ def _tokenizer(index: str, version: int) -> str | None:
     """The tokenizer the archive's migrations declare `index` with, None if they make no such index
     (the file's own declaration is checked by `_schema`: rebuilding with it would let a forged one agree
     with itself)."""
-    found = re.search(r"tokenize\s*=\s*'([^']*)'", migrated_schema(version)[0].get(("table", index)) or "")
+    found = re.search(r"tokenize\s*=\s*'([^']*)'", migrated_schema(version).objects.get(("table", index)) or "")
     return found.group(1) if found else None
 
 

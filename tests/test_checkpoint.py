@@ -362,7 +362,8 @@ def test_verify_recomputes_the_node_cache_that_proofs_are_read_from(history, tmp
         cached = conn.execute("SELECT count(*), max(level) FROM tree_nodes").fetchone()
     copy = tmp_path / "tampered.db"
     assert cached[0] > 8 and cached[1] >= 3
-    assert verify(copy, jobs=1).ok, verify(copy, jobs=1).problems  # the real cache agrees with the chain
+    report = verify(copy, jobs=1)
+    assert report.ok, report.problems  # the real cache agrees with the chain
     with unguarded(copy) as conn:  # one node forged: every proof through it now fails for its reader
         conn.execute("UPDATE tree_nodes SET hash = ? WHERE level = 2 AND idx = 1",
                      (hashlib.sha256(b"forged").digest(),))
