@@ -57,9 +57,18 @@ class RunReport:
 def run_source(source: Source, fetcher: Fetcher, submit: Submit[Any], view: ArchiveView, *,
                scheduled_at: str | None = None, should_stop: Callable[[], bool] = lambda: False
                ) -> RunReport:
-    """Run one source once and record the run. Failures are recorded, not raised. The run's start, its
-    records and its end are queued to the writer as they come, and the run waits for their commits once,
-    at its end: the report counts only what was committed."""
+    """Run one source once and record the run, waiting for its commits. Failures are recorded, not
+    raised."""
+    return start_source(source, fetcher, submit, view, scheduled_at=scheduled_at,
+                        should_stop=should_stop).collect()
+
+
+def start_source(source: Source, fetcher: Fetcher, submit: Submit[Any], view: ArchiveView, *,
+                 scheduled_at: str | None = None, should_stop: Callable[[], bool] = lambda: False
+                 ) -> PendingRun:
+    """Run one source once, up to its last request: the run's start, its records and its end are queued
+    to the writer as they come and not waited for, so the calling worker can take its next source while
+    they commit. What it returns reports the run once it is committed."""
     writes = RunWrites(submit, source.id, scheduled_at)
     report = RunReport(run_id=0, source_id=source.id)
     try:
@@ -68,12 +77,25 @@ def run_source(source: Source, fetcher: Fetcher, submit: Submit[Any], view: Arch
         log.debug("source %s: run raised", source.id, exc_info=True)  # the run's line says what
         report.outcome, report.error = "failed", internal_error(exc)
     writes.finish(report)
-    writes.collect(report)
-    level = logging.WARNING if report.outcome in ("failed", "partial") else logging.INFO
-    log.log(level, "source %s: run %s %s%s (requests %d, new %d, edited %d, deleted %d)", source.id,
-            report.run_id, report.outcome, f": {report.error}" if report.error else "", report.requests,
-            report.new, report.edited, report.deleted, extra={"source": source.id, "run": report.run_id})
-    return report
+    return PendingRun(writes, report)
+
+
+@dataclass
+class PendingRun:
+    """A run whose requests are done and whose writes are queued."""
+
+    writes: RunWrites
+    report: RunReport
+
+    def collect(self) -> RunReport:
+        """Wait for the run's commits and report what was committed (the run's log line)."""
+        report = self.report
+        self.writes.collect(report)
+        level = logging.WARNING if report.outcome in ("failed", "partial") else logging.INFO
+        log.log(level, "source %s: run %s %s%s (requests %d, new %d, edited %d, deleted %d)", report.source_id,
+                report.run_id, report.outcome, f": {report.error}" if report.error else "", report.requests,
+                report.new, report.edited, report.deleted, extra={"source": report.source_id, "run": report.run_id})
+        return report
 
 
 def internal_error(exc: BaseException) -> str:
@@ -310,8 +332,12 @@ class Runner:
 
     def run(self, source: Source, *, scheduled_at: str | None = None,
             should_stop: Callable[[], bool] = lambda: False) -> RunReport:
-        return run_source(source, self.fetcher, self.writer.submit, self.view, scheduled_at=scheduled_at,
-                          should_stop=should_stop)
+        return self.start(source, scheduled_at=scheduled_at, should_stop=should_stop).collect()
+
+    def start(self, source: Source, *, scheduled_at: str | None = None,
+              should_stop: Callable[[], bool] = lambda: False) -> PendingRun:
+        return start_source(source, self.fetcher, self.writer.submit, self.view, scheduled_at=scheduled_at,
+                            should_stop=should_stop)
 
     def capture(self, url: str, *, allow_private: bool = False) -> tuple[int, Exchange, str | None]:
         return capture_url(self.writer.submit, self.fetcher, url, allow_private=allow_private)
@@ -347,4 +373,5 @@ def submit_now(archive: Archive) -> Submit[Any]:
     return submit
 
 
-__all__ = ["Fetcher", "Observation", "RunReport", "Runner", "capture_url", "direct", "run_source", "submit_now"]
+__all__ = ["Fetcher", "Observation", "PendingRun", "RunReport", "Runner", "capture_url", "direct", "run_source",
+           "start_source", "submit_now"]

@@ -15,6 +15,8 @@ import sqlite3
 import subprocess
 import threading
 import time
+from concurrent.futures import Future, wait
+from concurrent.futures import ThreadPoolExecutor as Pool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from archiver import heartbeat, systemd
 from archiver.archive import Archive
 from archiver.config import Config, ConfigError, load_config
 from archiver.database import ArchiveCorrupt, ArchiveError, classify
-from archiver.jobs import Runner
+from archiver.jobs import PendingRun, Runner
 from archiver.models import Source, format_time, parse_time, utcnow
 from archiver.schedule import Schedule, parse_schedule
 from archiver.verify import record as record_verification
@@ -115,6 +117,7 @@ class Service:
         self._config_mtime = self._mtime()
         self._sources: dict[str, Source] = {}
         self._health: dict[str, _Health] = {}
+        self._judged: dict[str, Future[None]] = {}  # per source: its last run, collected and judged
         self._draining = threading.Event()
         self._lock = threading.Lock()
         self.datasette: subprocess.Popen[bytes] | None = None
@@ -141,6 +144,9 @@ class Service:
         self.runner = Runner(self.db_path, self.config.settings)
         self.writer = self.runner.writer  # the service's own records (runs it skips, state) go the same way
         self.executor = _SchedulingExecutor(self.config.settings.workers)
+        # waits for each run's commits and judges it, so that a worker takes its next source while
+        # the writer commits the last one's records
+        self._collector = Pool(1, thread_name_prefix="run-collector")
         self.scheduler = BackgroundScheduler(
             executors={"default": self.executor}, timezone=dt.UTC,
             job_defaults={"coalesce": True, "max_instances": 1})
@@ -181,6 +187,7 @@ class Service:
         self.scheduler.shutdown(wait=True)
         # the public face goes first: its readers would keep the final checkpoint from emptying the WAL
         self._stop_datasette()
+        self._collector.shutdown(wait=True)  # every run judged while the writer still takes its records
         self.runner.close()
         self._state.stopped_at = utcnow()
         self._state.status = "stopped"
@@ -327,6 +334,8 @@ class Service:
             health = self._health.setdefault(source_id, _Health())
         if source is None:
             return  # removed by a reload after it was queued
+        if (judged := self._judged.get(source_id)) is not None:
+            wait([judged])  # its last run is committed and judged (its back-off known) before this one reads
         if self._draining.is_set():
             self.writer.call(lambda a: a.record_run("fetch", "skipped", source_id=source_id,
                                                     scheduled_at=scheduled_at, error="service shutting down"))
@@ -338,19 +347,28 @@ class Service:
                 error=f"backing off after {health.failures} failed runs until {format_time(health.not_before)}",
                 details={"failures": health.failures}))
             return
+        pending = self.runner.start(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
+        self._judged[source_id] = self._collector.submit(self._judge, source, pending, health, now)
+
+    def _judge(self, source: Source, pending: PendingRun, health: _Health, now: dt.datetime) -> None:
+        """On the collector thread, once the run is committed: its back-off, and the next run's time."""
+        source_id = source.id
         try:
-            report = self.runner.run(source, scheduled_at=scheduled_at, should_stop=self._draining.is_set)
+            report = pending.collect()
         except (sqlite3.Error, OSError) as exc:  # the archive refused the run's records (disk full, busy)
             log.error("source %s: the run could not be recorded: %s", source_id,
                       classify(exc, self.db_path, 'recording a run'))
+            return
+        except Exception:  # nothing else would see it: the collector thread has no one to raise to
+            log.exception("source %s: the run could not be collected", source_id)
             return
         if report.outcome == "failed":
             health.failures += 1
             if health.failures >= BACKOFF_AFTER:
                 _, interval = trigger_for(source)
-                wait = dt.timedelta(seconds=min(interval * 2 ** (health.failures - BACKOFF_AFTER),
-                                                self.config.settings.max_backoff))
-                health.not_before = now + wait
+                pause = dt.timedelta(seconds=min(interval * 2 ** (health.failures - BACKOFF_AFTER),
+                                                 self.config.settings.max_backoff))
+                health.not_before = now + pause
                 log.warning("source %s: %d failed runs in a row, next attempt not before %s",
                             source_id, health.failures, format_time(health.not_before), extra={"source": source_id})
         else:
@@ -362,7 +380,8 @@ class Service:
             return  # the scheduler is shutting down and holds its job store: do not ask it
         job = self.scheduler.get_job(source_id)
         if job is not None and job.next_run_time is not None:
-            self.writer.call(lambda a: a.set_state(source_id, {"next_run": format_time(job.next_run_time)}))
+            next_run = format_time(job.next_run_time)
+            self.writer.submit(lambda a: a.set_state(source_id, {"next_run": next_run}))
 
     def _verify(self) -> None:
         if self._draining.is_set():

@@ -9,11 +9,12 @@ sources are spread over many sites, so the feeds are spread over HOSTS servers o
 worker pool taking sources in order would meet them. robots.txt is honoured as in service (fetched once
 per site, answered 404 after the same 100 ms) and counted among the requests.
 
-Each source runs as the service runs it (archiver.service.Service._run): `run_source` with one shared
+Each source runs as the service runs it (archiver.service.Service._run): `start_source` with one shared
 `Fetcher(settings)`, the `WriterThread` and an `ArchiveView`, in a pool of `Settings().workers`
-threads. Bound = every request the sites served in the cycle (feeds and robots.txt) × 0.1 s / workers:
-no client with that many workers can be faster. --repeat runs the whole measurement (fresh archive) several
-times and reports the median ratio with the spread.
+threads, each run's commits waited for by one collector thread. Bound = every request the sites
+served in the cycle (feeds and robots.txt) × 0.1 s / workers: no client with that many workers can be
+faster. --repeat runs the whole measurement (fresh archive) several times and reports the median ratio
+with the spread.
 
     python bench/poll_cycle.py [--sources 1000] [--hosts 100] [--items 10] [--repeat 5] [--rows FILE]
 """
@@ -43,7 +44,7 @@ from table import Row, median_run, print_table, save  # noqa: E402
 from archiver.archive import Archive, WriterThread  # noqa: E402
 from archiver.config import Settings  # noqa: E402
 from archiver.fetch import Fetcher  # noqa: E402
-from archiver.jobs import run_source  # noqa: E402
+from archiver.jobs import start_source  # noqa: E402
 from archiver.models import Source  # noqa: E402
 from archiver.view import ArchiveView  # noqa: E402
 
@@ -156,8 +157,12 @@ def serve_feeds(pipe: Connection, n_sources: int, latencies: list[float], items:
 def cycle(sources: list[Source], fetcher: Fetcher, writer: WriterThread, view: ArchiveView,
           workers: int) -> tuple[float, dict[str, int]]:
     started = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool:
-        reports = list(pool.map(lambda s: run_source(s, fetcher, writer.submit, view), sources))
+    # as Service._run does it: a worker starts the source and takes the next one; one collector thread
+    # waits for each run's commits. The cycle ends when every run is committed.
+    with ThreadPoolExecutor(workers) as pool, ThreadPoolExecutor(1) as collector:
+        judged = list(pool.map(lambda s: collector.submit(start_source(s, fetcher, writer.submit, view).collect),
+                               sources))
+    reports = [future.result() for future in judged]
     seconds = time.perf_counter() - started
     outcomes: dict[str, int] = {}
     for report in reports:

@@ -1,4 +1,5 @@
-"""A run queues its start, its records and its end to the writer and goes on; it waits once, at its end.
+"""A run queues its start, its records and its end to the writer and goes on; it waits once, at its end
+(or, as the service runs it, its worker goes on to the next source and another thread waits).
 A parser's read that an earlier record of the same run changes waits for that record's commit; nothing is
 counted before its commit; a commit that fails makes the run a failure. The writer is held with a work that
 blocks on an event, so what a run does while its writes are not yet committed is seen deterministically."""
@@ -17,7 +18,7 @@ import pytest
 from archiver.archive import Archive, WriterThread
 from archiver.config import Settings
 from archiver.fetch import Fetcher
-from archiver.jobs import RunReport, run_source
+from archiver.jobs import RunReport, run_source, start_source
 from archiver.models import Exchange, Observation, Source, utcnow
 from archiver.verify import verify
 from archiver.view import ArchiveView, RunView
@@ -106,6 +107,31 @@ def test_a_feed_run_queues_start_record_and_end_without_waiting_and_counts_after
     assert report.new == rows(db_path, "SELECT count(*) FROM posts")[0][0] > 0
     assert rows(db_path, "SELECT id, outcome, n_captures, n_new FROM runs") == [(report.run_id, "ok", 1, report.new)]
     assert verify(db_path).ok
+
+
+def test_a_started_run_frees_its_worker_before_its_commits_and_reports_only_after_them(
+        writer: WriterThread, db_path: Path) -> None:
+    """The service's worker takes its next source while the writer commits the last one's writes: the
+    run returns with all three writes queued and none committed, and its report waits for them."""
+    fetcher = Fetcher(Settings(allow_private=True, host_delay=0, respect_robots=False, retries=0))
+    view = ArchiveView(db_path)
+    try:
+        with LoopbackServer() as server:
+            server.routes["/releases.atom"] = Reply(200, FEED, {"Content-Type": "application/atom+xml"})
+            source = Source(id="gulp", kind="feed", locator=f"{server.base}/releases.atom")
+            writer.call(lambda a: a.sync_sources([source.as_row()]))
+            held = Held(writer)
+            pending = start_source(source, fetcher, writer.submit, view)  # returns with the writer held
+            assert held.queued() == 3 and rows(db_path, "SELECT count(*) FROM runs") == [(0,)]
+            assert (pending.report.run_id, pending.report.new) == (0, 0)  # nothing counted before a commit
+            held.release()
+            report = pending.collect()
+    finally:
+        view.close()
+        fetcher.close()
+    assert (report.outcome, report.requests) == ("ok", 1)
+    assert report.new == rows(db_path, "SELECT count(*) FROM posts")[0][0] > 0
+    assert rows(db_path, "SELECT id, outcome, n_new FROM runs") == [(report.run_id, "ok", report.new)]
 
 
 def test_a_later_page_reads_what_the_runs_earlier_pages_left_even_while_they_wait_for_the_writer(
