@@ -1,5 +1,6 @@
 """The one-machine ceiling: a simulated fleet of feed sources on loopback, polled through the service's
-own path (`run_source`, one `Fetcher`, the `WriterThread`), to find how many sources one machine keeps on
+own path (`start_source` in a pool of workers, one collector thread waiting for each run's commits, one
+`Fetcher`, the `WriterThread`: benchmark 3's `cycle`), to find how many sources one machine keeps on
 which schedule before runs are missed.
 
 Sites answer after a latency drawn per site from a log-normal distribution (median 150 ms, most sites
@@ -24,20 +25,17 @@ import os
 import random
 import sys
 import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-from poll_cycle import serve_feeds  # noqa: E402
+from poll_cycle import cycle, serve_feeds  # noqa: E402
 
 from archiver.archive import Archive, WriterThread  # noqa: E402
 from archiver.config import Settings  # noqa: E402
 from archiver.fetch import Fetcher  # noqa: E402
-from archiver.jobs import run_source  # noqa: E402
 from archiver.models import Source  # noqa: E402
 from archiver.view import ArchiveView  # noqa: E402
 
@@ -70,13 +68,9 @@ def poll(sources: list[Source], workers: int, db: Path) -> list[tuple[float, flo
     cycles = []
     try:
         for _ in range(2):
-            cpu, started = cpu_seconds(), time.perf_counter()
-            with ThreadPoolExecutor(workers) as pool:
-                reports = list(pool.map(lambda s: run_source(s, fetcher, writer.submit, view), sources))
-            outcomes: dict[str, int] = {}
-            for report in reports:
-                outcomes[report.outcome] = outcomes.get(report.outcome, 0) + 1
-            cycles.append((time.perf_counter() - started, cpu_seconds() - cpu, outcomes))
+            cpu = cpu_seconds()
+            seconds, outcomes = cycle(sources, fetcher, writer, view, workers)
+            cycles.append((seconds, cpu_seconds() - cpu, outcomes))
     finally:
         fetcher.close()
         writer.close()
