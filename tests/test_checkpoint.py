@@ -22,14 +22,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archiver.archive import CHAINED
-from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest
+from archiver.canonical import content_digest
 from archiver.cli import main
 from archiver.database import connect
 from archiver.proofs import inclusion_bundle
 from archiver.signed_note import PublicKey, SigningKey
 from tests.official_fixtures import Site, fetch, rows, rss, statement_page, write_config
-from tests.tampering import unguarded
+from tests.tampering import rechain, unguarded
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "tools" / "verify_evidence.py"
@@ -119,21 +118,6 @@ def _tampered(history: dict[str, Path], tmp_path: Path) -> Iterator[sqlite3.Conn
         yield conn
 
 
-def _rechain(conn: sqlite3.Connection, start: int) -> None:
-    """Recompute every row digest and entry from `start` on, as a forger with write access would."""
-    digesters = {table: RowDigester(table, columns) for table, columns in CHAINED.items()}
-    prev = conn.execute("SELECT entry_sha256 FROM chain WHERE seq = ?", (start - 1,)).fetchone()
-    prev = prev[0] if prev else GENESIS
-    for seq, table, row_id in conn.execute("SELECT seq, table_name, row_id FROM chain WHERE seq >= ? ORDER BY seq",
-                                           (start,)).fetchall():
-        row = conn.execute(f"SELECT {', '.join(CHAINED[table])} FROM {table} WHERE id = ?", (row_id,)).fetchone()
-        digest = digesters[table](row)
-        entry = entry_digest(prev, table, row_id, digest)
-        conn.execute("UPDATE chain SET row_sha256 = ?, prev_sha256 = ?, entry_sha256 = ? WHERE seq = ?",
-                     (digest, prev, entry, seq))
-        prev = entry
-
-
 def _size(path: Path) -> int:
     return int(path.read_text().split("\n")[1])
 
@@ -151,7 +135,7 @@ def _rewrite_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> 
     conn.execute("UPDATE versions SET text = ?, content_sha256 = ? WHERE id = 1",
                  (text, content_digest("Expert urges release", text, None)))
     seq = conn.execute("SELECT seq FROM chain WHERE table_name = 'versions' AND row_id = 1").fetchone()[0]
-    _rechain(conn, seq)
+    rechain(conn, seq)
 
 
 def _remove_renumber_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> None:
@@ -162,15 +146,14 @@ def _remove_renumber_and_rechain(conn: sqlite3.Connection, history: dict[str, Pa
     assert conn.execute("SELECT number FROM versions WHERE id = ?", (version_id,)).fetchone() == (2,)
     conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
     conn.execute("DELETE FROM chain WHERE seq = ?", (seq,))
-    conn.execute("UPDATE chain SET seq = seq - 1 WHERE seq > ?", (seq,))
-    _rechain(conn, seq)
+    rechain(conn, seq)  # renumbers the entries after it
 
 
 def _rechain_from_genesis(conn: sqlite3.Connection, history: dict[str, Path]) -> None:
     conn.execute("UPDATE captures SET user_agent = 'forged'")
     forged = SigningKey.generate("newsroom.example/archive").public
     conn.execute("UPDATE checkpoint_keys SET key_id = ?, public_key = ?", (forged.key_id.hex(), forged.vkey))
-    _rechain(conn, 1)
+    rechain(conn, 1)
 
 
 @pytest.mark.parametrize(("tamper", "broken"), [

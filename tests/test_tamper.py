@@ -27,13 +27,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archiver.archive import ADDED_COLUMNS, CHAINED
-from archiver.canonical import GENESIS, RowDigester, content_digest, entry_digest
+from archiver.canonical import content_digest
 from archiver.cli import main
 from archiver.verify import _split, verify
 from tests.loopback import LoopbackServer, Reply
 from tests.official_fixtures import rss, statement_page, write_config
-from tests.tampering import unguarded
+from tests.tampering import rechain, unguarded
 
 TWEETS = Path(__file__).parent / "fixtures" / "x_archive" / "tweets.js"
 VERIFY, CHECKPOINT = "verify", "verify --checkpoint"
@@ -101,22 +100,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
 
 def one(conn: sqlite3.Connection, sql: str, *args: object) -> object:
     return conn.execute(sql, args).fetchone()[0]
-
-
-def rechain(conn: sqlite3.Connection, start: int = 1) -> None:
-    """Recompute every chain entry from `start` on: each row's digest from the row as it now is, and
-    the links, renumbering entries so that no gap is left."""
-    digesters = {t: RowDigester(t, c, ADDED_COLUMNS) for t, c in CHAINED.items()}
-    prev = GENESIS if start == 1 else one(conn, "SELECT entry_sha256 FROM chain WHERE seq = ?", start - 1)
-    entries = conn.execute("SELECT seq, table_name, row_id FROM chain WHERE seq >= ? ORDER BY seq",
-                           (start,)).fetchall()
-    conn.execute("DELETE FROM chain WHERE seq >= ?", (start,))
-    for seq, (_, table, row_id) in enumerate(entries, start=start):
-        row = conn.execute(f"SELECT {', '.join(CHAINED[table])} FROM {table} WHERE id = ?", (row_id,)).fetchone()
-        digest = digesters[table](row)
-        entry = entry_digest(prev, table, row_id, digest)
-        conn.execute("INSERT INTO chain VALUES (?, ?, ?, ?, ?, ?)", (seq, table, row_id, digest, prev, entry))
-        prev = entry
 
 
 def cut(conn: sqlite3.Connection, start: int) -> None:
