@@ -49,3 +49,11 @@ def rechain(conn: sqlite3.Connection, start: int = 1) -> None:
         entry = entry_digest(prev, table, row_id, digest)
         conn.execute("INSERT INTO chain VALUES (?, ?, ?, ?, ?, ?)", (seq, table, row_id, digest, prev, entry))
         prev = entry
+
+
+def remove_entry(conn: sqlite3.Connection, table: str, row_id: int) -> None:
+    """Remove one row and its chain entry, and renumber and recompute the chain after it."""
+    (seq,) = conn.execute("SELECT seq FROM chain WHERE table_name = ? AND row_id = ?", (table, row_id)).fetchone()
+    conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
+    conn.execute("DELETE FROM chain WHERE seq = ?", (seq,))
+    rechain(conn, seq)

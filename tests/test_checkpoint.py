@@ -28,7 +28,7 @@ from archiver.database import connect
 from archiver.proofs import inclusion_bundle
 from archiver.signed_note import PublicKey, SigningKey
 from tests.official_fixtures import Site, fetch, rows, rss, statement_page, write_config
-from tests.tampering import rechain, unguarded
+from tests.tampering import rechain, remove_entry, unguarded
 
 ROOT = Path(__file__).resolve().parent.parent
 VERIFIER = ROOT / "tools" / "verify_evidence.py"
@@ -141,12 +141,10 @@ def _rewrite_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> 
 def _remove_renumber_and_rechain(conn: sqlite3.Connection, history: dict[str, Path]) -> None:
     """The edit of the second poll disappears: its version row and chain entry are removed, the later
     entries renumbered and the chain recomputed from there."""
-    seq, version_id = conn.execute("SELECT seq, row_id FROM chain WHERE table_name = 'versions' AND seq > ? "
-                                   "ORDER BY seq LIMIT 1", (_size(history["a"]) + 1,)).fetchone()
+    version_id = conn.execute("SELECT row_id FROM chain WHERE table_name = 'versions' AND seq > ? "
+                              "ORDER BY seq LIMIT 1", (_size(history["a"]) + 1,)).fetchone()[0]
     assert conn.execute("SELECT number FROM versions WHERE id = ?", (version_id,)).fetchone() == (2,)
-    conn.execute("DELETE FROM versions WHERE id = ?", (version_id,))
-    conn.execute("DELETE FROM chain WHERE seq = ?", (seq,))
-    rechain(conn, seq)  # renumbers the entries after it
+    remove_entry(conn, "versions", version_id)
 
 
 def _rechain_from_genesis(conn: sqlite3.Connection, history: dict[str, Path]) -> None:

@@ -32,7 +32,7 @@ from archiver.cli import main
 from archiver.verify import _split, verify
 from tests.loopback import LoopbackServer, Reply
 from tests.official_fixtures import rss, statement_page, write_config
-from tests.tampering import rechain, unguarded
+from tests.tampering import rechain, remove_entry, unguarded
 
 TWEETS = Path(__file__).parent / "fixtures" / "x_archive" / "tweets.js"
 VERIFY, CHECKPOINT = "verify", "verify --checkpoint"
@@ -107,14 +107,6 @@ def cut(conn: sqlite3.Connection, start: int) -> None:
     for table, row_id in conn.execute("SELECT table_name, row_id FROM chain WHERE seq >= ?", (start,)).fetchall():
         conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
     conn.execute("DELETE FROM chain WHERE seq >= ?", (start,))
-
-
-def remove_entry(conn: sqlite3.Connection, table: str, row_id: int) -> None:
-    """Remove one row and its chain entry, and renumber and recompute the chain after it."""
-    seq = one(conn, "SELECT seq FROM chain WHERE table_name = ? AND row_id = ?", table, row_id)
-    conn.execute(f"DELETE FROM {table} WHERE id = ?", (row_id,))
-    conn.execute("DELETE FROM chain WHERE seq = ?", (seq,))
-    rechain(conn, seq)
 
 
 def rebuild_views(conn: sqlite3.Connection) -> None:
