@@ -220,7 +220,10 @@ def test_requests_to_one_host_are_paced_one_at_a_time(server: Server) -> None:
     hits = sorted((hit for hit in server.hits if hit.path.startswith("/p")), key=lambda hit: hit.at)
     assert len(hits) == 4
     for before, after in itertools.pairwise(hits):
-        assert after.at - before.at >= 0.29  # the configured delay, measured where the server stands
+        # the configured delay, measured where the server stands: the server stamps a request when its
+        # handler runs, so a busy machine can stamp the first of a pair late and shorten the gap it sees;
+        # a quarter of the delay is left for that, and unpaced requests come milliseconds apart
+        assert after.at - before.at >= 0.75 * 0.3
         assert after.at >= before.done  # concurrency 1: the next request waits for the previous answer
 
 
@@ -231,7 +234,9 @@ def test_robots_crawl_delay_slows_the_host_down(server: Server, fetcher: Fetcher
     get(fetcher, server.base + "/b")
     times = [hit.at for hit in server.hits]
     assert [hit.path for hit in server.hits] == ["/robots.txt", "/a", "/b"]
-    assert times[2] - times[1] >= 0.39  # host_delay is 0 here: the wait is robots.txt's
+    # host_delay is 0 here: the wait is robots.txt's (a quarter of it left for the server's own stamping
+    # lag, as in the pacing test above)
+    assert times[2] - times[1] >= 0.75 * 0.4
 
 
 def test_robots_disallow_keeps_the_path_off_the_server(server: Server, fetcher: Fetcher) -> None:
