@@ -393,6 +393,73 @@ def test_a_drip_is_cut_at_the_total_deadline(server: Server, where: str) -> None
     assert (exchange.error or "").startswith("deadline exceeded after 2 s at ")
 
 
+def test_a_shorter_deadline_set_later_cuts_first(server: Server) -> None:
+    """Every request's deadline is kept by one thread: a request started while that thread sleeps
+    towards a later deadline must still be cut at its own."""
+    def drip(request: BaseHTTPRequestHandler) -> None:
+        request.send_response_only(200)
+        request.send_header("Content-Length", "100")
+        request.end_headers()
+        for _ in range(30):
+            request.wfile.write(b"x")
+            request.wfile.flush()
+            time.sleep(0.5)
+
+    server.routes["/drip"] = drip
+    ended: dict[str, float] = {}
+    began = time.monotonic()
+
+    def fetch(name: str, deadline: float) -> None:
+        with Fetcher(settings(deadline=deadline, read_timeout=30.0, respect_robots=False)) as f:
+            exchange = get(f, server.base + "/drip")
+        assert (exchange.error or "").startswith(f"deadline exceeded after {deadline:g} s at ")
+        ended[name] = time.monotonic() - began
+
+    long = threading.Thread(target=fetch, args=("long", 12.0))
+    long.start()
+    while not server.hits:  # the long request is being answered: its deadline is the one waited for
+        time.sleep(0.01)
+    fetch("short", 1.0)
+    long.join()
+    assert ended["short"] < 6.0 < ended["long"]
+
+
+def test_connections_are_kept_for_more_hosts_than_requests_default(fetcher: Fetcher) -> None:
+    """Twenty sites polled in turn, twice: each keeps its one connection (requests keeps ten hosts'
+    pools by default, so polling more sites than that reconnected for nearly every request)."""
+    connections: list[int] = []
+    servers = []
+    for number in range(20):
+        class Counted(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            site = number
+
+            def setup(self) -> None:
+                super().setup()
+                connections.append(self.site)
+
+            def do_GET(self) -> None:
+                reply(self, 200 if self.path == "/feed" else 404, b"ok")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Counted)
+        httpd.daemon_threads = True
+        threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(httpd)
+    try:
+        for _ in range(2):
+            for httpd in servers:
+                exchange = get(fetcher, f"http://127.0.0.1:{httpd.server_address[1]}/feed")
+                assert exchange.status == 200
+        assert sorted(connections) == list(range(20))  # robots.txt and both polls on one connection each
+    finally:
+        for httpd in servers:
+            httpd.shutdown()
+            httpd.server_close()
+
+
 def _peak_memory(work: Callable[[], object]) -> tuple[object, int]:
     import tracemalloc
 

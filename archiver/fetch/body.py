@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
+import itertools
+import os
 import socket
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -83,22 +87,68 @@ class Watchdog:
 
     def __init__(self, seen: SocketSeen, seconds: float) -> None:
         self.fired = False
-        self._seen = seen
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
+        self.cancelled = False
+        self._seen: SocketSeen | None = seen
+        self._at = time.monotonic() + max(seconds, 0.0)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         self.fired = True
-        if self._seen.sock is not None:
+        seen = self._seen
+        if seen is not None and seen.sock is not None:
             with contextlib.suppress(OSError):
-                self._seen.sock.shutdown(socket.SHUT_RDWR)
+                seen.sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Watchdog:
-        self._timer.start()
+        _DEADLINES.watch(self._at, self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        self.cancelled = True
+        self._seen = None  # the entry waits in the heap until it is due: it holds no socket meanwhile
+
+
+class _Deadlines:
+    """One thread keeps every request's deadline. A timer thread per request cost a thread start on
+    every fetch, and the start waits for the new thread to run, which a busy interpreter delays by
+    milliseconds. A finished request's entry is only marked cancelled and dropped when it comes due."""
+
+    def __init__(self) -> None:
+        self._due = threading.Condition()
+        self._heap: list[tuple[float, int, Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, at: float, watchdog: Watchdog) -> None:
+        with self._due:
+            heapq.heappush(self._heap, (at, next(self._order), watchdog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="fetch-deadlines", daemon=True)
+                self._thread.start()
+            if self._heap[0][2] is watchdog:  # due before the one the thread sleeps towards
+                self._due.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._due:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._due.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                    while self._heap and self._heap[0][2].cancelled:
+                        heapq.heappop(self._heap)
+                watchdog = heapq.heappop(self._heap)[2]
+            if not watchdog.cancelled:
+                watchdog.fire()
+
+
+_DEADLINES = _Deadlines()
+
+
+def _forked() -> None:
+    """In a forked child the parent's deadline thread is not there, and its lock may have been held."""
+    global _DEADLINES
+    _DEADLINES = _Deadlines()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def read_body(raw: Any, content_encoding: str | None, cap: int) -> Body:
