@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from archiver import __version__
 from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
-from archiver.database import checkpoint, connect
+from archiver.database import checkpoint, connect, latest_version, migrated_schema
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
 
 CAPTURE_COLUMNS = (
@@ -79,11 +79,10 @@ _VIEW_NAMES = tuple(_VIEW_COLUMNS.split(", "))
 _VIEW_COUNT = len(_VIEW_NAMES)
 _POST_WRITE = (f"INSERT INTO posts (id, platform, native_id, source_id, first_seen_at, owner, {_VIEW_COLUMNS}) "
                f"VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})")
-# the columns of `posts` that search indexes (posts_fts), filled by the writer, not by triggers
-_FTS_COLUMNS = "title, text, author_handle, author_name"
-_VERSION_FTS_COLUMNS = "title, text"
-# each search index, with the table it indexes and the columns it holds (verify rebuilds them from these)
-SEARCH_INDEXES = {"posts_fts": ("posts", _FTS_COLUMNS), "versions_fts": ("versions", _VERSION_FTS_COLUMNS)}
+# the columns the search indexes hold (posts_fts: of `posts`, versions_fts: of `versions`), as the
+# migrations declare them; the writer fills both, not triggers
+_FTS_COLUMNS = migrated_schema(latest_version()).search["posts_fts"].columns
+_VERSION_FTS_COLUMNS = migrated_schema(latest_version()).search["versions_fts"].columns
 _FTS_SET_ORDER = tuple(_FTS_COLUMNS.split(", "))
 _FTS_SET = frozenset(_FTS_SET_ORDER)
 # the post-level facts each version is chained with (versions.facts, a JSON object with these keys)

@@ -119,24 +119,44 @@ def declared_schema(conn: sqlite3.Connection) -> Schema:
         "SELECT type, name, sql FROM main.sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'")}
 
 
+class SearchIndex(NamedTuple):
+    """A full-text index as the migrations declare it: the table it indexes, its columns, its tokenizer."""
+    content: str
+    columns: str  # comma-separated, in the index's order
+    tokenizer: str
+
+
 class Migrated(NamedTuple):
     objects: Schema
     settings: dict[str, frozenset[tuple[str, object]]]  # per full-text index, the rows of its _config table
+    search: dict[str, SearchIndex]  # per full-text index, what it indexes
+
+
+def _option(sql: str, name: str) -> str:
+    found = re.search(rf"\b{name}\s*=\s*'([^']*)'", sql)
+    if found is None:
+        raise RuntimeError(f"a full-text index in the migrations declares no {name}: {sql}")
+    return found.group(1)
 
 
 @cache
 def migrated_schema(version: int) -> Migrated:
     """What the migrations up to `version` declare, made in memory: the schema of every archive at that
     version, however it got there (migrations only ever run in order). With it, each full-text index's
-    settings (they change how it matches and ranks)."""
+    settings (they change how it matches and ranks) and what it indexes: the one definition of both, for
+    the writer that fills the indexes and for verify that rebuilds them."""
     conn = sqlite3.connect(":memory:")
     try:
         for number, _, sql in migrations():
             if number <= version:
                 conn.executescript(sql)
         schema = declared_schema(conn)
-        return Migrated(schema, {name: fts_settings(conn, name) for (kind, name), sql in schema.items()
-                                 if kind == "table" and _FTS5.match(sql or "")})
+        indexes = {name: sql for (kind, name), sql in schema.items() if kind == "table" and _FTS5.match(sql or "")}
+        search = {name: SearchIndex(_option(sql, "content"),
+                                    ", ".join(row[1] for row in conn.execute(f"PRAGMA main.table_info({name})")),
+                                    _option(sql, "tokenize"))
+                  for name, sql in indexes.items()}
+        return Migrated(schema, {name: fts_settings(conn, name) for name in indexes}, search)
     finally:
         conn.close()
 

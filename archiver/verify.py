@@ -18,7 +18,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -33,7 +32,6 @@ from archiver.archive import (
     CHAINED,
     POST_FACTS,
     RUN_FIELDS,
-    SEARCH_INDEXES,
     SOURCE_FIELDS,
     VERSION_COLUMNS,
     Archive,
@@ -452,7 +450,7 @@ def _schema(archive: _Archive, report: VerifyReport) -> None:
     declares decides what a reader sees as much as the rows do: a column or table added with invented
     values shows on every page and is chained nowhere, a search index declared with another tokenizer or
     other settings matches other posts, and a dropped trigger no longer keeps a table append-only."""
-    expected, settings = migrated_schema(report.schema)
+    expected, settings, _ = migrated_schema(report.schema)
     found = declared_schema(archive.conn)
     version = f"schema version {report.schema}"  # as the archive's migrations make it
     for kind, name in sorted(expected.keys() | found.keys()):
@@ -666,10 +664,12 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
     the entries, and their pages compared. Where they differ, the entries themselves are compared
     (slower: only an index that differs pays for it) and the first differences named."""
     conn = archive.conn
-    tokenizer = _tokenizer(index, report.schema)
-    if index not in archive.tables or tokenizer is None:  # an archive older than the index
+    # what the migrations declare the index with, not the file (its declaration is checked by `_schema`:
+    # rebuilding with it would let a forged one agree with itself)
+    declared = migrated_schema(report.schema).search.get(index)
+    if index not in archive.tables or declared is None:  # an archive older than the index
         return
-    content, columns = SEARCH_INDEXES[index]
+    content, columns, tokenizer = declared
     kept, rebuilt = f"{index}_kept", f"{index}_rebuilt"
     _temporary_index(conn, kept, columns, tokenizer, sizes=False)
     _temporary_index(conn, rebuilt, columns, tokenizer, sizes=True)
@@ -690,14 +690,6 @@ def _search_index(archive: _Archive, report: VerifyReport, index: str) -> None:
         report.problems.append(f"{index}: the index's counts of rows and words do not match the {content} it indexes")
     for table in (kept, rebuilt):  # their pages are reused by the next index's copies, not kept to the end
         conn.execute(f"DROP TABLE temp.{table}")
-
-
-def _tokenizer(index: str, version: int) -> str | None:
-    """The tokenizer the archive's migrations declare `index` with, None if they make no such index
-    (the file's own declaration is checked by `_schema`: rebuilding with it would let a forged one agree
-    with itself)."""
-    found = re.search(r"tokenize\s*=\s*'([^']*)'", migrated_schema(version).objects.get(("table", index)) or "")
-    return found.group(1) if found else None
 
 
 def _temporary_index(conn: sqlite3.Connection, table: str, columns: str, tokenizer: str, *, sizes: bool) -> None:

@@ -25,7 +25,8 @@ sys.path.insert(0, str(BENCH))
 
 from table import Row, median_run, print_table, save  # noqa: E402
 
-from archiver.archive import SEARCH_INDEXES, Archive, WriterThread  # noqa: E402
+from archiver.archive import Archive, WriterThread  # noqa: E402
+from archiver.database import latest_version, migrated_schema  # noqa: E402
 from archiver.models import Exchange, Observation, PostDraft, VersionDraft, utcnow  # noqa: E402
 
 WORDS = ["inquiry", "statement", "minister", "rights", "council", "violation", "report", "investigation",
@@ -160,6 +161,10 @@ def archive_rows(db: Path, before: Path | None) -> dict[str, list[tuple[Any, ...
     return rows
 
 
+# each search index: the table it indexes and its columns, as the archive's migrations declare them
+SEARCH_INDEXES = migrated_schema(latest_version()).search
+
+
 def same_rows_write(db: Path, rows: dict[str, list[tuple[Any, ...]]], transactions: int) -> float:
     """Seconds for plain sqlite3 to write `rows` (archive_rows) into the archive file `db` (holding the
     state they were written onto) in `transactions` commits, each indexed for search set-based."""
@@ -174,11 +179,11 @@ def same_rows_write(db: Path, rows: dict[str, list[tuple[Any, ...]]], transactio
             return found[len(found) * part // transactions:len(found) * (part + 1) // transactions]
         conn.execute("BEGIN")
         first = {name: conn.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-                 for name, (table, _) in SEARCH_INDEXES.items()}
+                 for name, (table, _, _) in SEARCH_INDEXES.items()}
         for table, insert in inserts.items():
             conn.executemany(insert, share(rows[table]))
         if changed := share(rows.get("posts_update", [])):
-            columns = SEARCH_INDEXES["posts_fts"][1]
+            columns = SEARCH_INDEXES["posts_fts"].columns
             ids = ", ".join(str(row[-1]) for row in changed)
             conn.execute(f"INSERT INTO posts_fts (posts_fts, rowid, {columns}) SELECT 'delete', id, {columns} "
                          f"FROM posts WHERE id IN ({ids})")
@@ -187,7 +192,7 @@ def same_rows_write(db: Path, rows: dict[str, list[tuple[Any, ...]]], transactio
                          f"WHERE id IN ({ids})")
         conn.executemany("UPDATE post_seen SET last_seen_at = ?, last_capture_id = ? WHERE post_id = ?",
                          share(rows.get("post_seen_update", [])))
-        for name, (table, columns) in SEARCH_INDEXES.items():
+        for name, (table, columns, _) in SEARCH_INDEXES.items():
             conn.execute(f"INSERT INTO {name} (rowid, {columns}) SELECT id, {columns} FROM {table} WHERE id > ?",
                          (first[name],))
         conn.execute("COMMIT")
