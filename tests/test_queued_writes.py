@@ -69,19 +69,29 @@ def writer(db_path: Path) -> Iterator[WriterThread]:
     opened.close()
 
 
-def run_in_thread(source: Source, writer: WriterThread, db_path: Path) -> tuple[threading.Thread, dict[str, Any]]:
+@pytest.fixture
+def fetcher() -> Iterator[Fetcher]:
+    opened = Fetcher(Settings(allow_private=True, host_delay=0, respect_robots=False, retries=0))
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def view(writer: WriterThread, db_path: Path) -> Iterator[ArchiveView]:
+    opened = ArchiveView(db_path)  # of the archive the writer made
+    yield opened
+    opened.close()
+
+
+def run_in_thread(source: Source, writer: WriterThread, fetcher: Fetcher,
+                  view: ArchiveView) -> tuple[threading.Thread, dict[str, Any]]:
     out: dict[str, Any] = {}
-    fetcher = Fetcher(Settings(allow_private=True, host_delay=0, respect_robots=False, retries=0))
-    view = ArchiveView(db_path)
 
     def run() -> None:
         try:
             out["report"] = run_source(source, fetcher, writer.submit, view)
         except BaseException as exc:
             out["error"] = exc
-        finally:
-            view.close()
-            fetcher.close()
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -89,13 +99,13 @@ def run_in_thread(source: Source, writer: WriterThread, db_path: Path) -> tuple[
 
 
 def test_a_feed_run_queues_start_record_and_end_without_waiting_and_counts_after_the_commit(
-        writer: WriterThread, db_path: Path) -> None:
+        writer: WriterThread, fetcher: Fetcher, view: ArchiveView, db_path: Path) -> None:
     with LoopbackServer() as server:
         server.routes["/releases.atom"] = Reply(200, FEED, {"Content-Type": "application/atom+xml"})
         source = Source(id="gulp", kind="feed", locator=f"{server.base}/releases.atom")
         writer.call(lambda a: a.sync_sources([source.as_row()]))
         held = Held(writer)
-        thread, out = run_in_thread(source, writer, db_path)
+        thread, out = run_in_thread(source, writer, fetcher, view)
         # fetched, parsed and all three writes queued while the writer has committed none of them
         held.until_queued(3)
         assert thread.is_alive() and "report" not in out  # the run waits for its commits before it reports
@@ -110,32 +120,27 @@ def test_a_feed_run_queues_start_record_and_end_without_waiting_and_counts_after
 
 
 def test_a_started_run_frees_its_worker_before_its_commits_and_reports_only_after_them(
-        writer: WriterThread, db_path: Path) -> None:
+        writer: WriterThread, fetcher: Fetcher, view: ArchiveView, db_path: Path) -> None:
     """The service's worker takes its next source while the writer commits the last one's writes: the
     run returns with all three writes queued and none committed, and its report waits for them."""
-    fetcher = Fetcher(Settings(allow_private=True, host_delay=0, respect_robots=False, retries=0))
-    view = ArchiveView(db_path)
-    try:
-        with LoopbackServer() as server:
-            server.routes["/releases.atom"] = Reply(200, FEED, {"Content-Type": "application/atom+xml"})
-            source = Source(id="gulp", kind="feed", locator=f"{server.base}/releases.atom")
-            writer.call(lambda a: a.sync_sources([source.as_row()]))
-            held = Held(writer)
-            pending = start_source(source, fetcher, writer.submit, view)  # returns with the writer held
-            assert held.queued() == 3 and rows(db_path, "SELECT count(*) FROM runs") == [(0,)]
-            assert (pending.report.run_id, pending.report.new) == (0, 0)  # nothing counted before a commit
-            held.release()
-            report = pending.collect()
-    finally:
-        view.close()
-        fetcher.close()
+    with LoopbackServer() as server:
+        server.routes["/releases.atom"] = Reply(200, FEED, {"Content-Type": "application/atom+xml"})
+        source = Source(id="gulp", kind="feed", locator=f"{server.base}/releases.atom")
+        writer.call(lambda a: a.sync_sources([source.as_row()]))
+        held = Held(writer)
+        pending = start_source(source, fetcher, writer.submit, view)  # returns with the writer held
+        assert held.queued() == 3 and rows(db_path, "SELECT count(*) FROM runs") == [(0,)]
+        assert (pending.report.run_id, pending.report.new) == (0, 0)  # nothing counted before a commit
+        held.release()
+        report = pending.collect()
     assert (report.outcome, report.requests) == ("ok", 1)
     assert report.new == rows(db_path, "SELECT count(*) FROM posts")[0][0] > 0
     assert rows(db_path, "SELECT id, outcome, n_new FROM runs") == [(report.run_id, "ok", report.new)]
 
 
 def test_a_later_page_reads_what_the_runs_earlier_pages_left_even_while_they_wait_for_the_writer(
-        writer: WriterThread, db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        writer: WriterThread, fetcher: Fetcher, view: ArchiveView, db_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """X pages count their reads against the monthly budget: each page adds its posts to the count the
     earlier pages stored. Read before page 1's record commits, page 2 would lose page 1's reads."""
     monkeypatch.setenv("X_TEST_TOKEN", TOKEN)
@@ -145,7 +150,7 @@ def test_a_later_page_reads_what_the_runs_earlier_pages_left_even_while_they_wai
         source = x_source(server.base)
         writer.call(lambda a: a.sync_sources([source.as_row()]))
         held = Held(writer)
-        thread, out = run_in_thread(source, writer, db_path)
+        thread, out = run_in_thread(source, writer, fetcher, view)
         held.until_queued(3)  # start, the user lookup and timeline page 1: page 2's parse waits for them
         thread.join(0.5)  # room for a run that would not wait to run ahead
         assert thread.is_alive() and len(api.queries) == 2  # both timeline pages fetched, page 2 not parsed yet
@@ -157,34 +162,30 @@ def test_a_later_page_reads_what_the_runs_earlier_pages_left_even_while_they_wai
     assert rows(db_path, "SELECT value FROM source_state WHERE key = ?", f"reads_{utcnow()[:7]}") == [("3",)]
 
 
-def test_a_read_no_queued_record_touches_does_not_wait(writer: WriterThread, db_path: Path) -> None:
+def test_a_read_no_queued_record_touches_does_not_wait(writer: WriterThread, view: ArchiveView) -> None:
     writer.call(lambda a: a.set_state("s", {"cursor": "old"}))
-    view = ArchiveView(db_path)
     run_view = RunView(view, "s")
     held = Held(writer)
-    try:
-        page = Exchange(requested_url="https://example.org/page", method="GET", started_at=utcnow(), status=200,
-                        body=b"<p>a page</p>")
-        observation = Observation(state={"next": "page 2"})
-        run_view.queued(writer.submit(lambda a: a.record(page, observation, source_id="s")), page, observation)
-        # not written by the queued record: answered now from what is committed
-        assert run_view.state("s", "cursor") == "old"
-        assert run_view.validators("https://example.org/other") is None
-        assert run_view.post("web", "https://example.org/1") is None
-        waited: dict[str, Any] = {}
-        reader = threading.Thread(target=lambda: waited.update(next=run_view.state("s", "next")))
-        reader.start()
-        reader.join(0.2)
-        assert reader.is_alive()  # the key the queued record writes: waits for its commit
-        held.release()
-        reader.join(PATIENCE)
-        assert waited == {"next": "page 2"}
-    finally:
-        view.close()
+    page = Exchange(requested_url="https://example.org/page", method="GET", started_at=utcnow(), status=200,
+                    body=b"<p>a page</p>")
+    observation = Observation(state={"next": "page 2"})
+    run_view.queued(writer.submit(lambda a: a.record(page, observation, source_id="s")), page, observation)
+    # not written by the queued record: answered now from what is committed
+    assert run_view.state("s", "cursor") == "old"
+    assert run_view.validators("https://example.org/other") is None
+    assert run_view.post("web", "https://example.org/1") is None
+    waited: dict[str, Any] = {}
+    reader = threading.Thread(target=lambda: waited.update(next=run_view.state("s", "next")))
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive()  # the key the queued record writes: waits for its commit
+    held.release()
+    reader.join(PATIENCE)
+    assert waited == {"next": "page 2"}
 
 
 def test_a_record_whose_commit_fails_makes_the_run_a_failure_and_counts_nothing(
-        writer: WriterThread, db_path: Path) -> None:
+        writer: WriterThread, fetcher: Fetcher, view: ArchiveView, db_path: Path) -> None:
     fetched, answer = threading.Event(), threading.Event()
 
     def slow_feed(handler: Any) -> Reply:
@@ -197,7 +198,7 @@ def test_a_record_whose_commit_fails_makes_the_run_a_failure_and_counts_nothing(
         source = Source(id="gulp", kind="feed", locator=f"{server.base}/releases.atom")
         writer.call(lambda a: a.sync_sources([source.as_row()]))
         held = Held(writer)
-        thread, out = run_in_thread(source, writer, db_path)
+        thread, out = run_in_thread(source, writer, fetcher, view)
         assert fetched.wait(PATIENCE)  # the run's start is queued, its page is on the way
         held.release()
         second = Held(writer)  # the start commits before (or with) this batch, which waits
