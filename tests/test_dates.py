@@ -1,7 +1,8 @@
 """The one date reader over real date strings. Strings marked [dp] are from dateparser's own test
 suite (tests/test_date_parser.py, test_languages.py, test_timezone_parser.py of dateparser 1.2.0,
 BSD-3, Copyright (c) 2014 Scrapinghub); [fp] from feedparser's test feeds (BSD-2, fixtures/feedparser);
-[un] is the OHCHR communications table's day-first form."""
+[fpd] from feedparser's date-parser tests (tests/test_date_parsers.py, BSD-2, Copyright 2010-2025 Kurt
+McKee, 2002-2008 Mark Pilgrim); [un] is the OHCHR communications table's day-first form."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ DMY = Hints(date_order="DMY")
 EXACT = None
 DATE = "date only"
 NO_ZONE = "no time zone given, time dropped"
+OUT = "not read: a field is out of range"
+LEAP = "leap second"
 
 CASES = [
     # (raw, hints, expected UTC or None, rule fragment or EXACT)
@@ -63,6 +66,20 @@ CASES = [
     ("10 мая", Hints(), None, EXACT),  # [dp] no year: never today's year
     ("Friday", Hints(), None, EXACT),  # [dp]
     ("1970-01-01T00:00:00Z", Hints(), None, EXACT),  # an unset clock
+    # a field out of range: not read, and marked so (feedparser's fallback would carry it over)
+    ("2003-12-31T25:14:55Z", Hints(), None, OUT),  # [fpd] invalid (25 hours)
+    ("2003-12-31T10:61:55Z", Hints(), None, OUT),  # [fpd] invalid (61 minutes)
+    ("2003-12-31T10:14:61Z", Hints(), None, OUT),  # [fpd] invalid (61 seconds)
+    ("9999-12-31T23:59:59-99:99", Hints(), None, OUT),  # [fpd] out-of-range offset
+    ("Sun, 31 Dec 9999 23:59:59 -9999", Hints(), None, OUT),  # [fpd] year 10000 in UTC
+    ("Thu, 01 Jan 2004 24:48:21 GMT", Hints(), None, OUT),  # [fpd]'s 4-digit-year form, hour 24
+    ("2003-02-29", Hints(), None, OUT),  # not a leap year
+    ("Sun, 99 Jun 2009 12:00:00 GMT", Hints(), None, EXACT),  # [fpd] out-of-range day
+    ("Sun, 16 Dec 2012 1:2:3:4 GMT", Hints(), None, EXACT),  # [fpd] invalid time
+    ("2004-07-08 23:56:58 -00:20", Hints(), "2004-07-09T00:16:58", EXACT),  # [fpd] MSSQL-style: sound fields
+    # a leap second is a real time no archive time can hold: its date is kept
+    ("Sat, 31 Dec 2016 23:59:60 GMT", Hints(), "2016-12-31T00:00:00", LEAP),
+    ("2016-12-31T23:59:60Z", Hints(), "2016-12-31T00:00:00", LEAP),
 ]
 
 

@@ -41,6 +41,20 @@ def test_rss_items_become_posts_with_claimed_dates_and_raw_items(view: ArchiveVi
     assert parsed.follow == []
 
 
+def test_an_entry_whose_date_has_a_field_out_of_range_is_kept_with_its_date_unread(view: ArchiveView) -> None:
+    """Out-of-range dates from feedparser's own date tests: one made the whole feed a failed page (a
+    ValueError), the other was read by feedparser's fallback as a day later than any date it could be."""
+    items = [(f"out-{n}", f"https://news.example.org/story/{n}", f"Statement {n}", date, "Text.")
+             for n, date in enumerate(["Thu, 01 Jan 2004 24:48:21 GMT", "2003-12-31T25:14:55Z",
+                                       "Thu, 01 Jan 2004 19:48:21 GMT"])]
+    posts = feed.parse(source(), Request(FEED), exchange(FEED, rss(items), content_type="application/rss+xml"),
+                       view).observation.posts
+    assert [(p.published_raw, p.published_at, p.published_where) for p in posts] == [
+        ("Thu, 01 Jan 2004 24:48:21 GMT", None, "rss:pubDate [not read: a field is out of range]"),
+        ("2003-12-31T25:14:55Z", None, "rss:pubDate [not read: a field is out of range]"),
+        ("Thu, 01 Jan 2004 19:48:21 GMT", "2004-01-01T19:48:21.000000Z", "rss:pubDate")]
+
+
 def test_atom_entries_use_their_id_and_atom_published(view: ArchiveView) -> None:
     body = atom([("tag:ministry.example,2026:statement-7", "https://ministry.example/s/7", "Statement on talks",
                   "2026-06-01T08:00:00+03:00", "The minister said talks would resume.")])

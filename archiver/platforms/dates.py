@@ -16,7 +16,11 @@ The rules, in order:
   * a date without a time is stored as midnight UTC of that date, marked "date only";
   * an all-numeric date whose day and month could be swapped (02/12/2020) is not read without a
     `date_order` (or `languages`, whose locale settles it); a date before 1900, at the Unix epoch or
-    more than two days ahead is refused.
+    more than two days ahead is refused;
+  * an ISO 8601 date with a field out of range (31 November, hour 25, minute 61, an offset of a day or
+    more), or an RFC 2822 one with its time or offset out of range, is not read, and says so: another
+    parser's reading of it (feedparser carries 25:14 into the next day) would be a guess. A leap
+    second (:60) keeps only its date.
 """
 
 from __future__ import annotations
@@ -45,6 +49,11 @@ _ZONE_NAME = re.compile(r"(?<!\w)([A-Z]{2,5}|[А-ЯЁ]{2,5})(?!\w)")
 _NOT_ZONES = {"AM", "PM", "UTC", "GMT", "UT", "Z"}
 _RFC822_ZONE = re.compile(r"(?<![\w-])(?:\+\d{4}|-(?!0000)\d{4}|UT|GMT|Z|[ECMP][SD]T)$")  # "-0000" means unknown
 _NUMERIC = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})\s*$")
+# ISO 8601's extended form as feeds write it: date, optional time and offset, each field captured
+_ISO_FIELDS = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
+                         r"\s*(?:[Zz]|[+-](\d{2})(?::?(\d{2}))?)?")
+OUT_OF_RANGE = "not read: a field is out of range"
+_LEAP = "date only: a leap second (:60), time dropped"
 _DATEPARSER_SETTINGS: dict[str, Any] = {
     "TIMEZONE": "UTC", "TO_TIMEZONE": "UTC", "RETURN_AS_TIMEZONE_AWARE": False,
     "PARSERS": ["custom-formats", "absolute-time"], "REQUIRE_PARTS": ["day", "month", "year"],
@@ -141,13 +150,30 @@ def _iso(text: str) -> Claimed | None:
     try:
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        return None
+        return _out_of_range(text)
     if moment.tzinfo is not None:
         at = _at(moment)
         return Claimed(at) if at else Claimed(None)
     if _TIME.search(text) or moment.time() != dt.time(0):
         return _date_only(moment.date(), "date only: no time zone given, time dropped")
     return _date_only(moment.date(), "date only")
+
+
+def _out_of_range(text: str) -> Claimed | None:
+    """For an ISO 8601 string Python does not read: not read when one of its fields is out of range (a
+    leap second keeps its date), None when its fields are sound (its form is for the other rules)."""
+    fields = _ISO_FIELDS.fullmatch(text)
+    if fields is None:
+        return None
+    year, month, day, hour, minute, second, offset_hours, offset_minutes = (
+        int(value) if value else 0 for value in fields.groups())
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        return Claimed(None, OUT_OF_RANGE)
+    if hour > 23 or minute > 59 or second > 60 or offset_hours > 23 or offset_minutes > 59:
+        return Claimed(None, OUT_OF_RANGE)
+    return _date_only(date, _LEAP) if second == 60 else None
 
 
 def _rfc2822(text: str) -> Claimed | None:
@@ -161,14 +187,18 @@ def _rfc2822(text: str) -> Claimed | None:
     except ValueError:
         return None
     has_time = bool(_TIME.search(text))
-    offset = parts[9]
+    if not has_time:
+        return _date_only(day, "date only")
+    hour, minute, second, offset = parts[3], parts[4], parts[5], parts[9]
+    if hour > 23 or minute > 59 or second > 60 or (offset is not None and abs(offset) >= 86_400):
+        return Claimed(None, OUT_OF_RANGE)
+    if second == 60:
+        return _date_only(day, _LEAP)
     # email.utils gives offset 0 for a missing or unknown zone: the zone is checked as written
-    if has_time and offset is not None and _RFC822_ZONE.search(text):
+    if offset is not None and _RFC822_ZONE.search(text):
         moment = dt.datetime(*parts[:6], tzinfo=dt.timezone(dt.timedelta(seconds=offset)))
         at = _at(moment)
         return Claimed(at) if at else Claimed(None)
-    if not has_time:
-        return _date_only(day, "date only")
     zone = _zone_name(text)
     return _date_only(day, f"date only: time zone {zone!r} not known, time dropped" if zone
                       else "date only: no time zone given, time dropped")
