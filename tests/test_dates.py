@@ -15,6 +15,7 @@ EXACT = None
 DATE = "date only"
 NO_ZONE = "no time zone given, time dropped"
 OUT = "not read: a field is out of range"
+NOT_ISO = "not read: an ISO 8601 form these rules do not read"
 LEAP = "leap second"
 
 CASES = [
@@ -77,6 +78,15 @@ CASES = [
     ("Sun, 99 Jun 2009 12:00:00 GMT", Hints(), None, EXACT),  # [fpd] out-of-range day
     ("Sun, 16 Dec 2012 1:2:3:4 GMT", Hints(), None, EXACT),  # [fpd] invalid time
     ("2004-07-08 23:56:58 -00:20", Hints(), "2004-07-09T00:16:58", EXACT),  # [fpd] MSSQL-style: sound fields
+    ("2003-12-31T10:14:55+0860", Hints(), None, OUT),  # Python's reader takes it for +09:00
+    # ISO 8601's other forms
+    ("20031231T101455Z", Hints(), "2003-12-31T10:14:55", EXACT),  # basic form (no separators)
+    ("2004-07-08 23:56:58.0 -00:20", Hints(), "2004-07-09T00:16:58", EXACT),  # [fpd] MSSQL: fraction, spaced offset
+    ("2003", Hints(), None, NOT_ISO),  # [fpd] a year alone (feedparser: its 1 January, as a time)
+    ("2003-12", Hints(), None, NOT_ISO),  # [fpd] a month alone
+    ("2003-W53-4", Hints(), None, NOT_ISO),  # a week date (2003 has no week 53)
+    ("2003-365T25:00Z", Hints(), None, NOT_ISO),  # an ordinal day (feedparser: 2004-01-01 01:00)
+    ("2003-012-31T10:14:55+00:00", Hints(), None, EXACT),  # [fpd] Google's extra zero: left to the feed's reader
     # a leap second is a real time no archive time can hold: its date is kept
     ("Sat, 31 Dec 2016 23:59:60 GMT", Hints(), "2016-12-31T00:00:00", LEAP),
     ("2016-12-31T23:59:60Z", Hints(), "2016-12-31T00:00:00", LEAP),

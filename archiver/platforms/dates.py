@@ -18,9 +18,11 @@ The rules, in order:
     `date_order` (or `languages`, whose locale settles it); a date before 1900, at the Unix epoch or
     more than two days ahead is refused;
   * an ISO 8601 date with a field out of range (31 November, hour 25, minute 61, an offset of a day or
-    more), or an RFC 2822 one with its time or offset out of range, is not read, and says so: another
-    parser's reading of it (feedparser carries 25:14 into the next day) would be a guess. A leap
-    second (:60) keeps only its date.
+    more, or of 60 minutes), or an RFC 2822 one with its time or offset out of range, is not read, and
+    says so: another parser's reading of it (feedparser carries 25:14 into the next day) would be a
+    guess. A leap second (:60) keeps only its date;
+  * ISO 8601's basic form (20031231T101455Z) is read as its extended form is; its other forms (a year
+    or a month alone, an ordinal day, a week date Python does not read) are not read, and say so.
 """
 
 from __future__ import annotations
@@ -49,9 +51,16 @@ _ZONE_NAME = re.compile(r"(?<!\w)([A-Z]{2,5}|[А-ЯЁ]{2,5})(?!\w)")
 _NOT_ZONES = {"AM", "PM", "UTC", "GMT", "UT", "Z"}
 _RFC822_ZONE = re.compile(r"(?<![\w-])(?:\+\d{4}|-(?!0000)\d{4}|UT|GMT|Z|[ECMP][SD]T)$")  # "-0000" means unknown
 _NUMERIC = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})\s*$")
-# ISO 8601's extended form as feeds write it: date, optional time and offset, each field captured
-_ISO_FIELDS = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,]\d+)?)?)?"
-                         r"\s*(?:[Zz]|[+-](\d{2})(?::?(\d{2}))?)?")
+# an ISO 8601 calendar date and time, basic or extended, each field captured: their ranges are checked
+# here, as Python's reader lets some through (an offset of +08:60 is read as +09:00)
+_ISO_FIELDS = re.compile(r"(?P<year>\d{4})(?P<sep>-?)(?P<month>\d{2})(?P=sep)(?P<day>\d{2})"
+                         r"(?:[T ](?P<hour>\d{2})(?::?(?P<minute>\d{2})(?::?(?P<second>\d{2})(?:[.,]\d+)?)?)?)?"
+                         r"\s*(?:[Zz]|[+-](?P<offset_hours>\d{2})(?::?(?P<offset_minutes>\d{2}))?)?")
+_SPACED_OFFSET = re.compile(r"(\d)\s+([Zz]|[+-]\d{2}(?::?\d{2})?)$")  # "… 23:56:58.5 -00:20"
+# ISO 8601's other forms: a year or a month alone, an ordinal day, a week date. Read by these rules or not
+# at all: feedparser reads a year as its 1 January and carries an ordinal day's 25:00 into the next day
+_ISO_OTHER = re.compile(r"[+-]?\d{4}(?:-?\d{2})?$|[+-]?\d{4}-?(?:W\d{2}|\d{3}(?![\d-]))")
+NOT_ISO = "not read: an ISO 8601 form these rules do not read"
 OUT_OF_RANGE = "not read: a field is out of range"
 _LEAP = "date only: a leap second (:60), time dropped"
 _DATEPARSER_SETTINGS: dict[str, Any] = {
@@ -105,10 +114,12 @@ def read_date(raw: str | None, hints: Hints = NO_HINTS) -> Claimed:
     if not raw or not raw.strip() or len(raw) > MAX_RAW:
         return Claimed(None)
     text = " ".join(raw.split())
-    if not _YEAR.search(text):
-        return Claimed(None)  # free-form parsing would read "1" or "May" as a day of this year
-    claimed = _iso(text) or _rfc2822(text) or _free_text(text, hints)
-    return claimed if claimed is not None else Claimed(None)
+    claimed = _iso(text)
+    if claimed is None and _YEAR.search(text):  # else free-form parsing would read "1" or "May" as a day
+        claimed = _rfc2822(text) or _free_text(text, hints)
+    if claimed is None:
+        return Claimed(None, NOT_ISO) if _ISO_OTHER.match(text) else Claimed(None)
+    return claimed
 
 
 def struct_time_utc(value: time.struct_time | None) -> str | None:
@@ -147,10 +158,14 @@ def _zone_name(text: str) -> str | None:
 
 
 def _iso(text: str) -> Claimed | None:
+    fields = _ISO_FIELDS.fullmatch(text)
+    if fields is not None and (refused := _out_of_range(fields)) is not None:
+        return refused
     try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        moment = dt.datetime.fromisoformat(_SPACED_OFFSET.sub(r"\1\2", text).replace("Z", "+00:00")
+                                           .replace("z", "+00:00"))
     except ValueError:
-        return _out_of_range(text)
+        return None
     if moment.tzinfo is not None:
         at = _at(moment)
         return Claimed(at) if at else Claimed(None)
@@ -159,21 +174,18 @@ def _iso(text: str) -> Claimed | None:
     return _date_only(moment.date(), "date only")
 
 
-def _out_of_range(text: str) -> Claimed | None:
-    """For an ISO 8601 string Python does not read: not read when one of its fields is out of range (a
-    leap second keeps its date), None when its fields are sound (its form is for the other rules)."""
-    fields = _ISO_FIELDS.fullmatch(text)
-    if fields is None:
-        return None
-    year, month, day, hour, minute, second, offset_hours, offset_minutes = (
-        int(value) if value else 0 for value in fields.groups())
+def _out_of_range(fields: re.Match[str]) -> Claimed | None:
+    """An ISO 8601 date with a field out of range is not read (a leap second keeps its date); None when
+    every field is in range."""
+    field = {name: int(value or 0) for name, value in fields.groupdict().items() if name != "sep"}
     try:
-        date = dt.date(year, month, day)
+        date = dt.date(field["year"], field["month"], field["day"])
     except ValueError:
         return Claimed(None, OUT_OF_RANGE)
-    if hour > 23 or minute > 59 or second > 60 or offset_hours > 23 or offset_minutes > 59:
+    if (field["hour"] > 23 or field["minute"] > 59 or field["second"] > 60 or field["offset_hours"] > 23
+            or field["offset_minutes"] > 59):
         return Claimed(None, OUT_OF_RANGE)
-    return _date_only(date, _LEAP) if second == 60 else None
+    return _date_only(date, _LEAP) if field["second"] == 60 else None
 
 
 def _rfc2822(text: str) -> Claimed | None:
