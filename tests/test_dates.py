@@ -74,6 +74,7 @@ CASES = [
     ("9999-12-31T23:59:59-99:99", Hints(), None, OUT),  # [fpd] out-of-range offset
     ("Sun, 31 Dec 9999 23:59:59 -9999", Hints(), None, OUT),  # [fpd] year 10000 in UTC
     ("Thu, 01 Jan 2004 24:48:21 GMT", Hints(), None, OUT),  # [fpd]'s 4-digit-year form, hour 24
+    ("Thu, 01 Jan 2004 19:48:21 +0860", Hints(), None, OUT),  # email.utils takes it for +09:00
     ("2003-02-29", Hints(), None, OUT),  # not a leap year
     ("Sun, 99 Jun 2009 12:00:00 GMT", Hints(), None, EXACT),  # [fpd] out-of-range day
     ("Sun, 16 Dec 2012 1:2:3:4 GMT", Hints(), None, EXACT),  # [fpd] invalid time

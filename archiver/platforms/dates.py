@@ -18,9 +18,9 @@ The rules, in order:
     `date_order` (or `languages`, whose locale settles it); a date before 1900, at the Unix epoch or
     more than two days ahead is refused;
   * an ISO 8601 date with a field out of range (31 November, hour 25, minute 61, an offset of a day or
-    more, or of 60 minutes), or an RFC 2822 one with its time or offset out of range, is not read, and
-    says so: another parser's reading of it (feedparser carries 25:14 into the next day) would be a
-    guess. A leap second (:60) keeps only its date;
+    more, or of 60 minutes), or an RFC 2822 one with its time or offset out of range (+0860), is not
+    read, and says so: another parser's reading of it (feedparser carries 25:14 into the next day)
+    would be a guess. A leap second (:60) keeps only its date;
   * ISO 8601's basic form (20031231T101455Z) is read as its extended form is; its other forms (a year
     or a month alone, an ordinal day, a week date Python does not read) are not read, and say so.
 """
@@ -56,6 +56,7 @@ _NUMERIC = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})\s*$")
 _ISO_FIELDS = re.compile(r"(?P<year>\d{4})(?P<sep>-?)(?P<month>\d{2})(?P=sep)(?P<day>\d{2})"
                          r"(?:[T ](?P<hour>\d{2})(?::?(?P<minute>\d{2})(?::?(?P<second>\d{2})(?:[.,]\d+)?)?)?)?"
                          r"\s*(?:[Zz]|[+-](?P<offset_hours>\d{2})(?::?(?P<offset_minutes>\d{2}))?)?")
+_NUMERIC_ZONE = re.compile(r"[+-](\d{2}):?(\d{2})$")  # an RFC 2822 zone as written: its fields' ranges
 _SPACED_OFFSET = re.compile(r"(\d)\s+([Zz]|[+-]\d{2}(?::?\d{2})?)$")  # "… 23:56:58.5 -00:20"
 # ISO 8601's other forms: a year or a month alone, an ordinal day, a week date. Read by these rules or not
 # at all: feedparser reads a year as its 1 January and carries an ordinal day's 25:00 into the next day
@@ -182,10 +183,16 @@ def _out_of_range(fields: re.Match[str]) -> Claimed | None:
         date = dt.date(field["year"], field["month"], field["day"])
     except ValueError:
         return Claimed(None, OUT_OF_RANGE)
-    if (field["hour"] > 23 or field["minute"] > 59 or field["second"] > 60 or field["offset_hours"] > 23
-            or field["offset_minutes"] > 59):
+    return _time_checked(date, field["hour"], field["minute"], field["second"],
+                         field["offset_hours"] <= 23 and field["offset_minutes"] <= 59)
+
+
+def _time_checked(day: dt.date, hour: int, minute: int, second: int, offset_sound: bool) -> Claimed | None:
+    """The one range check of a time and its offset (ISO 8601 and RFC 2822): not read when a field is out
+    of range, a leap second's date, or None when every field is sound."""
+    if hour > 23 or minute > 59 or second > 60 or not offset_sound:
         return Claimed(None, OUT_OF_RANGE)
-    return _date_only(date, _LEAP) if field["second"] == 60 else None
+    return _date_only(day, _LEAP) if second == 60 else None
 
 
 def _rfc2822(text: str) -> Claimed | None:
@@ -201,11 +208,12 @@ def _rfc2822(text: str) -> Claimed | None:
     has_time = bool(_TIME.search(text))
     if not has_time:
         return _date_only(day, "date only")
-    hour, minute, second, offset = parts[3], parts[4], parts[5], parts[9]
-    if hour > 23 or minute > 59 or second > 60 or (offset is not None and abs(offset) >= 86_400):
-        return Claimed(None, OUT_OF_RANGE)
-    if second == 60:
-        return _date_only(day, _LEAP)
+    offset, written = parts[9], _NUMERIC_ZONE.search(text)
+    # email.utils reads +0860 as +09:00: the zone's fields are checked as written
+    offset_sound = (offset is None or abs(offset) < 86_400) and (
+        written is None or (int(written[1]) <= 23 and int(written[2]) <= 59))
+    if (checked := _time_checked(day, parts[3], parts[4], parts[5], offset_sound)) is not None:
+        return checked
     # email.utils gives offset 0 for a missing or unknown zone: the zone is checked as written
     if offset is not None and _RFC822_ZONE.search(text):
         moment = dt.datetime(*parts[:6], tzinfo=dt.timezone(dt.timedelta(seconds=offset)))
