@@ -81,8 +81,9 @@ _POST_WRITE = (f"INSERT INTO posts (id, platform, native_id, source_id, first_se
                f"VALUES (?, ?, ?, ?, ?, ?, {', '.join('?' * _VIEW_COUNT)})")
 # the columns the search indexes hold (posts_fts: of `posts`, versions_fts: of `versions`), as the
 # migrations declare them; the writer fills both, not triggers
-_FTS_COLUMNS = migrated_schema(latest_version()).search["posts_fts"].columns
-_VERSION_FTS_COLUMNS = migrated_schema(latest_version()).search["versions_fts"].columns
+_SEARCH = migrated_schema(latest_version()).search
+_FTS_COLUMNS = _SEARCH["posts_fts"].columns
+_VERSION_FTS_COLUMNS = _SEARCH["versions_fts"].columns
 _FTS_SET_ORDER = tuple(_FTS_COLUMNS.split(", "))
 _FTS_SET = frozenset(_FTS_SET_ORDER)
 # the post-level facts each version is chained with (versions.facts, a JSON object with these keys)
