@@ -224,3 +224,23 @@ def test_atom_feed_following_links_archives_the_pages(httpserver, tmp_path: Path
     assert rows(db, "SELECT count(*) FROM versions WHERE text LIKE '%very closely%'")[0][0] == 1
     assert rows(db, "SELECT p.native_id, c.status FROM events e JOIN posts p ON p.id = e.post_id "
                     "JOIN captures c ON c.id = e.capture_id WHERE e.type = 'deleted'") == [(links[1], 404)]
+
+
+def test_a_feed_with_an_out_of_range_date_is_archived_whole_with_that_date_unread(httpserver, tmp_path: Path) -> None:
+    """Over HTTP into SQLite: the entry whose date cannot be read no longer fails the feed's run (it did,
+    every poll, with a ValueError), and no reading stands in for its date."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    items = [("bad", site.url("/story/1"), "Statement one", "Thu, 01 Jan 2004 24:48:21 GMT", "First."),
+             ("good", site.url("/story/2"), "Statement two", "Thu, 01 Jan 2004 19:48:21 GMT", "Second.")]
+    site.put("/rss.xml", rss(items), "application/rss+xml; charset=utf-8")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "un-news", "kind": "feed", "locator": site.url("/rss.xml"), "verified": "loopback"}])
+    db = tmp_path / "archive.db"
+    result = fetch(config, db, "un-news")
+    assert result.exit_code == 0, result.output
+    assert "un-news: run 1 ok" in result.output and "new 2" in result.output
+    assert rows(db, "SELECT title, published_raw, published_at, published_where FROM posts ORDER BY id") == [
+        ("Statement one", items[0][3], None, "rss:pubDate [not read: a field is out of range]"),
+        ("Statement two", items[1][3], "2004-01-01T19:48:21.000000Z", "rss:pubDate")]
