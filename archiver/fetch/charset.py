@@ -1,6 +1,8 @@
 """Which charset a body is really in. A declaration (HTTP header, BOM, XML declaration, <meta>) is a
-claim; the charset recorded is the first candidate that decodes the bytes without error, so
-`Exchange.text()` is right even when the claim is wrong."""
+claim, read as a browser reads it: its label by the Encoding Standard (`ISO8859-1`, `l1` and `latin1` all
+mean windows-1252 on the web, `iso-8859-9` windows-1254), a <meta> found by the HTML Standard's prescan.
+The charset recorded is the first candidate that decodes the bytes without error, so `Exchange.text()`
+is right even when the claim is wrong."""
 
 from __future__ import annotations
 
@@ -8,18 +10,28 @@ import codecs
 import re
 from typing import Any
 
+import webencodings
 from charset_normalizer import from_bytes
+
+from archiver.fetch.prescan import meta_charset
 
 _TEXTUAL = re.compile(r"^(text/|application/([\w.+-]*\+)?(xml|json|javascript|ecmascript|x-www-form-urlencoded)"
                       r"|application/(rss|atom|xhtml|ld|feed|manifest))")
 _HEADER_CHARSET = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 _XML_DECL = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([\w.:-]+)["']""")
-_META = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.IGNORECASE)
 _BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
-# WHATWG: these labels mean windows-1252 on the web
-_WEB_ALIASES = {"iso-8859-1": "windows-1252", "latin1": "windows-1252", "us-ascii": "windows-1252",
-                "ascii": "windows-1252", "latin-1": "windows-1252"}
+# How far into a page its declaration is looked for. The prescan's own limit is 1,024 bytes, but a
+# browser that meets a declaration later re-reads the page in it ("change the encoding"), and the archive
+# reads a page as the browser ends up showing it.
+_DECLARATION_WITHIN = 4096
+# The Encoding Standard's legacy single-byte encodings: any bytes decode in them, so a claim of one
+# proves nothing about bytes that are also valid UTF-8
+_SINGLE_BYTE = frozenset({
+    "ibm866", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7", "iso-8859-8",
+    "iso-8859-8-i", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15", "iso-8859-16", "koi8-r",
+    "koi8-u", "macintosh", "windows-874", "windows-1250", "windows-1251", "windows-1252", "windows-1253",
+    "windows-1254", "windows-1255", "windows-1256", "windows-1257", "windows-1258", "x-mac-cyrillic"})
 
 
 def header_charset(content_type: str | None) -> str | None:
@@ -31,12 +43,20 @@ def is_textual(content_type: str | None) -> bool:
     return bool(_TEXTUAL.match((content_type or "").split(";")[0].strip().lower()))
 
 
-def _codec(name: str | None) -> str | None:
-    if not name:
-        return None
-    name = _WEB_ALIASES.get(name.lower(), name.lower())
+def _claimed(label: str | None) -> webencodings.Encoding | None:
+    """The encoding a label names on the web (the Encoding Standard), or None."""
+    return webencodings.lookup(label) if label else None
+
+
+def _codec_of(claim: webencodings.Encoding | None) -> str | None:
+    if claim is None or claim.name in ("replacement", "x-user-defined"):
+        return None  # no Python codec decodes these as a browser does
+    return _python(claim.codec_info.name)
+
+
+def _python(name: str | None) -> str | None:
     try:
-        return codecs.lookup(name).name.replace("_", "-")
+        return codecs.lookup(name).name.replace("_", "-") if name else None
     except LookupError:
         return None
 
@@ -47,10 +67,6 @@ def _decodes(body: bytes, codec: str) -> bool:
     except (UnicodeDecodeError, LookupError):
         return False
     return True
-
-
-def _single_byte(codec: str) -> bool:
-    return codec.startswith(("cp125", "windows-", "iso8859", "latin", "mac-"))
 
 
 def _guess(body: bytes) -> str | None:
@@ -66,30 +82,28 @@ def _guess(body: bytes) -> str | None:
 def choose_charset(body: bytes | None, content_type: str | None) -> tuple[str | None, dict[str, Any]]:
     """The charset to record and notes on how it was chosen (for `Exchange.details`)."""
     declared = header_charset(content_type)
+    header = _claimed(declared)
     if not body or not (declared or is_textual(content_type)):
-        return _codec(declared), {}
-    head = body[:4096]
+        return _codec_of(header), {}
     bom = next((name for mark, name in _BOMS if body.startswith(mark)), None)
-    in_document = None
-    for pattern in (_XML_DECL, _META):
-        match = pattern.search(head)
-        if match:
-            in_document = match.group(1).decode("ascii", "replace").lower()
-            break
-    candidates: list[tuple[str | None, str]] = [(bom, "bom"), (declared, "header"), (in_document, "document")]
-    claimed = [_codec(name) for name, _ in candidates if name]
-    if any(c and _single_byte(c) for c in claimed) and not body.isascii() and _decodes(body, "utf-8"):
+    xml = _XML_DECL.match(body)
+    in_document = xml.group(1).decode("ascii", "replace").lower() if xml else None
+    if not xml and (content_type or "").split(";")[0].strip().lower() == "text/html":
+        in_document = meta_charset(body[:_DECLARATION_WITHIN])  # only HTML declares it in a <meta>
+    document = _claimed(in_document)
+    candidates = [(bom, "bom"), (_codec_of(header), "header"), (_codec_of(document), "document")]
+    if (not bom and any(claim and claim.name in _SINGLE_BYTE for claim in (header, document))
+            and not body.isascii() and _decodes(body, "utf-8")):
         # valid multi-byte UTF-8 almost never happens by chance in a single-byte text: the claim is stale
         candidates.insert(0, ("utf-8", "utf-8 validity"))
-    candidates += [("utf-8", "utf-8 validity"), (None, "detection"), ("windows-1252", "fallback"),
-                   ("latin-1", "fallback")]
+    candidates += [("utf-8", "utf-8 validity"), (None, "detection"), ("cp1252", "fallback"), ("latin-1", "fallback")]
     for name, how in candidates:
-        codec = _codec(_guess(body) if how == "detection" else name)
+        codec = _python(_guess(body) if how == "detection" else name)
         if codec and _decodes(body, codec):
             notes: dict[str, Any] = {}
-            if declared and _codec(declared) != codec:
+            if declared and _codec_of(header) != codec:
                 notes["declared_charset"] = declared
-            if in_document and _codec(in_document) != codec:
+            if in_document and _codec_of(document) != codec:
                 notes["document_charset"] = in_document
             if notes or how not in ("header", "bom"):
                 notes["charset_from"] = how

@@ -29,7 +29,8 @@ from archiver.platforms.listing import GONE_STATUSES, absolute_http, page_state,
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
 
-EXTRACTOR_VERSION = "2"  # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate
+EXTRACTOR_VERSION = "3"  # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
+# 3: the page's charset read as browsers read it (archiver.fetch.charset)
 WEB = "web"
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
 MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation

@@ -18,7 +18,8 @@ from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, departed, numeric, utc
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base
+EXTRACTOR_VERSION = "4"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
+# 4: the page's charset read as browsers read it (archiver.fetch.charset)
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")

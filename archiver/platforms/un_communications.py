@@ -46,7 +46,8 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, date_order, http_locator, languages, max_pages, recheck
 from archiver.platforms.text import node_text
 
-EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
+EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
+# 3: the listing's charset read as browsers read it (archiver.fetch.charset)
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"
