@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from archiver.archive import Archive
 from archiver.models import Observation, Request, Source
 from archiver.platforms import feed
@@ -78,6 +80,24 @@ def test_declared_encoding_is_honoured() -> None:
     assert version == "rss20"
     assert entries[0][0]["title"] == "Déclaration du ministère – été"
 
+
+
+@pytest.mark.parametrize(("declared", "content_type", "codec"), [
+    ("ISO-8859-1", "application/rss+xml", "cp1252"),  # windows-1252 bytes declared Latin-1, the usual case
+    ("utf-8", "application/rss+xml; charset=windows-1251", "cp1251"),  # the header outranks a stale declaration
+])
+def test_an_item_s_raw_xml_is_read_in_the_encoding_its_text_was(declared: str, content_type: str, codec: str,
+                                                                view: ArchiveView) -> None:
+    """The raw fragment kept beside each version was split by lxml from the bytes: it followed the XML
+    declaration where feedparser followed the header, and read ISO-8859-1 as Latin-1 where feedparser
+    reads windows-1252, so one version's raw item said \\x93 where its text said “."""
+    title = "“Заявление” — an answer of 5 €" if codec == "cp1251" else "“Déclaration” — réponse de 5 €"
+    body = (f'<?xml version="1.0" encoding="{declared}"?><rss version="2.0"><channel><title>T</title><item>'
+            f"<guid>https://x.example/1</guid><title>{title}</title><description>{title}</description>"
+            "</item></channel></rss>").encode(codec)
+    parsed = feed.parse(source(), Request(FEED), exchange(FEED, body, content_type=content_type, charset=codec), view)
+    version = parsed.observation.posts[0].versions[0]
+    assert version.title == title and f"<title>{title}</title>" in version.raw
 
 def test_follow_links_asks_for_new_pages_and_reads_them_as_web_posts(archive: Archive, view: ArchiveView) -> None:
     src = source(follow_links=True)

@@ -48,6 +48,11 @@ def _claimed(label: str | None) -> webencodings.Encoding | None:
     return webencodings.lookup(label) if label else None
 
 
+def web_codec(label: str | None) -> str | None:
+    """The Python codec that reads a label as browsers do (`iso-8859-1` is windows-1252), or None."""
+    return _codec_of(_claimed(label))
+
+
 def _codec_of(claim: webencodings.Encoding | None) -> str | None:
     if claim is None or claim.name in ("replacement", "x-user-defined"):
         return None  # no Python codec decodes these as a browser does

@@ -26,6 +26,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from archiver.fetch.charset import web_codec
 from archiver.models import Exchange, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok, feedtree
 from archiver.platforms.dates import NO_HINTS, Hints, read_date, struct_time_utc
@@ -122,11 +123,17 @@ def read_with_feedparser(exchange: Exchange, url: str) -> tuple[list[tuple[Any, 
         raise ParseError(f"{url}: not a readable RSS/Atom feed ({type(problem).__name__}: {problem})"[:500])
     if not result.get("version") and not entries:
         raise ParseError(f"{url}: not an RSS or Atom feed")
-    doc = read_xml(body)
-    if doc.root is None and result.get("encoding"):
-        # an encoding lxml does not know (EBCDIC code pages) that feedparser decoded: split the same
-        # text re-encoded as UTF-8
-        body = _as_utf8(body, str(result.encoding)) or body
+    read_in = str(result.get("encoding") or "")
+    codec = web_codec(read_in) or read_in  # EBCDIC code pages are not the Encoding Standard's
+    # The entries' XML is split from the text feedparser read, re-encoded as UTF-8: from the bytes, lxml
+    # would follow the XML declaration where feedparser followed the header, read ISO-8859-1 as Latin-1
+    # where feedparser reads windows-1252, and know no EBCDIC code page. The bytes themselves when that
+    # text is no XML (a feedparser fallback that kept a broken BOM as text).
+    as_read = _as_utf8(body, codec) if read_in and codec != "utf-8" else None
+    doc = read_xml(as_read) if as_read else None
+    if as_read and doc and doc.root is not None:
+        body = as_read
+    else:
         doc = read_xml(body)
     if doc.root is None:
         raise ParseError(f"{url}: not readable as XML ({doc.error}): not read, nothing inferred"[:500])
