@@ -150,6 +150,7 @@ class Site:
 
         self.server = httpserver
         self.pages: dict[str, tuple[int, bytes, str]] = {}
+        self.moved: dict[str, str] = {}
         self.hits: list[str] = []
         httpserver.expect_request(re.compile("^/")).respond_with_handler(self._answer)
 
@@ -162,6 +163,10 @@ class Site:
     def remove(self, path: str) -> None:
         self.pages.pop(path, None)
 
+    def move(self, path: str, to: str) -> None:
+        """`path` answers 301 to `to` from now on."""
+        self.moved[path] = to
+
     def _answer(self, request: Any) -> Any:
         import hashlib
 
@@ -169,6 +174,8 @@ class Site:
 
         key = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
         self.hits.append(key)
+        if key in self.moved:
+            return Response(status=301, headers={"Location": self.url(self.moved[key])})
         if key not in self.pages:
             return Response(b"<html><body><h1>Page not found</h1></body></html>", status=404,
                             content_type="text/html")

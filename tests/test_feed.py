@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -246,21 +247,63 @@ def test_atom_feed_following_links_archives_the_pages(httpserver, tmp_path: Path
                     "JOIN captures c ON c.id = e.capture_id WHERE e.type = 'deleted'") == [(links[1], 404)]
 
 
+def _served_at_rss_xml(site: Any, items: list[tuple[str, str, str, str, str]], tmp_path: Path) -> tuple[Path, Path]:
+    """The loopback site serves `items` at /rss.xml; (a sources file with that feed, the archive's path)."""
+    from tests.official_fixtures import write_config
+
+    site.put("/rss.xml", rss(items), "application/rss+xml; charset=utf-8")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "un-news", "kind": "feed", "locator": site.url("/rss.xml"), "verified": "loopback"}])
+    return config, tmp_path / "archive.db"
+
+
 def test_a_feed_with_an_out_of_range_date_is_archived_whole_with_that_date_unread(httpserver, tmp_path: Path) -> None:
     """Over HTTP into SQLite: the entry whose date cannot be read no longer fails the feed's run (it did,
     every poll, with a ValueError), and no reading stands in for its date."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     items = [("bad", site.url("/story/1"), "Statement one", "Thu, 01 Jan 2004 24:48:21 GMT", "First."),
              ("good", site.url("/story/2"), "Statement two", "Thu, 01 Jan 2004 19:48:21 GMT", "Second.")]
-    site.put("/rss.xml", rss(items), "application/rss+xml; charset=utf-8")
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "un-news", "kind": "feed", "locator": site.url("/rss.xml"), "verified": "loopback"}])
-    db = tmp_path / "archive.db"
+    config, db = _served_at_rss_xml(site, items, tmp_path)
     result = fetch(config, db, "un-news")
     assert result.exit_code == 0, result.output
     assert "un-news: run 1 ok" in result.output and "new 2" in result.output
     assert rows(db, "SELECT title, published_raw, published_at, published_where FROM posts ORDER BY id") == [
         ("Statement one", items[0][3], None, "rss:pubDate [not read: a field is out of range]"),
         ("Statement two", items[1][3], "2004-01-01T19:48:21.000000Z", "rss:pubDate")]
+
+
+def test_a_feed_that_moves_keeps_its_entries_identity(httpserver, tmp_path: Path) -> None:
+    """An item's bare guid (or, lacking guid and link, its digest) is unique within its feed, so it was
+    prefixed with the feed's URL: the URL fetched, after redirects. A feed that moved (a redirect to https,
+    to a new path) then made every such item a new post, archived twice with a second first sighting."""
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    items = [("news-101", site.url("/story/101"), "Expert urges release", "Tue, 02 Jun 2026 14:30:00 GMT", "Now."),
+             ("102", site.url("/story/102"), "Council adopts resolution", "Wed, 03 Jun 2026 09:00:00 GMT", "30.")]
+    config, db = _served_at_rss_xml(site, items, tmp_path)
+    assert "new 2" in fetch(config, db, "un-news").output
+    newer = ("103", site.url("/story/103"), "Rapporteur's letter", "Thu, 04 Jun 2026 09:00:00 GMT", "Letter.")
+    site.put("/feeds/rss.xml", rss([newer, *items]), "application/rss+xml; charset=utf-8")
+    site.move("/rss.xml", "/feeds/rss.xml")
+    moved = fetch(config, db, "un-news")
+    assert moved.exit_code == 0 and "new 1, edited 0, deleted 0" in moved.output, moved.output
+    assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [
+        (f"{site.url('/rss.xml')}#news-101",), (f"{site.url('/rss.xml')}#102",), (f"{site.url('/rss.xml')}#103",)]
+
+
+def test_an_entry_held_under_the_url_it_was_fetched_from_keeps_that_identity(archive: Archive,
+                                                                            view: ArchiveView) -> None:
+    """Before the configured URL was the prefix, a feed fetched through a redirect was keyed by the URL it
+    ended at: what the archive holds that way is still the same post, and a new entry takes the new rule."""
+    moved_to = "https://news.example.org/feeds/rss.xml"
+    held = feed.parse(source(), Request(FEED), exchange(moved_to, rss(ITEMS[:1]), content_type="application/rss+xml"),
+                      view).observation
+    held.posts[0].native_id = f"{moved_to}#news-101"  # as the rule before keyed it
+    archive.record(exchange(moved_to, rss(ITEMS[:1])), held, source_id="un-news")
+    newer = ("news-103", "https://news.example.org/story/103", "Letter", "Thu, 04 Jun 2026 09:00:00 GMT", "Text.")
+    parsed = feed.parse(source(), Request(FEED), exchange(FEED, rss([newer, *ITEMS[:1]]), final_url=moved_to,
+                                                          content_type="application/rss+xml"), view)
+    assert [post.native_id for post in parsed.observation.posts] == [f"{FEED}#news-103", f"{moved_to}#news-101"]

@@ -78,7 +78,9 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
                 "raw": raw, "title": short_title(html_to_text(entry.get("title"))), "date_raw": published_raw,
                 "date_where": where, "tags": json.dumps(_tags(entry)) if _tags(entry) else None}))
         return follow_listing(source, view, base, listed, unreadable=[*unreadable, *filter(None, [unclosed])])
-    posts = [entry_post(source, entry, raw, version, base, hints) for entry, raw in entries]
+    posts = [entry_post(source, entry, raw, version, source.locator, hints) for entry, raw in entries]
+    if base != source.locator:
+        _keep_held_identities(posts, source.locator, base, view)
     listed = [Listed(post.url) for post in posts if post.url]
     parsed = follow_listing(source, view, base, listed, fetch_pages=False, unreadable=[unclosed] if unclosed else None)
     for post in posts:
@@ -155,6 +157,18 @@ def _as_utf8(body: bytes, encoding: str) -> bytes | None:
     except (LookupError, UnicodeDecodeError):
         return None
     return re.sub(r"^\ufeff?\s*<\?xml[^>]*\?>", '<?xml version="1.0" encoding="utf-8"?>', text).encode()
+
+
+def _keep_held_identities(posts: list[PostDraft], feed_url: str, fetched: str, view: ArchiveMemory) -> None:
+    """An entry the feed identifies only within itself (a bare guid, or its digest) is prefixed with the
+    feed's configured URL, which a redirect does not change: prefixed with the URL fetched, every such
+    entry became a new post when the feed moved. Until this rule they were prefixed with the URL fetched;
+    an entry the archive already holds that way keeps its identity."""
+    for post in posts:
+        if post.native_id.startswith(f"{feed_url}#") and view.post(PLATFORM, post.native_id) is None:
+            held = fetched + post.native_id[len(feed_url):]
+            if view.post(PLATFORM, held) is not None:
+                post.native_id = held
 
 
 def _raw_fragments(root: Any) -> list[str]:
