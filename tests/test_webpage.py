@@ -3,13 +3,14 @@ selectors, each statement page's main text and its own date with where it was fo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from archiver.archive import Archive
 from archiver.models import Request, Source
-from archiver.platforms import ParseError, webpage
+from archiver.platforms import ParseError, statement, webpage
 from archiver.view import ArchiveView
 from tests.official_fixtures import STATEMENT_BODY, exchange, listing_page, statement_page
 
@@ -208,3 +209,32 @@ def test_a_listing_with_unreadable_entries_looks_for_no_removals(archive: Archiv
     assert [r.purpose for r in parsed.follow] == []
     assert parsed.problems == [f"{LISTING}: 1 of 2 entries have no link to a page (selector 'h3 a')"]
     assert parsed.observation.state == {}  # the remembered listing is not replaced by a partial one
+
+
+_RELATED = {"@type": "ItemList", "itemListElement": [
+    {"@type": "ListItem", "item": {"@type": "NewsArticle", "datePublished": "2026-05-01T09:00:00Z"}}]}
+
+
+@pytest.mark.parametrize(("blocks", "expected"), [
+    # Yoast's graph: the site, the page, the article, then related articles; the article's date wins
+    ([{"@context": "https://schema.org", "@graph": [
+        {"@type": "WebSite", "name": "Ministry"}, {"@type": "WebPage", "datePublished": "2026-06-03T08:00:00Z"},
+        {"@type": "NewsArticle", "datePublished": "2026-06-03T10:00:00+02:00"}, _RELATED]}],
+     "2026-06-03T10:00:00+02:00"),
+    # a page whose own entity has no date: a review's or a related article's is not the page's
+    ([{"@type": "Recipe", "review": [{"@type": "Review", "datePublished": "2017-12-10"}]}, _RELATED], None),
+    # several blocks: the first that dates the page, its kind given as a URL and in a list
+    ([{"@type": "BreadcrumbList"}, [{"@type": ["https://schema.org/Report"], "datePublished": "2026-06-02"}]],
+     "2026-06-02"),
+    ([{"@type": "WebPage", "mainEntity": {"@type": "PressRelease", "datePublished": "2026-06-01"}}], "2026-06-01"),
+])
+def test_the_json_ld_date_is_the_page_s_own_entity_s(blocks: list, expected: str | None) -> None:
+    """JSON-LD was searched depth first, last value first: a related article's or a review's date could
+    be taken for the statement's when it came later in the block or the page's own entity had none."""
+    scripts = "".join(f'<script type="application/ld+json">{json.dumps(block)}</script>' for block in blocks)
+    page = statement_page("Statement", date=None).decode().replace("</head>", scripts + "</head>")
+    facts = statement.read_page("https://ministry.example/en/statement", page)
+    if expected:
+        assert (facts.published_raw, facts.published_where) == (expected, "json-ld:datePublished")
+    else:
+        assert facts.published_where != "json-ld:datePublished"  # (htmldate, the marked last resort, may guess)

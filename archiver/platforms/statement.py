@@ -16,6 +16,7 @@ already holds (an edit never erases a publication date)."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -48,6 +49,8 @@ class PageFacts:
     language: str | None
 
 
+# schema.org's Article and the kinds of it (NewsArticle, Report, BlogPosting, ...), as a name or a URL
+_ARTICLE = re.compile(r"(Article|Report|Posting)$")
 _DATE_PLACES = (
     ("meta[property='article:published_time']", "content", "meta[property=article:published_time]"),
     ("meta[name='article:published_time']", "content", "meta[name=article:published_time]"),
@@ -169,23 +172,40 @@ def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
 
 
 def _json_ld_date(text: str) -> str | None:
+    """The datePublished of the page's own entity in one JSON-LD block: among the block's top-level
+    entities (those of its `@graph` and a page's `mainEntity` too), in the order written, an article's
+    (schema.org's Article and its kinds) before any other's. Never that of something nested in one (a
+    review, a comment, a related article, the site's logo): it is not the page's date."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
         return None
-    stack: list[Any] = [data]
-    steps = 0
-    while stack and steps < 1000:  # bounded: JSON-LD can be large and deeply nested
-        steps += 1
-        item = stack.pop()
-        if isinstance(item, dict):
-            value = item.get("datePublished")
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return None
+    dated = [(entity, value.strip()) for entity in _top_level(data)
+             if isinstance(value := entity.get("datePublished"), str) and value.strip()]
+    for entity, value in dated:
+        if _is_article(entity):
+            return value
+    return dated[0][1] if dated else None
+
+
+def _top_level(data: Any) -> list[dict[str, Any]]:
+    found = []
+    for root in data if isinstance(data, list) else [data]:
+        if not isinstance(root, dict):
+            continue
+        graph = root.get("@graph")
+        for entity in [root, *(graph if isinstance(graph, list) else [])]:
+            if isinstance(entity, dict):
+                found.append(entity)
+                if isinstance(entity.get("mainEntity"), dict):
+                    found.append(entity["mainEntity"])
+    return found
+
+
+def _is_article(entity: dict[str, Any]) -> bool:
+    kinds = entity.get("@type")
+    return any(isinstance(kind, str) and _ARTICLE.search(kind) for kind in (kinds if isinstance(kinds, list)
+                                                                             else [kinds]))
 
 
 def statement_post(source: Source, facts: PageFacts, *, raw: str | None, fallback_title: str | None,
