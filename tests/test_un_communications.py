@@ -49,6 +49,18 @@ def test_rows_are_read_into_letter_requests(view: ArchiveView) -> None:
                                "url": "https://spcommreports.ohchr.org/TMResultsBase/DownLoadFile?gId=4411"}]
 
 
+def test_letter_and_reply_links_resolve_against_the_page_s_base(view: ArchiveView) -> None:
+    page = communications_page(ROWS).decode().replace("/TMResultsBase/", "TMResultsBase/").replace(
+        "<head>", '<head><base href="https://spcommreports.ohchr.org/">')
+    listing = f"{LISTING}/Index"
+    parsed = un_communications.parse(source(), Request(listing, meta=(("page", 1),)), exchange(listing, page.encode()),
+                                     view)
+    assert parsed.follow[0].url == ("https://spcommreports.ohchr.org/TMResultsBase/"
+                                    "DownLoadPublicCommunicationFile?gId=31021")
+    assert json.loads(parsed.follow[1].meta_dict()["row"])["replies"][0]["url"] == (
+        "https://spcommreports.ohchr.org/TMResultsBase/DownLoadFile?gId=4411")
+
+
 def test_next_page_followed_up_to_max_pages(view: ArchiveView) -> None:
     src = source(next="a.next", max_pages=2)
     first = un_communications.parse(src, Request(LISTING, meta=(("page", 1),)),

@@ -14,6 +14,7 @@ from archiver.platforms import ParseError, statement, webpage
 from archiver.view import ArchiveView
 from tests.official_fixtures import STATEMENT_BODY, exchange, listing_page, statement_page
 
+FIXTURES = Path(__file__).parent / "fixtures"
 LISTING = "https://party.example/en/statements"
 OPTIONS = {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"}
 ROWS = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
@@ -238,3 +239,41 @@ def test_the_json_ld_date_is_the_page_s_own_entity_s(blocks: list, expected: str
         assert (facts.published_raw, facts.published_where) == (expected, "json-ld:datePublished")
     else:
         assert facts.published_where != "json-ld:datePublished"  # (htmldate, the marked last resort, may guess)
+
+
+def test_links_resolve_against_the_page_s_base_as_a_browser_resolves_them(view: ArchiveView) -> None:
+    """A real SPIP page (la-bas.org, from htmldate's test pages) writes `<base href="https://la-bas.org/">`
+    and links relative to it. Resolved against the page's own URL, every one pointed at a page that
+    does not exist (…/chroniques/la-bas-magazine/…), so no statement it lists was ever archived."""
+    import gzip
+
+    html = gzip.decompress((FIXTURES / "htmldate" / "pages" / "la-bas.org.porte.html.gz").read_bytes())
+    url = "https://la-bas.org/la-bas-magazine/chroniques/Didier-Porte-souhaite-la-Sante-a-Balkany"
+    src = Source(id="labas", kind="webpage", locator=url, options={"item": "a.wrap[rel=bookmark]", "link": ""})
+    followed = [request.url for request in webpage.parse(src, Request(url), exchange(url, html), view).follow]
+    assert "https://la-bas.org/la-bas-magazine/chroniques/didier-porte-speciale-balkany" in followed
+    assert len(followed) == 20 and not [u for u in followed if "/chroniques/la-bas-magazine/" in u]
+
+
+def test_a_listing_written_relative_to_its_base_is_archived_end_to_end(httpserver, tmp_path: Path) -> None:
+    """Over HTTP into SQLite: a Contao-style listing (`<base href>` at the site's root, links and the
+    pager relative to it) archives its statements and reads its second page."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    based = f'<head><base href="{site.url("/")}">'
+    first = listing_page([("en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z")],
+                         next_href="en/statements/index.html?page=2")
+    site.put("/en/statements/index.html", first.decode().replace("<head>", based).encode())
+    second = listing_page([("en/statements/on-the-elections", "On the elections", "2026-05-28T12:00:00Z")])
+    site.put("/en/statements/index.html?page=2", second.decode().replace("<head>", based).encode())
+    site.put("/en/statements/ceasefire-now", statement_page("Ceasefire now", date=None))
+    site.put("/en/statements/on-the-elections", statement_page("On the elections", date=None))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements/index.html"),
+         "organisation": "Example Party", "options": {**OPTIONS, "next": "nav.pager a[rel=next]", "max_pages": 2}}])
+    db = tmp_path / "archive.db"
+    result = fetch(config, db, "party")
+    assert result.exit_code == 0 and "new 2" in result.output, result.output
+    assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [
+        (site.url("/en/statements/ceasefire-now"),), (site.url("/en/statements/on-the-elections"),)]

@@ -37,6 +37,14 @@ def absolute_http(base: str, href: str | None) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
+def document_base(url: str, tree: LexborHTMLParser) -> str:
+    """What a page's relative links resolve against, as a browser resolves them: its first `<base href>`
+    (itself resolved against the page's URL), else the page's URL. CMSs such as SPIP, Contao and TYPO3
+    write `<base href="https://site/">` and links relative to it."""
+    node = tree.css_first("base[href]")
+    return (absolute_http(url, node.attributes.get("href")) if node is not None else None) or url
+
+
 def digest(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:32]
 

@@ -36,6 +36,7 @@ from archiver.platforms.listing import (
     Listed,
     absolute_http,
     digest,
+    document_base,
     follow_listing,
     listing_request,
     next_listing,
@@ -77,13 +78,14 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
 
 def _listing(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     expect_ok(exchange)
-    base = exchange.final_url or request.url
+    url = exchange.final_url or request.url
     html = exchange.text()
     if not _CLOSED.search(html[-2048:]):
         # a row cut off would read as a letter whose fields changed: an edit that never happened
         raise ParseError(f"{request.url}: the listing page is cut short (no closing </html>): not read, "
                          "nothing inferred")
     tree = LexborHTMLParser(html)
+    base = document_base(url, tree)
     hints = Hints.of(source.options, date_order=DATE_ORDER)
     links = tree.css(LETTER_LINK)
     read = [(link, read_row(link, base, hints)) for link in links]
@@ -94,7 +96,7 @@ def _listing(source: Source, request: Request, exchange: Exchange, view: Archive
                   for link, row in read if row is None]
     items = [Listed(row["url"], sig=digest({k: v for k, v in row.items() if k != "raw"}),
                     meta={"row": json.dumps(row, ensure_ascii=False)}) for row in rows]
-    parsed = follow_listing(source, view, base, items, detect_removals=False, unreadable=unreadable)
+    parsed = follow_listing(source, view, url, items, detect_removals=False, unreadable=unreadable)
     following = next_listing(source, request, tree, base)
     if following is not None:
         parsed.follow.append(following)

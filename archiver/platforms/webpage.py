@@ -20,6 +20,7 @@ from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.listing import (
     Listed,
     absolute_http,
+    document_base,
     follow_listing,
     listing_page_number,
     listing_request,
@@ -57,8 +58,9 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     if request.purpose in ("item", "confirm"):
         return parse_page(source, request, exchange, view)
     expect_ok(exchange)
-    base = exchange.final_url or request.url
+    url = exchange.final_url or request.url
     tree = LexborHTMLParser(exchange.text())
+    base = document_base(url, tree)
     items, unreadable = listing_items(source.options, base, tree)
     first = listing_page_number(request) == 1
     if not items and first:
@@ -66,7 +68,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
                          f"{source.options.get('item')!r} (has the page changed its layout?)")
     problems = [f"{request.url}: {count} of {count + len(items)} entries have no link to a page "
                 f"(selector {source.options.get('link', 'a')!r})"] if (count := len(unreadable)) else None
-    parsed = follow_listing(source, view, base, items, detect_removals=first, unreadable=problems)
+    parsed = follow_listing(source, view, url, items, detect_removals=first, unreadable=problems)
     following = next_listing(source, request, tree, base)
     if following is not None:
         parsed.follow.append(following)
