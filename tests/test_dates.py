@@ -91,6 +91,12 @@ CASES = [
     # a leap second is a real time no archive time can hold: its date is kept
     ("Sat, 31 Dec 2016 23:59:60 GMT", Hints(), "2016-12-31T00:00:00", LEAP),
     ("2016-12-31T23:59:60Z", Hints(), "2016-12-31T00:00:00", LEAP),
+    # a 12-hour time is not RFC 2822: email.utils dropped "PM", took it for the zone and read these as
+    # exact times in UTC (03:00, 10:00, 02:30), the hour and the zone both lost
+    ("February 16, 2024, 3:00 PM EST", Hints(), "2024-02-16T00:00:00", "time zone 'EST' not known"),
+    ("February 16, 2024, 10:00 AM EST", Hints(), "2024-02-16T00:00:00", "time zone 'EST' not known"),
+    ("2 Jun 2026 2:30 PM +0000", Hints(), "2026-06-02T14:30:00", "read by dateparser"),
+    ("Jun 2, 2026, 2:30 p.m. EDT", Hints(), "2026-06-02T00:00:00", "time zone 'EDT' not known"),
 ]
 
 

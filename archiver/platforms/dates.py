@@ -56,6 +56,7 @@ _NUMERIC = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})\s*$")
 _ISO_FIELDS = re.compile(r"(?P<year>\d{4})(?P<sep>-?)(?P<month>\d{2})(?P=sep)(?P<day>\d{2})"
                          r"(?:[T ](?P<hour>\d{2})(?::?(?P<minute>\d{2})(?::?(?P<second>\d{2})(?:[.,]\d+)?)?)?)?"
                          r"\s*(?:[Zz]|[+-](?P<offset_hours>\d{2})(?::?(?P<offset_minutes>\d{2}))?)?")
+_TWELVE_HOUR = re.compile(r"\d\s*(?:[AaPp]\.?\s?[Mm]\.?)(?![A-Za-z])")  # 3 PM, 3:00pm, 3:00 p.m.
 _NUMERIC_ZONE = re.compile(r"[+-](\d{2}):?(\d{2})$")  # an RFC 2822 zone as written: its fields' ranges
 _SPACED_OFFSET = re.compile(r"(\d)\s+([Zz]|[+-]\d{2}(?::?\d{2})?)$")  # "… 23:56:58.5 -00:20"
 # ISO 8601's other forms: a year or a month alone, an ordinal day, a week date. Read by these rules or not
@@ -196,7 +197,9 @@ def _time_checked(day: dt.date, hour: int, minute: int, second: int, offset_soun
 
 
 def _rfc2822(text: str) -> Claimed | None:
-    if not re.search(r"[A-Za-z]{3}", text):
+    if not re.search(r"[A-Za-z]{3}", text) or _TWELVE_HOUR.search(text):
+        # RFC 2822 has no AM/PM: email.utils would drop it and take "PM" for the zone, reading
+        # "3:00 PM EST" as 03:00 UTC, exactly
         return None
     parts = parsedate_tz(text)
     if parts is None or parts[0] < 1000:
