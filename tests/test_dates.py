@@ -97,6 +97,13 @@ CASES = [
     ("February 16, 2024, 10:00 AM EST", Hints(), "2024-02-16T00:00:00", "time zone 'EST' not known"),
     ("2 Jun 2026 2:30 PM +0000", Hints(), "2026-06-02T14:30:00", "read by dateparser"),
     ("Jun 2, 2026, 2:30 p.m. EDT", Hints(), "2026-06-02T00:00:00", "time zone 'EDT' not known"),
+    # the day-and-month guard held only for a date alone: with a time after it, or a weekday before it,
+    # dateparser silently read these month first (2 June as 6 February)
+    ("02.06.2026 14:30 GMT", Hints(), None, "order ambiguous"),
+    ("06/02/2026 14:30 GMT", Hints(), None, "order ambiguous"),
+    ("Tue 02 06 2026 14:30 GMT", Hints(), None, "order ambiguous"),
+    ("02/06/2026 14:30:00 +0200", DMY, "2026-06-02T12:30:00", "read by dateparser"),
+    ("13/06/2026 14:30 GMT", Hints(), "2026-06-13T14:30:00", "read by dateparser"),  # only one order fits
 ]
 
 

@@ -50,7 +50,8 @@ _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$|(?<![A-Za-z])(?:UTC|GMT|UT)(?:\s*
 _ZONE_NAME = re.compile(r"(?<!\w)([A-Z]{2,5}|[А-ЯЁ]{2,5})(?!\w)")
 _NOT_ZONES = {"AM", "PM", "UTC", "GMT", "UT", "Z"}
 _RFC822_ZONE = re.compile(r"(?<![\w-])(?:\+\d{4}|-(?!0000)\d{4}|UT|GMT|Z|[ECMP][SD]T)$")  # "-0000" means unknown
-_NUMERIC = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})[./-](\d{2}|\d{4})\s*$")
+# an all-numeric day and month, with or without a weekday before it and a time after it
+_NUMERIC = re.compile(r"^\s*(?:[^\W\d_]+\.?,?\s+)?(\d{1,2})[./\s-](\d{1,2})[./\s-](\d{2}|\d{4})(?![\d./-])")
 # an ISO 8601 calendar date and time, basic or extended, each field captured: their ranges are checked
 # here, as Python's reader lets some through (an offset of +08:60 is read as +09:00)
 _ISO_FIELDS = re.compile(r"(?P<year>\d{4})(?P<sep>-?)(?P<month>\d{2})(?P=sep)(?P<day>\d{2})"
