@@ -80,3 +80,33 @@ def test_a_statement_kept_inside_header_or_nav_is_still_read() -> None:
         assert text is not None and "release the detained journalists" in text, wrapper
     menus = "<html><body><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></body></html>"
     assert main_text(menus, "https://gov.example/") is None  # a page of menus alone has no statement
+
+
+@pytest.mark.parametrize(("file", "year"), [
+    ("exporo.de.ezb.html", "2018"),  # "&copy;2018 Exporo AG"
+    ("viehbacher.com.forderungsbetreibung.html", "2016"),  # "© Viehbacher 2016"
+    ("deutschland.de.en.html", "2000"),  # the RDF namespace URL .../2000/01/rdf-schema#
+])
+def test_a_year_htmldate_gives_as_1_january_is_kept_as_a_year(file: str, year: str) -> None:
+    """Failing all else htmldate gives a copyright year, or any year in the page, as its 1 January, and
+    that day stood as the statement's date. htmldate's own tests expect it for the first two pages (its
+    convention for dating a page); for the third it is a namespace URL's year. A year is kept as written,
+    and the date rules do not read it."""
+    page = next(p for p in json.loads((FIXTURES / "htmldate" / "dates.json").read_text(encoding="utf-8"))["pages"]
+                if p["file"] == file)
+    raw, where = page_date(page["url"], _html(FIXTURES / "htmldate" / "pages" / f"{file}.gz"))
+    assert (raw, where) == (year, "htmldate")
+    assert read_date(raw).at is None
+
+
+def test_a_page_whose_only_date_is_its_copyright_is_archived_without_a_date(view) -> None:
+    from archiver.models import Request, Source
+    from archiver.platforms import webpage
+    from tests.official_fixtures import exchange, statement_page
+
+    url = "https://ministry.example/en/statement"
+    src = Source(id="m", kind="webpage", locator="https://ministry.example/en", options={"item": "li"})
+    post, = webpage.parse(src, Request(url, purpose="item"), exchange(url, statement_page("S", date=None)),
+                          view).observation.posts
+    assert (post.published_at, post.published_raw) == (None, "2026")  # the page's "Copyright 2026."
+    assert post.published_where == "htmldate [not read: an ISO 8601 form these rules do not read]"

@@ -161,13 +161,21 @@ def _first_time(tree: LexborHTMLParser, selector: str) -> tuple[str | None, str 
 
 
 def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
-    """htmldate's reading of the page's original date (its markup, URL and visible dates), as a day."""
+    """htmldate's reading of the page's original date (its markup, URL and visible dates), as a day.
+    Failing all else, htmldate gives a copyright notice's year (`© 2026`) or a year alone as its 1
+    January: a day the page never claimed. Such a reading, one its markup and URL alone do not give, is
+    kept as the year it is, which the date rules do not read."""
     from htmldate import find_date
 
-    try:
-        found = find_date(html, url=url, original_date=True, extensive_search=True, outputformat="%Y-%m-%d")
-    except (ValueError, TypeError):
-        return None, None
+    def read(extensive: bool) -> str | None:
+        try:
+            return find_date(html, url=url, original_date=True, extensive_search=extensive, outputformat="%Y-%m-%d")
+        except (ValueError, TypeError):
+            return None
+
+    found = read(True)
+    if found and found.endswith("-01-01") and read(False) != found:
+        return found[:4], HTMLDATE
     return (found, HTMLDATE) if found else (None, None)
 
 
