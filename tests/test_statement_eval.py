@@ -59,14 +59,17 @@ def test_main_text_recall_and_precision_on_annotated_pages(annotated) -> None:
 def test_page_dates_on_annotated_pages() -> None:
     pages = json.loads((FIXTURES / "htmldate" / "dates.json").read_text(encoding="utf-8"))["pages"]
     assert len(pages) >= 60
-    correct = 0
+    correct = coarser = 0
     places = set()
     for page in pages:
         raw, where = page_date(page["url"], _html(FIXTURES / "htmldate" / "pages" / f"{page['file']}.gz"))
         at = read_date(raw).at
         correct += (at[:10] if at else None) == page["date"]
+        # htmldate expects its own convention, a month as its 1st or a year as its 1 January: the archive
+        # keeps the month or year (test below)
+        coarser += at is None and bool(raw) and (page["date"] or "").startswith(str(raw)) and page["date"] != raw
         places.add(where)
-    assert correct / len(pages) >= 0.85
+    assert correct / (len(pages) - coarser) >= 0.85
     assert "htmldate" in places  # the fallback is used, and recorded as such
 
 
@@ -82,20 +85,21 @@ def test_a_statement_kept_inside_header_or_nav_is_still_read() -> None:
     assert main_text(menus, "https://gov.example/") is None  # a page of menus alone has no statement
 
 
-@pytest.mark.parametrize(("file", "year"), [
+@pytest.mark.parametrize(("file", "coarse"), [
     ("exporo.de.ezb.html", "2018"),  # "&copy;2018 Exporo AG"
     ("viehbacher.com.forderungsbetreibung.html", "2016"),  # "© Viehbacher 2016"
     ("deutschland.de.en.html", "2000"),  # the RDF namespace URL .../2000/01/rdf-schema#
+    ("pbrunst.de.html", "2010-06"),  # a link to another article, .../news/2010/06/...
 ])
-def test_a_year_htmldate_gives_as_1_january_is_kept_as_a_year(file: str, year: str) -> None:
-    """Failing all else htmldate gives a copyright year, or any year in the page, as its 1 January, and
-    that day stood as the statement's date. htmldate's own tests expect it for the first two pages (its
-    convention for dating a page); for the third it is a namespace URL's year. A year is kept as written,
-    and the date rules do not read it."""
+def test_a_month_or_year_htmldate_gives_as_a_day_is_kept_as_it_is(file: str, coarse: str) -> None:
+    """htmldate gives a month it finds as its 1st and, failing all else, a copyright year or any year in
+    the page as its 1 January, and that day stood as the statement's date. htmldate's own tests expect it
+    for three of these pages (its convention for dating a page); for deutschland.de it is a namespace
+    URL's year. The month or year is kept as such, and the date rules do not read it."""
     page = next(p for p in json.loads((FIXTURES / "htmldate" / "dates.json").read_text(encoding="utf-8"))["pages"]
                 if p["file"] == file)
     raw, where = page_date(page["url"], _html(FIXTURES / "htmldate" / "pages" / f"{file}.gz"))
-    assert (raw, where) == (year, "htmldate")
+    assert (raw, where) == (coarse, "htmldate")
     assert read_date(raw).at is None
 
 

@@ -162,9 +162,10 @@ def _first_time(tree: LexborHTMLParser, selector: str) -> tuple[str | None, str 
 
 def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
     """htmldate's reading of the page's original date (its markup, URL and visible dates), as a day.
-    Failing all else, htmldate gives a copyright notice's year (`© 2026`) or a year alone as its 1
-    January: a day the page never claimed. Such a reading, one its markup and URL alone do not give, is
-    kept as the year it is, which the date rules do not read."""
+    htmldate gives a month it finds (`06/2026`) as its 1st, and failing all else a copyright notice's
+    year (`© 2026`) or any year as its 1 January: days the page never claimed. A 1st that the page's
+    markup and URL alone do not give is kept as the month or year it may be, which the date rules do
+    not read."""
     from htmldate import find_date
 
     def read(extensive: bool) -> str | None:
@@ -174,8 +175,8 @@ def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
             return None
 
     found = read(True)
-    if found and found.endswith("-01-01") and read(False) != found:
-        return found[:4], HTMLDATE
+    if found and found.endswith("-01") and read(False) != found:
+        return found[:4] if found.endswith("-01-01") else found[:7], HTMLDATE
     return (found, HTMLDATE) if found else (None, None)
 
 
