@@ -3,6 +3,7 @@ links to statement pages, noticing entries that leave the feed."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -11,10 +12,11 @@ import pytest
 
 from archiver.archive import Archive
 from archiver.models import Observation, Request, Source
-from archiver.platforms import feed
+from archiver.platforms import feed, feedtree
 from archiver.view import ArchiveView
 from tests.official_fixtures import atom, exchange, rss, statement_page
 
+FIXTURES = Path(__file__).parent / "fixtures"
 FEED = "https://news.example.org/feed/rss.xml"
 ITEMS = [("news-101", "https://news.example.org/story/101", "Expert urges release of journalists",
           "Tue, 02 Jun 2026 14:30:00 GMT", "<p>The expert <b>urged</b> the release.</p>"),
@@ -307,3 +309,38 @@ def test_an_entry_held_under_the_url_it_was_fetched_from_keeps_that_identity(arc
     parsed = feed.parse(source(), Request(FEED), exchange(FEED, rss([newer, *ITEMS[:1]]), final_url=moved_to,
                                                           content_type="application/rss+xml"), view)
     assert [post.native_id for post in parsed.observation.posts] == [f"{FEED}#news-103", f"{moved_to}#news-101"]
+
+
+def test_plain_text_fields_keep_their_brackets(view: ArchiveView) -> None:
+    """A plain-text title or summary (Atom's type="text", an RSS title feedparser does not take for HTML)
+    was read as HTML: feedparser's own 'History of the <blink> tag' lost its <blink>, and 'Why <script>
+    tags matter' was archived as 'Why'. Both readers (lxml's fast path and feedparser) now keep it."""
+    suite = FIXTURES / "feedparser" / "wellformed" / "atom10" / "entry_title_text_plain_brackets.xml"
+    atom_text = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title>'
+                 b"<id>tag:x,2026:f</id><updated>2026-06-03T10:00:00Z</updated><entry><id>tag:x,2026:1</id>"
+                 b'<title type="text">Why &lt;script&gt; tags &amp; AT&amp;T matter</title>'
+                 b"<updated>2026-06-03T10:00:00Z</updated>"
+                 b'<summary type="text">A &lt;b&gt;bold&lt;/b&gt; claim, 3 &lt; 4</summary></entry></feed>')
+    rss_title = rss([("1", "https://x.example/1", "Why <script> tags & AT&T matter", "Tue, 02 Jun 2026 14:30:00 GMT",
+                      "<p>Read <b>this</b>.</p>")])
+    read = {name: feed.parse(source(), Request(FEED), exchange(FEED, body, content_type="application/xml"),
+                             view).observation.posts[0].versions[0]
+            for name, body in (("suite", suite.read_bytes()), ("atom", atom_text), ("rss", rss_title))}
+    assert read["suite"].title == "History of the <blink> tag"
+    assert (read["atom"].title, read["atom"].text) == ("Why <script> tags & AT&T matter", "A <b>bold</b> claim, 3 < 4")
+    assert (read["rss"].title, read["rss"].text) == ("Why <script> tags & AT&T matter", "Read this.")
+    for body in (atom_text, rss_title):  # the fast path reads the same, or leaves the entry to feedparser
+        fast = feedtree.read(body, FEED, "application/xml")
+        assert fast is None or feed.entry_title(fast[0][0][0]) == "Why <script> tags & AT&T matter"
+
+
+def test_a_title_read_anew_with_its_brackets_is_a_re_reading_never_an_edit(archive: Archive,
+                                                                          view: ArchiveView) -> None:
+    body = (FIXTURES / "feedparser" / "wellformed" / "atom10" / "entry_title_text_plain_brackets.xml").read_bytes()
+    parsed = feed.parse(source(), Request(FEED), exchange(FEED, body, content_type="application/xml"), view)
+    post = parsed.observation.posts[0]
+    old = copy.deepcopy(post)
+    old.extractor_version, old.versions[0].title = "2", "History of the tag"  # as the archive read it before
+    archive.record(exchange(FEED, body), Observation(posts=[old]), source_id="un-news")
+    result = archive.record(exchange(FEED, body), Observation(posts=[post]), source_id="un-news")
+    assert (result.edited, result.reextracted) == (0, 1)

@@ -37,7 +37,8 @@ from archiver.platforms.statement import parse_page
 from archiver.platforms.text import html_to_text, short_title
 from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
 
-EXTRACTOR_VERSION = "2"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates)
+EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
+# 3: plain-text titles and summaries kept as written, not read as HTML
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS = (
@@ -70,12 +71,12 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
         for entry, raw in entries:
             link = _link(entry)
             if link is None:
-                unreadable.append(f"{request.url}: an entry ({short_title(html_to_text(entry.get('title')))!r}) "
+                unreadable.append(f"{request.url}: an entry ({entry_title(entry)!r}) "
                                   "has no link to follow")
                 continue
             published_raw, where, _ = entry_date(entry, version, hints)
             listed.append(Listed(link, sig=digest(raw), meta={
-                "raw": raw, "title": short_title(html_to_text(entry.get("title"))), "date_raw": published_raw,
+                "raw": raw, "title": entry_title(entry), "date_raw": published_raw,
                 "date_where": where, "tags": json.dumps(_tags(entry)) if _tags(entry) else None}))
         return follow_listing(source, view, base, listed, unreadable=[*unreadable, *filter(None, [unclosed])])
     posts = [entry_post(source, entry, raw, version, source.locator, hints) for entry, raw in entries]
@@ -230,17 +231,30 @@ def entry_id(entry: Any, feed_url: str) -> str:
 
 
 def entry_text(entry: Any) -> str | None:
-    contents = [c.get("value", "") for c in entry.get("content", []) or [] if c.get("value")]
-    body = max(contents, key=len) if contents else entry.get("summary")
-    text = html_to_text(body)
-    return text or None
+    contents = [c for c in entry.get("content", []) or [] if c.get("value")]
+    if contents:
+        longest = max(contents, key=lambda c: len(c["value"]))
+        return _readable(longest["value"], longest) or None
+    return _readable(entry.get("summary"), entry.get("summary_detail")) or None
+
+
+def entry_title(entry: Any) -> str | None:
+    return short_title(_readable(entry.get("title"), entry.get("title_detail")))
+
+
+def _readable(value: str | None, detail: Any) -> str:
+    """A feed field's text: HTML read as HTML, plain text (Atom's type="text", an RSS title feedparser
+    does not take for HTML) as it is: read as HTML, "Why <script> tags matter" was archived as "Why"."""
+    if value and isinstance(detail, dict) and detail.get("type") == "text/plain":
+        return value.strip()
+    return html_to_text(value)
 
 
 def entry_post(source: Source, entry: Any, raw: str, version: str, feed_url: str,
                hints: Hints = NO_HINTS) -> PostDraft:
     native_id = entry_id(entry, feed_url)
     published_raw, where, published_at = entry_date(entry, version, hints)
-    title = short_title(html_to_text(entry.get("title")))
+    title = entry_title(entry)
     return PostDraft(
         platform=PLATFORM, native_id=native_id[:2000], url=_link(entry),
         versions=[VersionDraft(text=entry_text(entry), title=title, raw=raw)],

@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from archiver.platforms.dates import read_date
+from archiver.platforms.text import html_to_text
 from archiver.platforms.xmldoc import safe_xml_parser
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -114,7 +115,11 @@ def _rss_item(item: Any) -> dict[str, Any]:
             continue
         tag = node.tag
         if tag == f"{own}title":
-            _put(entry, "title", _text(node))
+            title = _text(node)
+            if ("<" in title or "&" in title) and html_to_text(title) != title.strip():
+                raise Unsure  # feedparser guesses whether an RSS title is HTML
+            _put(entry, "title", title)
+            _put(entry, "title_detail", {"type": "text/plain"})
         elif tag == f"{own}link":
             _put(entry, "link", urljoin(node.base or "", _text(node).strip()))
         elif tag == f"{own}description":
@@ -160,16 +165,17 @@ def _id(entry: dict[str, Any], node: Any, permalink: bool) -> None:
     _put(entry, "id", value)
 
 
-def _atom_text(node: Any) -> str:
+def _atom_text(node: Any) -> dict[str, str]:
+    """An Atom text construct as feedparser gives it: its value and its media type."""
     kind = node.get("type", "text")
     if kind in ("text", "html"):
-        return _text(node)
+        return {"value": _text(node), "type": f"text/{'plain' if kind == 'text' else 'html'}"}
     if kind == "xhtml":
         div = node.find("{http://www.w3.org/1999/xhtml}div")
         if div is None or len(node) != 1:
             raise Unsure
         children = "".join(etree.tostring(child, encoding="unicode") for child in div)
-        return html.escape(div.text or "", quote=False) + children
+        return {"value": html.escape(div.text or "", quote=False) + children, "type": "application/xhtml+xml"}
     raise Unsure  # another media type (base64, XML): feedparser decides
 
 
@@ -183,7 +189,9 @@ def _atom_entry(item: Any) -> dict[str, Any]:
         if tag == f"{a}id":
             _id(entry, node, True)
         elif tag == f"{a}title":
-            _put(entry, "title", _atom_text(node))
+            construct = _atom_text(node)
+            _put(entry, "title", construct["value"])
+            _put(entry, "title_detail", construct)
         elif tag == f"{a}link":
             rel = node.get("rel", "alternate")
             if rel == "alternate" and node.get("type", "text/html") in ("text/html", "application/xhtml+xml"):
@@ -191,11 +199,13 @@ def _atom_entry(item: Any) -> dict[str, Any]:
                     raise Unsure
                 _put(entry, "link", urljoin(node.base or "", node.get("href").strip()))
         elif tag == f"{a}summary":
-            _put(entry, "summary", _atom_text(node))
+            construct = _atom_text(node)
+            _put(entry, "summary", construct["value"])
+            _put(entry, "summary_detail", construct)
         elif tag == f"{a}content":
             if node.get("src"):
                 raise Unsure
-            _put(entry, "content", [{"value": _atom_text(node)}])
+            _put(entry, "content", [_atom_text(node)])
         elif tag in (f"{a}published", f"{a}updated"):
             _date(entry, tag[len(a):], node)
         elif tag == f"{a}author":
