@@ -39,8 +39,13 @@ def header_charset(content_type: str | None) -> str | None:
     return match.group(1).lower() if match else None
 
 
+def media_type(content_type: str | None) -> str:
+    """The media type of a Content-Type, lowercased, without its parameters ("" when there is none)."""
+    return (content_type or "").split(";")[0].strip().lower()
+
+
 def is_textual(content_type: str | None) -> bool:
-    return bool(_TEXTUAL.match((content_type or "").split(";")[0].strip().lower()))
+    return bool(_TEXTUAL.match(media_type(content_type)))
 
 
 def _claimed(label: str | None) -> webencodings.Encoding | None:
@@ -93,10 +98,11 @@ def choose_charset(body: bytes | None, content_type: str | None) -> tuple[str | 
     bom = next((name for mark, name in _BOMS if body.startswith(mark)), None)
     xml = _XML_DECL.match(body)
     in_document = xml.group(1).decode("ascii", "replace").lower() if xml else None
-    if not xml and (content_type or "").split(";")[0].strip().lower() == "text/html":
+    if not xml and media_type(content_type) == "text/html":
         in_document = meta_charset(body[:_DECLARATION_WITHIN])  # only HTML declares it in a <meta>
     document = _claimed(in_document)
-    candidates = [(bom, "bom"), (_codec_of(header), "header"), (_codec_of(document), "document")]
+    header_codec, document_codec = _codec_of(header), _codec_of(document)
+    candidates = [(bom, "bom"), (header_codec, "header"), (document_codec, "document")]
     if (not bom and any(claim and claim.name in _SINGLE_BYTE for claim in (header, document))
             and not body.isascii() and _decodes(body, "utf-8")):
         # valid multi-byte UTF-8 almost never happens by chance in a single-byte text: the claim is stale
@@ -106,9 +112,9 @@ def choose_charset(body: bytes | None, content_type: str | None) -> tuple[str | 
         codec = _python(_guess(body) if how == "detection" else name)
         if codec and _decodes(body, codec):
             notes: dict[str, Any] = {}
-            if declared and _codec_of(header) != codec:
+            if declared and header_codec != codec:
                 notes["declared_charset"] = declared
-            if in_document and _codec_of(document) != codec:
+            if in_document and document_codec != codec:
                 notes["document_charset"] = in_document
             if notes or how not in ("header", "bom"):
                 notes["charset_from"] = how

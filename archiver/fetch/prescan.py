@@ -8,6 +8,8 @@ from __future__ import annotations
 import webencodings
 
 _SPACE = b"\t\n\x0c\r "
+_SPACE_OR_SLASH = _SPACE + b"/"
+_SPACE_OR_END = _SPACE + b">"
 _LETTERS = bytes(range(0x41, 0x5B)) + bytes(range(0x61, 0x7B))
 
 
@@ -55,14 +57,13 @@ class _Scan:
                 if end < 0:
                     return None
                 self.at = end + 2
-            elif data[self.at:self.at + 5].lower() == b"<meta" and self.next_is(5, _SPACE + b"/"):
+            elif data[self.at:self.at + 5].lower() == b"<meta" and self.next_is(5, _SPACE_OR_SLASH):
                 self.at += 5
                 found = self.meta()
                 if found:
                     return found
-            elif data.startswith(b"<", self.at) and self.next_is(2 if data.startswith(b"</", self.at) else 1,
-                                                                  _LETTERS):  # another tag's start or end
-                while self.byte() not in _SPACE + b">":
+            elif self.next_is(2 if data.startswith(b"</", self.at) else 1, _LETTERS):  # another tag's start or end
+                while self.byte() not in _SPACE_OR_END:
                     self.at += 1
                 while self.attribute():
                     pass
@@ -98,7 +99,7 @@ class _Scan:
 
     def attribute(self) -> tuple[str, str] | None:
         """The next attribute (name, value) as the Standard's "get an attribute" reads it, or None."""
-        self.skip(_SPACE + b"/")
+        self.skip(_SPACE_OR_SLASH)
         if self.byte() == ord(">"):
             return None
         name: list[str] = []
@@ -130,7 +131,7 @@ class _Scan:
                 value.append(_char(c))
         if quote == ord(">"):
             return "".join(name), ""
-        while (c := self.byte()) not in _SPACE + b">":
+        while (c := self.byte()) not in _SPACE_OR_END:
             value.append(_char(c))
             self.at += 1
         return "".join(name), "".join(value)

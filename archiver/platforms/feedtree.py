@@ -18,6 +18,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from archiver.fetch.charset import header_charset, media_type
 from archiver.platforms.dates import read_date
 from archiver.platforms.text import html_to_text
 from archiver.platforms.xmldoc import safe_xml_parser
@@ -32,7 +33,6 @@ YT = "http://www.youtube.com/xml/schemas/2015"
 _UTF8 = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"'][^>]*\?>"
                    rb"|<\?xml(?![^>]*encoding)[^>]*\?>|(?!<\?xml))", re.IGNORECASE)  # UTF-8, declared or not
 _C1 = re.compile("[\x80-\x9f]")  # cp1252 or doubly encoded text, which feedparser repairs
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
 _ENTRY_NAMES = ("item", "entry")
 
 # elements of an entry that feed no field feedparser would give a post (links of other kinds, media)
@@ -48,13 +48,13 @@ def read(body: bytes, base: str, content_type: str | None) -> tuple[list[tuple[d
     """(entries with their raw XML, feedparser's version name), or None to leave the feed to feedparser."""
     if not _UTF8.match(body) or b"<!DOCTYPE" in body[:4096] or b"<!ENTITY" in body[:4096]:
         return None
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    if media_type and "xml" not in media_type:
+    media = media_type(content_type)
+    if media and "xml" not in media:
         return None  # feedparser reads a feed served as text/plain or HTML in its own way
-    charset = _CHARSET.search(content_type or "")
-    if charset and charset.group(1).lower().replace("-", "") != "utf8":
+    charset = header_charset(content_type)
+    if charset and charset.replace("-", "") != "utf8":
         return None
-    if content_type and content_type.split(";")[0].strip().lower().startswith("text/") and not charset:
+    if media.startswith("text/") and not charset:
         return None  # RFC 3023: text/* without a charset is US-ASCII, not the declaration's UTF-8
     try:
         root = etree.fromstring(body, parser=safe_xml_parser(), base_url=base)
