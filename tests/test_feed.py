@@ -344,3 +344,37 @@ def test_a_title_read_anew_with_its_brackets_is_a_re_reading_never_an_edit(archi
     archive.record(exchange(FEED, body), Observation(posts=[old]), source_id="un-news")
     result = archive.record(exchange(FEED, body), Observation(posts=[post]), source_id="un-news")
     assert (result.edited, result.reextracted) == (0, 1)
+
+
+def test_a_latin1_atom_feed_with_plain_text_and_12_hour_dates_end_to_end(httpserver, tmp_path: Path) -> None:
+    """Over HTTP into SQLite: a feed declared ISO-8859-1 whose bytes are windows-1252, with a plain-text
+    title holding brackets and dates written the ways these fixes read: each version's raw XML says what
+    its text says, the brackets stay, no 12-hour time is read as UTC and no day and month are guessed."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    def entry(number: int, title: str, date: str) -> str:
+        return (f'<entry><id>tag:ministry.example,2026:{number}</id><title type="text">{title}</title>'
+                f'<link href="https://ministry.example/s/{number}"/><published>{date}</published>'
+                f"<updated>{date}</updated><summary>\u201cWe call for an inquiry\u201d \u2014 #{number}</summary>"
+                "</entry>")
+
+    body = ('<?xml version="1.0" encoding="ISO-8859-1"?><feed xmlns="http://www.w3.org/2005/Atom"><title>M</title>'
+            "<id>tag:ministry.example,2026:f</id><updated>2026-06-03T10:00:00Z</updated>"
+            + entry(1, "History of the &lt;blink&gt; tag", "February 16, 2024, 3:00 PM EST")
+            + entry(2, "Second", "02.06.2026 14:30 GMT") + "</feed>").encode("cp1252")
+    site = Site(httpserver)
+    site.put("/atom.xml", body, "application/atom+xml")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "ministry", "kind": "feed", "locator": site.url("/atom.xml"), "verified": "loopback"}])
+    db = tmp_path / "archive.db"
+    result = fetch(config, db, "ministry")
+    assert result.exit_code == 0 and "new 2" in result.output, result.output
+    stored = rows(db, "SELECT p.title, p.published_at, p.published_where, v.text, v.raw FROM posts p "
+                      "JOIN versions v ON v.post_id = p.id ORDER BY p.id")
+    assert [(title, at, where) for title, at, where, _, _ in stored] == [
+        ("History of the <blink> tag", "2024-02-16T00:00:00.000000Z",
+         "atom:published [read by dateparser; date only: time zone 'EST' not known, time dropped]"),
+        ("Second", None,
+         "atom:published [day and month order ambiguous: not read without the date_order or languages option]")]
+    for _, _, _, text, raw in stored:
+        assert text.startswith("\u201cWe call for an inquiry\u201d \u2014") and "\u201cWe call" in raw

@@ -277,3 +277,31 @@ def test_a_listing_written_relative_to_its_base_is_archived_end_to_end(httpserve
     assert result.exit_code == 0 and "new 2" in result.output, result.output
     assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [
         (site.url("/en/statements/ceasefire-now"),), (site.url("/en/statements/on-the-elections"),)]
+
+
+def test_page_dates_from_json_ld_and_from_htmldate_end_to_end(httpserver, tmp_path: Path) -> None:
+    """Over HTTP into SQLite: a statement whose JSON-LD graph lists a related article after it, and one
+    dated only by its footer's copyright year. The first keeps its own date; the second keeps the year,
+    unread, not an invented 1 January."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    cards = [("/en/statements/graph", "Graph", "2026-06-01T09:00:00Z"),
+             ("/en/statements/footer", "Footer", "2026-05-28T12:00:00Z")]
+    site.put("/en/statements", listing_page(cards))
+    graph = {"@context": "https://schema.org", "@graph": [
+        {"@type": "WebSite", "name": "Ministry"}, {"@type": "NewsArticle", "datePublished": "2026-06-03T10:00:00Z"},
+        _RELATED]}
+    with_graph = statement_page("Graph", date=None).decode().replace(
+        "</head>", f'<script type="application/ld+json">{json.dumps(graph)}</script></head>')
+    site.put("/en/statements/graph", with_graph.encode())
+    site.put("/en/statements/footer", statement_page("Footer", date=None))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": {"item": "div.views-row", "link": "h3 a", "title": "h3"}}])
+    db = tmp_path / "archive.db"
+    result = fetch(config, db, "party")
+    assert result.exit_code == 0 and "new 2" in result.output, result.output
+    assert rows(db, "SELECT title, published_at, published_raw, published_where FROM posts ORDER BY id") == [
+        ("Graph", "2026-06-03T10:00:00.000000Z", "2026-06-03T10:00:00Z", "json-ld:datePublished"),
+        ("Footer", None, "2026", "htmldate [not read: an ISO 8601 form these rules do not read]")]
