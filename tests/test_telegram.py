@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from archiver.archive import Archive
 from archiver.canonical import content_digest
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, telegram
@@ -20,6 +21,10 @@ from tests.social_loop import PathRoutes, events, exchange, poll, rows
 TEMPLATE = (FIXTURES / "telegram" / "message_text.html").read_text()
 FORWARDED = (FIXTURES / "telegram" / "message_media_forwarded_from.html").read_text()
 LINK_PREVIEW = (FIXTURES / "telegram" / "message_link_preview.html").read_text()
+SIGNED = (FIXTURES / "telegram" / "message_with_from_author.html").read_text()
+POLL = (FIXTURES / "telegram" / "message_poll.html").read_text()
+DOCUMENT = (FIXTURES / "telegram" / "message_media_file.html").read_text()
+SIGNED_EDITED = SIGNED.replace("rkadiy Ivanov</span>,&nbsp;<a", "rkadiy Ivanov</span>,&nbsp;edited &nbsp;<a")
 CHANNEL = "topwar_official"
 
 
@@ -174,3 +179,92 @@ def test_link_targets_of_the_text_are_content_and_plain_messages_keep_their_dige
     assert plain.versions[0].extra == {}  # no links: the same content digest as before links counted
     assert content_digest(None, plain.versions[0].text, plain.versions[0].extra) == content_digest(
         None, plain.versions[0].text, None)
+
+
+def read_messages(blocks: list[str], view: ArchiveView, locator: str = "channel") -> list[Any]:
+    src = Source(id="tg", kind="telegram", locator=locator)
+    request = telegram.plan(src, view)[0]
+    return telegram.parse(src, request, exchange(request.url, page(blocks, None)), view).observation.posts
+
+
+def test_a_signed_channel_s_edited_marker_is_read_past_the_signature(view: ArchiveView) -> None:
+    """The preview writes a signed channel's meta line as `<signature>, edited <date>` (the real markup
+    of a signed message, with the marker where Telegram puts it): the marker is seen, the signature is
+    kept as content, and a signature that says "edited" is no marker."""
+    assert SIGNED_EDITED != SIGNED
+    signed, = read_messages([SIGNED], view)
+    assert signed.versions[0].extra == {"signed_by": "🅰️rkadiy Ivanov"}
+    assert (signed.versions[0].text, signed.author_name) == ("test", "Channel title")
+    edited, = read_messages([SIGNED_EDITED], view)
+    assert edited.versions[0].extra == {"edited": True, "signed_by": "🅰️rkadiy Ivanov"}
+    named, = read_messages([SIGNED.replace("rkadiy Ivanov</span>", "Edited Desk</span>")], view)
+    assert named.versions[0].extra == {"signed_by": "🅰️Edited Desk"}
+    plain, = read_messages([message(70991, "First", edited=True)], view, CHANNEL)
+    assert plain.versions[0].extra == {"edited": True}
+
+
+def test_a_poll_s_question_and_options_and_a_document_are_archived(view: ArchiveView) -> None:
+    poll_post, = read_messages([POLL], view, "it_begin")
+    assert poll_post.versions[0].text == "Как лучше?"
+    assert poll_post.versions[0].extra == {"poll": ["Несколько постов в день", "Один пост в несколько дней",
+                                                   "Свой вариант в комментарии"]}
+    document, = read_messages([DOCUMENT], view, "oper_goblin")
+    assert document.media == [{"type": "document", "title": "Оппозиционные медиапроекты.pdf", "size": "2.1 MB",
+                               "url": "https://t.me/oper_goblin/16936"}]
+    assert " ".join(document.versions[0].text.split()).startswith(  # (the fixture's markup is wrapped)
+        "Центр изучения новых коммуникаций подготовил исследование")
+
+
+def test_media_the_preview_does_not_show_is_named(view: ArchiveView) -> None:
+    hidden = re.sub(r'<div class="tgme_widget_message_text js-message_text" dir="auto">.*?</div>',
+                    '<div class="message_media_not_supported_wrap"><div class="message_media_not_supported">'
+                    '<div class="message_media_not_supported_label">Please open Telegram to view this post</div>'
+                    '<a href="https://t.me/topwar_official/70991" class="message_media_view_in_telegram">VIEW IN '
+                    'TELEGRAM</a></div></div>', TEMPLATE, flags=re.S)
+    post, = read_messages([hidden], view, CHANNEL)
+    assert (post.versions[0].text, post.media) == ("", [{"type": "not_shown",
+                                                         "label": "Please open Telegram to view this post"}])
+
+
+def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_options(db_path: Path) -> None:
+    """Two polls of a signed channel over loopback into SQLite: the second shows the same text with
+    the "edited" marker after the signature (an edit the preview shows only by its marker), which is
+    an `edited` event; the poll beside it is archived with its question as text."""
+    shown = {"first": [SIGNED, POLL.replace("it_begin/488", "channel/5")]}
+
+    def channel(query: dict[str, Any], _: Any) -> Reply:
+        return Reply(200, page(shown["first"], None), {"Content-Type": "text/html; charset=utf-8"})
+
+    src = Source(id="tg", kind="telegram", locator="channel")
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({"/s/channel": channel})
+        src.options["base_url"] = server.base
+        first = poll(db_path, src)
+        shown["first"] = [SIGNED_EDITED, shown["first"][1]]
+        second = poll(db_path, src)
+    assert (first.outcome, first.new) == ("ok", 2), first.problems
+    assert (second.outcome, second.edited, second.new) == ("ok", 1, 0), second.problems
+    assert events(db_path, "channel/4") == ["first_seen", "edited"]
+    assert rows(db_path, "SELECT v.text, v.extra FROM versions v JOIN posts p ON p.id = v.post_id "
+                         "WHERE p.native_id = 'channel/5'") == [
+        ("Как лучше?", '{"poll":["Несколько постов в день","Один пост в несколько дней",'
+                       '"Свой вариант в комментарии"]}')]
+
+
+def test_messages_read_anew_by_this_extractor_are_re_readings_never_edits(archive: Archive,
+                                                                        view: ArchiveView) -> None:
+    """A signed, edited message archived by extractor 4 (which saw neither the signature nor the
+    marker after it) and read again unchanged: a version with a `reextracted` event, not an edit."""
+    src = Source(id="tg", kind="telegram", locator="channel")
+    request = telegram.plan(src, view)[0]
+    body = page([SIGNED_EDITED], None)
+
+    def read() -> Any:
+        return telegram.parse(src, request, exchange(request.url, body), view).observation
+
+    before = read()
+    before.posts[0].extractor_version = "4"
+    before.posts[0].versions[0].extra = {}  # as extractor 4 read it
+    archive.record(exchange(request.url, body), before, source_id=src.id)
+    result = archive.record(exchange(request.url, body), read(), source_id=src.id)
+    assert (result.edited, result.reextracted) == (0, 1)

@@ -18,14 +18,16 @@ from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, departed, numeric, utc
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "4"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
-# 4: the page's charset read as browsers read it (archiver.fetch.charset)
+EXTRACTOR_VERSION = "5"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
+# 4: the page's charset read as browsers read it (archiver.fetch.charset); 5: the "edited" marker beside a
+# signature, the signature, a poll's question and options, documents, audio and media the preview cannot show
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")
 _CHANNEL = re.compile(r"^[A-Za-z0-9_]{3,64}$")
 _POST = re.compile(r"^([A-Za-z0-9_]+)/([0-9]+)$")
 _URL_IN_STYLE = re.compile(r"url\(['\"]?([^'\")]+)")
+_EDITED = re.compile(r"\bedited\b", re.IGNORECASE)
 
 
 OPTIONS = (
@@ -140,15 +142,21 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
     chan = match[1]
     text_node = node.css_first(".tgme_widget_message_text")
     text = _text(text_node) if text_node is not None else ""
-    meta = node.css_first(".tgme_widget_message_meta")
-    edited = meta is not None and meta.text(strip=True).lower().startswith("edited")
     time_node = node.css_first("a.tgme_widget_message_date time[datetime]")
     published_raw = time_node.attributes.get("datetime") if time_node is not None else None
     owner = node.css_first(".tgme_widget_message_owner_name")
-    extra: dict[str, Any] = {"edited": True} if edited else {}
+    extra: dict[str, Any] = {"edited": True} if _edited(node) else {}
     links = [a.attributes.get("href") or "" for a in text_node.css("a[href]")] if text_node is not None else []
     if links:  # where the text's links lead is content: a changed target is an edit
         extra["links"] = links
+    signature = node.css_first(".tgme_widget_message_meta .tgme_widget_message_from_author")
+    if signature is not None and _words(signature):  # the admin who posted, in a signed channel
+        extra["signed_by"] = _words(signature)
+    poll = node.css_first(".tgme_widget_message_poll")
+    if poll is not None:  # a poll has no message text: its question is the text, its options content
+        question = poll.css_first(".tgme_widget_message_poll_question")
+        text = text or (html_to_text(question.html) if question is not None else "")
+        extra["poll"] = [_words(option) for option in poll.css(".tgme_widget_message_poll_option_text")]
     post = PostDraft(platform=PLATFORM, native_id=post_id, url=post_url(source, post_id),
                      versions=[VersionDraft(text=text, extra=extra, raw=node.html)],
                      author_id=chan, author_handle=chan, author_name=owner.text(strip=True) if owner else None,
@@ -171,6 +179,21 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
         title = preview.css_first(".link_preview_title")
         post.media.append({"type": "link", "url": preview.attributes.get("href"),
                            "title": title.text(strip=True) if title is not None else None})
+    for document in node.css(".tgme_widget_message_document"):
+        title, size = document.css_first(".tgme_widget_message_document_title"), document.css_first(
+            ".tgme_widget_message_document_extra")
+        wrap = document.parent
+        post.media.append({"type": "document", "title": _words(title) if title is not None else None,
+                           "size": _words(size) if size is not None else None,
+                           "url": wrap.attributes.get("href") if wrap is not None else None})
+    for audio in node.css("audio[src]"):
+        post.media.append({"type": "audio", "url": audio.attributes.get("src")})
+    if node.css_first(".tgme_widget_message_sticker_wrap") is not None:
+        post.media.append({"type": "sticker", "url": None})
+    else:  # media the preview does not show ("Media is too big", "Please open Telegram to view this post"):
+        # named, so an empty or short text is not taken for the whole message
+        for label in node.css(".message_media_not_supported_label"):
+            post.media.append({"type": "not_shown", "label": _words(label)})
     return post
 
 
@@ -180,6 +203,21 @@ def _post_ref(href: str | None) -> str | None:
     parts = [p for p in urlsplit(href).path.split("/") if p]
     ref = "/".join(parts[-2:]) if len(parts) >= 2 else ""
     return ref if _POST.match(ref) else None
+
+
+def _edited(node: LexborNode) -> bool:
+    """The preview writes "edited" as text of the message's meta line, after the signature of a signed
+    channel (`<span class=from_author>Name</span>, edited <a class=date>`): only the line's own text is
+    read, so neither a signature nor the date can hide or fake it."""
+    meta = node.css_first(".tgme_widget_message_meta")
+    if meta is None:
+        return False
+    return bool(_EDITED.search(meta.text(deep=False))) or meta.css_first(".tgme_widget_message_edited") is not None
+
+
+def _words(node: LexborNode) -> str:
+    """A label's text, its white space folded (the markup may wrap it)."""
+    return " ".join(node.text().split())
 
 
 def _text(node: LexborNode) -> str:
