@@ -231,3 +231,61 @@ def test_poll_options_are_content_and_votes_are_not(view: ArchiveView) -> None:
     assert content({**status, "poll": edited_poll})[2] != digest  # a changed option is
     without = content({**status, "poll": None})
     assert without[1] == {} and without[2] == content_digest(None, "nice", None)  # digest as before polls counted
+
+
+def test_media_attachments_by_id_and_alt_text_are_content(view: ArchiveView) -> None:
+    """GoToSocial's status with an image: the attachment's id and alt text are content, so a changed
+    alt text or a replaced image is an edit; a status without media keeps the digest it had."""
+    request = Request(f"https://h.example{STATUSES}?limit=40", meta=(("page", 1), ("upper", None),
+                                                                     ("mode", "window"), ("account_id", ACCOUNT)))
+
+    def read(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        post, = mastodon.parse(source("https://h.example"), request, exchange(request.url, json.dumps([body])),
+                               view).observation.posts
+        version = post.versions[0]
+        return version.extra, content_digest(version.title, version.text, version.extra)
+
+    extra, digest = read(GTS_OLD)
+    assert extra == {"media": [{"id": "01F8MH6NEM8D7527KZAECTCR76", "alt": "Black and white image of some 50's "
+                                                                         "style text saying: Welcome On Board"}]}
+    relabelled = copy.deepcopy(GTS_OLD)
+    relabelled["media_attachments"][0]["description"] = "A sign saying: Welcome On Board"
+    replaced = copy.deepcopy(GTS_OLD)
+    replaced["media_attachments"][0]["id"] = "01F8MH6NEM8D7527KZAECTCR77"
+    assert len({digest, read(relabelled)[1], read(replaced)[1]}) == 3
+    moved = copy.deepcopy(GTS_OLD)
+    moved["media_attachments"][0]["url"] = "https://files.example/moved.jpg"  # storage moved: the same media
+    assert read(moved)[1] == digest
+    assert read(TOOT9) == ({}, content_digest(None, "Toot number 9!", None))
+
+
+def test_an_edit_of_the_alt_text_alone_is_recorded_from_the_history(db_path: Path) -> None:
+    """Over loopback into SQLite: a status with an image, then edited to change only the image's alt
+    text (Mastodon 4.1+). Its history gives both versions; the edit is recorded with its own time."""
+    first_alt = GTS_OLD["media_attachments"][0]["description"]
+    status = {**copy.deepcopy(GTS_OLD), "account": GTS_ACCOUNT}
+    edited = copy.deepcopy(status)
+    edited["media_attachments"][0]["description"] = "A sign saying: Welcome On Board"
+    edited["edited_at"] = "2026-08-02T10:00:00.000Z"
+    history = [{"content": status["content"], "created_at": status["created_at"],
+                "media_attachments": status["media_attachments"]},
+               {"content": status["content"], "created_at": edited["edited_at"],
+                "media_attachments": edited["media_attachments"]}]
+    shown = [status]
+    gts = Source(id="gts", kind="mastodon", locator="@admin@localhost:8080")
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(GTS_ACCOUNT),
+            f"/api/v1/accounts/{GTS_ACCOUNT['id']}/statuses": lambda q, h: json_reply([] if "min_id" in q
+                                                                                     else shown),
+            f"/api/v1/statuses/{GTS_OLD['id']}/history": lambda q, h: json_reply(history)})
+        gts.options["api_base"] = server.base
+        first = poll(db_path, gts)
+        shown[0] = edited
+        second = poll(db_path, gts)
+    assert (first.outcome, first.new) == ("ok", 1), first.problems
+    assert (second.outcome, second.edited) == ("ok", 1), second.problems
+    assert events(db_path, GTS_OLD["uri"]) == ["first_seen", "edited"]
+    versions = rows(db_path, "SELECT v.claimed_at, v.extra FROM versions v ORDER BY v.number")
+    assert [(at, json.loads(extra)["media"][0]["alt"]) for at, extra in versions] == [
+        ("2021-10-20T11:36:45.000000Z", first_alt), ("2026-08-02T10:00:00.000000Z", "A sign saying: Welcome On Board")]

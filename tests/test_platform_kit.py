@@ -120,6 +120,14 @@ def mastodon_poll(view: Memory) -> list[PostDraft]:
     return mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
 
 
+def mastodon_media(view: Memory) -> list[PostDraft]:
+    status = json.loads((FIXTURES / "gotosocial" / "status_admin_1.json").read_text())["body"]
+    request = Request("https://h.example/api/v1/accounts/1/statuses?limit=40",
+                      meta=(("page", 1), ("upper", None), ("mode", "window"), ("account_id", "1")))
+    src = Source(id="m", kind="mastodon", locator="@admin@h.example")
+    return mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
+
+
 def bluesky_gallery(view: Memory) -> list[PostDraft]:
     item = {"post": json.loads((FIXTURES / "bluesky" / "author_feed_item_images_facets.json").read_text())["post"]}
     src = Source(id="b", kind="bluesky", locator="avclub.com")
@@ -142,6 +150,7 @@ def parsed_post(read: Any, view: Memory) -> PostDraft:
 
 @pytest.mark.parametrize(("read", "added", "before"), [
     (mastodon_poll, ("poll",), "2"),
+    (mastodon_media, ("media",), "3"),
     (bluesky_gallery, ("images", "links"), "1"),
     (telegram_links, ("links",), "2"),
 ])
@@ -178,3 +187,45 @@ def test_an_edit_history_keeps_the_archived_reading_of_the_versions_already_held
         ("nice", {}), ("nice, edited", {"poll": ["four twenty", "sixty-nine"]})]
     fresh, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory()).observation.posts
     assert [v.extra for v in fresh.versions] == [{"poll": ["four twenty", "sixty-nine"]}] * 2
+
+
+def test_an_edit_history_keeps_the_reading_of_each_earlier_extractor(tmp_path: Path) -> None:
+    """A status with an image archived by extractor 3 (media not yet content), then its alt text edited:
+    the held version keeps extractor 3's reading, the edit carries the media. And a poll status held as
+    extractor 3 read it (the poll counted) keeps that reading."""
+    status = json.loads((FIXTURES / "gotosocial" / "status_admin_1.json").read_text())["body"]
+    relabelled = [{**status["media_attachments"][0], "description": "A sign"}]
+    history = [{"content": status["content"], "created_at": status["created_at"],
+                "media_attachments": status["media_attachments"]},
+               {"content": status["content"], "created_at": "2026-08-02T10:00:00.000Z",
+                "media_attachments": relabelled}]
+    edited = {**status, "media_attachments": relabelled, "edited_at": "2026-08-02T10:00:00.000Z"}
+    src = Source(id="m", kind="mastodon", locator="@admin@h.example")
+    request = Request(f"https://h.example/api/v1/statuses/{status['id']}/history", purpose="history",
+                      meta=(("status", json.dumps(edited)),))
+    text = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory()).observation.posts[
+        0].versions[0].text
+    held = KnownPost(platform="mastodon", native_id=status["uri"], url=None, status="live",
+                     content_sha256=content_digest(None, text, {}), last_seen_at="")
+    post, = mastodon.parse(src, request, exchange(request.url, json.dumps(history)), Memory(held)).observation.posts
+    assert [v.extra for v in post.versions] == [{}, {"media": [{"id": "01F8MH6NEM8D7527KZAECTCR76", "alt": "A sign"}]}]
+    first = PostDraft(**{**post.__dict__, "extractor_version": "3", "versions": [
+        VersionDraft(text=text, raw="{}", claimed_at=post.versions[0].claimed_at)]})
+    with Archive(tmp_path / "a.db", create=True) as archive:
+        archive.record(exchange("https://h.example/page", b"page"), Observation(posts=[first]))
+        result = archive.record(exchange(request.url, b"history"), Observation(posts=[post]))
+    assert (result.edited, result.reextracted) == (1, 0)  # the alt text's edit, at its own time
+
+    poll_status = json.loads((FIXTURES / "mastodon" / "status_poll.json").read_text())["body"]
+    poll_history = [{"content": poll_status["content"], "created_at": poll_status["created_at"],
+                     "poll": poll_status["poll"]},
+                    {"content": "<p>nice, edited</p>", "created_at": "2022-12-01T19:50:00.000Z",
+                     "poll": poll_status["poll"]}]
+    options = {"poll": ["four twenty", "sixty-nine"]}
+    held_v3 = KnownPost(platform="mastodon", native_id=poll_status["uri"], url=None, status="live",
+                        content_sha256=content_digest(None, "nice", options), last_seen_at="")
+    poll_request = Request("https://h.example/api/v1/statuses/1/history", purpose="history",
+                           meta=(("status", json.dumps({**poll_status, "content": "<p>nice, edited</p>"})),))
+    post, = mastodon.parse(src, poll_request, exchange(poll_request.url, json.dumps(poll_history)),
+                           Memory(held_v3)).observation.posts
+    assert [v.extra for v in post.versions] == [options, options]

@@ -35,9 +35,10 @@ from archiver.platforms.social import (
 )
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids
+EXTRACTOR_VERSION = "4"  # 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids;
+# 4: the media attachments (each by id and alt text) in `extra`
 PLATFORM = "mastodon"
-ADDED_IN_3 = ("poll",)  # `extra` keys version 3 began to count
+ADDED_SINCE = (("poll",), ("media",))  # the `extra` keys versions 3 and 4 began to count
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
 _STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
@@ -209,18 +210,29 @@ def _parse_history(source: Source, request: Request, body: Any, where: str, view
 
 
 def _keep_held_readings(post: PostDraft, view: ArchiveMemory) -> None:
-    """An edit history re-read after polls began to count must not record again the versions the
-    archive already holds: the archive marks the first new reading `reextracted`, but would take the
-    next one for an edit. So the versions up to the one the archive holds as current, read without
-    the newly counted keys, keep that reading; only the versions after it (real edits) carry them."""
+    """An edit history re-read after new content began to count must not record again the versions
+    the archive already holds: the archive marks the first new reading `reextracted`, but would take
+    the next one for an edit. So the versions up to the one the archive holds as current, read as the
+    extractor that archived it read them (without the keys counted since), keep that reading; only the
+    versions after it (real edits, some of them visible only in what is newly counted) carry them."""
     known = view.post(PLATFORM, post.native_id)
-    if known is None:
+    if known is None or any(content_digest(v.title, v.text, v.extra) == known.content_sha256
+                            for v in post.versions):
         return
-    earlier = [{k: v for k, v in version.extra.items() if k not in ADDED_IN_3} for version in post.versions]
-    held = [index for index, version in enumerate(post.versions)
-            if content_digest(version.title, version.text, earlier[index]) == known.content_sha256]
-    for index in range(held[-1] + 1 if held else 0):
-        post.versions[index].extra = earlier[index]
+    for since in range(len(ADDED_SINCE) - 1, -1, -1):  # version 3's reading, then version 2's
+        dropped = {key for keys in ADDED_SINCE[since:] for key in keys}
+        earlier = [{k: v for k, v in version.extra.items() if k not in dropped} for version in post.versions]
+        held = [index for index, version in enumerate(post.versions)
+                if content_digest(version.title, version.text, earlier[index]) == known.content_sha256]
+        if held:
+            # versions the earlier reading cannot tell apart were one version to the archive, the first
+            # of them (a later one differs only in what is newly counted: an edit it could not see)
+            last = held[-1]
+            while last - 1 in held:
+                last -= 1
+            for index in range(last + 1):
+                post.versions[index].extra = earlier[index]
+            return
 
 
 def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
@@ -262,9 +274,11 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
 
 
 def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
-    """Content besides the text that counts as an edit: the content warning and a poll's options
-    (their titles; vote counts move on their own and are not content). Only present keys are added,
-    so a status without them keeps the content digest it had before they counted."""
+    """Content besides the text that counts as an edit: the content warning, a poll's options (their
+    titles; vote counts move on their own and are not content) and the media attachments, each by the
+    server's id (a replaced image is a new attachment) and its alt text (editable since Mastodon 4.1).
+    Only present keys are added, so a status without them keeps the content digest it had before they
+    counted."""
     extra: dict[str, Any] = {}
     spoiler = opt(status, "spoiler_text", str, where)
     if spoiler:
@@ -275,6 +289,11 @@ def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
                    for index, option in enumerate(items(poll, "options", f"{where}: poll"))]
         if options:
             extra["poll"] = options
+    media = [{"id": str(need(attachment, "id", (str, int), f"{where}: media_attachments[{index}]")),
+              "alt": attachment.get("description") or ""}
+             for index, attachment in enumerate(items(status, "media_attachments", where, required=False))]
+    if media:
+        extra["media"] = media
     return extra
 
 
