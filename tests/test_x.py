@@ -231,3 +231,38 @@ def test_replies_quotes_and_reposts_point_at_the_chain_identity() -> None:
     retweet = {"id": "2", "text": "RT @a: hi", "referenced_tweets": [{"type": "retweeted", "id": "1"}]}
     post, = x.posts_from_page({"data": [retweet]}, "page")
     assert (post.kind, post.repost_of) == ("repost", "1")
+
+
+def test_a_repost_s_text_is_the_complete_original_when_it_is_expanded() -> None:
+    """X cuts a retweet's own `text` to "RT @user: " and 140 characters with "…"; the original, expanded in
+    `includes.tweets` (a real twarc2 page), is what was reposted. Without it, the API's text is kept."""
+    page = json.loads((FIXTURES / "twarc2" / "two_tweets.jsonl").read_text())
+    post, = x.posts_from_page(page, "two_tweets.jsonl")
+    assert (post.kind, post.repost_of, post.versions[0].text) == ("repost", "1391677057810288641", "#POIUYTREWQ")
+    assert post.versions[0].extra == {"id": "1394735776701816833"}
+    long_original = "The Special Rapporteur calls for an independent investigation " * 5
+    cut = copy.deepcopy(page)
+    cut["data"][0]["text"] = f"RT @bibaigna96: {long_original[:120]}…"
+    cut["includes"]["tweets"][0].update(text=long_original[:280], note_tweet={"text": long_original})
+    post, = x.posts_from_page(cut, "page")
+    assert post.versions[0].text == long_original
+    del cut["includes"]["tweets"]
+    post, = x.posts_from_page(cut, "page")
+    assert post.versions[0].text == f"RT @bibaigna96: {long_original[:120]}…"
+
+
+def test_over_http_a_repost_is_archived_with_the_original_s_text(db_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("X_TEST_TOKEN", TOKEN)
+    page = json.loads((FIXTURES / "twarc2" / "two_tweets.jsonl").read_text())
+    del page["__twarc"]
+    api = FakeX()
+    api.pages["first"] = page
+    with LoopbackServer() as server:
+        server.routes = api.routes()
+        report = poll(db_path, source(server.base))
+    assert (report.outcome, report.new) == ("ok", 1), report.problems
+    assert rows(db_path, "SELECT native_id, kind, repost_of, text FROM posts") == [
+        ("1394735776701816833", "repost", "1391677057810288641", "#POIUYTREWQ")]
+    raw, = rows(db_path, "SELECT raw FROM versions")
+    assert json.loads(raw[0])["text"] == "RT @bibaigna96: #POIUYTREWQ"  # the repost's own bytes, as served

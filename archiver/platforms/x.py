@@ -16,7 +16,7 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, dumps, items, load_json, need, numeric, opt, utc
 
-EXTRACTOR_VERSION = "2"  # 2: `&amp;`, `&lt;`, `&gt;` unescaped
+EXTRACTOR_VERSION = "3"  # 2: `&amp;`, `&lt;`, `&gt;` unescaped; 3: a repost's text is the complete original
 PLATFORM = "x"
 DEFAULT_API = "https://api.x.com"
 TWEET_FIELDS = ("created_at,author_id,conversation_id,referenced_tweets,attachments,entities,edit_controls,"
@@ -195,7 +195,9 @@ def posts_from_page(page: dict[str, Any], where: str, provenance: dict[str, Any]
         if identity in chains:
             chains[identity].setdefault(tweet["id"], tweet)
         identities.setdefault(tweet["id"], identity)
-    return [_post(identity, chains[identity], users, media, identities, provenance, where) for identity in order]
+    originals = {t["id"]: t for t in included if isinstance(t.get("id"), str)}
+    return [_post(identity, chains[identity], users, media, identities, originals, provenance, where)
+            for identity in order]
 
 
 def _identity(tweet: dict[str, Any], where: str) -> str:
@@ -210,15 +212,27 @@ def _identity(tweet: dict[str, Any], where: str) -> str:
     return tweet_id
 
 
+def _text(tweet: dict[str, Any], where: str) -> str:
+    text = unescape(need(tweet, "text", str, where))
+    note = opt(tweet, "note_tweet", dict, where)
+    if note and isinstance(note.get("text"), str):
+        text = note["text"]  # long posts: `text` is only the first 280 characters
+    return text
+
+
 def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any], media: dict[Any, Any],
-          identities: dict[str, str], provenance: dict[str, Any] | None, where: str) -> PostDraft:
+          identities: dict[str, str], originals: dict[str, dict[str, Any]], provenance: dict[str, Any] | None,
+          where: str) -> PostDraft:
     ordered = sorted(chain.values(), key=lambda t: int(t["id"]))
     versions = []
     for tweet in ordered:
-        text = unescape(need(tweet, "text", str, f"{where}: tweet {tweet['id']}"))
-        note = opt(tweet, "note_tweet", dict, f"{where}: tweet {tweet['id']}")
-        if note and isinstance(note.get("text"), str):
-            text = note["text"]  # long posts: `text` is only the first 280 characters
+        text = _text(tweet, f"{where}: tweet {tweet['id']}")
+        reposted = [ref.get("id") for ref in items(tweet, "referenced_tweets", f"{where}: tweet {tweet['id']}",
+                                                   required=False) if ref.get("type") == "retweeted"]
+        if reposted and reposted[0] in originals:
+            # a repost's own `text` is "RT @user: " and the original cut at 140 characters with "…": the
+            # original, expanded beside it, says what was reposted in full (as a Bluesky repost does)
+            text = _text(originals[reposted[0]], f"{where}: includes.tweets {reposted[0]}")
         raw = {"tweet": tweet, "__twarc": provenance} if provenance else tweet
         versions.append(VersionDraft(text=text, extra={"id": tweet["id"]}, raw=dumps(raw),
                                      claimed_at=utc(opt(tweet, "created_at", str, where))))
