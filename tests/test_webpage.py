@@ -305,3 +305,67 @@ def test_page_dates_from_json_ld_and_from_htmldate_end_to_end(httpserver, tmp_pa
     assert rows(db, "SELECT title, published_at, published_raw, published_where FROM posts ORDER BY id") == [
         ("Graph", "2026-06-03T10:00:00.000000Z", "2026-06-03T10:00:00Z", "json-ld:datePublished"),
         ("Footer", None, "2026", "htmldate [not read: an ISO 8601 form these rules do not read]")]
+
+
+@pytest.mark.parametrize(("asked", "final", "index"), [
+    ("https://gov.example/en/statements/x", "https://gov.example/", True),
+    ("https://gov.example/en/statements/x", "https://gov.example/en/", True),
+    ("https://gov.example/en/statements/x", "https://gov.example/en/statements/", True),
+    ("https://gov.example/en/statements/x", "https://gov.example/en/statements?page=1", True),  # the listing
+    ("https://gov.example/news.aspx?id=5", "https://gov.example/news.aspx", True),
+    ("https://old.example/en/statements/x", "https://new.example/", True),
+    ("https://gov.example/en/statements/x", None, False),
+    ("https://gov.example/en/statements/x", "https://gov.example/en/statements/x", False),
+    ("https://gov.example/en/statements/x", "https://gov.example/en/statements/x-renamed", False),  # a move
+    ("https://gov.example/en/statements/x/index.html", "https://gov.example/en/statements/x/", False),
+    ("https://gov.example/en/statements/x/", "https://gov.example/en/statements/x", False),
+    ("https://old.example/en/statements/x", "https://new.example/en/statements/x", False),  # a domain move
+    ("https://gov.example/statements/x", "https://gov.example/en/statements/x", False),  # a locale prefix
+    ("https://gov.example/node/5", "https://gov.example/en/statements/ceasefire", False),
+    ("https://gov.example/?p=123", "https://gov.example/2026/06/ceasefire/", False),  # a WordPress short link
+    ("https://gov.example/?p=123", "https://gov.example/", True),
+])
+def test_a_redirect_to_the_home_page_or_a_listing_is_told_from_a_move(asked: str, final: str | None,
+                                                                     index: bool) -> None:
+    from archiver.platforms.listing import redirected_to_index
+
+    assert redirected_to_index(asked, final, "https://gov.example/en/statements?page=1") is index
+
+
+def test_a_removed_statement_redirected_home_is_missing_and_the_home_page_no_statement(httpserver,
+                                                                                       tmp_path: Path) -> None:
+    """Over loopback into SQLite: two statements leave the listing, one now redirected (301) to the home
+    page, one to the listing. Neither target is archived as a statement; both are `missing` (a redirect
+    is no confirmation), and a listed entry that redirects home is a problem line, not a post."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
+             ("/en/statements/on-the-elections", "On the elections", "2026-05-28T12:00:00Z"),
+             ("/en/statements/on-the-budget", "On the budget", "2026-05-20T12:00:00Z")]
+    site.put("/", statement_page("Welcome to the Example Party", date=None))
+    site.put("/en/statements", listing_page(cards))
+    for href, title, _ in cards:
+        site.put(href, statement_page(title, date=None))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": OPTIONS}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "party")
+    assert first.exit_code == 0 and "new 3" in first.output, first.output
+
+    site.put("/en/statements", listing_page(cards[:1] + [("/en/statements/renamed", "Renamed", "2026-05-19")]))
+    site.move("/en/statements/on-the-elections", "/")
+    site.move("/en/statements/on-the-budget", "/en/statements")
+    site.move("/en/statements/renamed", "/")
+    second = fetch(config, db, "party")
+    assert "new 0, edited 0, deleted 0" in second.output and "partial" in second.output, second.output
+    assert "renamed redirects to" in second.output and "no statement to archive" in second.output
+    assert rows(db, "SELECT native_id, status FROM posts ORDER BY id") == [
+        (site.url(href), status) for (href, _, _), status in zip(cards, ("live", "missing", "missing"),
+                                                                strict=True)]
+    assert rows(db, "SELECT json_extract(e.details, '$.reason') FROM events e WHERE e.type = 'missing' "
+                    "ORDER BY e.id") == [
+        (f"{site.url('/en/statements/on-the-elections')} redirects to {site.url('/')} after it left the listing",),
+        (f"{site.url('/en/statements/on-the-budget')} redirects to {site.url('/en/statements')} after it left "
+         "the listing",)]

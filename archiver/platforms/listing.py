@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,8 @@ from archiver.platforms import Parsed
 from archiver.platforms.memory import ArchiveMemory
 
 GONE_STATUSES = (404, 410)
+_INDEX_FILE = re.compile(r"^(index|default)\.[a-z]{2,5}$", re.IGNORECASE)
+_LOCALE = re.compile(r"^[a-z]{2,3}([-_][a-z]{2,4})?$", re.IGNORECASE)
 
 
 def absolute_http(base: str, href: str | None) -> str | None:
@@ -43,6 +46,27 @@ def document_base(url: str, tree: LexborHTMLParser) -> str:
     write `<base href="https://site/">` and links relative to it."""
     node = tree.css_first("base[href]")
     return (absolute_http(url, node.attributes.get("href")) if node is not None else None) or url
+
+
+def redirected_to_index(requested: str, final: str | None, listing: str) -> bool:
+    """Whether a page's address was redirected to the site's home (`/`, `/en/`), to the source's listing,
+    or to a page above it (`/en/statements/x` -> `/en/statements/`, `/news?id=5` -> `/news`): what
+    a CMS does with a page it removed. Such a page is never the one asked for, nor a move of it; a
+    redirect to a sibling or another site's same path (a move) is not one."""
+    if not final or final == requested:
+        return False
+    if final.rstrip("/") == listing.rstrip("/"):
+        return True
+    asked, landed = urlsplit(requested), urlsplit(final)
+    asked_path = [part for part in asked.path.split("/") if part]
+    landed_path = [part for part in landed.path.split("/") if part]
+    if asked_path and _INDEX_FILE.match(asked_path[-1]):
+        asked_path.pop()  # `/x/index.html` -> `/x/` is the same page
+    if not landed_path or (len(landed_path) == 1 and _LOCALE.match(landed_path[0]) and asked_path != landed_path):
+        return True
+    if landed_path == asked_path:
+        return bool(asked.query) and not landed.query
+    return len(landed_path) < len(asked_path) and asked_path[:len(landed_path)] == landed_path
 
 
 def digest(*parts: Any) -> str:

@@ -26,7 +26,13 @@ from selectolax.lexbor import LexborHTMLParser
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok
 from archiver.platforms.dates import Hints, read_date
-from archiver.platforms.listing import GONE_STATUSES, absolute_http, page_state, page_state_entry
+from archiver.platforms.listing import (
+    GONE_STATUSES,
+    absolute_http,
+    page_state,
+    page_state_entry,
+    redirected_to_index,
+)
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
 
@@ -250,6 +256,14 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
             reason += " after it left the listing"
         return Parsed(Observation(gone=[Gone(str(gone_id[0]), str(gone_id[1]), True, reason)]))
     expect_ok(exchange)
+    if redirected_to_index(request.url, exchange.final_url, source.locator):
+        # a removed page sent to the home page or a listing: what is there is not this page, and a
+        # redirect is no confirmation from the site that the page is gone
+        said = f"{request.url} redirects to {exchange.final_url}"
+        if gone_id[1]:
+            return Parsed(Observation(gone=[Gone(str(gone_id[0]), str(gone_id[1]), False, said + (
+                " after it left the listing" if request.purpose == "confirm" else ""))]))
+        raise ParseError(f"{said}, the site's home or a listing: no statement to archive")
     if request.purpose == "confirm" and gone_id[0] != WEB:
         return Parsed()  # still answers; a feed entry cannot be re-read from its page
     facts = read_page(exchange.final_url or request.url, exchange.text())
