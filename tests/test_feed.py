@@ -14,7 +14,7 @@ from archiver.archive import Archive
 from archiver.models import Observation, Request, Source
 from archiver.platforms import feed, feedtree
 from archiver.view import ArchiveView
-from tests.official_fixtures import atom, exchange, rss, statement_page
+from tests.official_fixtures import STATEMENT_BODY, atom, exchange, rss, statement_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FEED = "https://news.example.org/feed/rss.xml"
@@ -136,6 +136,31 @@ def test_page_without_own_date_takes_the_feed_date(archive: Archive, view: Archi
     item = feed.parse(src, Request(FEED), exchange(FEED, rss(ITEMS)), view).follow[0]
     post, = feed.parse(src, item, exchange(item.url, statement_page("T", date=None)), view).observation.posts
     assert (post.published_raw, post.published_where) == (ITEMS[0][3], "rss:pubDate")
+
+
+def test_a_page_dated_by_its_atom_entry_s_updated_keeps_the_first_when_edited(archive: Archive,
+                                                                             view: ArchiveView) -> None:
+    """A linked page without a date of its own takes its entry's: from Atom's `updated` alone, the
+    date an edit moves. Re-read after the edit, the page keeps the claim the archive holds."""
+    src = source(follow_links=True)
+    link = "https://news.example.org/story/101"
+
+    def entry(updated: str) -> bytes:
+        return atom([("tag:news.example.org,2026:101", link, "Expert urges release", updated, "Now.")]).replace(
+            f"<published>{updated}</published>".encode(), b"")
+
+    def read(updated: str, text: str) -> Observation:
+        item = feed.parse(src, Request(FEED), exchange(FEED, entry(updated)), view).follow[0]
+        page = statement_page("Expert urges release", STATEMENT_BODY.replace("without delay", text), date=None)
+        return feed.parse(src, item, exchange(item.url, page), view).observation
+
+    first = read("2026-06-02T14:30:00Z", "without delay")
+    assert (first.posts[0].published_at, first.posts[0].published_where) == ("2026-06-02T14:30:00.000000Z",
+                                                                           "atom:updated")
+    archive.record(exchange(link, b"page"), first, source_id=src.id)
+    edited = read("2026-06-09T08:00:00Z", "immediately")
+    assert (edited.posts[0].published_at, edited.posts[0].published_raw) == ("2026-06-02T14:30:00.000000Z",
+                                                                             "2026-06-02T14:30:00Z")
 
 
 def test_entries_leaving_the_feed_are_confirmed_by_a_direct_request(archive: Archive, view: ArchiveView) -> None:
@@ -378,3 +403,31 @@ def test_a_latin1_atom_feed_with_plain_text_and_12_hour_dates_end_to_end(httpser
          "atom:published [day and month order ambiguous: not read without the date_order or languages option]")]
     for _, _, _, text, raw in stored:
         assert text.startswith("\u201cWe call for an inquiry\u201d \u2014") and "\u201cWe call" in raw
+
+
+def test_an_edit_that_moves_atom_updated_keeps_the_publication_claim_held(httpserver, tmp_path: Path) -> None:
+    """GitHub's real releases feed dates its entries with `<updated>` alone. Over HTTP into SQLite, one
+    release's notes are edited and its `<updated>` moves to the edit: the edit is a version, and the post's
+    publication claim stays the one first seen (the edit's time is no publication date)."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    real = (FIXTURES / "real_feeds" / "github_releases_gulp.atom").read_bytes()
+    site.put("/releases.atom", real, "application/atom+xml; charset=utf-8")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "gulp", "kind": "feed", "locator": site.url("/releases.atom"), "verified": "loopback"}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "gulp")
+    assert first.exit_code == 0, first.output
+    release = "tag:github.com,2008:Repository/11167738/v3.9.0"
+    held = rows(db, "SELECT published_at, published_raw, published_where FROM posts WHERE native_id = ?", release)
+    assert held == [("2015-06-01T21:49:41.000000Z", "2015-06-01T23:49:41+02:00", "atom:updated")]
+    entry = real[real.index(b"<entry>"):real.index(b"</entry>")]  # v3.9.0, the newest release
+    edited = real.replace(entry, entry.replace(b"2015-06-01T23:49:41+02:00", b"2016-02-01T10:00:00+01:00").replace(
+        b"&lt;p&gt;3.9.0&lt;/p&gt;", b"&lt;p&gt;3.9.0, with a security note&lt;/p&gt;"))
+    assert edited != real
+    site.put("/releases.atom", edited, "application/atom+xml; charset=utf-8")
+    second = fetch(config, db, "gulp")
+    assert "new 0, edited 1" in second.output, second.output
+    assert rows(db, "SELECT published_at, published_raw, published_where, text FROM posts WHERE native_id = ?",
+                release) == [(*held[0], "3.9.0, with a security note")]

@@ -354,7 +354,7 @@ def test_a_removed_statement_redirected_home_is_missing_and_the_home_page_no_sta
     first = fetch(config, db, "party")
     assert first.exit_code == 0 and "new 3" in first.output, first.output
 
-    site.put("/en/statements", listing_page(cards[:1] + [("/en/statements/renamed", "Renamed", "2026-05-19")]))
+    site.put("/en/statements", listing_page([*cards[:1], ("/en/statements/renamed", "Renamed", "2026-05-19")]))
     site.move("/en/statements/on-the-elections", "/")
     site.move("/en/statements/on-the-budget", "/en/statements")
     site.move("/en/statements/renamed", "/")

@@ -43,6 +43,7 @@ MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would s
 MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation
 _NOT_STATEMENT = ["//nav", "//footer", "//body/header", "//*[@role='navigation']"]
 HTMLDATE = "htmldate"
+MODIFIED = "atom:updated"  # where a claim is the time of the last change, not of publication
 
 
 @dataclass
@@ -156,6 +157,20 @@ def _page_date(tree: LexborHTMLParser) -> tuple[str | None, str | None]:
 
 def _guessed(where: str | None) -> bool:
     return bool(where) and str(where).startswith(HTMLDATE)
+
+
+def keep_held_date(post: PostDraft, view: ArchiveMemory) -> None:
+    """A re-read that finds no stated date (a sitemap lists none; the page dropped its meta), only a
+    guess, or only a modification time (Atom's `updated`, which an edit moves) keeps the publication
+    claim the archive holds: an edit never erases it, nor replaces it with a guess or with its own time."""
+    if post.published_at is not None and not _guessed(post.published_where) and not str(
+            post.published_where or "").startswith(MODIFIED):
+        return
+    held = view.post(post.platform, post.native_id)
+    if held is not None and held.published_at is not None and not (
+            _guessed(held.published_where) and post.published_at is not None):
+        post.published_at, post.published_raw, post.published_where = (
+            held.published_at, held.published_raw, held.published_where)
 
 
 def _first_time(tree: LexborHTMLParser, selector: str) -> tuple[str | None, str | None]:
@@ -276,13 +291,6 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
     post = statement_post(source, facts, raw=meta.get("raw"), fallback_title=meta.get("title"),
                           fallback_date=(meta.get("date_raw"), meta.get("date_where")),
                           tags=json.loads(meta["tags"]) if meta.get("tags") else None)
-    if post.published_at is None or _guessed(post.published_where):
-        # a re-read that finds no stated date (a sitemap lists none; the page dropped its meta) keeps
-        # the claim the archive holds, so an edit never erases or replaces it with a guess
-        held = view.post(WEB, facts.canonical)
-        if held is not None and held.published_at is not None and not (
-                _guessed(held.published_where) and post.published_at is not None):
-            post.published_at, post.published_raw, post.published_where = (
-                held.published_at, held.published_raw, held.published_where)
+    keep_held_date(post, view)
     state = page_state_entry(request.url, WEB, facts.canonical, meta.get("sig", known.get("sig") if known else None))
     return Parsed(Observation(posts=[post], state=state))
