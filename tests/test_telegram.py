@@ -229,8 +229,11 @@ def test_media_the_preview_does_not_show_is_named(view: ArchiveView) -> None:
 def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_options(db_path: Path) -> None:
     """Two polls of a signed channel over loopback into SQLite: the second shows the same text with
     the "edited" marker after the signature (an edit the preview shows only by its marker), which is
-    an `edited` event; the poll beside it is archived with its question as text."""
-    shown = {"first": [SIGNED, POLL.replace("it_begin/488", "channel/5")]}
+    an `edited` event; the poll beside it is archived with its question as text, and a reply with its
+    own words, not its parent's."""
+    reply = replying(SIGNED.replace("channel/4", "channel/6").replace(">test<", ">the reply's own words<"),
+                     "channel/4")
+    shown = {"first": [SIGNED, POLL.replace("it_begin/488", "channel/5"), reply]}
 
     def channel(query: dict[str, Any], _: Any) -> Reply:
         return Reply(200, page(shown["first"], None), {"Content-Type": "text/html; charset=utf-8"})
@@ -240,10 +243,12 @@ def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_opti
         server.routes = PathRoutes({"/s/channel": channel})
         src.options["base_url"] = server.base
         first = poll(db_path, src)
-        shown["first"] = [SIGNED_EDITED, shown["first"][1]]
+        shown["first"] = [SIGNED_EDITED, *shown["first"][1:]]
         second = poll(db_path, src)
-    assert (first.outcome, first.new) == ("ok", 2), first.problems
+    assert (first.outcome, first.new) == ("ok", 3), first.problems
     assert (second.outcome, second.edited, second.new) == ("ok", 1, 0), second.problems
+    assert rows(db_path, "SELECT text, reply_to FROM posts WHERE native_id = 'channel/6'") == [
+        ("the reply's own words", "channel/4")]
     assert events(db_path, "channel/4") == ["first_seen", "edited"]
     assert rows(db_path, "SELECT v.text, v.extra FROM versions v JOIN posts p ON p.id = v.post_id "
                          "WHERE p.native_id = 'channel/5'") == [
@@ -268,3 +273,22 @@ def test_messages_read_anew_by_this_extractor_are_re_readings_never_edits(archiv
     archive.record(exchange(request.url, body), before, source_id=src.id)
     result = archive.record(exchange(request.url, body), read(), source_id=src.id)
     assert (result.edited, result.reextracted) == (0, 1)
+
+
+def replying(block: str, parent: str) -> str:
+    """`block` made a reply to `parent`, quoted as the preview quotes it: before the block's own text, in
+    the same class (`tgme_widget_message_text js-message_reply_text` inside `a.tgme_widget_message_reply`)."""
+    quote = (f'<a class="tgme_widget_message_reply" href="https://t.me/{parent}"><div '
+             'class="tgme_widget_message_author accent_color"><span class="tgme_widget_message_author_name">'
+             'Военное обозрение</span></div><div class="tgme_widget_message_text js-message_reply_text" dir="auto">'
+             'The parent, <a href="https://parent.example/">quoted</a></div></a>')
+    mark = '<div class="tgme_widget_message_text js-message_text'
+    assert mark in block
+    return block.replace(mark, quote + mark, 1)
+
+
+def test_a_reply_s_text_is_its_own_not_the_parent_it_quotes(view: ArchiveView) -> None:
+    block = message(70991, 'The reply itself, <a href="https://reply.example/">linked</a>')
+    post, = read_messages([replying(block, f"{CHANNEL}/70990")], view, CHANNEL)
+    assert (post.versions[0].text, post.reply_to) == ("The reply itself, linked", f"{CHANNEL}/70990")
+    assert post.versions[0].extra == {"links": ["https://reply.example/"]}

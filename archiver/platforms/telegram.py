@@ -19,8 +19,9 @@ from archiver.platforms.social import base_url, departed, numeric, utc
 from archiver.platforms.text import html_to_text
 
 EXTRACTOR_VERSION = "5"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
-# 4: the page's charset read as browsers read it (archiver.fetch.charset); 5: the "edited" marker beside a
-# signature, the signature, a poll's question and options, documents, audio and media the preview cannot show
+# 4: the page's charset read as browsers read it (archiver.fetch.charset); 5: a reply's own text (not the
+# parent it quotes), the "edited" marker beside a signature, the signature, a poll's question and options,
+# documents, audio and media the preview cannot show
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")
@@ -140,7 +141,7 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
     if not match:
         raise ParseError(f"{where}: data-post {post_id!r} is not channel/number")
     chan = match[1]
-    text_node = node.css_first(".tgme_widget_message_text")
+    text_node = _own_text(node)
     text = _text(text_node) if text_node is not None else ""
     time_node = node.css_first("a.tgme_widget_message_date time[datetime]")
     published_raw = time_node.attributes.get("datetime") if time_node is not None else None
@@ -213,6 +214,23 @@ def _edited(node: LexborNode) -> bool:
     if meta is None:
         return False
     return bool(_EDITED.search(meta.text(deep=False))) or meta.css_first(".tgme_widget_message_edited") is not None
+
+
+def _own_text(node: LexborNode) -> LexborNode | None:
+    """The message's own text. A reply quotes its parent in the same class (`tgme_widget_message_text
+    js-message_reply_text`, inside `.tgme_widget_message_reply`), before the message's text: the first
+    match would archive the parent's words as the reply's."""
+    for candidate in node.css(".tgme_widget_message_text"):
+        if "js-message_reply_text" in (candidate.attributes.get("class") or "").split():
+            continue
+        parent = candidate.parent
+        while parent is not None and parent != node:
+            if "tgme_widget_message_reply" in (parent.attributes.get("class") or "").split():
+                break
+            parent = parent.parent
+        else:
+            return candidate
+    return None
 
 
 def _words(node: LexborNode) -> str:
