@@ -369,3 +369,49 @@ def test_a_removed_statement_redirected_home_is_missing_and_the_home_page_no_sta
         (f"{site.url('/en/statements/on-the-elections')} redirects to {site.url('/')} after it left the listing",),
         (f"{site.url('/en/statements/on-the-budget')} redirects to {site.url('/en/statements')} after it left "
          "the listing",)]
+
+
+def test_session_ids_servers_write_into_links_are_no_part_of_a_statement_s_identity(httpserver,
+                                                                                   tmp_path: Path) -> None:
+    """The archiver keeps no cookies, so a Java servlet writes a new `;jsessionid=` into every link of every
+    listing it serves (ASP.NET a `/(S(…))/`, PHP a `PHPSESSID`). Over loopback into SQLite, two polls whose
+    listings carry different session ids archive each statement once, under its address without the id."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    paths = ["/en/statements/ceasefire-now.jsp", "/en/statements/on-the-elections.jsp", "/en/statements/budget.php"]
+    for path, title in zip(paths, ("Ceasefire now", "On the elections", "On the budget"), strict=True):
+        site.put(path, statement_page(title, date="2026-06-01T09:00:00Z"))
+
+    def listing(session: str) -> bytes:
+        return listing_page([(f"{paths[0]};jsessionid={session}", "Ceasefire now", "2026-06-01T09:00:00Z"),
+                             (f"/(S({session.lower()}))/{paths[1].lstrip('/')}", "On the elections", "2026-05-28"),
+                             (f"{paths[2]}?PHPSESSID={session}", "On the budget", "2026-05-20")])
+
+    site.put("/en/statements", listing("0A1B2C3D4E5F60718293A4B5C6D7E8F9"))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": OPTIONS}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "party")
+    assert first.exit_code == 0 and "new 3" in first.output, first.output
+    site.put("/en/statements", listing("F9E8D7C6B5A4938271605F4E3D2C1B0A"))
+    second = fetch(config, db, "party")
+    assert second.exit_code == 0 and "new 0, edited 0, deleted 0" in second.output, second.output
+    assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [(site.url(path),) for path in paths]
+    assert [hit for hit in site.hits if "statements/" in hit] == paths  # each page read once, on the first poll
+
+
+@pytest.mark.parametrize(("href", "url"), [
+    ("/en/news;jsessionid=0A1B2C3D4E5F?id=5", "https://gov.example/en/news?id=5"),
+    ("/en/item.jsp;JSESSIONID=ABC.node1#top", "https://gov.example/en/item.jsp"),
+    ("/(S(lit3py55t21z5v55vlm25s55))/news/page.aspx?id=2", "https://gov.example/news/page.aspx?id=2"),
+    ("/(X(1)S(lit3py55t21z5v55vlm25s55))/news.aspx", "https://gov.example/news.aspx"),
+    ("/news.php?PHPSESSID=abc123&id=7", "https://gov.example/news.php?id=7"),
+    ("/news?id=7&sid=4", "https://gov.example/news?id=7&sid=4"),  # not known to be a session: kept
+    ("/a(b)/c;type=a?utm_source=rss", "https://gov.example/a(b)/c;type=a?utm_source=rss"),
+])
+def test_a_link_s_address_leaves_out_server_session_ids_only(href: str, url: str) -> None:
+    from archiver.platforms.listing import absolute_http
+
+    assert absolute_http("https://gov.example/", href) == url

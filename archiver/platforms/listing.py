@@ -26,18 +26,29 @@ from archiver.platforms import Parsed
 from archiver.platforms.memory import ArchiveMemory
 
 GONE_STATUSES = (404, 410)
+# A server that cannot keep a session in a cookie (the archiver sends none) writes a new session id
+# into every link of every page: Java servlets `;jsessionid=…`, ASP.NET `/(S(…))/`, PHP `?PHPSESSID=…`.
+# Left in, each poll would name every statement anew (a false "new" for each) and refetch every page.
+_SESSION_IN_PATH = re.compile(r";jsessionid=[^/;?#]*|/\((?:[a-z]\([a-z0-9]+\))+\)(?=/)", re.IGNORECASE)
+_SESSION_PARAMS = ("jsessionid", "phpsessid")
+_SESSION_QUERY = re.compile(rf"(?:^|&)(?:{'|'.join(_SESSION_PARAMS)})=", re.IGNORECASE)
 _INDEX_FILE = re.compile(r"^(index|default)\.[a-z]{2,5}$", re.IGNORECASE)
 _LOCALE = re.compile(r"^[a-z]{2,3}([-_][a-z]{2,4})?$", re.IGNORECASE)
 
 
 def absolute_http(base: str, href: str | None) -> str | None:
+    """The http(s) address a link names, without its fragment or a server session id (see below)."""
     if not href or not href.strip():
         return None
     url = urljoin(base, href.strip())
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))
+    path, query = _SESSION_IN_PATH.sub("", parts.path) or "/", parts.query
+    if query and _SESSION_QUERY.search(query):
+        query = "&".join(pair for pair in query.split("&")
+                         if pair.split("=", 1)[0].lower() not in _SESSION_PARAMS)
+    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
 
 
 def document_base(url: str, tree: LexborHTMLParser) -> str:
