@@ -224,6 +224,12 @@ def test_media_the_preview_does_not_show_is_named(view: ArchiveView) -> None:
     post, = read_messages([hidden], view, CHANNEL)
     assert (post.versions[0].text, post.media) == ("", [{"type": "not_shown",
                                                          "label": "Please open Telegram to view this post"}])
+    place = TEMPLATE.replace('<div class="tgme_widget_message_text js-message_text" dir="auto">',
+                             '<a class="tgme_widget_message_location_wrap" href="https://maps.google.com/maps?q=50.45,'
+                             '30.52"><div class="tgme_widget_message_location"></div></a>'
+                             '<div class="tgme_widget_message_text js-message_text" dir="auto">', 1)
+    post, = read_messages([place], view, CHANNEL)
+    assert post.media == [{"type": "location", "url": "https://maps.google.com/maps?q=50.45,30.52"}]
 
 
 def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_options(db_path: Path) -> None:

@@ -189,6 +189,8 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
                            "url": wrap.attributes.get("href") if wrap is not None else None})
     for audio in node.css("audio[src]"):
         post.media.append({"type": "audio", "url": audio.attributes.get("src")})
+    for place in node.css("a.tgme_widget_message_location_wrap[href]"):  # a shared location: its map link
+        post.media.append({"type": "location", "url": place.attributes.get("href")})
     if node.css_first(".tgme_widget_message_sticker_wrap") is not None:
         post.media.append({"type": "sticker", "url": None})
     else:  # media the preview does not show ("Media is too big", "Please open Telegram to view this post"):
