@@ -415,3 +415,34 @@ def test_a_link_s_address_leaves_out_server_session_ids_only(href: str, url: str
     from archiver.platforms.listing import absolute_http
 
     assert absolute_http("https://gov.example/", href) == url
+
+
+def test_a_canonical_link_to_the_home_page_or_the_listing_does_not_merge_statements(httpserver,
+                                                                                    tmp_path: Path) -> None:
+    """A CMS template writing one `<link rel=canonical>` for every page (the site's home, the listing)
+    made every statement one post, each an `edited` of the one before. Over loopback into SQLite: three
+    statements so served are three posts under their own addresses, with no edit; a canonical to another
+    page of the site still names the post, and the home page's own canonical is its own."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
+             ("/en/statements/on-the-elections", "On the elections", "2026-05-28T12:00:00Z"),
+             ("/en/statements/on-the-budget", "On the budget", "2026-05-20T12:00:00Z"),
+             ("/en/statements/print/budget-2", "On the budget, printable", "2026-05-20T12:00:00Z")]
+    canonicals = [site.url("/"), site.url("/en/"), site.url("/en/statements"), "/en/statements/on-the-budget-2"]
+    site.put("/en/statements", listing_page(cards))
+    for (href, title, _), canonical in zip(cards, canonicals, strict=True):
+        site.put(href, statement_page(title, STATEMENT_BODY.replace("journalists", title), canonical=canonical))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": OPTIONS}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "party")
+    assert first.exit_code == 0 and "new 4, edited 0" in first.output, first.output
+    assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [
+        (site.url(href),) for href, _, _ in cards[:3]] + [(site.url("/en/statements/on-the-budget-2"),)]
+    assert rows(db, "SELECT count(*) FROM events WHERE type = 'edited'") == [(0,)]
+    home = statement.read_page(site.url("/en/"), statement_page("Welcome", canonical=site.url("/en/")).decode(),
+                               site.url("/en/statements"))
+    assert home.canonical == site.url("/en/")

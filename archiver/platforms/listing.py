@@ -59,6 +59,18 @@ def document_base(url: str, tree: LexborHTMLParser) -> str:
     return (absolute_http(url, node.attributes.get("href")) if node is not None else None) or url
 
 
+def is_home(url: str) -> bool:
+    """Whether an address is a site's home page: `/`, or a language's (`/en/`, `/pt-br/`), with no query
+    (`/?p=959` is a WordPress post)."""
+    parts = urlsplit(url)
+    path = [part for part in parts.path.split("/") if part]
+    return not parts.query and (not path or (len(path) == 1 and bool(_LOCALE.match(path[0]))))
+
+
+def same_address(url: str, other: str) -> bool:
+    return url.rstrip("/") == other.rstrip("/")
+
+
 def redirected_to_index(requested: str, final: str | None, listing: str) -> bool:
     """Whether a page's address was redirected to the site's home (`/`, `/en/`), to the source's listing,
     or to a page above it (`/en/statements/x` -> `/en/statements/`, `/news?id=5` -> `/news`): what
@@ -66,15 +78,13 @@ def redirected_to_index(requested: str, final: str | None, listing: str) -> bool
     redirect to a sibling or another site's same path (a move) is not one."""
     if not final or final == requested:
         return False
-    if final.rstrip("/") == listing.rstrip("/"):
+    if same_address(final, listing) or (is_home(final) and not is_home(requested)):
         return True
     asked, landed = urlsplit(requested), urlsplit(final)
     asked_path = [part for part in asked.path.split("/") if part]
     landed_path = [part for part in landed.path.split("/") if part]
     if asked_path and _INDEX_FILE.match(asked_path[-1]):
         asked_path.pop()  # `/x/index.html` -> `/x/` is the same page
-    if not landed_path or (len(landed_path) == 1 and _LOCALE.match(landed_path[0]) and asked_path != landed_path):
-        return True
     if landed_path == asked_path:
         return bool(asked.query) and not landed.query
     return len(landed_path) < len(asked_path) and asked_path[:len(landed_path)] == landed_path

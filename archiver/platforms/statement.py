@@ -29,9 +29,11 @@ from archiver.platforms.dates import Hints, read_date
 from archiver.platforms.listing import (
     GONE_STATUSES,
     absolute_http,
+    is_home,
     page_state,
     page_state_entry,
     redirected_to_index,
+    same_address,
 )
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
@@ -69,12 +71,13 @@ _DATE_PLACES = (
 )
 
 
-def read_page(url: str, html: str) -> PageFacts:
-    """The facts of a statement page: canonical URL, title, main text, its own date and where."""
+def read_page(url: str, html: str, listing: str | None = None) -> PageFacts:
+    """The facts of a statement page: canonical URL, title, main text, its own date and where. `listing`
+    is the address that listed the page, which its canonical link cannot name."""
     if len(html) > MAX_HTML:
         raise ParseError(f"{url}: page of {len(html)} characters is too large for text extraction")
     tree = LexborHTMLParser(html)
-    canonical = _canonical(url, tree)
+    canonical = _canonical(url, tree, listing)
     title = _first_attr(tree, "meta[property='og:title']", "content")
     if not title:
         node = tree.css_first("title") or tree.css_first("h1")
@@ -123,15 +126,21 @@ def main_text(html: str, url: str) -> str | None:
     return found or None
 
 
-def _canonical(url: str, tree: LexborHTMLParser) -> str:
+def _canonical(url: str, tree: LexborHTMLParser, listing: str | None) -> str:
+    """The page's `<link rel=canonical>` on its own host, else its address. A canonical naming the site's
+    home or the listing from a page that is neither is a template's mistake (a CMS writing one for every
+    page): taken, it would make every statement one post, each an "edit" of the one before."""
     base = absolute_http(url, url) or url
     for node in tree.css("link[rel]"):
         rels = (node.attributes.get("rel") or "").lower().split()
         if "canonical" in rels:
             candidate = absolute_http(base, node.attributes.get("href"))
-            if candidate and urlsplit(candidate).hostname == urlsplit(base).hostname:
-                return candidate
-            break
+            if candidate is None or urlsplit(candidate).hostname != urlsplit(base).hostname:
+                break
+            if (is_home(candidate) and not is_home(base)) or (
+                    listing and same_address(candidate, listing) and not same_address(base, listing)):
+                break
+            return candidate
     return base
 
 
@@ -281,7 +290,7 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
         raise ParseError(f"{said}, the site's home or a listing: no statement to archive")
     if request.purpose == "confirm" and gone_id[0] != WEB:
         return Parsed()  # still answers; a feed entry cannot be re-read from its page
-    facts = read_page(exchange.final_url or request.url, exchange.text())
+    facts = read_page(exchange.final_url or request.url, exchange.text(), source.locator)
     if facts.text is None:
         if request.purpose == "confirm" and gone_id[1]:
             # left the listing and now answers with no statement on it (a "soft 404")
