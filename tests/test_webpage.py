@@ -446,3 +446,55 @@ def test_a_canonical_link_to_the_home_page_or_the_listing_does_not_merge_stateme
     home = statement.read_page(site.url("/en/"), statement_page("Welcome", canonical=site.url("/en/")).decode(),
                                site.url("/en/statements"))
     assert home.canonical == site.url("/en/")
+
+
+JOOMLA_HITS = ('<dl class="article-info muted"><dt class="article-info-term">Details</dt><dd class="createdby">'
+               'Written by Press Office</dd><dd class="hits"><span class="fa fa-eye-o" aria-hidden="true"></span>'
+               '<meta itemprop="interactionCount" content="UserPageVisits:{n}">Hits: {n}</dd></dl>')
+COUNTERS = {  # the markup of Joomla's own hits layout and of WordPress's Post Views Counter plugin
+    "joomla": lambda n: statement_page("Ceasefire now").decode().replace("<h1>", JOOMLA_HITS.format(n=n) + "<h1>"),
+    "wordpress": lambda n: statement_page("Ceasefire now").decode().replace(
+        "</article>", '<div class="post-views content-post post-123 entry-meta"><span class="post-views-icon '
+                      'dashicons dashicons-chart-bar"></span><span class="post-views-label">Post Views:</span> '
+                      f'<span class="post-views-count">{n:,}</span></div></article>'),
+    "a news-views class": lambda n: statement_page("Ceasefire now").decode().replace(
+        "</article>", f'<div class="news-detail-views">Просмотров: {n}</div></article>'),
+}
+
+
+@pytest.mark.parametrize("cms", COUNTERS)
+def test_a_page_view_counter_is_no_part_of_a_statement_s_text(cms: str) -> None:
+    first = statement.read_page("https://ministry.example/en/s", COUNTERS[cms](1234)).text
+    again = statement.read_page("https://ministry.example/en/s", COUNTERS[cms](1290)).text
+    assert first == again and "1234" not in first and "1,234" not in first
+    assert "release the detained journalists" in first
+
+
+def test_an_element_of_a_counter_class_with_more_than_a_count_is_kept() -> None:
+    said = ("The committee's views: 12 of the 15 recommendations made in 2024 remain unimplemented, "
+            "and the Government has not answered the letter of 3 March.")
+    page = statement_page("Ceasefire now", STATEMENT_BODY + f'<p class="views">{said}</p>').decode()
+    assert said in statement.read_page("https://ministry.example/en/s", page).text
+
+
+def test_rechecks_of_a_page_whose_hit_counter_moved_record_no_edit(httpserver, tmp_path: Path) -> None:
+    """Over loopback into SQLite, with `recheck`: a Joomla statement page whose "Hits: N" grows between
+    polls, then a real edit of its text. Only the edit is recorded."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    site.put("/en/statements", listing_page([("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01")]))
+    site.put("/en/statements/ceasefire-now", COUNTERS["joomla"](1234).encode())
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": {**OPTIONS, "recheck": True}}])
+    db = tmp_path / "archive.db"
+    assert "new 1" in fetch(config, db, "party").output
+    site.put("/en/statements/ceasefire-now", COUNTERS["joomla"](1290).encode())
+    counted = fetch(config, db, "party")
+    assert "new 0, edited 0" in counted.output, counted.output
+    site.put("/en/statements/ceasefire-now",
+             COUNTERS["joomla"](1301).replace("without delay", "immediately").encode())
+    edited = fetch(config, db, "party")
+    assert "new 0, edited 1" in edited.output, edited.output
+    assert rows(db, "SELECT count(*) FROM versions") == [(2,)]

@@ -38,12 +38,24 @@ from archiver.platforms.listing import (
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
 
-EXTRACTOR_VERSION = "3"  # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
-# 3: the page's charset read as browsers read it (archiver.fetch.charset)
+EXTRACTOR_VERSION = "4"  # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
+# 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out
 WEB = "web"
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
 MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation
 _NOT_STATEMENT = ["//nav", "//footer", "//body/header", "//*[@role='navigation']"]
+# A page-view counter in the article ("Hits: 1234", Joomla's default article info; "Post Views: 1,234";
+# "Просмотров: 57") changes with every visit: kept in the text, each re-read would be an "edit". It is an
+# element of one of these classes holding a short text with a digit, so no paragraph or table goes with it.
+_COUNTER_CLASSES = ("hits", "hit-count", "hitcount", "item-hits", "article-hits", "views", "view-count",
+                    "views-count", "viewcount", "post-views", "post-views-count", "page-views", "pageviews",
+                    "views-counter", "view-counter", "statistics-counter", "read-count", "reads-count")
+_COUNTERS = ["//*[(" + " or ".join([f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
+                                    for name in _COUNTER_CLASSES]
+                                   + ["contains(concat(normalize-space(@class), ' '), '-views ')",  # news-views
+                                      "contains(concat(normalize-space(@class), ' '), '-hits ')"])
+             + ") and string-length(normalize-space(.)) <= 60"
+             " and translate(normalize-space(.), '0123456789', '') != normalize-space(.)]"]
 HTMLDATE = "htmldate"
 MODIFIED = "atom:updated"  # where a claim is the time of the last change, not of publication
 
@@ -107,8 +119,9 @@ def page_date(url: str, html: str, tree: LexborHTMLParser | None = None) -> tupl
 
 def main_text(html: str, url: str) -> str | None:
     """The statement's text: trafilatura's balanced defaults with site navigation pruned first; when
-    that finds little, the page is read again unpruned and favouring recall, and the longer text
-    is taken if it is long enough to be a statement (a page of menus alone still has none)."""
+    that finds little, the page is read again with navigation and favouring recall, and the longer
+    text is taken if it is long enough to be a statement (a page of menus alone still has none).
+    Page-view counters are left out of every reading."""
     import trafilatura
 
     def extract(**how: Any) -> str:
@@ -116,11 +129,11 @@ def main_text(html: str, url: str) -> str | None:
                                    deduplicate=False, **how)
         return text.strip() if text else ""
 
-    found = extract(prune_xpath=_NOT_STATEMENT)
+    found = extract(prune_xpath=_NOT_STATEMENT + _COUNTERS)
     if len(found) >= MIN_TEXT:
         return found
     for how in ({}, {"favor_recall": True}):
-        unpruned = extract(**how)
+        unpruned = extract(prune_xpath=_COUNTERS, **how)
         if len(unpruned) >= MIN_TEXT and len(unpruned) > len(found):
             return unpruned
     return found or None
