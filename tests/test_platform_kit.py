@@ -229,3 +229,27 @@ def test_an_edit_history_keeps_the_reading_of_each_earlier_extractor(tmp_path: P
     post, = mastodon.parse(src, poll_request, exchange(poll_request.url, json.dumps(poll_history)),
                            Memory(held_v3)).observation.posts
     assert [v.extra for v in post.versions] == [options, options]
+
+
+def test_an_upgraded_text_library_reads_anew_and_what_it_changes_is_never_an_edit(tmp_path: Path) -> None:
+    """A page archived when trafilatura (or lxml) was another version: the extractor's version names the
+    libraries' versions, so a text the upgrade reads differently is `reextracted`; the same text is no
+    new version at all."""
+    from archiver.platforms import read_with, statement
+    from tests.official_fixtures import statement_page
+
+    version = statement.EXTRACTOR_VERSION
+    assert version == read_with("4", "trafilatura", "lxml") and "+trafilatura-" in version and "+lxml-" in version
+    url = "https://ministry.example/en/statements/s"
+    post = statement.statement_post(Source(id="m", kind="webpage", locator="https://ministry.example/en/statements"),
+                                    statement.read_page(url, statement_page("S").decode()), raw=None,
+                                    fallback_title=None, fallback_date=(None, None))
+    older = "4+trafilatura-1.12.2+lxml-5.3.0"
+    as_read = PostDraft(**{**post.__dict__, "extractor_version": older, "versions": [
+        VersionDraft(text=post.versions[0].text.replace("the State's", "the States"))]})
+    same = PostDraft(**{**post.__dict__, "native_id": url + "-2", "extractor_version": older})
+    with Archive(tmp_path / "a.db", create=True) as archive:
+        archive.record(exchange(url, b"page"), Observation(posts=[as_read, same]))
+        again = PostDraft(**{**post.__dict__, "native_id": url + "-2"})
+        result = archive.record(exchange(url, b"page"), Observation(posts=[post, again]))
+    assert (result.new, result.edited, result.reextracted) == (0, 0, 1)

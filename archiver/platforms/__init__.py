@@ -10,7 +10,8 @@ Every module named after a source `kind` provides:
         then recorded); list in `Parsed.problems` what could not be read when the rest still can
         (the run is then `partial`); never touch the network or write anything;
     EXTRACTOR_VERSION: str
-        bumped whenever the parser would read the same bytes differently;
+        bumped whenever the parser would read the same bytes differently, and naming (`read_with`)
+        the libraries whose reading the text depends on, with their installed versions;
 
     OPTIONS: tuple[archiver.platforms.options.Option, ...]
         the kind's own options (the common ones are declared in archiver.platforms.options); read
@@ -41,6 +42,15 @@ class Parsed:
     observation: Observation = field(default_factory=Observation)
     follow: list[Request] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # parts of the document that could not be read
+
+
+def read_with(own: str, *libraries: str) -> str:
+    """An extractor version with the installed versions of the libraries its text comes from
+    (`4+trafilatura-2.0.0+lxml-5.3.0`): an upgrade of one may read the same bytes differently, and
+    what it changes must be a re-reading (`reextracted`), never an edit the source did not make."""
+    from importlib.metadata import version
+
+    return "+".join([own, *(f"{name}-{version(name)}" for name in libraries)])
 
 
 def platform(kind: str) -> ModuleType:

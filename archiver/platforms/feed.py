@@ -28,7 +28,7 @@ import feedparser
 
 from archiver.fetch.charset import web_codec
 from archiver.models import Exchange, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok, feedtree
+from archiver.platforms import Parsed, ParseError, expect_ok, feedtree, read_with
 from archiver.platforms.dates import NO_HINTS, Hints, read_date, struct_time_utc
 from archiver.platforms.listing import Listed, absolute_http, digest, follow_listing, listing_request, page_state_entry
 from archiver.platforms.memory import ArchiveMemory
@@ -37,8 +37,9 @@ from archiver.platforms.statement import keep_held_date, parse_page
 from archiver.platforms.text import html_to_text, short_title
 from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
 
-EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
+# 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
 # 3: plain-text titles and summaries kept as written, not read as HTML
+EXTRACTOR_VERSION = read_with("3", "feedparser", "selectolax")
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS = (

@@ -20,7 +20,7 @@ from requests.utils import parse_header_links
 
 from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms import Parsed, ParseError, expect_ok, read_with
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
@@ -35,8 +35,9 @@ from archiver.platforms.social import (
 )
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "4"  # 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids;
+# 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids;
 # 4: the media attachments (each by id and alt text) in `extra`
+EXTRACTOR_VERSION = read_with("4", "selectolax")
 PLATFORM = "mastodon"
 ADDED_SINCE = (("poll",), ("media",))  # the `extra` keys versions 3 and 4 began to count
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path

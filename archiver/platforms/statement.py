@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from selectolax.lexbor import LexborHTMLParser
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms import Parsed, ParseError, expect_ok, read_with
 from archiver.platforms.dates import Hints, read_date
 from archiver.platforms.listing import (
     GONE_STATUSES,
@@ -38,8 +38,9 @@ from archiver.platforms.listing import (
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
 
-EXTRACTOR_VERSION = "4"  # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
+# 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
 # 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out
+EXTRACTOR_VERSION = read_with("4", "trafilatura", "lxml")
 WEB = "web"
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
 MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation

@@ -11,17 +11,18 @@ from urllib.parse import urlencode, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms import Parsed, ParseError, expect_ok, read_with
 from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, departed, numeric, utc
 from archiver.platforms.text import html_to_text
 
-EXTRACTOR_VERSION = "5"  # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
+# 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
 # 4: the page's charset read as browsers read it (archiver.fetch.charset); 5: a reply's own text (not the
 # parent it quotes), the "edited" marker beside a signature, the signature, a poll's question and options,
 # documents, audio and media the preview cannot show
+EXTRACTOR_VERSION = read_with("5", "selectolax")
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms import Parsed, ParseError, expect_ok, read_with
 from archiver.platforms.dates import Hints, read_date
 from archiver.platforms.listing import (
     GONE_STATUSES,
@@ -47,8 +47,9 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, date_order, http_locator, languages, max_pages, recheck
 from archiver.platforms.text import node_text
 
-EXTRACTOR_VERSION = "3"  # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
+# 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
 # 3: the listing's charset read as browsers read it (archiver.fetch.charset)
+EXTRACTOR_VERSION = read_with("3", "pypdf", "selectolax")
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"

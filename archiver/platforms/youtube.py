@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
-from archiver.platforms import Parsed, ParseError, expect_ok
+from archiver.platforms import Parsed, ParseError, expect_ok, read_with
 from archiver.platforms.feed import entry_date, read_feed
 from archiver.platforms.listing import GONE_STATUSES, load_dict
 from archiver.platforms.memory import ArchiveMemory
@@ -27,7 +27,7 @@ from archiver.platforms.options import Option, http_locator
 from archiver.platforms.text import short_title
 from archiver.platforms.window import departed
 
-EXTRACTOR_VERSION = "1"
+EXTRACTOR_VERSION = read_with("1", "feedparser")
 PLATFORM = "youtube"
 WINDOW = 15  # videos a channel feed lists
 OEMBED = "https://www.youtube.com/oembed"
