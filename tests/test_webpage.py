@@ -312,7 +312,8 @@ def test_page_dates_from_json_ld_and_from_htmldate_end_to_end(httpserver, tmp_pa
     ("https://gov.example/en/statements/x", "https://gov.example/en/", True),
     ("https://gov.example/en/statements/x", "https://gov.example/en/statements/", True),
     ("https://gov.example/en/statements/x", "https://gov.example/en/statements?page=1", True),  # the listing
-    ("https://gov.example/news.aspx?id=5", "https://gov.example/news.aspx", True),
+    ("https://gov.example/story/101?utm_source=rss", "https://gov.example/story/101", False),  # tracking dropped
+    ("https://gov.example/en/statements/x/amp", "https://gov.example/en/statements/x", False),
     ("https://old.example/en/statements/x", "https://new.example/", True),
     ("https://gov.example/en/statements/x", None, False),
     ("https://gov.example/en/statements/x", "https://gov.example/en/statements/x", False),

@@ -33,7 +33,8 @@ _SESSION_IN_PATH = re.compile(r";jsessionid=[^/;?#]*|/\((?:[a-z]\([a-z0-9]+\))+\
 _SESSION_PARAMS = ("jsessionid", "phpsessid")
 _SESSION_QUERY = re.compile(rf"(?:^|&)(?:{'|'.join(_SESSION_PARAMS)})=", re.IGNORECASE)
 _INDEX_FILE = re.compile(r"^(index|default)\.[a-z]{2,5}$", re.IGNORECASE)
-_LOCALE = re.compile(r"^[a-z]{2,3}([-_][a-z]{2,4})?$", re.IGNORECASE)
+_VIEWS = ("amp", "print")  # a page's other views, sent back to it
+_LOCALE = re.compile(r"^[a-z]{2}([-_][a-z]{2,4})?$", re.IGNORECASE)  # `en`, `pt-br`, `zh-hans`
 
 
 def absolute_http(base: str, href: str | None) -> str | None:
@@ -72,10 +73,11 @@ def same_address(url: str, other: str) -> bool:
 
 
 def redirected_to_index(requested: str, final: str | None, listing: str) -> bool:
-    """Whether a page's address was redirected to the site's home (`/`, `/en/`), to the source's listing,
-    or to a page above it (`/en/statements/x` -> `/en/statements/`, `/news?id=5` -> `/news`): what
-    a CMS does with a page it removed. Such a page is never the one asked for, nor a move of it; a
-    redirect to a sibling or another site's same path (a move) is not one."""
+    """Whether a page's address was redirected to the site's home (`/`, `/en/`, from `/?p=5` too), to the
+    source's listing, or to a page above it (`/en/statements/x` -> `/en/statements/`): what a CMS does
+    with a page it removed. Such a page is never the one asked for, nor a move of it; a redirect to a
+    sibling, to the same path without its query (tracking parameters dropped) or to another site's
+    same path (a move) is not one."""
     if not final or final == requested:
         return False
     if same_address(final, listing) or (is_home(final) and not is_home(requested)):
@@ -83,10 +85,8 @@ def redirected_to_index(requested: str, final: str | None, listing: str) -> bool
     asked, landed = urlsplit(requested), urlsplit(final)
     asked_path = [part for part in asked.path.split("/") if part]
     landed_path = [part for part in landed.path.split("/") if part]
-    if asked_path and _INDEX_FILE.match(asked_path[-1]):
-        asked_path.pop()  # `/x/index.html` -> `/x/` is the same page
-    if landed_path == asked_path:
-        return bool(asked.query) and not landed.query
+    if asked_path and (_INDEX_FILE.match(asked_path[-1]) or asked_path[-1].lower() in _VIEWS):
+        asked_path.pop()  # `/x/index.html`, `/x/amp` -> `/x/` is the same page
     return len(landed_path) < len(asked_path) and asked_path[:len(landed_path)] == landed_path
 
 
