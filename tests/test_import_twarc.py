@@ -110,6 +110,12 @@ def test_flattened_output_of_twarc2_flatten(db_path: Path) -> None:
         ("1380242596900044806", "post", "WorthyOfSaw", None),
         ("1380242597881409537", "post", "Qrtrhrsryder", None),
         ("1380242611781386245", "repost", "Alexandravm12", "1380175475545362437")]
+    # the retweet's own text is X's 140-character cut; the original, flattened into its reference, is whole
+    line = json.loads((TWARC / "flat_first3.jsonl").read_text().splitlines()[0])
+    assert line["text"].startswith("RT @williamserafino: ") and len(line["text"]) == 140
+    original = line["referenced_tweets"][0]["text"]
+    assert rows(db_path, "SELECT text FROM posts WHERE native_id = '1380242611781386245'") == [(original,)]
+    assert len(original) == 276
 
 
 def test_files_without_tweets_are_named_for_what_they_are(db_path: Path) -> None:

@@ -227,12 +227,15 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
     versions = []
     for tweet in ordered:
         text = _text(tweet, f"{where}: tweet {tweet['id']}")
-        reposted = [ref.get("id") for ref in items(tweet, "referenced_tweets", f"{where}: tweet {tweet['id']}",
-                                                   required=False) if ref.get("type") == "retweeted"]
-        if reposted and reposted[0] in originals:
-            # a repost's own `text` is "RT @user: " and the original cut at 140 characters with "…": the
-            # original, expanded beside it, says what was reposted in full (as a Bluesky repost does)
-            text = _text(originals[reposted[0]], f"{where}: includes.tweets {reposted[0]}")
+        reposted = [ref for ref in items(tweet, "referenced_tweets", f"{where}: tweet {tweet['id']}",
+                                         required=False) if ref.get("type") == "retweeted"]
+        # a repost's own `text` is "RT @user: " and the original cut at 140 characters with "…": the
+        # original, expanded beside it (in `includes.tweets`, or in the reference itself in twarc's
+        # flattened lines), says what was reposted in full, as a Bluesky repost does
+        original = (originals.get(reposted[0].get("id")) or (reposted[0] if "text" in reposted[0] else None)
+                    ) if reposted else None
+        if original is not None:
+            text = _text(original, f"{where}: the reposted tweet {reposted[0].get('id')}")
         raw = {"tweet": tweet, "__twarc": provenance} if provenance else tweet
         versions.append(VersionDraft(text=text, extra={"id": tweet["id"]}, raw=dumps(raw),
                                      claimed_at=utc(opt(tweet, "created_at", str, where))))
