@@ -110,3 +110,29 @@ def test_an_edit_found_through_the_sitemap_keeps_the_publication_date(archive: A
     assert result.edited == 1
     assert (post.published_at, post.published_raw) == ("2026-06-01T08:00:00.000000Z", "2026-06-01T10:00:00+02:00")
     assert post.published_where == "meta[property=article:published_time]"
+
+
+NEWS = (Path(__file__).parent / "fixtures" / "sitemaps_google_news.xml").read_bytes()
+
+
+def test_a_news_sitemap_dates_and_titles_the_pages_that_state_neither(httpserver, tmp_path: Path) -> None:
+    """The news sitemap of ultimate-sitemap-parser's format reference, served on loopback: a page without a
+    date of its own takes the sitemap's `<news:publication_date>` (not its `<lastmod>`, a change), and
+    its title when it has none; a page that states its date keeps its own."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    site.put("/news-sitemap.xml", NEWS.replace(b"https://example.org/", site.url("/").encode()), "application/xml")
+    site.put("/page1", statement_page("", date=None).replace(b"<title> | Press releases</title>", b"")
+             .replace(b'<meta property="og:title" content="">', b""))
+    site.put("/page2", statement_page("News Article Two", date="2024-01-01T16:00:00-05:00"))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "news", "kind": "sitemap", "locator": site.url("/news-sitemap.xml")}])
+    db = tmp_path / "archive.db"
+    first = fetch(config, db, "news")
+    assert first.exit_code == 0 and "new 2" in first.output, first.output
+    assert rows(db, "SELECT native_id, title, published_at, published_raw, published_where FROM posts ORDER BY id") == [
+        (site.url("/page1"), "News Article One", "2024-01-01T00:00:00.000000Z", "2024-01-01",
+         "sitemap:news:publication_date [date only]"),
+        (site.url("/page2"), "News Article Two", "2024-01-01T21:00:00.000000Z", "2024-01-01T16:00:00-05:00",
+         "meta[property=article:published_time]")]

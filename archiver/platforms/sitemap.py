@@ -1,6 +1,7 @@
 """Sitemaps (`<urlset>`) and sitemap indexes (`<sitemapindex>`, children followed), plain or
 gzipped. Each listed page whose `<lastmod>` differs from the one recorded when it was last archived
-(or that is new) is fetched and read as a statement page (archiver.platforms.statement). Child
+(or that is new) is fetched and read as a statement page (archiver.platforms.statement); a news
+sitemap's `<news:publication_date>` and `<news:title>` stand in for a page that states neither. Child
 sitemaps are asked for on every run with conditional GET (unchanged ones answer 304).
 
 Parsed with lxml with entity expansion, DTD loading and network access off, after refusing any
@@ -58,10 +59,10 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     items = []
     include = re.compile(source.options["include"]) if source.options.get("include") else None
     exclude = re.compile(source.options["exclude"]) if source.options.get("exclude") else None
-    for loc, lastmod, raw in _entries(root, "url", base):
+    for loc, lastmod, raw, news in _entries(root, "url", base):
         if (include and not include.search(loc)) or (exclude and exclude.search(loc)):
             continue
-        items.append(Listed(loc, sig=lastmod, meta={"raw": raw}))
+        items.append(Listed(loc, sig=lastmod, meta={"raw": raw, **news}))
     return follow_listing(source, view, base, items)
 
 
@@ -69,7 +70,7 @@ def _index(source: Source, request: Request, view: ArchiveMemory, root: Any, bas
     """Every child sitemap, asked for conditionally: an unchanged child answers 304 and costs nothing
     (many sites never update an index's <lastmod>, so it is not trusted to skip a child)."""
     parsed = Parsed()
-    children = [loc for loc, _, _ in _entries(root, "sitemap", base)]
+    children = [loc for loc, _, _, _ in _entries(root, "sitemap", base)]
     parsed.follow = [Request(loc, purpose="listing", conditional=request.conditional) for loc in children]
     key = f"children:{request.url}"
     if load_list(view.state(source.id, key)) != children:
@@ -77,7 +78,10 @@ def _index(source: Source, request: Request, view: ArchiveMemory, root: Any, bas
     return parsed
 
 
-def _entries(root: Any, element: str, base: str) -> list[tuple[str, str | None, str]]:
+def _entries(root: Any, element: str, base: str) -> list[tuple[str, str | None, str, dict[str, str]]]:
+    """(loc, lastmod, the entry's XML, what a news sitemap's <news:news> says) of each entry. A news
+    sitemap's publication date and title are the publisher's own claims, read as a listing's are:
+    they stand in when the page states none (`lastmod` is a change, not a publication)."""
     from lxml import etree
 
     found = []
@@ -85,14 +89,22 @@ def _entries(root: Any, element: str, base: str) -> list[tuple[str, str | None, 
         if local_name(node.tag) != element:
             continue
         loc = lastmod = None
+        news: dict[str, str] = {}
         for child in node:
             name = local_name(child.tag)
             if name == "loc":
                 loc = absolute_http(base, (child.text or "").strip())
             elif name == "lastmod":
                 lastmod = (child.text or "").strip()[:100] or None
+            elif name == "news":
+                for field in child:
+                    value = " ".join((field.text or "").split())
+                    if local_name(field.tag) == "publication_date" and value:
+                        news.update(date_raw=value[:200], date_where="sitemap:news:publication_date")
+                    elif local_name(field.tag) == "title" and value:
+                        news["title"] = value
         if loc is not None:
-            found.append((loc, lastmod, etree.tostring(node, encoding="unicode")))
+            found.append((loc, lastmod, etree.tostring(node, encoding="unicode"), news))
         if len(found) >= MAX_URLS:
             break
     return found
