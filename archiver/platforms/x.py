@@ -232,9 +232,8 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
         # a repost's own `text` is "RT @user: " and the original cut at 140 characters with "…": the
         # original, expanded beside it (in `includes.tweets`, or in the reference itself in twarc's
         # flattened lines), says what was reposted in full, as a Bluesky repost does
-        original = (originals.get(reposted[0].get("id")) or (reposted[0] if "text" in reposted[0] else None)
-                    ) if reposted else None
-        if original is not None:
+        original = originals.get(reposted[0].get("id"), reposted[0]) if reposted else None
+        if original is not None and isinstance(original.get("text"), str):
             text = _text(original, f"{where}: the reposted tweet {reposted[0].get('id')}")
         raw = {"tweet": tweet, "__twarc": provenance} if provenance else tweet
         versions.append(VersionDraft(text=text, extra={"id": tweet["id"]}, raw=dumps(raw),
