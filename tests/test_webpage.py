@@ -499,3 +499,31 @@ def test_rechecks_of_a_page_whose_hit_counter_moved_record_no_edit(httpserver, t
     edited = fetch(config, db, "party")
     assert "new 0, edited 1" in edited.output, edited.output
     assert rows(db, "SELECT count(*) FROM versions") == [(2,)]
+
+
+def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(httpserver, tmp_path: Path) -> None:
+    """Over loopback into SQLite: statements archived under their `https://` canonical, then served with
+    `http://` ones (the loopback site speaks http; moving the other way is the same rule). Each keeps its
+    post and history, now at the address it is read from; an edit is an edit of that post."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01"),
+             ("/en/statements/on-the-elections", "On the elections", "2026-05-28")]
+    secure = {href: site.url(href).replace("http://", "https://") for href, _, _ in cards}
+    site.put("/en/statements", listing_page(cards))
+    for href, title, _ in cards:
+        site.put(href, statement_page(title, date=None, canonical=secure[href]))
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": {**OPTIONS, "recheck": True}}])
+    db = tmp_path / "archive.db"
+    assert "new 2" in fetch(config, db, "party").output
+    assert [native for (native,) in rows(db, "SELECT native_id FROM posts ORDER BY id")] == list(secure.values())
+    site.put(cards[0][0], statement_page(cards[0][1], STATEMENT_BODY.replace("without delay", "immediately"),
+                                         date=None, canonical=site.url(cards[0][0])))
+    site.put(cards[1][0], statement_page(cards[1][1], date=None, canonical=site.url(cards[1][0])))
+    moved = fetch(config, db, "party")
+    assert "new 0, edited 1, deleted 0" in moved.output, moved.output
+    assert rows(db, "SELECT native_id, url, version_count FROM posts ORDER BY id") == [
+        (secure[cards[0][0]], site.url(cards[0][0]), 2), (secure[cards[1][0]], secure[cards[1][0]], 1)]

@@ -182,6 +182,17 @@ def _guessed(where: str | None) -> bool:
     return bool(where) and str(where).startswith(HTMLDATE)
 
 
+def keep_held_identity(post: PostDraft, view: ArchiveMemory) -> None:
+    """A site that moved between http and https names each statement anew: one the archive holds under
+    the other scheme keeps that identity, and its history, while its `url` says where it is read now."""
+    scheme, sep, rest = post.native_id.partition("://")
+    if not sep or scheme not in ("http", "https") or view.post(post.platform, post.native_id) is not None:
+        return
+    other = f"{'https' if scheme == 'http' else 'http'}://{rest}"
+    if view.post(post.platform, other) is not None:
+        post.native_id = other
+
+
 def keep_held_date(post: PostDraft, view: ArchiveMemory) -> None:
     """A re-read that finds no stated date (a sitemap lists none; the page dropped its meta), only a
     guess, or only a modification time (Atom's `updated`, which an edit moves) keeps the publication
@@ -314,6 +325,7 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
     post = statement_post(source, facts, raw=meta.get("raw"), fallback_title=meta.get("title"),
                           fallback_date=(meta.get("date_raw"), meta.get("date_where")),
                           tags=json.loads(meta["tags"]) if meta.get("tags") else None)
+    keep_held_identity(post, view)
     keep_held_date(post, view)
-    state = page_state_entry(request.url, WEB, facts.canonical, meta.get("sig", known.get("sig") if known else None))
+    state = page_state_entry(request.url, WEB, post.native_id, meta.get("sig", known.get("sig") if known else None))
     return Parsed(Observation(posts=[post], state=state))
