@@ -253,3 +253,12 @@ def test_an_upgraded_text_library_reads_anew_and_what_it_changes_is_never_an_edi
         again = PostDraft(**{**post.__dict__, "native_id": url + "-2"})
         result = archive.record(exchange(url, b"page"), Observation(posts=[post, again]))
     assert (result.new, result.edited, result.reextracted) == (0, 0, 1)
+
+
+def test_a_library_without_distribution_metadata_still_names_a_version() -> None:
+    import json as stdlib_json
+
+    from archiver.platforms import _installed
+
+    assert _installed("json") == stdlib_json.__version__  # no distribution: the module's own version
+    assert _installed("textwrap") == "unknown"  # nor that: named unknown, never an import failure

@@ -48,9 +48,18 @@ def read_with(own: str, *libraries: str) -> str:
     """An extractor version with the installed versions of the libraries its text comes from
     (`4+trafilatura-2.0.0+lxml-5.3.0`): an upgrade of one may read the same bytes differently, and
     what it changes must be a re-reading (`reextracted`), never an edit the source did not make."""
-    from importlib.metadata import version
+    return "+".join([own, *(f"{name}-{_installed(name)}" for name in libraries)])
 
-    return "+".join([own, *(f"{name}-{version(name)}" for name in libraries)])
+
+def _installed(name: str) -> str:
+    """A library's installed version: from its distribution's metadata, else its module's `__version__`
+    (a copy installed without metadata), else "unknown" rather than failing the import."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return str(getattr(importlib.import_module(name), "__version__", "unknown"))
 
 
 def platform(kind: str) -> ModuleType:
