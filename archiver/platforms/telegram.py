@@ -16,7 +16,7 @@ from archiver.platforms.kinds import post_kind
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, departed, numeric, utc
-from archiver.platforms.text import html_to_text
+from archiver.platforms.text import html_to_text, node_text
 
 # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
 # 4: the page's charset read as browsers read it (archiver.fetch.charset); 5: a reply's own text (not the
@@ -152,13 +152,13 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
     if links:  # where the text's links lead is content: a changed target is an edit
         extra["links"] = links
     signature = node.css_first(".tgme_widget_message_meta .tgme_widget_message_from_author")
-    if signature is not None and _words(signature):  # the admin who posted, in a signed channel
-        extra["signed_by"] = _words(signature)
+    if node_text(signature):  # the admin who posted, in a signed channel
+        extra["signed_by"] = node_text(signature)
     poll = node.css_first(".tgme_widget_message_poll")
     if poll is not None:  # a poll has no message text: its question is the text, its options content
         question = poll.css_first(".tgme_widget_message_poll_question")
         text = text or (html_to_text(question.html) if question is not None else "")
-        extra["poll"] = [_words(option) for option in poll.css(".tgme_widget_message_poll_option_text")]
+        extra["poll"] = [node_text(option) for option in poll.css(".tgme_widget_message_poll_option_text")]
     post = PostDraft(platform=PLATFORM, native_id=post_id, url=post_url(source, post_id),
                      versions=[VersionDraft(text=text, extra=extra, raw=node.html)],
                      author_id=chan, author_handle=chan, author_name=owner.text(strip=True) if owner else None,
@@ -185,8 +185,8 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
         title, size = document.css_first(".tgme_widget_message_document_title"), document.css_first(
             ".tgme_widget_message_document_extra")
         wrap = document.parent
-        post.media.append({"type": "document", "title": _words(title) if title is not None else None,
-                           "size": _words(size) if size is not None else None,
+        post.media.append({"type": "document", "title": node_text(title) if title is not None else None,
+                           "size": node_text(size) if size is not None else None,
                            "url": wrap.attributes.get("href") if wrap is not None else None})
     for audio in node.css("audio[src]"):
         post.media.append({"type": "audio", "url": audio.attributes.get("src")})
@@ -197,7 +197,7 @@ def _message(source: Source, node: LexborNode, where: str) -> PostDraft:
     else:  # media the preview does not show ("Media is too big", "Please open Telegram to view this post"):
         # named, so an empty or short text is not taken for the whole message
         for label in node.css(".message_media_not_supported_label"):
-            post.media.append({"type": "not_shown", "label": _words(label)})
+            post.media.append({"type": "not_shown", "label": node_text(label)})
     return post
 
 
@@ -234,11 +234,6 @@ def _own_text(node: LexborNode) -> LexborNode | None:
         else:
             return candidate
     return None
-
-
-def _words(node: LexborNode) -> str:
-    """A label's text, its white space folded (the markup may wrap it)."""
-    return " ".join(node.text().split())
 
 
 def _text(node: LexborNode) -> str:
