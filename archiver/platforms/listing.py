@@ -60,16 +60,27 @@ def document_base(url: str, tree: LexborHTMLParser) -> str:
     return (absolute_http(url, node.attributes.get("href")) if node is not None else None) or url
 
 
+def _segments(path: str) -> list[str]:
+    return [part for part in path.split("/") if part]
+
+
 def is_home(url: str) -> bool:
     """Whether an address is a site's home page: `/`, or a language's (`/en/`, `/pt-br/`), with no query
     (`/?p=959` is a WordPress post)."""
     parts = urlsplit(url)
-    path = [part for part in parts.path.split("/") if part]
+    path = _segments(parts.path)
     return not parts.query and (not path or (len(path) == 1 and bool(_LOCALE.match(path[0]))))
 
 
-def same_address(url: str, other: str) -> bool:
+def _same_address(url: str, other: str) -> bool:
     return url.rstrip("/") == other.rstrip("/")
+
+
+def names_an_index(other: str, page: str, listing: str | None) -> bool:
+    """Whether `other`, named by `page` (its redirect, its canonical link), is the site's home or the
+    source's listing while `page` is neither: never the page itself, nor a move of it."""
+    return (is_home(other) and not is_home(page)) or bool(
+        listing and _same_address(other, listing) and not _same_address(page, listing))
 
 
 def redirected_to_index(requested: str, final: str | None, listing: str) -> bool:
@@ -80,14 +91,12 @@ def redirected_to_index(requested: str, final: str | None, listing: str) -> bool
     same path (a move) is not one."""
     if not final or final == requested:
         return False
-    if same_address(final, listing) or (is_home(final) and not is_home(requested)):
+    if names_an_index(final, requested, listing):
         return True
-    asked, landed = urlsplit(requested), urlsplit(final)
-    asked_path = [part for part in asked.path.split("/") if part]
-    landed_path = [part for part in landed.path.split("/") if part]
-    if asked_path and (_INDEX_FILE.match(asked_path[-1]) or asked_path[-1].lower() in _VIEWS):
-        asked_path.pop()  # `/x/index.html`, `/x/amp` -> `/x/` is the same page
-    return len(landed_path) < len(asked_path) and asked_path[:len(landed_path)] == landed_path
+    asked, landed = _segments(urlsplit(requested).path), _segments(urlsplit(final).path)
+    if asked and (_INDEX_FILE.match(asked[-1]) or asked[-1].lower() in _VIEWS):
+        asked.pop()  # `/x/index.html`, `/x/amp` -> `/x/` is the same page
+    return len(landed) < len(asked) and asked[:len(landed)] == landed
 
 
 def digest(*parts: Any) -> str:

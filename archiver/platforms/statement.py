@@ -29,11 +29,10 @@ from archiver.platforms.dates import Hints, read_date
 from archiver.platforms.listing import (
     GONE_STATUSES,
     absolute_http,
-    is_home,
+    names_an_index,
     page_state,
     page_state_entry,
     redirected_to_index,
-    same_address,
 )
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
@@ -151,8 +150,7 @@ def _canonical(url: str, tree: LexborHTMLParser, listing: str | None) -> str:
             candidate = absolute_http(base, node.attributes.get("href"))
             if candidate is None or urlsplit(candidate).hostname != urlsplit(base).hostname:
                 break
-            if (is_home(candidate) and not is_home(base)) or (
-                    listing and same_address(candidate, listing) and not same_address(base, listing)):
+            if names_an_index(candidate, base, listing):
                 break
             return candidate
     return base
