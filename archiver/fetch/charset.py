@@ -13,7 +13,7 @@ from typing import Any
 import webencodings
 from charset_normalizer import from_bytes
 
-from archiver.fetch.prescan import meta_charset
+from archiver.fetch.prescan import label_encoding, meta_charset
 
 _TEXTUAL = re.compile(r"^(text/|application/([\w.+-]*\+)?(xml|json|javascript|ecmascript|x-www-form-urlencoded)"
                       r"|application/(rss|atom|xhtml|ld|feed|manifest))")
@@ -48,14 +48,9 @@ def is_textual(content_type: str | None) -> bool:
     return bool(_TEXTUAL.match(media_type(content_type)))
 
 
-def _claimed(label: str | None) -> webencodings.Encoding | None:
-    """The encoding a label names on the web (the Encoding Standard), or None."""
-    return webencodings.lookup(label) if label else None
-
-
 def web_codec(label: str | None) -> str | None:
     """The Python codec that reads a label as browsers do (`iso-8859-1` is windows-1252), or None."""
-    return _codec_of(_claimed(label))
+    return _codec_of(label_encoding(label))
 
 
 def _codec_of(claim: webencodings.Encoding | None) -> str | None:
@@ -92,7 +87,7 @@ def _guess(body: bytes) -> str | None:
 def choose_charset(body: bytes | None, content_type: str | None) -> tuple[str | None, dict[str, Any]]:
     """The charset to record and notes on how it was chosen (for `Exchange.details`)."""
     declared = header_charset(content_type)
-    header = _claimed(declared)
+    header = label_encoding(declared)
     if not body or not (declared or is_textual(content_type)):
         return _codec_of(header), {}
     bom = next((name for mark, name in _BOMS if body.startswith(mark)), None)
@@ -100,7 +95,7 @@ def choose_charset(body: bytes | None, content_type: str | None) -> tuple[str | 
     in_document = xml.group(1).decode("ascii", "replace").lower() if xml else None
     if not xml and media_type(content_type) == "text/html":
         in_document = meta_charset(body[:_DECLARATION_WITHIN])  # only HTML declares it in a <meta>
-    document = _claimed(in_document)
+    document = label_encoding(in_document)
     header_codec, document_codec = _codec_of(header), _codec_of(document)
     candidates = [(bom, "bom"), (header_codec, "header"), (document_codec, "document")]
     if (not bom and any(claim and claim.name in _SINGLE_BYTE for claim in (header, document))

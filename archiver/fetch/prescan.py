@@ -17,9 +17,14 @@ class _Ended(Exception):
     """The bytes ran out inside a tag: the prescan finds nothing."""
 
 
+def label_encoding(label: str | None) -> webencodings.Encoding | None:
+    """The encoding a label names in the Encoding Standard, or None if it names none."""
+    return webencodings.lookup(label) if label else None
+
+
 def encoding(label: str) -> str | None:
     """The Encoding Standard's name for a label, or None if it is not one."""
-    found = webencodings.lookup(label)
+    found = label_encoding(label)
     return found.name if found else None
 
 
