@@ -112,20 +112,21 @@ class Memory:
         return [self.known] if self.known else []
 
 
-def mastodon_poll(view: Memory) -> list[PostDraft]:
-    status = json.loads((FIXTURES / "mastodon" / "status_poll.json").read_text())["body"]
+def mastodon_status(fixture: str, view: Memory) -> list[PostDraft]:
+    """One recorded status read as the newest page of a timeline."""
+    status = json.loads((FIXTURES / fixture).read_text())["body"]
     request = Request("https://h.example/api/v1/accounts/1/statuses?limit=40",
                       meta=(("page", 1), ("upper", None), ("mode", "window"), ("account_id", "1")))
     src = Source(id="m", kind="mastodon", locator="@admin@h.example")
     return mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
+
+
+def mastodon_poll(view: Memory) -> list[PostDraft]:
+    return mastodon_status("mastodon/status_poll.json", view)
 
 
 def mastodon_media(view: Memory) -> list[PostDraft]:
-    status = json.loads((FIXTURES / "gotosocial" / "status_admin_1.json").read_text())["body"]
-    request = Request("https://h.example/api/v1/accounts/1/statuses?limit=40",
-                      meta=(("page", 1), ("upper", None), ("mode", "window"), ("account_id", "1")))
-    src = Source(id="m", kind="mastodon", locator="@admin@h.example")
-    return mastodon.parse(src, request, exchange(request.url, json.dumps([status])), view).observation.posts
+    return mastodon_status("gotosocial/status_admin_1.json", view)
 
 
 def bluesky_gallery(view: Memory) -> list[PostDraft]:

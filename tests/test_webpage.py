@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,18 @@ def view(archive: Archive, db_path: Path):
 def source(**extra) -> Source:
     return Source(id="party", kind="webpage", locator=LISTING, organisation="Example Party",
                   options={**OPTIONS, **extra})
+
+
+def party_source(site: Any, tmp_path: Path, options: dict[str, Any] = OPTIONS,
+                 path: str = "/en/statements") -> tuple[Path, Path]:
+    """A sources file with the party's `webpage` source listing `path` on the loopback site, and the
+    archive's path."""
+    from tests.official_fixtures import write_config
+
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url(path), "organisation": "Example Party",
+         "options": options}])
+    return config, tmp_path / "archive.db"
 
 
 def test_listing_rows_become_item_requests_with_their_row(view: ArchiveView) -> None:
@@ -103,7 +116,7 @@ def test_the_next_listing_page_is_followed_up_to_max_pages(view: ArchiveView) ->
 
 
 def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_path: Path) -> None:
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
@@ -111,10 +124,7 @@ def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_p
     site.put("/en/statements", listing_page(cards))
     site.put("/en/statements/ceasefire-now", statement_page("Ceasefire now", date=None))
     site.put("/en/statements/on-the-elections", statement_page("On the elections", date="2026-05-28T14:00:00+02:00"))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {**OPTIONS, "recheck": True}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path, {**OPTIONS, "recheck": True})
 
     first = fetch(config, db, "party")
     assert first.exit_code == 0 and "new 2" in first.output, first.output
@@ -148,7 +158,7 @@ def test_listing_page_end_to_end_with_recheck_edit_and_removal(httpserver, tmp_p
 
 
 def test_a_paged_listing_end_to_end_with_a_loop_and_entries_moving_to_page_two(httpserver, tmp_path: Path) -> None:
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     cards = [(f"/en/statements/s{n}", f"Statement {n}", f"2026-06-{n:02d}T09:00:00Z") for n in range(9, 0, -1)]
@@ -163,10 +173,7 @@ def test_a_paged_listing_end_to_end_with_a_loop_and_entries_moving_to_page_two(h
             site.put("/en/statements" + (f"?page={number}" if number else ""), listing_page(entries, following))
 
     publish(cards[1:])  # s8 … s1 on three pages
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {**OPTIONS, "next": "nav.pager a[rel=next]", "max_pages": 5}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path, {**OPTIONS, "next": "nav.pager a[rel=next]", "max_pages": 5})
     first = fetch(config, db, "party")
     assert first.exit_code == 0 and "new 8" in first.output, first.output
     assert site.hits.count("/en/statements") == 1  # the loop back to page 1 is not followed again
@@ -258,7 +265,7 @@ def test_links_resolve_against_the_page_s_base_as_a_browser_resolves_them(view: 
 def test_a_listing_written_relative_to_its_base_is_archived_end_to_end(httpserver, tmp_path: Path) -> None:
     """Over HTTP into SQLite: a Contao-style listing (`<base href>` at the site's root, links and the
     pager relative to it) archives its statements and reads its second page."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     based = f'<head><base href="{site.url("/")}">'
@@ -269,10 +276,8 @@ def test_a_listing_written_relative_to_its_base_is_archived_end_to_end(httpserve
     site.put("/en/statements/index.html?page=2", second.decode().replace("<head>", based).encode())
     site.put("/en/statements/ceasefire-now", statement_page("Ceasefire now", date=None))
     site.put("/en/statements/on-the-elections", statement_page("On the elections", date=None))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements/index.html"),
-         "organisation": "Example Party", "options": {**OPTIONS, "next": "nav.pager a[rel=next]", "max_pages": 2}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path, {**OPTIONS, "next": "nav.pager a[rel=next]", "max_pages": 2},
+                              path="/en/statements/index.html")
     result = fetch(config, db, "party")
     assert result.exit_code == 0 and "new 2" in result.output, result.output
     assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [
@@ -283,7 +288,7 @@ def test_page_dates_from_json_ld_and_from_htmldate_end_to_end(httpserver, tmp_pa
     """Over HTTP into SQLite: a statement whose JSON-LD graph lists a related article after it, and one
     dated only by its footer's copyright year. The first keeps its own date; the second keeps the year,
     unread, not an invented 1 January."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     cards = [("/en/statements/graph", "Graph", "2026-06-01T09:00:00Z"),
@@ -296,10 +301,7 @@ def test_page_dates_from_json_ld_and_from_htmldate_end_to_end(httpserver, tmp_pa
         "</head>", f'<script type="application/ld+json">{json.dumps(graph)}</script></head>')
     site.put("/en/statements/graph", with_graph.encode())
     site.put("/en/statements/footer", statement_page("Footer", date=None))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {"item": "div.views-row", "link": "h3 a", "title": "h3"}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path, {"item": "div.views-row", "link": "h3 a", "title": "h3"})
     result = fetch(config, db, "party")
     assert result.exit_code == 0 and "new 2" in result.output, result.output
     assert rows(db, "SELECT title, published_at, published_raw, published_where FROM posts ORDER BY id") == [
@@ -338,7 +340,7 @@ def test_a_removed_statement_redirected_home_is_missing_and_the_home_page_no_sta
     """Over loopback into SQLite: two statements leave the listing, one now redirected (301) to the home
     page, one to the listing. Neither target is archived as a statement; both are `missing` (a redirect
     is no confirmation), and a listed entry that redirects home is a problem line, not a post."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
@@ -348,10 +350,7 @@ def test_a_removed_statement_redirected_home_is_missing_and_the_home_page_no_sta
     site.put("/en/statements", listing_page(cards))
     for href, title, _ in cards:
         site.put(href, statement_page(title, date=None))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": OPTIONS}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path)
     first = fetch(config, db, "party")
     assert first.exit_code == 0 and "new 3" in first.output, first.output
 
@@ -377,7 +376,7 @@ def test_session_ids_servers_write_into_links_are_no_part_of_a_statement_s_ident
     """The archiver keeps no cookies, so a Java servlet writes a new `;jsessionid=` into every link of every
     listing it serves (ASP.NET a `/(S(…))/`, PHP a `PHPSESSID`). Over loopback into SQLite, two polls whose
     listings carry different session ids archive each statement once, under its address without the id."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     paths = ["/en/statements/ceasefire-now.jsp", "/en/statements/on-the-elections.jsp", "/en/statements/budget.php"]
@@ -390,10 +389,7 @@ def test_session_ids_servers_write_into_links_are_no_part_of_a_statement_s_ident
                              (f"{paths[2]}?PHPSESSID={session}", "On the budget", "2026-05-20")])
 
     site.put("/en/statements", listing("0A1B2C3D4E5F60718293A4B5C6D7E8F9"))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": OPTIONS}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path)
     first = fetch(config, db, "party")
     assert first.exit_code == 0 and "new 3" in first.output, first.output
     site.put("/en/statements", listing("F9E8D7C6B5A4938271605F4E3D2C1B0A"))
@@ -424,7 +420,7 @@ def test_a_canonical_link_to_the_home_page_or_the_listing_does_not_merge_stateme
     made every statement one post, each an `edited` of the one before. Over loopback into SQLite: three
     statements so served are three posts under their own addresses, with no edit; a canonical to another
     page of the site still names the post, and the home page's own canonical is its own."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
@@ -435,10 +431,7 @@ def test_a_canonical_link_to_the_home_page_or_the_listing_does_not_merge_stateme
     site.put("/en/statements", listing_page(cards))
     for (href, title, _), canonical in zip(cards, canonicals, strict=True):
         site.put(href, statement_page(title, STATEMENT_BODY.replace("journalists", title), canonical=canonical))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": OPTIONS}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path)
     first = fetch(config, db, "party")
     assert first.exit_code == 0 and "new 4, edited 0" in first.output, first.output
     assert rows(db, "SELECT native_id FROM posts ORDER BY id") == [
@@ -481,15 +474,12 @@ def test_an_element_of_a_counter_class_with_more_than_a_count_is_kept() -> None:
 def test_rechecks_of_a_page_whose_hit_counter_moved_record_no_edit(httpserver, tmp_path: Path) -> None:
     """Over loopback into SQLite, with `recheck`: a Joomla statement page whose "Hits: N" grows between
     polls, then a real edit of its text. Only the edit is recorded."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     site.put("/en/statements", listing_page([("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01")]))
     site.put("/en/statements/ceasefire-now", COUNTERS["joomla"](1234).encode())
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {**OPTIONS, "recheck": True}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path, {**OPTIONS, "recheck": True})
     assert "new 1" in fetch(config, db, "party").output
     site.put("/en/statements/ceasefire-now", COUNTERS["joomla"](1290).encode())
     counted = fetch(config, db, "party")
@@ -505,7 +495,7 @@ def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(ht
     """Over loopback into SQLite: statements archived under their `https://` canonical, then served with
     `http://` ones (the loopback site speaks http; moving the other way is the same rule). Each keeps its
     post and history, now at the address it is read from; an edit is an edit of that post."""
-    from tests.official_fixtures import Site, fetch, rows, write_config
+    from tests.official_fixtures import Site, fetch, rows
 
     site = Site(httpserver)
     cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01"),
@@ -514,10 +504,7 @@ def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(ht
     site.put("/en/statements", listing_page(cards))
     for href, title, _ in cards:
         site.put(href, statement_page(title, date=None, canonical=secure[href]))
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {**OPTIONS, "recheck": True}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path, {**OPTIONS, "recheck": True})
     assert "new 2" in fetch(config, db, "party").output
     assert [native for (native,) in rows(db, "SELECT native_id FROM posts ORDER BY id")] == list(secure.values())
     site.put(cards[0][0], statement_page(cards[0][1], STATEMENT_BODY.replace("without delay", "immediately"),
