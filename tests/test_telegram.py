@@ -3,6 +3,7 @@ polled twice (one message edited, one deleted: missing first, then confirmed by 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -153,7 +154,7 @@ def test_a_base_url_with_a_path_works_and_names_the_posts_it_read(db_path: Path)
         del newest[70992]
         second = poll(db_path, source(f"{server.base}/tg/"))
         assert len(server.hits(f"/tg/{CHANNEL}/70992?embed=1")) == 1
-    assert (first.outcome, first.new) == ("ok", 3), first.problems
+    assert (first.outcome, first.new) == ("ok", 4), first.problems
     assert (second.outcome, second.deleted) == ("ok", 1), second.problems
     assert dict(rows(db_path, "SELECT native_id, url FROM posts")) == {
         f"{CHANNEL}/{n}": f"{server.base}/tg/{CHANNEL}/{n}" for n in (70991, 70992, 70993)}
@@ -235,11 +236,12 @@ def test_media_the_preview_does_not_show_is_named(view: ArchiveView) -> None:
 def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_options(db_path: Path) -> None:
     """Two polls of a signed channel over loopback into SQLite: the second shows the same text with
     the "edited" marker after the signature (an edit the preview shows only by its marker), which is
-    an `edited` event; the poll beside it is archived with its question as text, and a reply with its
-    own words, not its parent's."""
+    an `edited` event; the poll beside it is archived with its question as text, a reply with its
+    own words, not its parent's, and a forwarded PDF named in the message's media."""
     reply = replying(SIGNED.replace("channel/4", "channel/6").replace(">test<", ">the reply's own words<"),
                      "channel/4")
-    shown = {"first": [SIGNED, POLL.replace("it_begin/488", "channel/5"), reply]}
+    document = DOCUMENT.replace("oper_goblin/16936", "channel/7")
+    shown = {"first": [SIGNED, POLL.replace("it_begin/488", "channel/5"), reply, document]}
 
     def channel(query: dict[str, Any], _: Any) -> Reply:
         return Reply(200, page(shown["first"], None), {"Content-Type": "text/html; charset=utf-8"})
@@ -251,7 +253,7 @@ def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_opti
         first = poll(db_path, src)
         shown["first"] = [SIGNED_EDITED, *shown["first"][1:]]
         second = poll(db_path, src)
-    assert (first.outcome, first.new) == ("ok", 3), first.problems
+    assert (first.outcome, first.new) == ("ok", 4), first.problems
     assert (second.outcome, second.edited, second.new) == ("ok", 1, 0), second.problems
     assert rows(db_path, "SELECT text, reply_to FROM posts WHERE native_id = 'channel/6'") == [
         ("the reply's own words", "channel/4")]
@@ -260,6 +262,9 @@ def test_over_http_a_signed_edit_is_an_edit_and_a_poll_is_archived_with_its_opti
                          "WHERE p.native_id = 'channel/5'") == [
         ("Как лучше?", '{"poll":["Несколько постов в день","Один пост в несколько дней",'
                        '"Свой вариант в комментарии"]}')]
+    media, = rows(db_path, "SELECT media FROM posts WHERE native_id = 'channel/7'")[0]
+    assert json.loads(media) == [{"type": "document", "title": "Оппозиционные медиапроекты.pdf", "size": "2.1 MB",
+                                  "url": "https://t.me/channel/7"}]
 
 
 def test_messages_read_anew_by_this_extractor_are_re_readings_never_edits(archive: Archive,
