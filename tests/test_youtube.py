@@ -98,7 +98,7 @@ def test_removed_and_private_videos_are_told_apart_from_videos_that_aged_out(htt
                     "JOIN posts p ON p.id = e.post_id JOIN captures c ON c.id = e.capture_id "
                     "WHERE e.type IN ('deleted', 'missing') ORDER BY p.native_id") == sorted([
         (ids[1], "deleted", 404, "oEmbed HTTP 404: the video was removed"),
-        (ids[2], "missing", 401, "oEmbed HTTP 401: the video is not public")])
+        (ids[2], "missing", 401, "oEmbed HTTP 401: the video is private, or public with embedding disabled")])
     assert rows(db, "SELECT status FROM posts WHERE native_id = ?", ids[14]) == [("live",)]
 
     third = fetch(config, db, "nasa")  # resolved candidates are not asked about again

@@ -6,8 +6,9 @@ are the content; view and rating counts change constantly and are not kept as co
 Removals. The feed is a window of the latest videos, so a video that leaves it may only have aged
 out. A video the previous poll listed is a removal candidate when it is absent although it is newer
 than the oldest video the feed now shows (or the feed shows fewer than a full window). Each candidate
-is checked with YouTube's oEmbed endpoint: 404 confirms the removal (`deleted`); 401/403 means
-the video is no longer public (private or restricted: `missing`); 200 means it is still public. A
+is checked with YouTube's oEmbed endpoint: 404 confirms the removal (`deleted`); 401/403 is
+`missing`, named for what it can mean (oEmbed refuses a private video and, as well, a public one whose
+owner disabled embedding, so it is no proof the video went private); 200 means it is still public. A
 candidate is checked on every run until a check resolves it or it ages out of the window.
 
 Options: oembed (the oEmbed endpoint, default YouTube's own; tests point it at a local server)."""
@@ -100,7 +101,8 @@ def _confirm(request: Request, exchange: Exchange) -> Parsed:
     if status in GONE_STATUSES:
         gone = Gone(PLATFORM, video_id, confirmed=True, reason=f"oEmbed HTTP {status}: the video was removed")
     elif status in NOT_PUBLIC:
-        gone = Gone(PLATFORM, video_id, confirmed=False, reason=f"oEmbed HTTP {status}: the video is not public")
+        gone = Gone(PLATFORM, video_id, confirmed=False,
+                    reason=f"oEmbed HTTP {status}: the video is private, or public with embedding disabled")
     else:
         expect_ok(exchange)  # a 5xx or 429 says nothing about the video: a failed check
         return Parsed()  # still public: it left the feed for another reason (e.g. made unlisted)
