@@ -69,6 +69,7 @@ def test_two_polls_record_statuses_every_edit_version_and_a_confirmed_deletion(d
             STATUSES: statuses,
             f"/api/v1/statuses/{TOOT9['id']}/history": lambda q, h: json_reply(history),
             f"/api/v1/statuses/{TOOT8['id']}": lambda q, h: json_reply(fixture("status_404")["body"], 404),
+            f"/api/v1/accounts/{ACCOUNT}": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
         })
         first = poll(db_path, source(server.base))
         assert (first.outcome, first.new) == ("ok", 10)
@@ -93,6 +94,52 @@ def test_two_polls_record_statuses_every_edit_version_and_a_confirmed_deletion(d
                         (2, "Toot number 9, edited!", "2026-08-01T14:00:00.000000Z")]
     assert rows(db_path, "SELECT key, value FROM source_state WHERE source_id = 'masto' ORDER BY key") == [
         ("account_id", ACCOUNT), ("newest_id", TOOT9["id"])]
+
+
+def suspended(account: dict[str, Any]) -> dict[str, Any]:
+    """The account as Mastodon's REST::AccountSerializer shows it while it is suspended ("unavailable"):
+    profile blanked, `suspended: true`."""
+    return {**account, "display_name": "", "note": "", "fields": [], "emojis": [], "locked": False,
+            "suspended": True}
+
+
+def test_a_suspended_account_makes_its_statuses_missing_not_deleted(db_path: Path) -> None:
+    """Mastodon answers a suspended account's timeline with [] and each of its statuses with 404 (the
+    status policy refuses a suspended author), exactly as for deleted ones; it keeps them, and shows
+    them again when the suspension is lifted."""
+    lookup = fixture("accounts_lookup")["body"]
+    state = {"suspended": False}
+
+    def statuses(query: dict[str, Any], _: Any) -> Reply:
+        if state["suspended"] or "min_id" in query:
+            return json_reply([])
+        return json_reply(PAGE1["body"])
+
+    def gone_status(query: dict[str, Any], _: Any) -> Reply:
+        return json_reply(fixture("status_404")["body"], 404)
+
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(lookup),
+            f"/api/v1/accounts/{ACCOUNT}": lambda q, h: json_reply(suspended(lookup) if state["suspended"]
+                                                                   else lookup),
+            STATUSES: statuses,
+            **{f"/api/v1/statuses/{status['id']}": gone_status for status in PAGE1["body"]},
+        })
+        first = poll(db_path, source(server.base))
+        state["suspended"] = True
+        second = poll(db_path, source(server.base))
+        asked_statuses = server.hits("/api/v1/statuses/")
+        state["suspended"] = False
+        third = poll(db_path, source(server.base))
+    assert (first.new, second.deleted, second.outcome) == (len(PAGE1["body"]), 0, "ok"), second.problems
+    assert asked_statuses == []  # the account's answer settles it: no status is asked about
+    assert rows(db_path, "SELECT DISTINCT e.type, json_extract(e.details, '$.reason'), c.requested_url FROM events e "
+                         "JOIN captures c ON c.id = e.capture_id WHERE e.type NOT IN ('first_seen')") == [
+        ("missing", "the account is suspended (GET /api/v1/accounts says so): the server withholds its "
+                    "statuses, deleted or not", f"{server.base}/api/v1/accounts/{ACCOUNT}"),
+        ("restored", None, f"{server.base}{STATUSES}?limit=40")]
+    assert third.outcome == "ok" and rows(db_path, "SELECT DISTINCT status FROM posts") == [("live",)]
 
 
 def test_a_third_poll_does_not_fetch_history_again(db_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Mastodon-API servers (Mastodon, GoToSocial, Pleroma/Akkoma): an account's statuses through the
 public REST API. The newest page is the window that shows edits and deletions; `min_id` polling
 catches everything newer than the last run; an edited status is recorded from its `/history`, every
-version with its own time; a deletion is recorded when `GET /api/v1/statuses/:id` answers 404.
+version with its own time; a deletion is recorded when `GET /api/v1/statuses/:id` answers 404 and
+the account is not suspended (a suspended account's statuses answer 404 too: they are `missing`).
 
 Ids are opaque strings (Mastodon's are digits, GoToSocial's ULIDs, Pleroma's base62 flake ids): they
 are never read as numbers. Which statuses a page covers is taken from the server's own `Link`
@@ -175,14 +176,34 @@ def _parse_statuses(source: Source, request: Request, exchange: Exchange, view: 
         local_ids = {p.native_id: local for p in view.posts_of_source(source.id)
                      if p.platform == PLATFORM and (local := _local_id(p.native_id, p.url)) is not None}
         known_order = [(native_id, _order(local)) for native_id, local in local_ids.items()]
-        for native_id in departed(known_order, seen, low, high):
-            follow.append(Request(f"{api}/api/v1/statuses/{local_ids[native_id]}", purpose="confirm",
-                                  conditional=False,
-                                  meta=(("uri", native_id),)))
+        gone = tuple((native_id, local_ids[native_id]) for native_id in departed(known_order, seen, low, high))
+        if gone:
+            # a suspended account's timeline is empty and each of its statuses answers 404, as a deleted
+            # one does: the account is asked first, so that a suspension is never taken for deletions
+            follow.append(Request(f"{api}/api/v1/accounts/{meta['account_id']}", purpose="confirm",
+                                  conditional=False, meta=(("step", "account"), ("departed", gone))))
     return Parsed(Observation(posts=posts, state=state), follow)
 
 
+def _parse_account(request: Request, exchange: Exchange, api: str) -> Parsed:
+    """The account's standing, before the statuses that left its timeline are asked about one by one:
+    while it is suspended (Mastodon keeps its statuses, and restores them if the suspension is lifted)
+    they are `missing`, not deleted."""
+    departed_ids = request.meta_dict()["departed"]
+    if exchange.status not in (404, 410):  # an account gone altogether: its statuses answer for themselves
+        body = load_json(exchange)
+        if opt(body, "suspended", bool, exchange.requested_url):
+            return Parsed(Observation(gone=[
+                Gone(PLATFORM, uri, False, "the account is suspended (GET /api/v1/accounts says so): "
+                                           "the server withholds its statuses, deleted or not")
+                for uri, _ in departed_ids]))
+    return Parsed(follow=[Request(f"{api}/api/v1/statuses/{local}", purpose="confirm", conditional=False,
+                                  meta=(("uri", uri),)) for uri, local in departed_ids])
+
+
 def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory, api: str) -> Parsed:
+    if request.meta_dict().get("step") == "account":
+        return _parse_account(request, exchange, api)
     uri = request.meta_dict()["uri"]
     if exchange.status in (404, 410):
         return Parsed(Observation(gone=[Gone(PLATFORM, uri, True,
