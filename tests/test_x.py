@@ -128,6 +128,29 @@ def test_two_polls_record_an_edit_chain_and_a_confirmed_deletion_without_keeping
     _assert_not_in_warc(db_path, tmp=db_path.parent)
 
 
+def test_a_tweet_x_refuses_to_show_is_missing_not_deleted(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """X answers a lookup of a suspended (or protected) author's tweet with not-authorized-for-resource,
+    naming the tweet in `value` (the error below is X's, as quoted in HunterLarco/twitter-v2 issue 26,
+    with this test's tweet id): the public no longer sees it, which is no proof it was deleted."""
+    monkeypatch.setenv("X_TEST_TOKEN", TOKEN)
+    api = FakeX()
+    refused = SECOND["id"]
+    with LoopbackServer() as server:
+        server.routes = api.routes()
+        poll(db_path, source(server.base))
+        api.lookup = {"data": with_author([FIRST, DELETED]), "errors": [{
+            "value": refused, "parameter": "ids", "resource_type": "tweet", "section": "data",
+            "title": "Authorization Error",
+            "detail": f"Sorry, you are not authorized to see the Tweet with ids: [{refused}].",
+            "type": "https://api.twitter.com/2/problems/not-authorized-for-resource"}]}
+        second = poll(db_path, source(server.base))
+    assert (second.outcome, second.deleted) == ("ok", 0), second.problems
+    assert rows(db_path, "SELECT p.native_id, p.status, json_extract(e.details, '$.reason') FROM events e "
+                         "JOIN posts p ON p.id = e.post_id WHERE e.type != 'first_seen'") == [
+        (refused, "missing", "GET /2/tweets answered not-authorized-for-resource: Sorry, you are not authorized "
+                             f"to see the Tweet with ids: [{refused}].")]
+
+
 def _assert_not_in_warc(db_path: Path, tmp: Path) -> None:
     out = tmp / "out.warc.gz"
     result = CliRunner().invoke(main, ["export", "warc", "--db", str(db_path), str(out)])

@@ -162,13 +162,22 @@ def _parse_user(source: Source, exchange: Exchange, view: ArchiveMemory) -> Pars
 
 
 def _gone(body: dict[str, Any], request: Request, exchange: Exchange) -> list[Gone]:
+    """A looked-up tweet X reports `resource-not-found` is deleted. One it refuses to show
+    (`not-authorized-for-resource`: its author is suspended or protected) is `missing`, its reason
+    X's own words: the tweet may still exist, but the public no longer sees it."""
     asked = set(request.meta_dict().get("ids", ()))
     gone = []
     for error in items(body, "errors", exchange.requested_url, required=False):
-        resource = error.get("resource_id")
-        if isinstance(resource, str) and resource in asked and str(error.get("type", "")).endswith(
-                "resource-not-found"):
+        resource = error.get("resource_id", error.get("value"))  # refusals name the tweet in `value` only
+        if not isinstance(resource, str) or resource not in asked or error.get("resource_type", "tweet") != "tweet":
+            continue
+        kind = str(error.get("type", ""))
+        if kind.endswith("/resource-not-found"):
             gone.append(Gone(PLATFORM, resource, True, "GET /2/tweets answered resource-not-found"))
+        elif kind.endswith("/not-authorized-for-resource"):
+            said = error.get("detail") if isinstance(error.get("detail"), str) else "not authorized"
+            gone.append(Gone(PLATFORM, resource, False, f"GET /2/tweets answered not-authorized-for-resource: "
+                                                         f"{said}"))
     return gone
 
 
