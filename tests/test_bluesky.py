@@ -185,3 +185,43 @@ def test_gallery_images_with_alt_texts_and_link_targets_are_content(view: Archiv
         {"alt": "", "blob": "bafkreic3cp5ky525vsukjvrzxsc2h3jka2gud74l2hgeatw2rhj2qycnmq"}]
     plain = listed(REPLY, view).versions[0]  # no images, no link facets: the digest it had before
     assert plain.extra == {"cid": REPLY["post"]["cid"]}
+
+
+CARDS = json.loads((FIXTURES / "bluesky" / "feed_generation_record_embeds.json").read_text())
+
+
+def test_a_shared_feed_or_starter_pack_is_a_card_not_a_quote(view: ArchiveView) -> None:
+    """The AppView's own views of a post sharing a starter pack and one sharing a feed generator (a
+    record embed, as a quote is): only a post is quoted; the card is kept as what the post shows."""
+    pack, feed = (listed(item, view) for item in CARDS["feed"])
+    assert [(p.kind, p.quote_of) for p in (pack, feed)] == [("post", None), ("post", None)]
+    assert pack.media == [{"type": "starterPack", "url": CARDS["feed"][0]["post"]["embed"]["record"]["uri"],
+                           "title": "awesome starter pack!"}]
+    assert feed.media == [{"type": "generator", "url": CARDS["feed"][1]["post"]["embed"]["record"]["uri"],
+                           "title": "All"}]
+    quoting = listed({"post": THREAD["thread"]["post"]}, view)  # a real quote of a post stays one
+    assert quoting.kind == "quote" and quoting.quote_of and "/app.bsky.feed.post/" in quoting.quote_of
+
+
+def test_shared_cards_and_an_invalid_handle_reach_the_archive_as_read(db_path: Path) -> None:
+    body = copy.deepcopy(CARDS)
+    body["feed"][0]["post"]["author"]["handle"] = "handle.invalid"
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({"/xrpc/app.bsky.feed.getAuthorFeed": lambda q, h: Reply(
+            200, json.dumps(body).encode(), {"Content-Type": "application/json"})})
+        report = poll(db_path, source(server.base))
+    assert (report.outcome, report.new) == ("ok", 2)
+    assert rows(db_path, "SELECT text, kind, quote_of, author_handle, json_extract(media, '$[0].type') FROM posts "
+                         "ORDER BY text") == [("cool feed!", "post", None, "bob.test", "generator"),
+                                              ("sick starter pack!", "post", None, None, "starterPack")]
+
+
+def test_the_appviews_invalid_handle_names_no_one(view: ArchiveView) -> None:
+    """`handle.invalid` is the AppView's word for a handle that no longer resolves to the DID
+    (app.bsky.actor.defs / com.atproto.identity.defs): it is no handle, and the DID stays the identity."""
+    mine = own_post(A, "Posted while my domain's DNS was down", "bafy1")
+    mine["post"]["author"]["handle"] = "handle.invalid"
+    reposted = copy.deepcopy(REPOST)
+    reposted["reason"]["by"]["handle"] = "handle.invalid"
+    assert [(p.author_id, p.author_handle) for p in (listed(mine, view), listed(reposted, view))] == [
+        (DID, None), (reposted["reason"]["by"]["did"], None)]

@@ -21,6 +21,7 @@ DEFAULT_API = "https://public.api.bsky.app"
 POST_COLLECTION = "/app.bsky.feed.post/"
 GET_POSTS_MAX = 25
 NO_UNAUTHENTICATED = "!no-unauthenticated"
+INVALID_HANDLE = "handle.invalid"
 _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"  # record keys are TIDs: base32-sortable timestamps
 
 
@@ -121,7 +122,7 @@ def _post(source: Source, post: dict[str, Any], item: dict[str, Any] | None, whe
                       versions=[VersionDraft(text=text, extra={"cid": cid, **_record_content(record)},
                                              raw=dumps(item or post))],
                       author_id=need(author, "did", str, f"{where}: author"),
-                      author_handle=opt(author, "handle", str, f"{where}: author"),
+                      author_handle=_handle(author, f"{where}: author"),
                       author_name=opt(author, "displayName", str, f"{where}: author"),
                       published_at=utc(created), published_raw=created,
                       published_where="record.createdAt" if created else None,
@@ -156,13 +157,20 @@ def _repost(source: Source, item: dict[str, Any], post: dict[str, Any], reason: 
                      url=original.url, versions=[VersionDraft(text=original.versions[0].text, extra=extra,
                                                               raw=dumps(item))],
                      author_id=need(reposter, "did", str, f"{where}: reason.by"),
-                     author_handle=opt(reposter, "handle", str, f"{where}: reason.by"),
+                     author_handle=_handle(reposter, f"{where}: reason.by"),
                      author_name=opt(reposter, "displayName", str, f"{where}: reason.by"),
                      published_at=utc(indexed), published_raw=indexed,
                      published_where="reason.indexedAt" if indexed else None,
                      language=original.language, media=original.media,
                      publish=_publishable(source, reposter) and original.publish,
                      extractor="bluesky", extractor_version=EXTRACTOR_VERSION)
+
+
+def _handle(actor: dict[str, Any], where: str) -> str | None:
+    """The actor's handle; None for the AppView's `handle.invalid` (the handle no longer resolves to
+    the DID), which names no one: the DID stays the identity, the raw fragment keeps what was shown."""
+    handle = opt(actor, "handle", str, where)
+    return None if handle == INVALID_HANDLE else handle
 
 
 def _at_uri(uri: str, where: str) -> str:
@@ -202,7 +210,8 @@ def _quoted(embed: dict[str, Any]) -> str | None:
         record = record.get("record")
     if kind in ("app.bsky.embed.record", "app.bsky.embed.recordWithMedia") and isinstance(record, dict):
         uri = record.get("uri")
-        return uri if isinstance(uri, str) else None
+        # a record embed also shares a feed, a list, a starter pack or a labeler: only a post is quoted
+        return uri if isinstance(uri, str) and POST_COLLECTION in uri else None
     return None
 
 
@@ -232,10 +241,14 @@ def _record_content(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _media(view: dict[str, Any]) -> list[dict[str, Any]]:
-    """Media from the AppView's embed view (which carries CDN URLs), leaving anything odd out."""
+    """Media from the AppView's embed view (which carries CDN URLs), leaving anything odd out; a
+    shared record that is not a post (a feed, list, starter pack, labeler) as the card it shows."""
     kind = str(view.get("$type", ""))
     if kind.startswith("app.bsky.embed.recordWithMedia") and isinstance(view.get("media"), dict):
-        return _media(view["media"])
+        card = view.get("record") if isinstance(view.get("record"), dict) else {}
+        return _media(view["media"]) + _media(card)
+    if kind.startswith("app.bsky.embed.record") and isinstance(view.get("record"), dict):
+        return _card(view["record"])
     if kind.startswith("app.bsky.embed.images") and isinstance(view.get("images"), list):
         return [{"type": "image", "url": image.get("fullsize"), "alt": image.get("alt")}
                 for image in view["images"] if isinstance(image, dict)]
@@ -245,3 +258,18 @@ def _media(view: dict[str, Any]) -> list[dict[str, Any]]:
         external = view["external"]
         return [{"type": "link", "url": external.get("uri"), "title": external.get("title")}]
     return []
+
+
+def _card(shown: dict[str, Any]) -> list[dict[str, Any]]:
+    """A shared feed, list, starter pack or labeler, by its URI and the name its card shows; a quoted
+    post (`#viewRecord`) is `quote_of`, and a record the AppView cannot show is left out."""
+    kind = str(shown.get("$type", ""))
+    uri = shown.get("uri")
+    if not isinstance(uri, str) or POST_COLLECTION in uri or not kind.startswith(("app.bsky.feed.defs#",
+                                                                                   "app.bsky.graph.defs#",
+                                                                                   "app.bsky.labeler.defs#")):
+        return []
+    record = shown.get("record") if isinstance(shown.get("record"), dict) else {}
+    title = shown.get("displayName") or shown.get("name") or record.get("name")
+    return [{"type": kind.split("#", 1)[1].removesuffix("Basic").removesuffix("View") or "record", "url": uri,
+             "title": title if isinstance(title, str) else None}]
