@@ -36,7 +36,29 @@ def own_post(uri: str, text: str, cid: str) -> dict[str, Any]:
 
 
 def source(api: str, **options: Any) -> Source:
-    return Source(id="bsky", kind="bluesky", locator="bsky.app", options={"api_base": api, **options})
+    return Source(id="bsky", kind="bluesky", locator="bsky.app",
+                  options={"api_base": api, "plc_directory": f"{api}/plc", **options})
+
+
+DESCRIBED = json.loads((FIXTURES / "bluesky" / "describeRepo_did_doc.json").read_text())
+
+
+def repository(base: str, records: dict[str, Reply]) -> dict[str, Any]:
+    """Routes of a PLC directory serving the real DID document (re-keyed to the account's DID, its PDS
+    on loopback) and of that PDS's getRecord: `records` maps a record key to its answer; any other
+    key answers as a PDS does for a deleted record."""
+    document = json.loads(json.dumps(DESCRIBED["didDoc"]).replace(DESCRIBED["did"], DID))
+    document["service"][0]["serviceEndpoint"] = base
+
+    def get_record(query: dict[str, Any], _: Any) -> Reply:
+        assert (query["repo"], query["collection"]) == (DID, "app.bsky.feed.post")
+        uri = f"at://{DID}/app.bsky.feed.post/{query['rkey']}"
+        return records.get(query["rkey"], Reply(400, json.dumps({
+            "error": "RecordNotFound", "message": f"Could not locate record: {uri}"}).encode(),
+            {"Content-Type": "application/json"}))
+
+    return {f"/plc/{DID}": lambda q, h: Reply(200, json.dumps(document).encode(), {"Content-Type": "application/json"}),
+            "/xrpc/com.atproto.repo.getRecord": get_record}
 
 
 def test_two_polls_record_posts_repost_reply_edit_and_confirmed_deletion(db_path: Path) -> None:
@@ -55,7 +77,7 @@ def test_two_polls_record_posts_repost_reply_edit_and_confirmed_deletion(db_path
 
     with LoopbackServer() as server:
         server.routes = PathRoutes({"/xrpc/app.bsky.feed.getAuthorFeed": feed,
-                                    "/xrpc/app.bsky.feed.getPosts": get_posts})
+                                    "/xrpc/app.bsky.feed.getPosts": get_posts, **repository(server.base, {})})
         first = poll(db_path, source(server.base))
         assert (first.outcome, first.new, first.requests) == ("ok", 4, 2)
         pages["first"]["feed"][1] = own_post(A, "Hello from Bluesky, corrected", "bafyA2")
@@ -114,6 +136,34 @@ def test_a_post_still_returned_by_get_posts_is_not_deleted(db_path: Path) -> Non
 
 
 
+def test_a_post_the_appview_hides_is_missing_unless_its_repository_lost_it(db_path: Path) -> None:
+    """The AppView omits from the feed and from getPosts a deleted post, one taken down by moderation
+    (bluesky-social/atproto's labels-takedown tests) and those of a deactivated account: the author's
+    PDS, found through the real DID document, tells which."""
+    taken, deactivated, deleted = (f"at://{DID}/app.bsky.feed.post/3mv2aaaaaaa{k}2" for k in "abc")
+    pages = {"feed": [own_post(uri, f"post {uri[-3:]}", f"bafy{uri[-3:]}") for uri in (taken, deactivated, deleted)]}
+    still_held = own_post(taken, "post ", "bafy")["post"]["record"]
+    records = {"3mv2aaaaaaaa2": Reply(200, json.dumps({"uri": taken, "cid": "bafya", "value": still_held}).encode()),
+               "3mv2aaaaaaab2": Reply(400, json.dumps({"error": "RepoDeactivated",
+                                                      "message": f"Repo has been deactivated: {DID}"}).encode())}
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/xrpc/app.bsky.feed.getAuthorFeed": lambda q, h: Reply(200, json.dumps(pages).encode()),
+            "/xrpc/app.bsky.feed.getPosts": lambda q, h: Reply(200, b'{"posts": []}'),
+            **repository(server.base, records)})
+        poll(db_path, source(server.base))
+        pages["feed"] = []
+        report = poll(db_path, source(server.base))
+        asked_plc = len(server.hits(f"/plc/{DID}"))
+    assert (report.outcome, report.deleted, asked_plc) == ("ok", 1, 1), report.problems
+    assert rows(db_path, "SELECT p.native_id, e.type, json_extract(e.details, '$.reason') FROM events e JOIN posts p "
+                         "ON p.id = e.post_id WHERE e.type != 'first_seen' ORDER BY p.native_id") == [
+        (taken, "missing", "omitted by app.bsky.feed.getPosts while the author's PDS still holds the record "
+                           "(taken down)"),
+        (deactivated, "missing", "omitted by app.bsky.feed.getPosts; the author's PDS answers RepoDeactivated"),
+        (deleted, "deleted", "omitted by app.bsky.feed.getPosts, and the author's PDS answers RecordNotFound")]
+
+
 def test_accounts_asking_not_to_be_shown_logged_out_are_archived_unpublished(view: ArchiveView) -> None:
     item = own_post(A, "Only for logged-in readers", "bafy1")
     item["post"]["author"]["labels"] = [{"src": DID, "uri": f"at://{DID}/app.bsky.actor.profile/self",
@@ -129,16 +179,16 @@ def test_accounts_asking_not_to_be_shown_logged_out_are_archived_unpublished(vie
 
 
 def test_paging_stops_at_max_pages_and_confirms_in_batches_of_25(view: ArchiveView, db_path: Path) -> None:
-    src = source("https://public.api.bsky.app", max_pages=1)
+    src = source("https://public.api.bsky.app", max_pages=1, plc_directory="https://plc.directory")
     request = bluesky.plan(src, view)[0]
     assert request.url.startswith("https://public.api.bsky.app/xrpc/app.bsky.feed.getAuthorFeed?actor=bsky.app")
     parsed = bluesky.parse(src, request, exchange(request.url, json.dumps(FEED)), view)
     assert parsed.follow == []  # a cursor was given, but max_pages = 1
     confirm = Request("https://public.api.bsky.app/xrpc/app.bsky.feed.getPosts?uris=x", purpose="confirm",
                       meta=(("uris", (A, B)),))
-    gone = bluesky.parse(src, confirm, exchange(confirm.url, json.dumps({"posts": [REPLY["post"]]})),
-                         view).observation.gone
-    assert [(g.native_id, g.confirmed) for g in gone] == [(A, True), (B, True)]
+    parsed = bluesky.parse(src, confirm, exchange(confirm.url, json.dumps({"posts": [REPLY["post"]]})), view)
+    assert parsed.observation.gone == []  # omitted: the author's repository is asked, once for both
+    assert [(r.url, r.meta_dict()["uris"]) for r in parsed.follow] == [(f"https://plc.directory/{DID}", (A, B))]
 
 
 def test_an_empty_page_is_not_an_error(view: ArchiveView) -> None:

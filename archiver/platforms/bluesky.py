@@ -1,12 +1,14 @@
 """Bluesky through the public AppView: an account's author feed paged with its cursor, reposts kept
 as the account's repost pointing at the original, `cid` changes as versions, and deletions recorded
-only after `getPosts` confirms the post is gone."""
+only after `getPosts` omits the post and the author's own repository (its PDS, found through the DID
+document) answers RecordNotFound; a post the AppView hides while the repository keeps it is missing."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError
@@ -18,6 +20,8 @@ from archiver.platforms.social import base_url, departed, dumps, items, load_jso
 EXTRACTOR_VERSION = "2"  # 2: the record's images (with alt texts) and facet link targets in `extra`
 PLATFORM = "bluesky"
 DEFAULT_API = "https://public.api.bsky.app"
+DEFAULT_PLC = "https://plc.directory"
+_REPO_UNAVAILABLE = ("RepoTakendown", "RepoDeactivated", "RepoSuspended")
 POST_COLLECTION = "/app.bsky.feed.post/"
 GET_POSTS_MAX = 25
 NO_UNAUTHENTICATED = "!no-unauthenticated"
@@ -28,6 +32,9 @@ _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"  # record keys are TIDs: base32-
 OPTIONS = (
     Option("api_base", "url", DEFAULT_API, "the AppView; `/xrpc/app.bsky.feed.getAuthorFeed?…` and "
            "`/xrpc/app.bsky.feed.getPosts?…` are appended (a path is kept)", example='"https://api.example/bsky"'),
+    Option("plc_directory", "url", DEFAULT_PLC, "the PLC directory that resolves a did:plc to its PDS, asked "
+           "before a post the AppView omits is recorded deleted; `/<did>` is appended",
+           example='"https://plc.example"'),
     max_pages(3, "author-feed pages one run reads"),
     Option("limit", "int", 50, "posts per author-feed page", low=1, high=100, example="100"),
     Option("publish_unauthenticated", "bool", False, "publish posts of accounts labelled `!no-unauthenticated`",
@@ -60,8 +67,13 @@ def _feed_request(source: Source, cursor: str | None, page: int, upper: int | No
 
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
+    step = request.meta_dict().get("step")
+    if step == "record":
+        return _parse_record(request, exchange)
     body = load_json(exchange)
     where = exchange.requested_url
+    if step == "did":
+        return _parse_pds(request, body, where)
     if request.purpose == "confirm":
         return _parse_confirm(source, request, body, where)
     feed = items(body, "feed", where)
@@ -98,9 +110,78 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
 def _parse_confirm(source: Source, request: Request, body: Any, where: str) -> Parsed:
     found = [_post(source, post, None, f"{where}: posts[{i}]") for i, post in enumerate(items(body, "posts", where))]
     present = {post.native_id for post in found}
-    gone = [Gone(PLATFORM, uri, True, "omitted by app.bsky.feed.getPosts")
-            for uri in request.meta_dict().get("uris", ()) if uri not in present]
-    return Parsed(Observation(posts=found, gone=gone))
+    # the AppView leaves out a deleted post, but also one taken down by moderation and every post of
+    # a deactivated or suspended account: only the author's own repository can tell them apart
+    omitted: dict[str, list[str]] = {}
+    for uri in request.meta_dict().get("uris", ()):
+        if uri not in present:
+            omitted.setdefault(uri.split("/")[2], []).append(uri)
+    follow, gone = [], []
+    for did, uris in omitted.items():
+        document = _did_document(source, did)
+        if document is None:
+            gone += [Gone(PLATFORM, uri, False, f"omitted by app.bsky.feed.getPosts; {did} cannot be resolved to "
+                                               "its repository") for uri in uris]
+        else:
+            follow.append(Request(document, purpose="confirm", conditional=False,
+                                  meta=(("step", "did"), ("uris", tuple(uris)))))
+    return Parsed(Observation(posts=found, gone=gone), follow)
+
+
+def _xrpc_error(exchange: Exchange) -> str | None:
+    """The error name of an XRPC error body (`{"error": "RecordNotFound", "message": …}`), if any."""
+    try:
+        body = json.loads(exchange.body or b"")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    said = body.get("error") if isinstance(body, dict) else None
+    return said if isinstance(said, str) else None
+
+
+def _did_document(source: Source, did: str) -> str | None:
+    """Where the DID's document is served: the PLC directory for did:plc, the host's well-known
+    address for did:web (a host alone: a did:web with a path names no atproto account)."""
+    if did.startswith("did:plc:"):
+        return f"{base_url(source.options, 'plc_directory', DEFAULT_PLC)}/{did}"
+    host = did.removeprefix("did:web:")
+    if did.startswith("did:web:") and ":" not in host:
+        return f"https://{unquote(host)}/.well-known/did.json"
+    return None
+
+
+def _parse_pds(request: Request, body: Any, where: str) -> Parsed:
+    """The author's PDS, from the DID document, asked for each omitted post's record."""
+    services = items(body, "service", where, required=False)
+    pds = next((s.get("serviceEndpoint") for s in services if str(s.get("id", "")).endswith("#atproto_pds")
+                and s.get("type") == "AtprotoPersonalDataServer"), None)
+    if not isinstance(pds, str) or not pds.startswith(("https://", "http://")):
+        raise ParseError(f"{where}: the DID document names no #atproto_pds service")
+    follow = []
+    for uri in request.meta_dict()["uris"]:
+        did, collection, rkey = uri.split("/")[2:5]
+        query = urlencode({"repo": did, "collection": collection, "rkey": rkey})
+        follow.append(Request(f"{pds.rstrip('/')}/xrpc/com.atproto.repo.getRecord?{query}", purpose="confirm",
+                              conditional=False, meta=(("step", "record"), ("uri", uri))))
+    return Parsed(follow=follow)
+
+
+def _parse_record(request: Request, exchange: Exchange) -> Parsed:
+    """The repository's answer settles it: RecordNotFound is a deletion; a record still held, or a
+    repository taken down or deactivated, is a post the public no longer sees, not a deleted one."""
+    uri = request.meta_dict()["uri"]
+    where = exchange.requested_url
+    if exchange.status == 400:
+        said = _xrpc_error(exchange)
+        if said == "RecordNotFound":
+            return Parsed(Observation(gone=[Gone(PLATFORM, uri, True, "omitted by app.bsky.feed.getPosts, and "
+                                                                      "the author's PDS answers RecordNotFound")]))
+        if said not in _REPO_UNAVAILABLE:
+            raise ParseError(f"{where}: HTTP 400 {said or 'without an error name'}")
+        reason = f"omitted by app.bsky.feed.getPosts; the author's PDS answers {said}"
+    else:
+        need(load_json(exchange), "value", dict, where)
+        reason = "omitted by app.bsky.feed.getPosts while the author's PDS still holds the record (taken down)"
+    return Parsed(Observation(gone=[Gone(PLATFORM, uri, False, reason)]))
 
 
 def _feed_item(source: Source, item: dict[str, Any], where: str) -> PostDraft:
