@@ -275,3 +275,12 @@ def test_the_appviews_invalid_handle_names_no_one(view: ArchiveView) -> None:
     reposted["reason"]["by"]["handle"] = "handle.invalid"
     assert [(p.author_id, p.author_handle) for p in (listed(mine, view), listed(reposted, view))] == [
         (DID, None), (reposted["reason"]["by"]["did"], None)]
+
+
+def test_a_repository_answer_that_settles_nothing_is_a_failed_check(view: ArchiveView) -> None:
+    request = Request("https://pds.example/xrpc/com.atproto.repo.getRecord?repo=x", purpose="confirm",
+                      meta=(("step", "record"), ("uri", A)))
+    for status, body in ((400, '{"error": "InvalidRequest", "message": "Error: repo must be a valid did"}'),
+                         (502, "Bad Gateway"), (200, '{"uri": "at://x"}')):
+        with pytest.raises(ParseError):
+            bluesky.parse(source("https://h.example"), request, exchange(request.url, body, status=status), view)

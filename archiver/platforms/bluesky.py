@@ -170,13 +170,13 @@ def _parse_record(request: Request, exchange: Exchange) -> Parsed:
     repository taken down or deactivated, is a post the public no longer sees, not a deleted one."""
     uri = request.meta_dict()["uri"]
     where = exchange.requested_url
-    if exchange.status == 400:
+    if exchange.status in (400, 404):  # XRPC errors are 400s; some servers answer a missing record 404
         said = _xrpc_error(exchange)
         if said == "RecordNotFound":
             return Parsed(Observation(gone=[Gone(PLATFORM, uri, True, "omitted by app.bsky.feed.getPosts, and "
                                                                       "the author's PDS answers RecordNotFound")]))
         if said not in _REPO_UNAVAILABLE:
-            raise ParseError(f"{where}: HTTP 400 {said or 'without an error name'}")
+            raise ParseError(f"{where}: HTTP {exchange.status} {said or 'without an error name'}")
         reason = f"omitted by app.bsky.feed.getPosts; the author's PDS answers {said}"
     else:
         need(load_json(exchange), "value", dict, where)
