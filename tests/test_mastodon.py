@@ -336,3 +336,20 @@ def test_an_edit_of_the_alt_text_alone_is_recorded_from_the_history(db_path: Pat
     versions = rows(db_path, "SELECT v.claimed_at, v.extra FROM versions v ORDER BY v.number")
     assert [(at, json.loads(extra)["media"][0]["alt"]) for at, extra in versions] == [
         ("2021-10-20T11:36:45.000000Z", first_alt), ("2026-08-02T10:00:00.000000Z", "A sign saying: Welcome On Board")]
+
+
+def test_an_account_lookup_refused_to_the_logged_out_leaves_the_statuses_to_answer(view: ArchiveView) -> None:
+    """Some servers refuse a logged-out account lookup (401/403) but serve public statuses: the
+    statuses that left the timeline are then asked about one by one, as before the account step."""
+    departed_ids = ((TOOT8["uri"], TOOT8["id"]),)
+    request = Request(f"https://h.example/api/v1/accounts/{ACCOUNT}", purpose="confirm",
+                      meta=(("step", "account"), ("departed", departed_ids)))
+    for status in (401, 403, 404):
+        parsed = mastodon.parse(source("https://h.example"), request,
+                                exchange(request.url, '{"error": "This method requires an authenticated user"}',
+                                         status=status), view)
+        assert parsed.observation.gone == []
+        assert [r.url for r in parsed.follow] == [f"https://h.example/api/v1/statuses/{TOOT8['id']}"]
+    live = mastodon.parse(source("https://h.example"), request,
+                          exchange(request.url, json.dumps(fixture("accounts_lookup")["body"])), view)
+    assert [r.meta_dict()["uri"] for r in live.follow] == [TOOT8["uri"]]

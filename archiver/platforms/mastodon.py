@@ -110,6 +110,8 @@ def _statuses(source: Source, api: str, account_id: str, params: dict[str, str],
 
 def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory) -> Parsed:
     _, api = account(source)
+    if request.meta_dict().get("step") == "account":
+        return _parse_account(request, exchange, api)
     if exchange.status == 401:
         raise ParseError(f"{exchange.requested_url}: HTTP 401: the server {urlsplit(api).netloc} refuses "
                          "logged-out API access; this account cannot be archived without an access token")
@@ -190,7 +192,9 @@ def _parse_account(request: Request, exchange: Exchange, api: str) -> Parsed:
     while it is suspended (Mastodon keeps its statuses, and restores them if the suspension is lifted)
     they are `missing`, not deleted."""
     departed_ids = request.meta_dict()["departed"]
-    if exchange.status not in (404, 410):  # an account gone altogether: its statuses answer for themselves
+    # an account gone altogether, or one the server shows only to the logged-in (some servers refuse
+    # logged-out account lookups but serve public statuses): its statuses answer for themselves
+    if exchange.status not in (401, 403, 404, 410):
         body = load_json(exchange)
         if opt(body, "suspended", bool, exchange.requested_url):
             return Parsed(Observation(gone=[
@@ -202,8 +206,6 @@ def _parse_account(request: Request, exchange: Exchange, api: str) -> Parsed:
 
 
 def _parse_confirm(source: Source, request: Request, exchange: Exchange, view: ArchiveMemory, api: str) -> Parsed:
-    if request.meta_dict().get("step") == "account":
-        return _parse_account(request, exchange, api)
     uri = request.meta_dict()["uri"]
     if exchange.status in (404, 410):
         return Parsed(Observation(gone=[Gone(PLATFORM, uri, True,
