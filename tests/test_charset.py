@@ -169,3 +169,44 @@ def test_a_declaration_in_a_comment_or_an_attribute_is_not_the_page_s(httpserver
         assert "“We call for an independent investigation,” the Special Rapporteur said — the State’s" in text
     assert rows(db, "SELECT c.charset FROM captures c WHERE c.requested_url LIKE '%/en/statements/%' "
                     "ORDER BY c.id") == [("utf-8",), ("cp1252",)]
+
+
+def stray_byte_page() -> bytes:
+    """A real UTF-8 statement (htmldate's paris-luttes.info test page) with one Latin-1 byte in its footer,
+    as a legacy include leaves it."""
+    import gzip
+
+    body = gzip.decompress((FIXTURES / "htmldate" / "pages" / "paris-luttes.info.html.gz").read_bytes())
+    end = body.rfind(b"</body>")
+    return body[:end] + b"<p>\xa9 2019</p>" + body[end:]
+
+
+def test_a_claim_of_utf8_holds_against_a_stray_byte_and_not_against_a_wrong_label() -> None:
+    """A browser keeps a page's UTF-8 and shows a stray byte as U+FFFD; detection, which takes any
+    charset decoding every byte, read the whole statement as an Urdu code page. A page whose bytes are
+    Latin-1 throughout is still read as what it is, whatever its label."""
+    page = stray_byte_page()
+    for content_type in ("text/html; charset=utf-8", "text/html"):  # the header's claim, the <meta>'s
+        codec, notes = choose_charset(page, content_type)
+        assert (codec, notes["invalid_bytes"]) == ("utf-8", 1), notes
+        assert "un enjeu stratégique pour la doctrine du maintien de l’ordre" in page.decode(codec, "replace")
+    latin = f"<meta charset=utf-8>{SAID}<p>Genève, le 3 février</p>".encode("cp1252")
+    codec, notes = choose_charset(latin, "text/html; charset=utf-8")
+    assert codec == "cp1252" and "invalid_bytes" not in notes, notes
+
+
+def test_a_statement_with_a_stray_byte_is_archived_in_its_own_utf8(httpserver, tmp_path: Path) -> None:
+    from tests.official_fixtures import Site, fetch, listing_page, rows, write_config
+
+    site = Site(httpserver)
+    site.put("/en/statements", listing_page([("/en/statements/grenades", "Grenades", "2019-06-29T09:00:00Z")]))
+    site.put("/en/statements/grenades", stray_byte_page(), "text/html; charset=utf-8")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
+         "options": {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"}}])
+    db = tmp_path / "archive.db"
+    result = fetch(config, db, "party")
+    assert result.exit_code == 0 and "new 1" in result.output, result.output
+    (text,), = rows(db, "SELECT text FROM versions")
+    assert "Le déroulé des faits qui ont conduit à la mort de Rémi Fraisse" in text
+    assert rows(db, "SELECT charset FROM captures WHERE requested_url LIKE '%/grenades'") == [("utf-8",)]

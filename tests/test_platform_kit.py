@@ -240,12 +240,12 @@ def test_an_upgraded_text_library_reads_anew_and_what_it_changes_is_never_an_edi
     from tests.official_fixtures import statement_page
 
     version = statement.EXTRACTOR_VERSION
-    assert version == read_with("4", "trafilatura", "lxml") and "+trafilatura-" in version and "+lxml-" in version
+    assert version == read_with("5", "trafilatura", "lxml") and "+trafilatura-" in version and "+lxml-" in version
     url = "https://ministry.example/en/statements/s"
     post = statement.statement_post(Source(id="m", kind="webpage", locator="https://ministry.example/en/statements"),
                                     statement.read_page(url, statement_page("S").decode()), raw=None,
                                     fallback_title=None, fallback_date=(None, None))
-    older = "4+trafilatura-1.12.2+lxml-5.3.0"
+    older = "5+trafilatura-1.12.2+lxml-5.3.0"
     as_read = PostDraft(**{**post.__dict__, "extractor_version": older, "versions": [
         VersionDraft(text=post.versions[0].text.replace("the State's", "the States"))]})
     same = PostDraft(**{**post.__dict__, "native_id": url + "-2", "extractor_version": older})

@@ -2,7 +2,8 @@
 claim, read as a browser reads it: its label by the Encoding Standard (`ISO8859-1`, `l1` and `latin1` all
 mean windows-1252 on the web, `iso-8859-9` windows-1254), a <meta> found by the HTML Standard's prescan.
 The charset recorded is the first candidate that decodes the bytes without error, so `Exchange.text()`
-is right even when the claim is wrong."""
+is right even when the claim is wrong; a claim of UTF-8 holds against a few stray bytes (noted as
+`invalid_bytes`), as it does in a browser."""
 
 from __future__ import annotations
 
@@ -74,6 +75,18 @@ def _decodes(body: bytes, codec: str) -> bool:
     return True
 
 
+def _stray_bytes(body: bytes) -> int | None:
+    """How many bytes of a body claimed UTF-8 are not UTF-8, when they are stray: fewer than its valid
+    multi-byte characters (a footer saved in Latin-1 inside a UTF-8 page). A browser keeps UTF-8 and shows
+    each as U+FFFD, and so does `Exchange.text()`; decoding the whole page in a charset that happens to
+    take every byte would garble all of it. None when the claim is wrong (a Latin-1 page labelled UTF-8
+    has invalid bytes and almost no valid multi-byte sequence)."""
+    text = body.decode("utf-8", errors="replace")
+    invalid = text.count("\ufffd") - body.count(b"\xef\xbf\xbd")  # U+FFFD written in the page is no error
+    wide = sum(1 for char in text if char > "\x7f") - text.count("\ufffd")
+    return invalid if 0 < invalid < wide else None
+
+
 def _guess(body: bytes) -> str | None:
     matches = list(from_bytes(body[:64 * 1024]))
     if not matches:
@@ -105,8 +118,11 @@ def choose_charset(body: bytes | None, content_type: str | None) -> tuple[str | 
     candidates += [("utf-8", "utf-8 validity"), (None, "detection"), ("cp1252", "fallback"), ("latin-1", "fallback")]
     for name, how in candidates:
         codec = _python(_guess(body) if how == "detection" else name)
-        if codec and _decodes(body, codec):
-            notes: dict[str, Any] = {}
+        invalid = None
+        if codec == "utf-8" and how in ("header", "document") and not _decodes(body, codec):
+            invalid = _stray_bytes(body)  # a claim of UTF-8 a few stray bytes do not disprove
+        if codec and (invalid is not None or _decodes(body, codec)):
+            notes: dict[str, Any] = {} if invalid is None else {"invalid_bytes": invalid}
             if declared and header_codec != codec:
                 notes["declared_charset"] = declared
             if in_document and document_codec != codec:

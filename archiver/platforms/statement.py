@@ -38,8 +38,9 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
 
 # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
-# 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out
-EXTRACTOR_VERSION = read_with("4", "trafilatura", "lxml")
+# 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out;
+# 5: a page claimed UTF-8 stays UTF-8 despite a few stray bytes
+EXTRACTOR_VERSION = read_with("5", "trafilatura", "lxml")
 WEB = "web"
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
 MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation

@@ -21,8 +21,9 @@ from archiver.platforms.text import html_to_text, node_text
 # 2: the shared HTML->text rule; 3: link targets in `extra`, URLs from the base;
 # 4: the page's charset read as browsers read it (archiver.fetch.charset); 5: a reply's own text (not the
 # parent it quotes), the "edited" marker beside a signature, the signature, a poll's question and options,
-# documents, audio and media the preview cannot show
-EXTRACTOR_VERSION = read_with("5", "selectolax")
+# documents, audio and media the preview cannot show; 6: a page claimed UTF-8 stays UTF-8 despite a few
+# stray bytes
+EXTRACTOR_VERSION = read_with("6", "selectolax")
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")
