@@ -209,4 +209,5 @@ def test_a_statement_with_a_stray_byte_is_archived_in_its_own_utf8(httpserver, t
     assert result.exit_code == 0 and "new 1" in result.output, result.output
     (text,), = rows(db, "SELECT text FROM versions")
     assert "Le déroulé des faits qui ont conduit à la mort de Rémi Fraisse" in text
-    assert rows(db, "SELECT charset FROM captures WHERE requested_url LIKE '%/grenades'") == [("utf-8",)]
+    assert rows(db, "SELECT charset, json_extract(details, '$.invalid_bytes') FROM captures "
+                    "WHERE requested_url LIKE '%/grenades'") == [("utf-8", 1)]
