@@ -563,7 +563,9 @@ class Archive:
             digest = draft.content_sha256 or content_digest(draft.title, draft.text, draft.extra)
             if digest == current:
                 continue
-            if len(post.versions) > 1 or reread:
+            # a version the platform dates is the one held with that content and date, whenever it comes
+            # back (an older export imported after a newer one): only an undated reading can be a revert
+            if len(post.versions) > 1 or reread or draft.claimed_at:
                 if known is None:
                     self._flush()
                     known = {(r[0], r[1]) for r in self.conn.execute(

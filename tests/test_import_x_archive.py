@@ -273,3 +273,59 @@ def test_an_edited_long_post_gives_the_note_only_to_the_edit_it_holds(db_path: P
     assert result.exit_code == 0, result.output
     versions = [text for (text,) in rows(db_path, "SELECT text FROM versions ORDER BY number")]
     assert versions == [real["tweet"]["full_text"], note["core"]["text"]]
+
+
+def real_entries() -> list[Any]:
+    with TWEETS.open(encoding="utf-8-sig") as stream:
+        return list(x_archive.iter_ytd(stream, "tweets.js"))
+
+
+def test_community_and_circle_posts_are_imported_the_circle_ones_unpublished(db_path: Path, tmp_path: Path) -> None:
+    """Real exports keep posts to an X Community in community-tweet.js and those shown only to the
+    account's Twitter Circle in twitter-circle-tweet.js, both in tweets.js's shape: they were left out
+    of the import without a word. Entries here: the real archive's, moved to those files."""
+    entries = real_entries()
+    community = copy.deepcopy(entries[0])
+    community["tweet"]["community_id_str"] = "1471580197908586507"
+    folder = tmp_path / "twitter-2024-01-01" / "data"
+    folder.mkdir(parents=True)
+    (folder / "tweets.js").write_text(ytd("tweets", entries[2:]))
+    (folder / "community-tweet.js").write_text(ytd("community_tweet", [community]))
+    (folder / "twitter-circle-tweet.js").write_text(ytd("twitter_circle_tweet", [entries[1]]))
+    result = run("x-archive", "--db", str(db_path), str(folder.parent))
+    assert result.exit_code == 0, result.output
+    assert rows(db_path, "SELECT count(*) FROM posts") == [(len(entries),)]
+    community_id, circle_id = entries[0]["tweet"]["id_str"], entries[1]["tweet"]["id_str"]
+    assert rows(db_path, "SELECT p.native_id, p.publish, json_extract(v.extra, '$.community') FROM posts p "
+                         "JOIN versions v ON v.id = p.current_version WHERE p.native_id IN (?, ?) ORDER BY p.publish",
+                community_id, circle_id) == [(circle_id, 0, None), (community_id, 1, "1471580197908586507")]
+
+
+def test_an_edit_chain_split_between_parts_is_written_oldest_first(db_path: Path, tmp_path: Path) -> None:
+    files = account_files()
+    newest_first = json.loads(files["data/tweets.js"].split("=", 1)[1])
+    files["data/tweets.js"] = ytd("tweets", newest_first[:1])  # the edit; what it edits is in part 1
+    files["data/tweets-part1.js"] = ytd("tweets", newest_first[1:] + json.loads(
+        files["data/tweets-part1.js"].split("=", 1)[1]))
+    folder = tmp_path / "export"
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    assert run("x-archive", "--db", str(db_path), str(folder)).exit_code == 0
+    check_account_import(db_path)
+
+
+def test_an_older_export_imported_after_a_newer_one_changes_nothing(db_path: Path, tmp_path: Path) -> None:
+    """The same version, dated by X, seen again (an export made before the edit, imported after the
+    newer one): it is the version held, not an edit back to it."""
+    newer, older = tmp_path / "newer.js", tmp_path / "older.js"
+    newer.write_text(account_files()["data/tweets.js"])
+    older.write_text(ytd("tweets", [tweet("1700000000000000100", "Statement on the talk",
+                                          "Tue Sep 05 10:00:00 +0000 2023")]))
+    assert run("x-archive", "--db", str(db_path), str(newer)).exit_code == 0
+    before = rows(db_path, "SELECT count(*) FROM versions"), rows(db_path, "SELECT count(*) FROM events")
+    result = run("x-archive", "--db", str(db_path), str(older))
+    assert result.exit_code == 0, result.output
+    assert (rows(db_path, "SELECT count(*) FROM versions"), rows(db_path, "SELECT count(*) FROM events")) == before
+    assert rows(db_path, "SELECT text FROM posts WHERE native_id = '1700000000000000100'") == [
+        ("Statement on the talks (corrected)",)]

@@ -1,7 +1,8 @@
 """Import an X account archive ("Download your archive": a zip, its unpacked folder, or one
-tweets.js): tweets.js and its parts, deleted-tweets.js (posts that are recorded, then deleted) and
-note-tweet.js (the full text of long posts). The .js files are streamed one tweet at a time, so
-memory does not grow with the archive's size."""
+tweets.js): tweets.js and its parts, community-tweet.js (posts to an X Community), twitter-circle-tweet.js
+(posts shown only to the account's Circle: archived, never published), deleted-tweets.js (posts that
+are recorded, then deleted) and note-tweet.js (the full text of long posts). The .js files are streamed
+one tweet at a time, so memory does not grow with the archive's size."""
 
 from __future__ import annotations
 
@@ -31,9 +32,12 @@ EXTRACTOR_VERSION = "2"  # 2: entities unescaped; notes matched by time window a
 PLATFORM = "x"
 CHUNK = 1 << 16
 MAX_ENTRY = 64 << 20  # one tweet larger than this is not a tweet: stop instead of buffering on
-POST_KINDS = ("tweets", "deleted-tweets")  # the files whose entries are posts
+# the files whose entries are posts: the account's own, those it posted to a community, those it showed
+# only to its Twitter Circle (never public: archived unpublished), and those it deleted
+POST_KINDS = ("tweets", "community-tweet", "twitter-circle-tweet", "deleted-tweets")
 _PREFIX = re.compile(r"\s*window\.YTD\.[A-Za-z0-9_.]+\s*=\s*\[")
-_DATA_FILE = re.compile(r"^(?P<kind>tweets?|deleted-tweets|note-tweet|account)(?:-part(?P<part>\d+))?\.js$")
+_DATA_FILE = re.compile(r"^(?P<kind>tweets?|community-tweet|twitter-circle-tweet|deleted-tweets|note-tweet|account)"
+                        r"(?:-part(?P<part>\d+))?\.js$")
 
 
 def iter_ytd(stream: IO[str], name: str) -> Iterator[Any]:
@@ -188,8 +192,8 @@ def _observations(files: ArchiveFiles, stack: ExitStack, problems: list[str],
     account = _account(files, stack)
     notes = _notes(files, stack, problems)
     for kind in POST_KINDS:
+        chains = _Chains()  # one for all parts of a kind: an edit chain may be split between two parts
         for name in files.members.get(kind, []):
-            chains = _Chains()
             short = Path(name).name
             for index, entry in enumerate(iter_ytd(stack.enter_context(files.open(name, advance)), short)):
                 where = f"{short}: entry {index + 1}"
@@ -200,11 +204,12 @@ def _observations(files: ArchiveFiles, stack: ExitStack, problems: list[str],
                     continue
                 for post in chains.add(tweet, version, account):
                     yield _observation(post, kind, tweet)
-            for post in chains.flush(account):
-                yield _observation(post, kind, None)
+        for post in chains.flush(account):
+            yield _observation(post, kind, None)
 
 
 def _observation(post: PostDraft, kind: str, tweet: dict[str, Any] | None) -> Observation:
+    post.publish = kind != "twitter-circle-tweet"
     if kind != "deleted-tweets":
         return Observation(posts=[post])
     deleted_at = tweet.get("deleted_at") if tweet else None
@@ -265,7 +270,11 @@ def _read_tweet(entry: Any, where: str, notes: _Notes) -> tuple[dict[str, Any], 
     created = _created(tweet.get("created_at"))
     if created is not None:
         text = notes.full_text(tweet_id, created, text)
-    return tweet, VersionDraft(text=text, extra={"id": tweet_id}, raw=dumps(entry), claimed_at=created)
+    extra = {"id": tweet_id}
+    community = tweet.get("community_id_str")
+    if isinstance(community, str) and numeric(community):
+        extra["community"] = community  # posted to an X Community (community-tweet.js)
+    return tweet, VersionDraft(text=text, extra=extra, raw=dumps(entry), claimed_at=created)
 
 
 def _post(identity: str, members: list[tuple[dict[str, Any], VersionDraft]], account: dict[str, str]) -> PostDraft:
