@@ -114,3 +114,24 @@ def test_a_page_whose_only_date_is_its_copyright_is_archived_without_a_date(view
                           view).observation.posts
     assert (post.published_at, post.published_raw) == (None, "2026")  # the page's "Copyright 2026."
     assert post.published_where == "htmldate [not read: an ISO 8601 form these rules do not read]"
+
+
+@pytest.mark.parametrize(("folder", "file", "url", "not_this"), [
+    # a related post's <time> in an <aside> inside <main>; htmldate's own tests date the page 2019-06-27
+    ("htmldate", "mediapart.fr.violences.html", "https://blogs.mediapart.fr/elba/blog/260619/violences", "2019-07-30"),
+    # a reader's comment (<article class="comment-body">): the article itself states no time
+    ("trafilatura", "iloveponysmag.com.barbour.html", "http://iloveponysmag.com/2018/05/24/barbour-coastal/",
+     "2018-05-24T10:58:04"),
+])
+def test_a_time_of_another_text_in_the_page_is_not_the_statements(folder: str, file: str, url: str,
+                                                                   not_this: str) -> None:
+    raw, where = page_date(url, _html(FIXTURES / folder / "pages" / f"{file}.gz"))
+    assert raw is None or not raw.startswith(not_this), (raw, where)
+    assert where in (None, "htmldate")
+
+
+def test_the_articles_time_is_still_taken_inside_a_column_named_sidebar() -> None:
+    """verfassungsblog.de's theme names the column its article stands in `#sidebar`: a name is no proof."""
+    raw, where = page_date("https://verfassungsblog.de/a-decade/",
+                           _html(FIXTURES / "htmldate" / "pages" / "verfassungsblog.de.decade.html.gz"))
+    assert (raw, where) == ("2019-07-13T15:52:31+02:00", "article time[datetime]")

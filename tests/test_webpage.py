@@ -57,7 +57,7 @@ def test_listing_rows_become_item_requests_with_their_row(view: ArchiveView) -> 
 
 
 @pytest.mark.parametrize(("place", "where"), [("meta", "meta[property=article:published_time]"),
-                                              ("json-ld", "json-ld:datePublished"), ("time", "time[datetime]")])
+                                              ("json-ld", "json-ld:datePublished"), ("time", "article time[datetime]")])
 def test_statement_page_date_comes_from_the_page_with_its_place(view: ArchiveView, place: str, where: str) -> None:
     item = webpage.parse(source(), Request(LISTING), exchange(LISTING, listing_page(ROWS)), view).follow[0]
     page = statement_page("Ceasefire now", date="2026-06-01T11:00:00+02:00", date_place=place,
@@ -307,6 +307,24 @@ def test_page_dates_from_json_ld_and_from_htmldate_end_to_end(httpserver, tmp_pa
     assert rows(db, "SELECT title, published_at, published_raw, published_where FROM posts ORDER BY id") == [
         ("Graph", "2026-06-03T10:00:00.000000Z", "2026-06-03T10:00:00Z", "json-ld:datePublished"),
         ("Footer", None, "2026", "htmldate [not read: an ISO 8601 form these rules do not read]")]
+
+
+def test_a_related_posts_date_in_the_page_is_not_the_statements_end_to_end(httpserver, tmp_path: Path) -> None:
+    """Over HTTP into SQLite: a real blog post (htmldate's mediapart test page) whose <main> holds an
+    <aside> of related posts, each with its <time>; the listing dates it as htmldate's tests do."""
+    import gzip
+
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    site.put("/en/statements", listing_page([("/en/statements/violences", "Violences", "2019-06-27")]))
+    site.put("/en/statements/violences", gzip.decompress(
+        (FIXTURES / "htmldate" / "pages" / "mediapart.fr.violences.html.gz").read_bytes()), "text/html; charset=utf-8")
+    config, db = party_source(site, tmp_path, {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"})
+    result = fetch(config, db, "party")
+    assert result.exit_code == 0 and "new 1" in result.output, result.output
+    (published, where), = rows(db, "SELECT published_at, published_where FROM posts")
+    assert published.startswith("2019-06-27") and where.startswith(("listing:", "htmldate")), where
 
 
 @pytest.mark.parametrize(("asked", "final", "index"), [

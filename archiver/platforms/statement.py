@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok, read_with
@@ -57,6 +57,9 @@ _COUNTERS = ["//*[(" + " or ".join([f"contains(concat(' ', normalize-space(@clas
                                       "contains(concat(normalize-space(@class), ' '), '-hits ')"])
              + ") and string-length(normalize-space(.)) <= 60"
              " and translate(normalize-space(.), '0123456789', '') != normalize-space(.)]"]
+# a block of these names around a <time> holds another text than the statement (WordPress's comment-body,
+# related-posts); not "sidebar" or "widget", which themes also give the column the article stands in
+_ANOTHER_TEXT = re.compile(r"comment|related", re.IGNORECASE)
 HTMLDATE = "htmldate"
 MODIFIED = "atom:updated"  # where a claim is the time of the last change, not of publication
 
@@ -207,11 +210,28 @@ def keep_held_date(post: PostDraft, view: ArchiveMemory) -> None:
 
 
 def _first_time(tree: LexborHTMLParser, selector: str) -> tuple[str | None, str | None]:
-    # a <time> inside the article is the statement's; elsewhere it is as often a sidebar's or a comment's
-    node = tree.css_first(selector)
-    if node is not None and (node.attributes.get("datetime") or "").strip():
-        return (node.attributes.get("datetime") or "").strip()[:200], "time[datetime]"
+    """The first <time datetime> the selector finds that is not another text's: one in an <aside> or
+    <nav> (related posts, even inside <main>), in an article inside the article, or in a block named
+    for comments or related posts dates something else than the statement."""
+    for node in tree.css(selector):
+        claimed = (node.attributes.get("datetime") or "").strip()
+        if claimed and not _dates_another_text(node):
+            return claimed[:200], selector.split(",")[0].strip()
     return None, None
+
+
+def _dates_another_text(node: LexborNode) -> bool:
+    articles = 0
+    ancestor: LexborNode | None = node
+    while ancestor is not None and ancestor.tag not in ("body", "html"):
+        if ancestor.tag in ("aside", "nav"):
+            return True
+        articles += ancestor.tag == "article"
+        named = f"{ancestor.attributes.get('class') or ''} {ancestor.attributes.get('id') or ''}"
+        if articles > 1 or _ANOTHER_TEXT.search(named):
+            return True
+        ancestor = ancestor.parent
+    return False
 
 
 def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
