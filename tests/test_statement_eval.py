@@ -135,3 +135,29 @@ def test_the_articles_time_is_still_taken_inside_a_column_named_sidebar() -> Non
     raw, where = page_date("https://verfassungsblog.de/a-decade/",
                            _html(FIXTURES / "htmldate" / "pages" / "verfassungsblog.de.decade.html.gz"))
     assert (raw, where) == ("2019-07-13T15:52:31+02:00", "article time[datetime]")
+
+
+# htmldate's own test inputs (htmldate 1.9.3, tests/unit_tests.py, Apache-2.0): dated by their text alone
+STAND = ('<html><body><font size="2" face="Arial,Geneva,Helvetica">Bei <a href="../../sonstiges/anfrage.php"><b>'
+         'Bestellungen</b></a> bitte Angabe der Titelnummer nicht vergessen!<br><br>Stand: 03.04.2019</font>'
+         '</body></html>')
+DATUM = "<html><body>Datum: 10.11.2017</body></html>"
+
+
+@pytest.mark.parametrize(("html", "options", "expected"), [
+    (STAND, {}, "2019-04-03"),  # no order stated: htmldate's reading, marked as htmldate's
+    (STAND, {"date_order": "MDY"}, "2019-03-04"),
+    (STAND, {"languages": ["de"]}, "2019-04-03"),
+    (DATUM, {"date_order": "MDY"}, "2017-10-11"),
+    (DATUM.replace("10.11.2017", "25.11.2017"), {"date_order": "MDY"}, "2017-11-25"),  # no order to choose
+])
+def test_the_order_a_source_states_reads_a_date_htmldate_took_day_first(html: str, options: dict,
+                                                                         expected: str) -> None:
+    from archiver.models import Source
+    from archiver.platforms.statement import read_page, statement_post
+
+    facts = read_page("https://amt.example/aktuelles", html)
+    source = Source(id="s", kind="webpage", locator="https://amt.example/", options={"item": "li", **options})
+    post = statement_post(source, facts, raw=None, fallback_title=None, fallback_date=(None, None))
+    assert (post.published_at or "")[:10] == expected, (post.published_raw, post.published_where)
+    assert post.published_where.startswith("htmldate")

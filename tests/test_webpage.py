@@ -327,6 +327,22 @@ def test_a_related_posts_date_in_the_page_is_not_the_statements_end_to_end(https
     assert published.startswith("2019-06-27") and where.startswith(("listing:", "htmldate")), where
 
 
+def test_a_us_sites_numeric_date_is_read_month_first_end_to_end(httpserver, tmp_path: Path) -> None:
+    """Over HTTP into SQLite: a statement dated only in its text, all-numeric (htmldate's test line
+    "Stand: 03.04.2019"), from a source that states `date_order = "MDY"`: 4 March, not htmldate's 3 April."""
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    site.put("/en/statements", listing_page([("/en/statements/stand", "Stand", "")]))  # no date: none is read
+    page = statement_page("Stand", date=None).decode().replace("</article>", "<p>Stand: 03.04.2019</p></article>")
+    site.put("/en/statements/stand", page.encode())
+    config, db = party_source(site, tmp_path, {"item": "div.views-row", "link": "h3 a", "title": "h3",
+                                               "date_order": "MDY"})
+    result = fetch(config, db, "party")
+    assert result.exit_code == 0 and "new 1" in result.output, result.output
+    assert rows(db, "SELECT published_at, published_raw FROM posts") == [("2019-03-04T00:00:00.000000Z", "03.04.2019")]
+
+
 @pytest.mark.parametrize(("asked", "final", "index"), [
     ("https://gov.example/en/statements/x", "https://gov.example/", True),
     ("https://gov.example/en/statements/x", "https://gov.example/en/", True),

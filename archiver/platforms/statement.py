@@ -72,6 +72,7 @@ class PageFacts:
     published_raw: str | None
     published_where: str | None
     language: str | None
+    written: str | None = None  # htmldate's day as the page writes it, when the order of its numbers is open
 
 
 # schema.org's Article and the kinds of it (NewsArticle, Report, BlogPosting, ...), as a name or a URL
@@ -104,7 +105,8 @@ def read_page(url: str, html: str, listing: str | None = None) -> PageFacts:
     if html_node is not None:
         language = (html_node.attributes.get("lang") or "").strip() or None
     text = main_text(html, url)
-    return PageFacts(canonical, short_title(title), text, published_raw, where, language)
+    written = _as_written(html, published_raw) if where == HTMLDATE and published_raw else None
+    return PageFacts(canonical, short_title(title), text, published_raw, where, language, written)
 
 
 def page_date(url: str, html: str, tree: LexborHTMLParser | None = None) -> tuple[str | None, str | None]:
@@ -254,6 +256,20 @@ def _htmldate(html: str, url: str) -> tuple[str | None, str | None]:
     return (found, HTMLDATE) if found else (None, None)
 
 
+def _as_written(html: str, found: str) -> str | None:
+    """The page's own all-numeric writing of the day htmldate found, when that writing could be either
+    day or month first (`03.04.2019`): htmldate reads it day-first whatever the site, so a source that
+    states its `date_order` or `languages` has it read by them (a US site's 4 March is not 3 April).
+    None when the day is unambiguous or the page also writes it in ISO form."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", found) or found in html:
+        return None
+    year, month, day = (int(part) for part in found.split("-"))
+    if day > 12 or day == month:
+        return None
+    written = re.search(rf"(?<![\d./-])0?{day}([./-])0?{month}\1(?:{year}|{year % 100:02d})(?![\d./-])", html)
+    return written[0] if written else None
+
+
 def _json_ld_date(text: str) -> str | None:
     """The datePublished of the page's own entity in one JSON-LD block: among the block's top-level
     entities (those of its `@graph` and a page's `mainEntity` too), in the order written, an article's
@@ -297,6 +313,8 @@ def statement_post(source: Source, facts: PageFacts, *, raw: str | None, fallbac
     then htmldate's reading of the page."""
     hints = Hints.of(source.options)
     published_raw, where = facts.published_raw, facts.published_where
+    if facts.written and (hints.date_order or hints.languages):
+        published_raw = facts.written  # htmldate's day-first guess gives way to the order the source states
     claimed = read_date(published_raw, hints)
     if (claimed.at is None or where == HTMLDATE) and fallback_date[0]:
         listed = read_date(fallback_date[0], hints)
