@@ -226,3 +226,16 @@ def rows(db: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, args).fetchall()
     finally:
         conn.close()
+
+
+PARTY_OPTIONS = {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"}
+
+
+def party_source(site: Any, tmp_path: Any, options: dict[str, Any] = PARTY_OPTIONS,
+                 path: str = "/en/statements") -> tuple[Any, Any]:
+    """A sources file with the party's `webpage` source listing `path` on the loopback site, and the
+    archive's path."""
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "party", "kind": "webpage", "locator": site.url(path), "organisation": "Example Party",
+         "options": options}])
+    return config, tmp_path / "archive.db"

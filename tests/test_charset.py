@@ -144,7 +144,7 @@ def test_a_declaration_in_a_comment_or_an_attribute_is_not_the_page_s(httpserver
     """Over HTTP into SQLite: a statement page served without a charset whose real declaration follows a
     stale one in a comment, and one declaring `iso_8859-1` through http-equiv; each version's text is
     stored as the page shows it."""
-    from tests.official_fixtures import STATEMENT_BODY, Site, fetch, listing_page, rows, statement_page, write_config
+    from tests.official_fixtures import STATEMENT_BODY, Site, fetch, listing_page, party_source, rows, statement_page
 
     site = Site(httpserver)
     cards = [("/en/statements/commented", "Commented", "2026-06-01T09:00:00Z"),
@@ -157,10 +157,7 @@ def test_a_declaration_in_a_comment_or_an_attribute_is_not_the_page_s(httpserver
     latin = statement_page("Latin", STATEMENT_BODY + SAID, date=None).decode().replace(
         '<meta charset="utf-8">', '<meta http-equiv="Content-Type" content="text/html; charset=iso_8859-1">')
     site.put("/en/statements/latin", latin.encode("cp1252"), "text/html")
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path)
     result = fetch(config, db, "party")
     assert result.exit_code == 0 and "new 2" in result.output, result.output
     stored = rows(db, "SELECT p.title, v.text FROM versions v JOIN posts p ON p.id = v.post_id ORDER BY p.id")
@@ -196,15 +193,12 @@ def test_a_claim_of_utf8_holds_against_a_stray_byte_and_not_against_a_wrong_labe
 
 
 def test_a_statement_with_a_stray_byte_is_archived_in_its_own_utf8(httpserver, tmp_path: Path) -> None:
-    from tests.official_fixtures import Site, fetch, listing_page, rows, write_config
+    from tests.official_fixtures import Site, fetch, listing_page, party_source, rows
 
     site = Site(httpserver)
     site.put("/en/statements", listing_page([("/en/statements/grenades", "Grenades", "2019-06-29T09:00:00Z")]))
     site.put("/en/statements/grenades", stray_byte_page(), "text/html; charset=utf-8")
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url("/en/statements"), "organisation": "Example Party",
-         "options": {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"}}])
-    db = tmp_path / "archive.db"
+    config, db = party_source(site, tmp_path)
     result = fetch(config, db, "party")
     assert result.exit_code == 0 and "new 1" in result.output, result.output
     (text,), = rows(db, "SELECT text FROM versions")

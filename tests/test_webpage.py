@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -13,11 +12,11 @@ from archiver.archive import Archive
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, statement, webpage
 from archiver.view import ArchiveView
-from tests.official_fixtures import STATEMENT_BODY, exchange, listing_page, statement_page
+from tests.official_fixtures import PARTY_OPTIONS, STATEMENT_BODY, exchange, listing_page, party_source, statement_page
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LISTING = "https://party.example/en/statements"
-OPTIONS = {"item": "div.views-row", "link": "h3 a", "title": "h3", "date": "time"}
+OPTIONS = PARTY_OPTIONS
 ROWS = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01T09:00:00Z"),
         ("https://party.example/en/statements/on-the-elections", "On the elections", "2026-05-28T12:00:00Z")]
 
@@ -33,17 +32,6 @@ def source(**extra) -> Source:
     return Source(id="party", kind="webpage", locator=LISTING, organisation="Example Party",
                   options={**OPTIONS, **extra})
 
-
-def party_source(site: Any, tmp_path: Path, options: dict[str, Any] = OPTIONS,
-                 path: str = "/en/statements") -> tuple[Path, Path]:
-    """A sources file with the party's `webpage` source listing `path` on the loopback site, and the
-    archive's path."""
-    from tests.official_fixtures import write_config
-
-    config = write_config(tmp_path / "sources.toml", [
-        {"id": "party", "kind": "webpage", "locator": site.url(path), "organisation": "Example Party",
-         "options": options}])
-    return config, tmp_path / "archive.db"
 
 
 def test_listing_rows_become_item_requests_with_their_row(view: ArchiveView) -> None:
