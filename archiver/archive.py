@@ -549,6 +549,7 @@ class Archive:
             stored = tuple(row[8:])
         facts = None
         known: set[tuple[str, str | None]] | None = None
+        current_claim: str | None = None  # when the platform says the current version was made
         latest_version = latest_draft = None
         # read by another extractor than the one that read the current version: what differs may be the
         # reading, not the source (see the events below)
@@ -568,22 +569,40 @@ class Archive:
             if len(post.versions) > 1 or reread or draft.claimed_at:
                 if known is None:
                     self._flush()
-                    known = {(r[0], r[1]) for r in self.conn.execute(
-                        "SELECT content_sha256, claimed_at FROM versions WHERE post_id = ?", (post_id,))}
+                    held = self.conn.execute(
+                        "SELECT v.content_sha256, v.claimed_at, v.id = p.current_version FROM versions v "
+                        "JOIN posts p ON p.id = v.post_id WHERE v.post_id = ?", (post_id,)).fetchall()
+                    known = {(r[0], r[1]) for r in held}
+                    current_claim = next((r[1] for r in held if r[2]), None)
                 if (digest, draft.claimed_at) in known:
                     continue
             count += 1
             held_claims = {claimed for _, claimed in known or () if claimed}
+            # made before the current version by the platform's own dates (an edit chain whose newer
+            # version came first: a search's pages, a flattened file): kept, but the current view stays
+            earlier = bool(draft.claimed_at and current_claim and draft.claimed_at < current_claim)
             if facts is None:
                 facts = self._facts(post, native_id, source_id, owner)
-            latest_version = self._append("versions", {
+            version_id = self._append("versions", {
                 "post_id": post_id, "number": count, "canonical_rule": CANONICAL_RULE,
                 "title": draft.title, "text": draft.text, "extra": _json(draft.extra),
                 "content_sha256": digest, "raw": draft.raw, "capture_id": result.capture_id,
                 "observed_at": at, "claimed_at": draft.claimed_at, "extractor": post.extractor,
                 "extractor_version": post.extractor_version, "facts": facts,
             })
-            latest_draft = draft
+            if earlier:
+                # never current (verify's rule): found late, or an earlier version read anew
+                details: dict[str, Any] = {"claimed_at": draft.claimed_at, "current_claimed_at": current_claim}
+                if reread and draft.claimed_at in held_claims:
+                    details["extractor"] = {"from": "/".join(map(str, read_by or ())),
+                                            "to": f"{post.extractor}/{post.extractor_version}"}
+                    result.reextracted += 1
+                else:
+                    result.earlier += 1
+                self._event(post_id, "earlier_version", at, result.capture_id, version_id, details)
+                continue
+            latest_version, latest_draft = version_id, draft
+            current_claim = draft.claimed_at
             if count == 1:
                 self._event(post_id, "first_seen", at, result.capture_id, latest_version)
                 result.new += 1
@@ -627,9 +646,9 @@ class Archive:
             self._reindex_post(post_id, changed, lambda: self.conn.execute(
                 f"UPDATE posts SET {', '.join(f'{name} = ?' for name in changed)} WHERE id = ?",
                 (*changed.values(), post_id)))
-        elif status != "live":
-            # restored as it was: the view keeps the facts its current version was seen with
-            self.conn.execute("UPDATE posts SET status = 'live' WHERE id = ?", (post_id,))
+        elif status != "live" or count != row[2]:
+            # restored as it was, or only earlier versions added: the view keeps its current version
+            self.conn.execute("UPDATE posts SET status = 'live', version_count = ? WHERE id = ?", (count, post_id))
         return int(post_id)
 
     @staticmethod

@@ -190,6 +190,7 @@ class RecordResult:
     deleted: int = 0
     restored: int = 0
     reextracted: int = 0  # new versions read by a changed extractor: not edits (events.type 'reextracted')
+    earlier: int = 0  # versions dated before the current one, first seen after it (events.type 'earlier_version')
     conflicts: int = 0  # items shown under an identity another owner holds (archived as separate posts)
     payload_stored: bool = False
 

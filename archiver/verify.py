@@ -518,7 +518,8 @@ _STATUS_AFTER = {"missing": "missing", "deleted": "deleted", "restored": "live"}
 
 
 def _posts(archive: _Archive, report: VerifyReport) -> None:
-    """Rebuild each `posts` row from its versions (content, facts) and events (status)."""
+    """Rebuild each `posts` row from its versions (content, facts) and events (status, and which
+    version is current)."""
     conn = archive.conn
     columns = [c for c in _POST_VIEW if c in {r[1] for r in conn.execute("PRAGMA table_info(posts)")}]
     facts, first_facts = (("last.facts", "first.facts") if "facts" in archive.columns["versions"]
@@ -530,7 +531,12 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
             FROM (
                 SELECT {', '.join(f'p.{c}' for c in columns)}, p.id AS post_id,
                     (SELECT count(*) FROM versions v WHERE v.post_id = p.id) AS n,
-                    (SELECT max(id) FROM versions v WHERE v.post_id = p.id) AS last_id,
+                    -- the current version: the last appended, but never one found after it and dated
+                    -- before it (an `earlier_version` event; few posts have one, looked up only for them)
+                    CASE WHEN p.id IN (SELECT post_id FROM events WHERE type = 'earlier_version')
+                         THEN (SELECT max(id) FROM versions v WHERE v.post_id = p.id AND v.id NOT IN (
+                               SELECT version_id FROM events WHERE type = 'earlier_version'))
+                         ELSE (SELECT max(id) FROM versions v WHERE v.post_id = p.id) END AS last_id,
                     (SELECT min(id) FROM versions v WHERE v.post_id = p.id) AS first_id,
                     (SELECT type FROM events e WHERE e.post_id = p.id
                      AND e.type IN ('missing', 'deleted', 'restored') ORDER BY e.id DESC LIMIT 1) AS status_event

@@ -85,6 +85,10 @@ def test_a_dated_edit_history_read_again_by_a_changed_extractor_adds_no_edit(arc
     # the same three dated versions, read differently by a newer extractor
     result = archive.record(exchange(b"b"), Observation(posts=[history("2", " (read anew)", *claims)]))
     assert (result.edited, result.reextracted) == (0, 3)
+    # the re-readings of the two earlier versions are never current, not even for a moment
+    events = [kind for (kind,) in archive.conn.execute("SELECT type FROM events ORDER BY id")]
+    assert events == ["first_seen", "edited", "edited", "earlier_version", "earlier_version", "reextracted"]
+    assert count(archive, "SELECT text FROM posts") == "Version 3 (read anew)"
     # a fourth version the platform dates anew is an edit
     later = archive.record(exchange(b"c"), Observation(posts=[history("2", " (read anew)", *claims,
                                                                       "2026-01-02T08:00:00Z")]))

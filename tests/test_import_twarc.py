@@ -4,13 +4,17 @@ version, edit chains folded into one post, and re-imports that change nothing.""
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from pathlib import Path
 
+import requests
 from click.testing import CliRunner
 
 from archiver.cli import main
 from tests.conftest import FIXTURES, init_archive
 from tests.social_loop import events, rows
+from tests.test_publish import page, serve_archive
 
 TWARC = FIXTURES / "twarc2"
 
@@ -143,3 +147,57 @@ def test_text_is_unescaped_once_as_the_api_escapes_it(db_path: Path) -> None:
                     "was to be expected, but the comeback of Conte & M5S is quite\u2026")
     assert rows(db_path, "SELECT kind, repost_of FROM posts WHERE native_id = '1574186889686441985'") == [
         ("repost", "1574150125466931200")]
+
+
+def test_an_edit_chain_read_newest_first_keeps_the_newest_version_current(db_path: Path, tmp_path: Path) -> None:
+    """A search returns the newest tweets first, and `twarc2 flatten` writes each tweet on its own line:
+    the real edit chain of edited.jsonl, its edit before its first tweet. The first tweet, found after
+    the edit, is kept as the earlier version it is; it never becomes the post's current text, and no
+    "edited" says the author went back to it."""
+    source = json.loads((TWARC / "edited.jsonl").read_text())
+    users = {user["id"]: user for user in source["includes"]["users"]}
+    chain = {tweet["id"]: tweet for tweet in source["includes"]["tweets"]}
+    first, edit = source["data"][0]["edit_history_tweet_ids"]
+    path = tmp_path / "flat.jsonl"
+    path.write_text("".join(json.dumps({**chain[tid], "author": users[chain[tid]["author_id"]],
+                                        "__twarc": source["__twarc"]}) + "\n" for tid in (edit, first)))
+    code, output = run(db_path, path)
+    assert code == 0 and "(1 new, 0 edited, 1 earlier versions (not current), 0 deleted)" in output, output
+    assert events(db_path, first) == ["first_seen", "earlier_version"]
+    (text, count, current, where), = rows(db_path, "SELECT text, version_count, current_version, "
+                                                   "published_where FROM posts")
+    assert text == chain[edit]["text"] and count == 2
+    assert rows(db_path, "SELECT number, claimed_at FROM versions WHERE id = ?", current) == [
+        (1, "2022-10-03T17:57:11.000000Z")]
+    # read alone, the edit's time is all there is: said to be a bound, not the publication
+    assert where.startswith(f"created_at of tweet {edit}, an edit: the chain's first tweet {first} was not")
+    (details,), = rows(db_path, "SELECT details FROM events WHERE type = 'earlier_version'")
+    assert json.loads(details) == {"claimed_at": "2022-10-03T17:57:01.000000Z",
+                                   "current_claimed_at": "2022-10-03T17:57:11.000000Z"}
+    verified = CliRunner().invoke(main, ["verify", "--db", str(db_path)])
+    assert verified.exit_code == 0, verified.output
+    tampered = tmp_path / "tampered.db"
+    shutil.copy(db_path, tampered)
+    with sqlite3.connect(tampered) as conn:  # the earlier version made current by hand: verify names it
+        conn.execute("UPDATE posts SET current_version = (SELECT max(id) FROM versions)")
+    verified = CliRunner().invoke(main, ["verify", "--db", str(tampered)])
+    assert verified.exit_code == 1 and "current_version is 2 but the chained rows give 1" in verified.output
+
+    # the whole chain in one page afterwards (the real edited.jsonl) holds nothing new
+    code, output = run(db_path, TWARC / "edited.jsonl")
+    assert code == 0 and "(0 new, 0 edited, 0 deleted)" in output, output
+    assert rows(db_path, "SELECT text, version_count FROM posts") == [(chain[edit]["text"], 2)]
+
+    # the public face: the versions in the order X made them, the current text the edit's, and a word
+    # only the first tweet had found in an earlier version, not in the current text
+    running = next(serve := serve_archive(db_path))
+    try:
+        post = requests.get(f"{running.url}{page(first, 'x')}.json", timeout=10).json()
+        html = requests.get(f"{running.url}{page(first, 'x')}", timeout=10).text
+        found = requests.get(f"{running.url}/-/search", params={"q": "miss"}, timeout=10).text
+    finally:
+        next(serve, None)
+    assert [v["number"] for v in post["versions"]] == [2, 1]
+    assert "version 1" in post["citation"] and "hey :)" in html.split("<h2>Versions</h2>")[0]
+    assert "Changes from version 2" in html
+    assert "matched in version 2, <strong>edited out</strong>" in found and "not in the current text" in found

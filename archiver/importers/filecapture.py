@@ -33,6 +33,7 @@ class ImportReport:
     posts: int = 0
     new: int = 0
     edited: int = 0
+    earlier: int = 0  # versions dated before the one the archive holds as current, found after it
     deleted: int = 0
     already: bool = False
     problems: list[str] = field(default_factory=list)
@@ -42,8 +43,9 @@ class ImportReport:
             return (f"{self.path}: already imported (capture {self.capture_id}, sha256 {self.digest[:12]}…); "
                     "nothing changed")
         skipped = f"; {len(self.problems)} entries could not be read" if self.problems else ""
+        earlier = f", {self.earlier} earlier versions (not current)" if self.earlier else ""
         return (f"{self.path}: imported {self.posts} posts as capture {self.capture_id} "
-                f"({self.new} new, {self.edited} edited, {self.deleted} deleted){skipped}")
+                f"({self.new} new, {self.edited} edited{earlier}, {self.deleted} deleted){skipped}")
 
 
 def file_digest(paths: Iterable[Path]) -> tuple[str, int]:
@@ -102,6 +104,7 @@ def import_batches(archive: Archive, path: Path, digest: str, size: int,
             report.posts += len(batch.posts)
             report.new += result.new
             report.edited += result.edited
+            report.earlier += result.earlier
             report.deleted += result.deleted
             shown.update(units)
     except Exception as exc:

@@ -260,7 +260,12 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
     first = ordered[0]
     created = opt(first, "created_at", str, tweet_where)
     post.published_at, post.published_raw = utc(created), created
-    post.published_where = "created_at of the first tweet of the edit chain" if created else None
+    if created and first["id"] != identity:
+        # only later versions were in the response: an edit's time, which the publication preceded
+        post.published_where = (f"created_at of tweet {first['id']}, an edit: the chain's first tweet "
+                                f"{identity} was not in the response, so published before this")
+    elif created:
+        post.published_where = "created_at of the first tweet of the edit chain"
     for ref in items(latest, "referenced_tweets", tweet_where, required=False):
         ref_id = ref.get("id")
         if not isinstance(ref_id, str):

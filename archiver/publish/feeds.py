@@ -20,10 +20,13 @@ _TITLES = {"first_seen": "New", "edited": "Edited", "deleted": "Deleted"}
 EVENTS_SQL = """
     SELECT e.id, e.type, e.at, json_extract(e.details, '$.reason') AS reason, p.platform, p.native_id, p.title,
            p.author_name, p.author_handle, s.organisation, coalesce(v.text, p.text) AS text, v.number,
-           (SELECT previous.text FROM versions previous WHERE previous.post_id = v.post_id
-            AND previous.number = v.number - 1) AS previous_text
+           previous.number AS previous_number, previous.text AS previous_text
     FROM events e JOIN posts p ON p.id = e.post_id LEFT JOIN sources s ON s.id = p.source_id
     LEFT JOIN versions v ON v.id = e.version_id
+    -- an edit is shown against the version current before it: an earlier version found late never was
+    LEFT JOIN versions previous ON e.type = 'edited' AND previous.id = (
+        SELECT max(b.id) FROM versions b WHERE b.post_id = v.post_id AND b.id < v.id AND b.id NOT IN (
+            SELECT version_id FROM events WHERE post_id = v.post_id AND type = 'earlier_version'))
     WHERE e.type IN ('first_seen', 'edited', 'deleted') AND {published} AND {where}
     ORDER BY e.id DESC LIMIT {limit}"""
 
@@ -42,7 +45,7 @@ def diff_html(old: str | None, new: str | None) -> str:
 
 def _content(row: dict[str, Any]) -> str:
     if row["type"] == "edited" and row["previous_text"] is not None:
-        return (str(Markup("<p>Changes from version {}:</p>").format(row["number"] - 1))
+        return (str(Markup("<p>Changes from version {}:</p>").format(row["previous_number"]))
                 + diff_html(row["previous_text"], row["text"]))
     if row["type"] == "deleted":
         return str(Markup("<p>Confirmed deleted{}.</p>").format(f" ({row['reason']})" if row["reason"] else ""))

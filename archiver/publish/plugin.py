@@ -447,6 +447,10 @@ async def _published_post(db: Database, request: Request) -> tuple[str, str, dic
         SELECT id, number, title, text, content_sha256, capture_id, observed_at, claimed_at, extractor,
                extractor_version
         FROM versions WHERE post_id = :id ORDER BY number""", {"id": found[0]["id"]})
+    if all(version["claimed_at"] for version in versions):
+        # the platform dates every version: shown in the order it made them, which is not the archive's
+        # order when an earlier version was found after a later one (an `earlier_version` event)
+        versions.sort(key=lambda version: (version["claimed_at"], version["number"]))
     return platform, native_id, found[0], versions
 
 
@@ -515,7 +519,7 @@ async def post_page(datasette: Any, request: Request) -> Response:
     checkpoints = await db.execute_fn(lambda conn: version_checkpoints(conn, [v["id"] for v in versions]))
     for index, version in enumerate(versions):
         version["diff"] = diffs[index - 1] if index else None
-        version["compared"] = index > 0
+        version["compared"] = versions[index - 1]["number"] if index else None
         version["title_changed"] = index > 0 and versions[index - 1]["title"] != version["title"]
         version["permalink"] = f"{path}#version-{version['number']}"
         version["checkpoint"] = checkpoints[version["id"]]
@@ -544,7 +548,7 @@ async def post_page(datasette: Any, request: Request) -> Response:
         capture["requested_link"] = safe_link(capture["requested_url"])
         capture["final_link"] = safe_link(capture["final_url"])
         capture["robots_txt"] = _robots_sources(details)
-    current = versions[-1] if versions else None
+    current = next((v for v in versions if v["id"] == post["current_version"]), versions[-1] if versions else None)
     cite = citation(post, current, datasette.absolute_url(request, current["permalink"]), checkpoint_line(
         current["checkpoint"], datasette.absolute_url(request, current["proof"]))) if current else ""
     claimed_start = post["published_at"]
@@ -758,7 +762,8 @@ async def _search(db: Database, form: dict[str, str], cap: int) -> tuple[list[di
         SELECT p.id, p.platform, p.native_id, p.author_handle, p.author_name, s.organisation, p.published_at,
                p.first_seen_at, p.status, p.title, p.version_count, substr(p.text, 1, 280) AS excerpt
                {", m.numbers, m.last_number, m.last_version, (SELECT observed_at FROM versions later "
-                "WHERE later.post_id = p.id AND later.number = m.last_number + 1) AS edited_out_at"
+                "WHERE later.post_id = p.id AND later.number = m.last_number + 1) AS edited_out_at, "
+                "EXISTS (SELECT 1 FROM hits WHERE version_id = p.current_version) AS in_current"
                 if form["q"] else ""}
         FROM posts p LEFT JOIN sources s ON s.id = p.source_id
         {"JOIN matched m ON m.post_id = p.id" if form["q"] else ""}
@@ -782,5 +787,5 @@ async def _search(db: Database, form: dict[str, str], cap: int) -> tuple[list[di
         for row in rows:
             row["snippet"] = highlight(snippets.get(row["last_version"]))
             row["matched_numbers"] = sorted(int(number) for number in str(row["numbers"]).split(","))
-            row["only_earlier"] = row["last_number"] < row["version_count"]
+            row["only_earlier"] = not row["in_current"]
     return rows, more, capped
