@@ -27,6 +27,16 @@ CASES = [
     ("1999-12-31 19:00:00 +0500", Hints(), "1999-12-31T14:00:00", EXACT),  # [dp]
     ("2004-04-06T23:05:43-05:00", Hints(), "2004-04-07T04:05:43", EXACT),  # [fp] CDF LASTMOD
     ("Thu, 01 Jan 2004 19:48:21 EST", Hints(), "2004-01-02T00:48:21", EXACT),  # RFC 822 zone [fp form]
+    # UTC written out (Go's time.RFC1123, the real narro feed), Unix `date` output, an offset with a colon:
+    # each was a "date only: no time zone given", its time dropped, +01:00 read by email.utils as +00:00
+    ("Fri, 20 Feb 2015 09:51:15 UTC", Hints(), "2015-02-20T09:51:15", EXACT),
+    ("Mon Jan  6 10:00:00 UTC 2025", Hints(), "2025-01-06T10:00:00", EXACT),
+    ("Mon Jan 06 10:00:00 EST 2025", Hints(), "2025-01-06T15:00:00", EXACT),
+    ("Mon, 06 Jan 2025 10:00:00 +01:00", Hints(), "2025-01-06T09:00:00", EXACT),
+    ("Mon, 06 Jan 2025 10:00:00 -05:30", Hints(), "2025-01-06T15:30:00", EXACT),
+    ("Mon Jan 06 10:00:00 CET 2025", Hints(), "2025-01-06T00:00:00", "time zone 'CET' not known"),
+    ("Mon, 06 Jan 2025 10:00:00 -00:00", Hints(), "2025-01-06T00:00:00", NO_ZONE),  # RFC 2822: unknown
+    ("Mon, 06 Jan 2025 10:00:00 +01:60", Hints(), None, OUT),
     ("20 Oct 2014 13:08 CET", Hints(), "2014-10-20T00:00:00", "time zone 'CET' not known"),  # [dp]
     ("Tue, 02 Jun 2026 14:30:00 CEST", Hints(), "2026-06-02T00:00:00", "time zone 'CEST' not known"),
     ("3 June 2026, 10:30 MSK", Hints(), "2026-06-03T00:00:00", "time zone 'MSK' not known"),

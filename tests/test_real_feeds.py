@@ -50,6 +50,17 @@ def test_a_real_feed_is_read_whole(path: Path, view) -> None:
         assert post.published_raw and post.published_at
 
 
+def test_a_pubdate_in_utc_keeps_its_time(view) -> None:
+    """narro's feed (written by gopod with Go's time.RFC1123) dates items `… 09:51:15 UTC`: an exact
+    time, which was kept as its date alone, marked as if the feed had given no time zone."""
+    url = WHERE["podcast_narro.rss"]
+    body = (FIXTURES / "real_feeds" / "podcast_narro.rss").read_bytes()
+    post, = feed.parse(Source(id="narro", kind="feed", locator=url), Request(url),
+                       exchange(url, body, content_type="application/rss+xml", charset=None), view).observation.posts
+    assert (post.published_at, post.published_raw, post.published_where) == (
+        "2015-02-20T09:51:15.000000Z", "Fri, 20 Feb 2015 09:51:15 UTC", "rss:pubDate")
+
+
 def test_github_release_links_resolve_against_the_feed_url(view) -> None:
     path = FIXTURES / "real_feeds" / "github_releases_gulp.atom"
     url = WHERE[path.name]

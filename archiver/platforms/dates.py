@@ -49,7 +49,10 @@ _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$|(?<![A-Za-z])(?:UTC|GMT|UT)(?:\s*
 # a zone name written after the time: capitals of one script (Latin or Cyrillic), not AM/PM
 _ZONE_NAME = re.compile(r"(?<!\w)([A-Z]{2,5}|[А-ЯЁ]{2,5})(?!\w)")
 _NOT_ZONES = {"AM", "PM", "UTC", "GMT", "UT", "Z"}
-_RFC822_ZONE = re.compile(r"(?<![\w-])(?:\+\d{4}|-(?!0000)\d{4}|UT|GMT|Z|[ECMP][SD]T)$")  # "-0000" means unknown
+# a zone email.utils reads exactly, at the end or before the year (Unix `date`'s "Mon Jan 6 10:00:00 UTC
+# 2025"); "-0000" means unknown
+_RFC822_ZONE = re.compile(r"(?<![\w-])(?:\+\d{4}|-(?!0000)\d{4}|UTC?|GMT|Z|[ECMP][SD]T)(?:\s+\d{4})?$")
+_COLON_ZONE = re.compile(r"(?<=\d)(\s*[+-]\d{2}):(\d{2})$")  # "+01:00": email.utils reads it as +00:00
 # an all-numeric day and month, with or without a weekday before it and a time after it
 _NUMERIC = re.compile(r"^\s*(?:[^\W\d_]+\.?,?\s+)?(\d{1,2})[./\s-](\d{1,2})[./\s-](\d{2}|\d{4})(?![\d./-])")
 # an ISO 8601 calendar date and time, basic or extended, each field captured: their ranges are checked
@@ -202,6 +205,7 @@ def _rfc2822(text: str) -> Claimed | None:
         # RFC 2822 has no AM/PM: email.utils would drop it and take "PM" for the zone, reading
         # "3:00 PM EST" as 03:00 UTC, exactly
         return None
+    text = _COLON_ZONE.sub(r"\1\2", text)
     parts = parsedate_tz(text)
     if parts is None or parts[0] < 1000:
         return None
