@@ -4,6 +4,7 @@ relative links resolved against the feed's URL, dates read exactly or left empty
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,32 @@ def test_github_release_links_resolve_against_the_feed_url(view) -> None:
     assert posts[0].url == "https://github.com/gulpjs/gulp/releases/tag/v3.9.0"
     assert posts[0].native_id == "tag:github.com,2008:Repository/11167738/v3.9.0"
     assert (posts[0].published_at, posts[0].published_where) == ("2015-06-01T21:49:41.000000Z", "atom:updated")
+
+
+def test_a_second_summary_is_not_taken_for_the_content(httpserver, tmp_path: Path, view) -> None:
+    """feedparser files a second summary-like element (itunes:summary, media:description,
+    dc:description) under `content`, as its own test item_description_and_summary.xml expects. narro's
+    real item has a description and a shortened itunes:summary: the blurb was archived as its text,
+    and which of the two won depended on their order."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    body = (FIXTURES / "real_feeds" / "podcast_narro.rss").read_bytes()
+    description = re.search(rb"<description>Listen.*?</description>", body).group(0)
+    summary = re.search(rb"<itunes:summary>Listen.*?</itunes:summary>", body).group(0)
+    expected = ("Listen to your reading list anywhere. Narro will take your bookmarked articles and read them "
+                "back to you as a podcast.\nhttp://www.narro.co/faq")
+    site = Site(httpserver)
+    config = write_config(tmp_path / "sources.toml", [{"id": "narro", "kind": "feed", "locator": site.url("/f")}])
+    db = tmp_path / "archive.db"
+    swapped = body.replace(description, b"\0").replace(summary, description).replace(b"\0", summary)
+    for served in (body, swapped):  # the blurb after the description, then before it
+        site.put("/f", served, content_type="application/rss+xml")
+        result = fetch(config, db, "narro")
+        assert result.exit_code == 0 and "edited 0" in result.output, result.output
+        assert rows(db, "SELECT text FROM posts") == [(expected,)]
+    corpus = FIXTURES / "feedparser" / "wellformed" / "rss" / "item_description_and_summary.xml"
+    url = "http://example.org/feed"
+    post, = feed.parse(Source(id="fp", kind="feed", locator=url), Request(url),
+                       exchange(url, corpus.read_bytes(), content_type="application/rss+xml", charset=None),
+                       view).observation.posts
+    assert post.versions[0].text == "Example description"

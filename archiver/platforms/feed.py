@@ -35,11 +35,12 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import DATES, Option, http_locator, recheck
 from archiver.platforms.statement import keep_held_date, parse_page
 from archiver.platforms.text import html_to_text, short_title
-from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities
+from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities, safe_xml_parser
 
 # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
-# 3: plain-text titles and summaries kept as written, not read as HTML
-EXTRACTOR_VERSION = read_with("3", "feedparser", "selectolax")
+# 3: plain-text titles and summaries kept as written, not read as HTML;
+# 4: a second summary (itunes:summary, media:description after the description) is not the content
+EXTRACTOR_VERSION = read_with("4", "feedparser", "selectolax", "lxml")
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS = (
@@ -51,6 +52,9 @@ OPTIONS = (
 )
 locator_problem = http_locator
 _ENTRY_ELEMENTS = ("item", "entry")  # RSS, RDF and CDF items, Atom entries
+_DESCRIPTIONS = {"description", f"{{{feedtree.RSS10}}}description"}
+_CONTENT_ELEMENTS = {f"{{{feedtree.CONTENT}}}encoded", f"{{{feedtree.ATOM}}}content", "{http://purl.org/atom/ns#}content",
+                     "{http://www.w3.org/1999/xhtml}body"}  # Atom 1.0 and 0.3
 _ENTRY_END = re.compile(rb"</(?:[\w.-]+:)?(?:item|entry)\s*>|<(?:[\w.-]+:)?(?:item|entry)\b[^<>]*/>", re.IGNORECASE)
 
 
@@ -233,12 +237,37 @@ def entry_id(entry: Any, feed_url: str) -> str:
     return f"{feed_url}#sha256:{digest(entry.get('title'), entry.get('published') or entry.get('updated'), content)}"
 
 
-def entry_text(entry: Any) -> str | None:
+def entry_text(entry: Any, raw: str | None = None) -> str | None:
+    """The entry's content, else its summary. Given the entry's XML, feedparser's `content` counts only
+    when the entry has a content element: feedparser files a second summary there (an itunes:summary or
+    media:description after the description), often a shortened blurb of what the description says."""
     contents = [c for c in entry.get("content", []) or [] if c.get("value")]
+    if contents and raw is not None and isinstance(entry, feedparser.FeedParserDict) \
+            and (described := _description(raw)) is not None:
+        # feedparser's summary is the first summary it met: the description is the one that reads as it
+        candidates = [_readable(entry.get("summary"), entry.get("summary_detail")),
+                      *(_readable(c["value"], c) for c in contents)]
+        return next((text for text in candidates if text == described), candidates[0]) or None
     if contents:
         longest = max(contents, key=lambda c: len(c["value"]))
         return _readable(longest["value"], longest) or None
     return _readable(entry.get("summary"), entry.get("summary_detail")) or None
+
+
+def _description(raw: str) -> str | None:
+    """For an entry without a content element, its RSS description's text ("" if it has none); None
+    when it has a content element or its XML is not read (feedparser's reading stands)."""
+    from lxml import etree
+
+    try:
+        entry = etree.fromstring(raw.encode(), parser=safe_xml_parser())
+    except etree.XMLSyntaxError:
+        return None
+    children = [node for node in entry if isinstance(node.tag, str)]
+    if any(node.tag in _CONTENT_ELEMENTS for node in children):
+        return None
+    described = next((node for node in children if node.tag in _DESCRIPTIONS), None)
+    return html_to_text(described.text) if described is not None else ""
 
 
 def entry_title(entry: Any) -> str | None:
@@ -260,7 +289,7 @@ def entry_post(source: Source, entry: Any, raw: str, version: str, feed_url: str
     title = entry_title(entry)
     return PostDraft(
         platform=PLATFORM, native_id=native_id[:2000], url=_link(entry),
-        versions=[VersionDraft(text=entry_text(entry), title=title, raw=raw)],
+        versions=[VersionDraft(text=entry_text(entry, raw), title=title, raw=raw)],
         author_id=source.id, author_name=entry.get("author") or source.organisation or source.name,
         kind="statement", published_at=published_at, published_raw=published_raw, published_where=where,
         tags=_tags(entry), publish=source.publish, extractor="feedparser", extractor_version=EXTRACTOR_VERSION)
