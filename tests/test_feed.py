@@ -431,3 +431,45 @@ def test_an_edit_that_moves_atom_updated_keeps_the_publication_claim_held(httpse
     assert "new 0, edited 1" in second.output, second.output
     assert rows(db, "SELECT published_at, published_raw, published_where, text FROM posts WHERE native_id = ?",
                 release) == [(*held[0], "3.9.0, with a security note")]
+
+
+def _narro_items(links: list[tuple[str, str]]) -> bytes:
+    """narro's real feed (tests/fixtures/real_feeds), its one item copied once per (link, title), without
+    its guid: items known by their link."""
+    import re
+
+    body = (Path(__file__).parent / "fixtures" / "real_feeds" / "podcast_narro.rss").read_bytes()
+    held = re.search(rb"<item>.*</item>", body, re.S).group(0)
+    item = re.sub(rb"<guid>[^<]*</guid>", b"", held)
+    copies = [re.sub(rb"<title>[^<]*</title>", b"<title>" + title.encode() + b"</title>",
+                     re.sub(rb"<link>[^<]*</link>", b"<link>" + link.encode() + b"</link>", item))
+              for link, title in links]
+    return body.replace(held, b"".join(copies))
+
+
+def test_items_without_a_guid_sharing_a_page_are_not_one_post(httpserver, tmp_path: Path) -> None:
+    """Items are known by their link when they have no guid. Links were taken without their anchor, so
+    the items of a page of news (`news.html#a`, `#b`), and items that all link to the listing, were one
+    post, which every poll recorded as edited back and forth between them."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    site = Site(httpserver)
+    config = write_config(tmp_path / "sources.toml", [{"id": "narro", "kind": "feed", "locator": site.url("/f")}])
+    db = tmp_path / "archive.db"
+    news, listing = site.url("/news.html"), site.url("/all")
+    site.put("/f", _narro_items([(f"{news}#a", "Statement A"), (f"{news}#b", "Statement B"),
+                                 (listing, "Statement C"), (listing, "Statement D")]), "application/rss+xml")
+    assert "new 4, edited 0" in fetch(config, db, "narro").output
+    again = fetch(config, db, "narro")
+    assert again.exit_code == 0 and "new 0, edited 0" in again.output, again.output
+    ids = [native_id for native_id, in rows(db, "SELECT native_id FROM posts ORDER BY id")]
+    assert ids[:2] == [f"{news}#a", f"{news}#b"] and all(i.startswith(f"{site.url('/f')}#sha256:") for i in ids[2:])
+    assert rows(db, "SELECT DISTINCT url FROM posts WHERE native_id LIKE '%#sha256:%'") == [(listing,)]
+
+    # an item held under its link without the anchor keeps that identity when the anchor appears
+    site.put("/f", _narro_items([(site.url("/one.html"), "Statement E")]), "application/rss+xml")
+    assert "new 1" in fetch(config, db, "narro").output
+    site.put("/f", _narro_items([(site.url("/one.html#main"), "Statement E")]), "application/rss+xml")
+    held = fetch(config, db, "narro")
+    assert "new 0, edited 0" in held.output, held.output
+    assert rows(db, "SELECT count(*) FROM posts WHERE native_id LIKE ?", f"{site.url('/one.html')}%") == [(1,)]

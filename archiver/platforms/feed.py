@@ -21,8 +21,9 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections import Counter
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -85,6 +86,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
                 "date_where": where, "tags": json.dumps(_tags(entry)) if _tags(entry) else None}))
         return follow_listing(source, view, base, listed, unreadable=[*unreadable, *filter(None, [unclosed])])
     posts = [entry_post(source, entry, raw, version, source.locator, hints) for entry, raw in entries]
+    _linked_apart(posts, entries, source.locator, view)
     if base != source.locator:
         _keep_held_identities(posts, source.locator, base, view)
     for post in posts:
@@ -231,10 +233,34 @@ def entry_id(entry: Any, feed_url: str) -> str:
         return value if ":" in value else f"{feed_url}#{value}"
     link = _link(entry)
     if link is not None:
-        return link
-    # neither guid nor link (RSS allows it): the item is what it says, so that is its identity
+        # two items of one page (`news.html#a`, `news.html#b`) are two items
+        fragment = urlsplit(entry["link"].strip()).fragment
+        return f"{link}#{fragment}" if fragment else link
+    return _said_id(entry, feed_url)
+
+
+def _said_id(entry: Any, feed_url: str) -> str:
+    """An item known by what it says (RSS allows items with neither guid nor link)."""
     content = entry_text(entry)
     return f"{feed_url}#sha256:{digest(entry.get('title'), entry.get('published') or entry.get('updated'), content)}"
+
+
+def _linked_apart(posts: list[PostDraft], entries: list[tuple[Any, str]], feed_url: str,
+                  view: ArchiveMemory) -> None:
+    """Items without a guid are known by their link, but several items of one feed linking to one page
+    (the listing, a page of news with no anchors) are not one post, edited back and forth by every
+    poll: those are known by what they say. An item whose link gained its anchor in the identity keeps
+    the identity the archive holds without it, when no other item of the feed shares that link."""
+    linked = [(post, entry) for post, (entry, _) in zip(posts, entries, strict=True)
+              if post.url and not (entry.get("id") or entry.get("guid"))]
+    shared = Counter(post.native_id for post, _ in linked)
+    pages = Counter(post.url for post, _ in linked)
+    for post, entry in linked:
+        if shared[post.native_id] > 1:
+            post.native_id = _said_id(entry, feed_url)
+        elif post.native_id != post.url and pages[post.url] == 1 and view.post(PLATFORM, post.native_id) is None \
+                and view.post(PLATFORM, post.url) is not None:
+            post.native_id = post.url
 
 
 def entry_text(entry: Any, raw: str | None = None) -> str | None:
