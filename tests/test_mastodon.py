@@ -7,6 +7,7 @@ import copy
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -187,14 +188,134 @@ def test_closed_servers_and_unknown_accounts_are_reported_clearly(view: ArchiveV
 
 
 def test_reblogs_are_reposts_of_the_original(view: ArchiveView) -> None:
+    """Mastodon's reblog: its `uri` is its own, `…/statuses/<its id>/activity` (ActivityPub::TagManager
+    `uri_for` a reblog), and stays the reblog's identity."""
     reblog = copy.deepcopy(TOOT8)
-    reblog.update(id="117020580599999999", uri=TOOT8["uri"] + "/activity", reblog=copy.deepcopy(TOOT9),
-                  content="")
+    reblog.update(id="117020580599999999", uri=TOOT8["uri"].replace(TOOT8["id"], "117020580599999999") + "/activity",
+                  reblog=copy.deepcopy(TOOT9), content="")
+    reblog["url"] = reblog["uri"]
     request = Request(f"https://h.example{STATUSES}?limit=40", meta=(("page", 1), ("upper", None),
                                                                      ("mode", "window"), ("account_id", ACCOUNT)))
     post, = mastodon.parse(source("https://h.example"), request, exchange(request.url, json.dumps([reblog])),
                            view).observation.posts
     assert (post.kind, post.repost_of, post.versions[0].text) == ("repost", TOOT9["uri"], "Toot number 9!")
+    assert post.native_id == reblog["uri"]
+    assert mastodon._local_id(post.native_id, post.url) == "117020580599999999"
+
+
+# Pleroma and Akkoma, lib/pleroma/web/mastodon_api/views/status_view.ex (external-mirrors/akkoma @ 06589d9c):
+# render("show.json") of a status: `id: to_string(activity.id)` (the server's flake id), `uri: object.data["id"]`,
+# `url: url(~p[/notice/#{activity}])` for a local author, else `object.data["url"] || … || object.data["id"]`;
+# render("show.json") of an Announce: `id: to_string(activity.id)`, `uri: object.data["id"]`,
+# `url: object.data["id"]` (object = the announced Note), `reblog: reblogged`, `content: ""`,
+# `created_at: activity.data["published"]`, `in_reply_to_id: nil`, `media_attachments`/`tags` the reblogged's.
+PLEROMA = "https://pleroma.example"
+PL_FOREIGN_ID, PL_OWN_ID = "AcbJ0bX4fN8kT1wQ6e", "AcbJ3lZ7rQ0hV2mN4K"  # this server's ids of the two statuses
+PL_BOOST_FOREIGN_ID, PL_SELF_BOOST_ID = "AcbK0pT9xW1yE5sD8F", "AcbK9uC2gH6jL7qR3M"  # and of the two reblogs
+
+
+def pleroma_status(status: dict[str, Any], flake_id: str, local: bool) -> dict[str, Any]:
+    """A real status as Pleroma's status view renders it: this server's flake id; a local author's
+    status has its object id as `uri` and its `/notice/<id>` page as `url`, a remote one keeps its own
+    uri and url, its author's `acct` qualified by its server."""
+    rendered = {**copy.deepcopy(status), "id": flake_id,
+                "pleroma": {"local": local, "pinned_at": None}, "akkoma": {"source": None}}
+    if local:
+        rendered.update(uri=f"{PLEROMA}/objects/5b2d7c6e-9f3a-4c1b-8e2d-0a6f4b3c9d71",
+                        url=f"{PLEROMA}/notice/{flake_id}")
+    else:
+        account = rendered["account"]
+        account["acct"] = f"{account['username']}@{urlsplit(rendered['uri']).netloc}"
+    return rendered
+
+
+def pleroma_announce(reblogged: dict[str, Any], flake_id: str, at: str, by: dict[str, Any]) -> dict[str, Any]:
+    """The reblog (Announce) as that view renders it: `uri` and `url` are the announced object's id."""
+    return {"id": flake_id, "uri": reblogged["uri"], "url": reblogged["uri"], "account": by,
+            "in_reply_to_id": None, "in_reply_to_account_id": None, "reblog": reblogged, "content": "",
+            "created_at": at, "reblogs_count": 0, "replies_count": 0, "favourites_count": 0,
+            "reblogged": False, "favourited": False, "bookmarked": False, "muted": False, "pinned": False,
+            "sensitive": False, "spoiler_text": "", "visibility": "public",
+            "media_attachments": reblogged["media_attachments"], "mentions": [], "tags": reblogged["tags"],
+            "application": None, "language": reblogged["language"], "emojis": [],
+            "pleroma": {"local": True, "pinned_at": None}}
+
+
+def pleroma_timeline() -> list[dict[str, Any]]:
+    """An account's newest statuses on Pleroma, newest first: a boost of its own status (Mastodon.py's
+    recorded toot 8, re-rendered as the account's local status), a boost of a status on another server
+    (the recorded toot 9 of the Mastodon server at localhost:3000, as Pleroma renders a remote Note),
+    and the own status itself."""
+    own = pleroma_status(TOOT8, PL_OWN_ID, local=True)
+    foreign = pleroma_status(TOOT9, PL_FOREIGN_ID, local=False)
+    return [pleroma_announce(own, PL_SELF_BOOST_ID, "2026-08-03T09:00:00.000Z", TOOT8["account"]),
+            pleroma_announce(foreign, PL_BOOST_FOREIGN_ID, "2026-08-02T09:00:00.000Z", TOOT8["account"]),
+            own]
+
+
+def test_pleroma_reblogs_are_keyed_apart_from_what_they_reblog(view: ArchiveView) -> None:
+    """Pleroma/Akkoma give a reblog the reblogged status's `uri` (see the view's lines above): a
+    self-boost is its own post beside the status it boosts, which keeps its kind and date, and every
+    reblog is asked about by the reblog's own id on this server, never by an id read from another
+    server's URI."""
+    timeline = pleroma_timeline()
+    own = timeline[2]
+    request = Request(f"{PLEROMA}{STATUSES}?limit=40", meta=(("page", 1), ("upper", None),
+                                                             ("mode", "window"), ("account_id", ACCOUNT)))
+    posts = mastodon.parse(source(PLEROMA), request, exchange(request.url, json.dumps(timeline)),
+                           view).observation.posts
+    read = [(p.native_id, p.kind, p.repost_of, p.published_at, p.versions[0].text) for p in posts]
+    assert read == [
+        (f"{own['uri']}#reblog-by-{PL_SELF_BOOST_ID}", "repost", own["uri"], "2026-08-03T09:00:00.000000Z",
+         "Toot number 8!"),
+        (f"{TOOT9['uri']}#reblog-by-{PL_BOOST_FOREIGN_ID}", "repost", TOOT9["uri"],
+         "2026-08-02T09:00:00.000000Z", "Toot number 9!"),
+        (own["uri"], "post", None, "2026-08-01T13:52:33.996000Z", "Toot number 8!")]
+    assert [mastodon._local_id(p.native_id, p.url) for p in posts] == [
+        PL_SELF_BOOST_ID, PL_BOOST_FOREIGN_ID, PL_OWN_ID]
+    # a reblog recorded under the reblogged status's URI before this rule has no id here: never asked about
+    assert mastodon._local_id(TOOT9["uri"], TOOT9["uri"]) is None
+
+
+def test_pleroma_reblogs_over_loopback_are_two_posts_and_never_deleted(db_path: Path) -> None:
+    """Two polls of a Pleroma-shaped server (the payloads above) into SQLite: the self-boost and its
+    status are two posts, the status with its own date and kind; the boost of the Mastodon server's
+    status (whose id there, all digits, sorts below this server's flake ids, so that a reblog placed by
+    it would be taken for one the window no longer shows) is never thought gone, and no status is
+    looked up."""
+    timeline = pleroma_timeline()
+    link = (f'<{PLEROMA}{STATUSES}?max_id={PL_OWN_ID}>; rel="next", '
+            f'<{PLEROMA}{STATUSES}?min_id={PL_SELF_BOOST_ID}>; rel="prev"')
+
+    def statuses(query: dict[str, Any], _: Any) -> Reply:
+        if "min_id" in query or "max_id" in query:
+            return json_reply([])  # Pleroma: nothing newer, nothing older, and no Link
+        return json_reply(timeline, link=link)
+
+    pleroma_404 = json_reply({"error": "Record not found"}, 404)
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
+            f"/api/v1/accounts/{ACCOUNT}": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
+            STATUSES: statuses,
+            **{f"/api/v1/statuses/{status_id}": pleroma_404
+               for status_id in (TOOT9["id"], TOOT8["id"], PL_FOREIGN_ID, PL_OWN_ID)},
+        })
+        first = poll(db_path, source(server.base))
+        second = poll(db_path, source(server.base))
+        looked_up = server.hits("/api/v1/statuses/")
+    for report in (first, second):
+        assert (report.outcome, report.deleted, report.missing) == ("ok", 0, 0), report.problems
+    assert first.new == 3 and looked_up == []
+    own_uri = timeline[2]["uri"]
+    posts = rows(db_path, "SELECT native_id, kind, repost_of, published_at, status, text FROM posts ORDER BY native_id")
+    assert posts == [
+        (f"{TOOT9['uri']}#reblog-by-{PL_BOOST_FOREIGN_ID}", "repost", TOOT9["uri"], "2026-08-02T09:00:00.000000Z",
+         "live", "Toot number 9!"),
+        (own_uri, "post", None, "2026-08-01T13:52:33.996000Z", "live", "Toot number 8!"),
+        (f"{own_uri}#reblog-by-{PL_SELF_BOOST_ID}", "repost", own_uri, "2026-08-03T09:00:00.000000Z", "live",
+         "Toot number 8!")]
+    assert rows(db_path, "SELECT DISTINCT type FROM events") == [("first_seen",)]
 
 
 def test_locators_and_options() -> None:

@@ -8,7 +8,12 @@ Ids are opaque strings (Mastodon's are digits, GoToSocial's ULIDs, Pleroma's bas
 are never read as numbers. Which statuses a page covers is taken from the server's own `Link`
 header (`next` names the oldest id shown, `prev` the newest); a known status is placed against those
 bounds in the order the server pages, which for all three id schemes is shorter id first, then text
-order."""
+order.
+
+A status is archived under its `uri`; a reblog under its own `uri` where that names the reblog (Mastodon,
+GoToSocial), else under `<reblogged URI>#reblog-by-<id>` (Pleroma and Akkoma serve the reblogged status's
+URI as a reblog's): a self-boost never takes the place of the status it boosts, and a reblog is asked
+about by its own id on this server, never by one read from another server's URI."""
 
 from __future__ import annotations
 
@@ -43,6 +48,7 @@ PLATFORM = "mastodon"
 ADDED_SINCE = (("poll",), ("media",))  # the `extra` keys versions 3 and 4 began to count
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path
 _STATUS_ID = re.compile(r"/(?:statuses|notice|@[^/]+)/([0-9A-Za-z]{1,64})(?:/activity)?$")
+_REBLOG_BY = "#reblog-by-"  # a reblog served under the reblogged status's URI: `<that URI>#reblog-by-<id>`
 _LOCATOR = re.compile(r"^@?(?P<user>[\w.-]+)@(?P<host>[\w.-]+(?::\d+)?)$")
 
 
@@ -261,15 +267,19 @@ def _keep_held_readings(post: PostDraft, view: ArchiveMemory) -> None:
 
 def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     status_id = _opaque_id(need(status, "id", str, where), "status", where)
-    uri = need(status, "uri", str, where)
     created = need(status, "created_at", str, where)
     author = need(status, "account", dict, where)
     reblog = opt(status, "reblog", dict, where)
     shown = reblog or status
     shown_where = f"{where}: reblog" if reblog else where
+    if reblog:
+        reblog_uri = need(reblog, "uri", str, shown_where)
+        native_id = _reblog_id(opt(status, "uri", str, where), status_id, reblog_uri)
+    else:
+        native_id = need(status, "uri", str, where)
     content = need(shown, "content", str, shown_where)
     edited = opt(shown, "edited_at", str, shown_where)
-    post = PostDraft(platform=PLATFORM, native_id=uri, url=opt(status, "url", str, where) or opt(
+    post = PostDraft(platform=PLATFORM, native_id=native_id, url=opt(status, "url", str, where) or opt(
                          shown, "url", str, shown_where),
                      versions=[VersionDraft(text=html_to_text(content), extra=_extra(shown, shown_where),
                                             raw=dumps(status), claimed_at=utc(edited or created))],
@@ -280,7 +290,7 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
                      language=opt(shown, "language", str, shown_where),
                      extractor="mastodon", extractor_version=EXTRACTOR_VERSION)
     if reblog:
-        post.repost_of = need(reblog, "uri", str, shown_where)
+        post.repost_of = reblog_uri
     reply = opt(shown, "in_reply_to_id", str, shown_where)
     if reply and not reblog:
         post.reply_to = f"{api}/api/v1/statuses/{reply}"  # the API names the parent only by its local id
@@ -295,6 +305,19 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     post.tags = [tag["name"] for tag in items(shown, "tags", shown_where, required=False)
                  if isinstance(tag.get("name"), str)]
     return post, status_id
+
+
+def _reblog_id(uri: str | None, status_id: str, reblog_uri: str) -> str:
+    """A reblog's identity: its own `uri` where that names the reblog itself, which the reblog's own
+    id in it shows (Mastodon: `…/statuses/<id>/activity`, GoToSocial: `…/statuses/<id>`). Pleroma and
+    Akkoma serve the reblogged status's URI as a reblog's `uri` (their status view renders an Announce
+    with `uri: object.data["id"]`, the announced Note's): such a reblog, or one without a `uri`, is
+    `<reblogged URI>#reblog-by-<id>`, the status it reblogs and this server's id of the reblog. Both
+    parts are the server's own answer, not the archive's settings (an `api_base` moves; these do not),
+    and the id in it is what the server is asked about when the reblog leaves the timeline."""
+    if uri and uri != reblog_uri and _path_id(uri) == status_id:
+        return uri
+    return f"{reblog_uri}{_REBLOG_BY}{status_id}"
 
 
 def _extra(status: dict[str, Any], where: str) -> dict[str, Any]:
@@ -333,14 +356,27 @@ def _order(server_id: str) -> tuple[int, str]:
     return len(server_id), server_id
 
 
-def _local_id(uri: str, url: str | None) -> str | None:
-    """The server's own id of a known status, from its URI or web URL (`/statuses/<id>`, `/@user/<id>`,
-    `/notice/<id>`), for asking the server about it."""
-    for candidate in (uri, url or ""):
-        match = _STATUS_ID.search(candidate)
-        if match:
-            return match[1]
+def _local_id(native_id: str, url: str | None) -> str | None:
+    """The server's own id of a known status, for asking the server about it: a reblog keyed
+    `…#reblog-by-<id>` names it; otherwise it is read from the URI or web URL (`/statuses/<id>`,
+    `/@user/<id>`, `/notice/<id>`). A status whose URI is also its web URL and names no activity is a
+    Pleroma reblog archived before reblogs were keyed apart (under the reblogged status's URI, whose id
+    is another server's): it has no id here, and is never asked about."""
+    _, marked, reblog_id = native_id.rpartition(_REBLOG_BY)
+    if marked:
+        return reblog_id if _ID.match(reblog_id) else None
+    if url == native_id and not native_id.endswith("/activity"):
+        return None
+    for candidate in (native_id, url or ""):
+        found = _path_id(candidate)
+        if found:
+            return found
     return None
+
+
+def _path_id(uri: str) -> str | None:
+    match = _STATUS_ID.search(uri)
+    return match[1] if match else None
 
 
 def _links(exchange: Exchange) -> dict[str, str]:
