@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 from archiver.models import Request, Source
 from archiver.platforms import ParseError, bluesky
+from archiver.platforms.memory import KnownPost, Validators
 from archiver.view import ArchiveView
 from tests.conftest import FIXTURES
 from tests.loopback import LoopbackServer, Reply
@@ -43,21 +45,21 @@ def source(api: str, **options: Any) -> Source:
 DESCRIBED = json.loads((FIXTURES / "bluesky" / "describeRepo_did_doc.json").read_text())
 
 
-def repository(base: str, records: dict[str, Reply]) -> dict[str, Any]:
+def repository(base: str, records: dict[str, Reply], did: str = DID) -> dict[str, Any]:
     """Routes of a PLC directory serving the real DID document (re-keyed to the account's DID, its PDS
     on loopback) and of that PDS's getRecord: `records` maps a record key to its answer; any other
     key answers as a PDS does for a deleted record."""
-    document = json.loads(json.dumps(DESCRIBED["didDoc"]).replace(DESCRIBED["did"], DID))
+    document = json.loads(json.dumps(DESCRIBED["didDoc"]).replace(DESCRIBED["did"], did))
     document["service"][0]["serviceEndpoint"] = base
 
     def get_record(query: dict[str, Any], _: Any) -> Reply:
-        assert (query["repo"], query["collection"]) == (DID, "app.bsky.feed.post")
-        uri = f"at://{DID}/app.bsky.feed.post/{query['rkey']}"
+        assert (query["repo"], query["collection"]) == (did, "app.bsky.feed.post")
+        uri = f"at://{did}/app.bsky.feed.post/{query['rkey']}"
         return records.get(query["rkey"], Reply(400, json.dumps({
             "error": "RecordNotFound", "message": f"Could not locate record: {uri}"}).encode(),
             {"Content-Type": "application/json"}))
 
-    return {f"/plc/{DID}": lambda q, h: Reply(200, json.dumps(document).encode(), {"Content-Type": "application/json"}),
+    return {f"/plc/{did}": lambda q, h: Reply(200, json.dumps(document).encode(), {"Content-Type": "application/json"}),
             "/xrpc/com.atproto.repo.getRecord": get_record}
 
 
@@ -284,3 +286,114 @@ def test_a_repository_answer_that_settles_nothing_is_a_failed_check(view: Archiv
                          (502, "Bad Gateway"), (200, '{"uri": "at://x"}')):
         with pytest.raises(ParseError):
             bluesky.parse(source("https://h.example"), request, exchange(request.url, body, status=status), view)
+
+
+def _unnamed(item: dict[str, Any]) -> dict[str, Any]:
+    """A repost as AppViews served it before `reasonRepost` named the repost record (its `uri` and `cid`
+    were asked for in bluesky-social/atproto issue 2638, July 2024): `by` and `indexedAt` only."""
+    item = copy.deepcopy(item)
+    del item["reason"]["uri"], item["reason"]["cid"]
+    return item
+
+
+# bsky.app's real author feed (saigkill/omarchy-bluesky, MIT): two reposts, then a reply of its own
+_BSKY = json.loads((FIXTURES / "bluesky" / "getAuthorFeed_bsky.app_trimmed.json").read_text())["feed"]
+UNNAMED, UNNAMED_TOO, OWN_REPLY = (_unnamed(_BSKY[0]), _unnamed(json.loads(
+    (FIXTURES / "bluesky" / "author_feed_item_images_facets.json").read_text())), _BSKY[1])
+BSKY_FEED = {"feed": [UNNAMED, UNNAMED_TOO, OWN_REPLY]}
+BSKY_DID = "did:plc:z72i7hdynmk6r22z27h6tvur"
+
+
+def bsky_app(api: str) -> Source:
+    return Source(id="bsky", kind="bluesky", locator="bsky.app",
+                  options={"api_base": api, "plc_directory": f"{api}/plc"})
+
+
+class Held:
+    """An archive holding a few live posts of the source, by their keys."""
+
+    def __init__(self, *native_ids: str) -> None:
+        self.held = [KnownPost(bluesky.PLATFORM, key, None, "live", None, "2024-01-30T17:00:00.000000Z")
+                     for key in native_ids]
+
+    def state(self, source_id: str, key: str) -> str | None:
+        return None
+
+    def validators(self, url: str) -> Validators | None:
+        return None
+
+    def post(self, platform: str, native_id: str) -> KnownPost | None:
+        return next((p for p in self.held if (p.platform, p.native_id) == (platform, native_id)), None)
+
+    def posts_of_source(self, source_id: str, statuses: tuple[str, ...] = ("live",)) -> list[KnownPost]:
+        return [p for p in self.held if p.status in statuses]
+
+
+def test_a_repost_without_a_reason_uri_is_never_checked_as_a_post() -> None:
+    """Its key names who reposted which post without being an at-uri; one the archive holds under the
+    key used before (`<did>#repost:<at-uri of the original>`, which contains a post path and ends in the
+    original's record key) keeps it; and no repost key, of either form, is ever a removal candidate."""
+    src = bsky_app("https://public.api.bsky.app")
+    request = bluesky.plan(src, Held())[0]
+    posts = bluesky.parse(src, request, exchange(request.url, json.dumps(BSKY_FEED)), Held()).observation.posts
+    originals = [item["post"]["uri"] for item in (UNNAMED, UNNAMED_TOO)]
+    assert [(p.kind, p.native_id, p.repost_of, p.author_id, p.published_raw) for p in posts[:2]] == [
+        ("repost", f"{BSKY_DID}#repost:did:plc:ifn645rwvsuolxg7o3w7ouo4:3mwqgsd4cgs2a", originals[0], BSKY_DID,
+         "2026-09-30T18:15:05.366Z"),
+        ("repost", f"{BSKY_DID}#repost:did:plc:kwxpje5qog6wwndagwbssatp:3mviutosqmk2t", originals[1], BSKY_DID,
+         "2026-09-14T20:12:36.962Z")]
+    assert [p.kind for p in posts[2:]] == ["reply"]
+    named = copy.deepcopy(UNNAMED)  # today's AppView names the repost record (the one the capture's viewer shows)
+    named["reason"]["uri"] = _BSKY[0]["reason"]["uri"]
+    assert listed(named, Held()).native_id == named["reason"]["uri"]
+
+    before = f"{BSKY_DID}#repost:{originals[0]}"  # the key an archive made before this rule holds
+    own_reposted = f"{BSKY_DID}#repost:at://{BSKY_DID}/app.bsky.feed.post/3mv3zcjaijk22"  # its own post
+    held = Held(before, posts[1].native_id, own_reposted, named["reason"]["uri"],
+                OWN_REPLY["post"]["uri"])
+    page = {"feed": [UNNAMED, UNNAMED_TOO]}  # the reply is gone; no cursor: the page covers all
+    parsed = bluesky.parse(src, request, exchange(request.url, json.dumps(page)), held)
+    assert [p.native_id for p in parsed.observation.posts[:2]] == [before, posts[1].native_id]
+    assert [(r.purpose, r.meta_dict()["uris"]) for r in parsed.follow] == [("confirm", (OWN_REPLY["post"]["uri"],))]
+
+
+def test_reposts_without_a_reason_uri_over_two_runs_into_the_archive(db_path: Path) -> None:
+    """Served by an AppView that refuses a `uris` value that is no at-uri (as getPosts' lexicon
+    requires). The account then deletes its reply, so the feed shows only the reposts: they stay live
+    and out of every getPosts call, a repost an archive holds keyed as before keeps its row, and the
+    reply is confirmed deleted by the account's repository."""
+    pages = {"feed": list(BSKY_FEED["feed"])}
+    asked: list[list[str]] = []
+
+    def get_posts(query: dict[str, Any], _: Any) -> Reply:
+        uris = query["uris"] if isinstance(query["uris"], list) else [query["uris"]]
+        asked.append(uris)
+        for index, uri in enumerate(uris):
+            if not uri.startswith("at://"):
+                return Reply(400, json.dumps({"error": "InvalidRequest",
+                                              "message": f"Error: uris/{index} must be a valid at-uri"}).encode(),
+                             {"Content-Type": "application/json"})
+        return Reply(200, b'{"posts": []}', {"Content-Type": "application/json"})
+
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/xrpc/app.bsky.feed.getAuthorFeed": lambda q, h: Reply(200, json.dumps(pages).encode(),
+                                                                    {"Content-Type": "application/json"}),
+            "/xrpc/app.bsky.feed.getPosts": get_posts, **repository(server.base, {}, BSKY_DID)})
+        first = poll(db_path, bsky_app(server.base))
+        assert (first.outcome, first.new, asked) == ("ok", 3, []), first.problems
+        reposts = [key for (key,) in rows(db_path, "SELECT native_id FROM posts WHERE kind = 'repost' ORDER BY id")]
+        before = f"{BSKY_DID}#repost:{UNNAMED['post']['uri']}"  # as an archive made before this rule holds it
+        conn = sqlite3.connect(db_path)
+        with conn:
+            conn.execute("UPDATE posts SET native_id = ? WHERE native_id = ?", (before, reposts[0]))
+        conn.close()
+        pages["feed"] = [UNNAMED, UNNAMED_TOO]
+        second = poll(db_path, bsky_app(server.base))
+    assert (second.outcome, second.new, second.deleted, second.missing) == ("ok", 0, 1, 0), second.problems
+    assert asked == [[OWN_REPLY["post"]["uri"]]]
+    assert rows(db_path, "SELECT native_id, kind, status FROM posts ORDER BY id") == [
+        (before, "repost", "live"), (reposts[1], "repost", "live"),
+        (OWN_REPLY["post"]["uri"], "reply", "deleted")]
+    assert [events(db_path, key) for key in (before, reposts[1])] == [["first_seen"], ["first_seen"]]
+    assert events(db_path, OWN_REPLY["post"]["uri"]) == ["first_seen", "deleted"]

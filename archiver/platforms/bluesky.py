@@ -1,7 +1,9 @@
 """Bluesky through the public AppView: an account's author feed paged with its cursor, reposts kept
 as the account's repost pointing at the original, `cid` changes as versions, and deletions recorded
 only after `getPosts` omits the post and the author's own repository (its PDS, found through the DID
-document) answers RecordNotFound; a post the AppView hides while the repository keeps it is missing."""
+document) answers RecordNotFound; a post the AppView hides while the repository keeps it is missing.
+Only the account's own posts are checked that way: a key is one when it parses as the at-uri of an
+app.bsky.feed.post record in the account's repository, which no repost key does."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ GET_POSTS_MAX = 25
 NO_UNAUTHENTICATED = "!no-unauthenticated"
 INVALID_HANDLE = "handle.invalid"
 _TID_CHARS = "234567abcdefghijklmnopqrstuvwxyz"  # record keys are TIDs: base32-sortable timestamps
+_RECORD_KEY = re.compile(r"^[A-Za-z0-9._:~-]{1,512}$")  # the atproto record-key syntax
 
 
 OPTIONS = (
@@ -79,7 +82,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     feed = items(body, "feed", where)
     posts = []
     for index, item in enumerate(feed):
-        posts.append(_feed_item(source, item, f"{where}: feed[{index}]"))
+        posts.append(_feed_item(source, item, f"{where}: feed[{index}]", view))
     cursor = opt(body, "cursor", str, where)
     meta = request.meta_dict()
     follow = []
@@ -92,10 +95,16 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     # the last page covers everything older; a page of reposts only covers nothing
     if not more or numbers:
         low = min(numbers) if more else None
-        dids = {uri.split("/")[2] for uri in own}
+        # the account is who posted and reposted on the page (or the DID the source names); only an
+        # at-uri of a post record in its repository is a candidate: never a repost, whatever its key
+        reposts = [p for p in posts if p.kind == "repost"]
+        dids = {record[0] for uri in own if (record := _post_record(uri))} | {p.author_id for p in reposts}
+        if _DID.match(source.locator):
+            dids.add(source.locator)
+        shown = {p.native_id for p in reposts}
         known = [(p.native_id, n) for p in view.posts_of_source(source.id)
-                 if p.platform == PLATFORM and POST_COLLECTION in p.native_id
-                 and (not dids or p.native_id.split("/")[2] in dids)
+                 if p.platform == PLATFORM and p.native_id not in shown
+                 and (record := _post_record(p.native_id)) is not None and (not dids or record[0] in dids)
                  and (n := _tid(p.native_id)) is not None]
         gone = departed(known, set(own), low, meta["upper"])
         api = base_url(source.options, "api_base", DEFAULT_API)
@@ -184,11 +193,11 @@ def _parse_record(request: Request, exchange: Exchange) -> Parsed:
     return Parsed(Observation(gone=[Gone(PLATFORM, uri, False, reason)]))
 
 
-def _feed_item(source: Source, item: dict[str, Any], where: str) -> PostDraft:
+def _feed_item(source: Source, item: dict[str, Any], where: str, view: ArchiveMemory) -> PostDraft:
     post = need(item, "post", dict, where)
     reason = opt(item, "reason", dict, where)
     if reason and str(reason.get("$type", "")).endswith("#reasonRepost"):
-        return _repost(source, item, post, reason, where)
+        return _repost(source, item, post, reason, where, view)
     return _post(source, post, item, where)
 
 
@@ -226,12 +235,13 @@ def _post(source: Source, post: dict[str, Any], item: dict[str, Any] | None, whe
 
 
 def _repost(source: Source, item: dict[str, Any], post: dict[str, Any], reason: dict[str, Any],
-            where: str) -> PostDraft:
+            where: str, view: ArchiveMemory) -> PostDraft:
     original = _post(source, post, item, where)
     reposter = need(reason, "by", dict, f"{where}: reason")
     repost_uri = opt(reason, "uri", str, f"{where}: reason")
-    if repost_uri is None:  # older AppViews do not name the repost record: key it by who and what
-        repost_uri = f"{need(reposter, 'did', str, f'{where}: reason.by')}#repost:{original.native_id}"
+    if repost_uri is None:
+        repost_uri = _unnamed_repost_key(need(reposter, "did", str, f"{where}: reason.by"), original.native_id,
+                                         view, where)
     indexed = opt(reason, "indexedAt", str, f"{where}: reason")
     extra = {"cid": reason["cid"]} if isinstance(reason.get("cid"), str) else {}
     return PostDraft(platform=PLATFORM, native_id=repost_uri, kind="repost", repost_of=original.native_id,
@@ -245,6 +255,18 @@ def _repost(source: Source, item: dict[str, Any], post: dict[str, Any], reason: 
                      language=original.language, media=original.media,
                      publish=_publishable(source, reposter) and original.publish,
                      extractor="bluesky", extractor_version=EXTRACTOR_VERSION)
+
+
+def _unnamed_repost_key(reposter: str, original: str, view: ArchiveMemory, where: str) -> str:
+    """Older AppViews do not name the repost record (`reason` has no `uri`): the repost is keyed by who
+    reposted which post, `<reposter DID>#repost:<original's DID>:<original's record key>`, which is no
+    at-uri and holds no post path. Until this rule the key was `<reposter DID>#repost:<original at-uri>`;
+    a repost the archive already holds that way keeps its identity."""
+    record = _post_record(original)
+    if record is None:
+        raise ParseError(f"{where}: the reposted uri {original!r} is not an app.bsky.feed.post record")
+    held = f"{reposter}#repost:{original}"
+    return held if view.post(PLATFORM, held) is not None else f"{reposter}#repost:{record[0]}:{record[1]}"
 
 
 def _handle(actor: dict[str, Any], where: str) -> str | None:
@@ -267,10 +289,25 @@ def _web_url(uri: str) -> str | None:
     return f"https://bsky.app/profile/{parts[2]}/post/{parts[4]}"
 
 
+def _post_record(uri: str) -> tuple[str, str] | None:
+    """(DID, record key) of `at://<did>/app.bsky.feed.post/<rkey>`, parsed whole; None for anything
+    else (a repost record, a repost key of an older AppView, a string that merely contains the path)."""
+    if not uri.startswith("at://"):
+        return None
+    parts = uri[len("at://"):].split("/")
+    if len(parts) != 3 or f"/{parts[1]}/" != POST_COLLECTION or not _DID.match(parts[0]):
+        return None
+    if not _RECORD_KEY.match(parts[2]) or parts[2] in (".", ".."):
+        return None
+    return parts[0], parts[2]
+
+
 def _tid(uri: str) -> int | None:
-    """The time-ordered number of a post's record key, or None if the key is not a TID."""
-    rkey = uri.rsplit("/", 1)[-1]
-    if POST_COLLECTION not in uri or len(rkey) != 13 or any(c not in _TID_CHARS for c in rkey):
+    """The time-ordered number of a post's record key, or None if the uri is no post record's or its
+    key is not a TID."""
+    record = _post_record(uri)
+    rkey = record[1] if record else ""
+    if len(rkey) != 13 or any(c not in _TID_CHARS for c in rkey):
         return None
     number = 0
     for char in rkey:
