@@ -473,3 +473,29 @@ def test_items_without_a_guid_sharing_a_page_are_not_one_post(httpserver, tmp_pa
     held = fetch(config, db, "narro")
     assert "new 0, edited 0" in held.output, held.output
     assert rows(db, "SELECT count(*) FROM posts WHERE native_id LIKE ?", f"{site.url('/one.html')}%") == [(1,)]
+
+
+def test_table_cells_and_html5_blocks_keep_their_words_apart(httpserver, tmp_path: Path) -> None:
+    """`<td>France</td><td>12</td>` was read "France12", and the same table written over several lines
+    "France 12": the archive recorded a CMS re-indenting its markup as an edit of the statement, and
+    figure captions, rules and HTML5's sectioning elements ran into the words beside them."""
+    from tests.official_fixtures import Site, fetch, rows, write_config
+
+    compact = ("&lt;table&gt;&lt;tr&gt;&lt;th&gt;Country&lt;/th&gt;&lt;th&gt;Cases&lt;/th&gt;&lt;/tr&gt;&lt;tr&gt;"
+               "&lt;td&gt;France&lt;/td&gt;&lt;td&gt;12&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;&lt;figure&gt;&lt;img "
+               "src=x&gt;&lt;figcaption&gt;Map&lt;/figcaption&gt;&lt;/figure&gt;Source&lt;hr&gt;"
+               "&lt;header&gt;Note&lt;/header&gt;&lt;main&gt;Body&lt;/main&gt;")
+    pretty = compact.replace("&lt;tr&gt;", "\n  &lt;tr&gt;\n    ").replace("&lt;/td&gt;&lt;td&gt;",
+                                                                         "&lt;/td&gt;\n    &lt;td&gt;")
+    site = Site(httpserver)
+    config = write_config(tmp_path / "sources.toml", [{"id": "narro", "kind": "feed", "locator": site.url("/f")}])
+    db = tmp_path / "archive.db"
+    for description in (compact, pretty):
+        body = _narro_items([(site.url("/stats"), "Figures")])
+        site.put("/f", body.replace(b"<description>Listen", b"<description>" + description.encode() + b" Listen"),
+                 "application/rss+xml")
+        result = fetch(config, db, "narro")
+        assert result.exit_code == 0 and "edited 0" in result.output, result.output
+    (text,), = rows(db, "SELECT text FROM posts")
+    assert text.startswith("Country\tCases\nFrance\t12\n\nMap\n\nSource\nNote\nBody\nListen"), text
+    assert rows(db, "SELECT count(*) FROM versions") == [(1,)]

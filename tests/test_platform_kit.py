@@ -263,3 +263,17 @@ def test_a_library_without_distribution_metadata_still_names_a_version() -> None
 
     assert _installed("json") == stdlib_json.__version__  # no distribution: the module's own version
     assert _installed("textwrap") == "unknown"  # nor that: named unknown, never an import failure
+
+
+def test_every_extractor_reading_text_by_the_shared_rule_names_its_version() -> None:
+    """The HTML-to-text rule is one rule of several extractors: a change of it reads the same bytes
+    differently for each, so each extractor's version carries the rule's (`+text-2`)."""
+    from archiver.platforms import feed, mastodon, telegram, text, un_communications
+
+    readers = {module.__name__: module.EXTRACTOR_VERSION for module in (feed, mastodon, telegram, un_communications)}
+    assert all(version.endswith(f"+text-{text.RULE}") for version in readers.values()), readers
+    for name, tree in _modules().items():  # and no other extractor reads text by it unnamed
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                    and node.module == "archiver.platforms.text" for alias in node.names}
+        if imported & {"html_to_text", "node_text"} and name not in ("text", "feedtree", "webpage"):
+            assert f"archiver.platforms.{name}" in readers, name

@@ -44,11 +44,14 @@ class Parsed:
     problems: list[str] = field(default_factory=list)  # parts of the document that could not be read
 
 
-def read_with(own: str, *libraries: str) -> str:
+def read_with(own: str, *libraries: str, text_rule: bool = False) -> str:
     """An extractor version with the installed versions of the libraries its text comes from
     (`4+trafilatura-2.0.0+lxml-5.3.0`): an upgrade of one may read the same bytes differently, and
-    what it changes must be a re-reading (`reextracted`), never an edit the source did not make."""
-    return "+".join([own, *(f"{name}-{_installed(name)}" for name in libraries)])
+    what it changes must be a re-reading (`reextracted`), never an edit the source did not make. With
+    `text_rule`, the version of the shared HTML-to-text rule too (`+text-2`), for the same reason."""
+    from archiver.platforms.text import RULE
+
+    return "+".join([own, *(f"{name}-{_installed(name)}" for name in libraries), *(["text-" + RULE] * text_rule)])
 
 
 def _installed(name: str) -> str:

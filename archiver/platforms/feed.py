@@ -41,7 +41,7 @@ from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities, saf
 # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
 # 3: plain-text titles and summaries kept as written, not read as HTML;
 # 4: a second summary (itunes:summary, media:description after the description) is not the content
-EXTRACTOR_VERSION = read_with("4", "feedparser", "selectolax", "lxml")
+EXTRACTOR_VERSION = read_with("4", "feedparser", "selectolax", "lxml", text_rule=True)
 PLATFORM = "feed"
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)
 OPTIONS = (

@@ -43,7 +43,7 @@ from archiver.platforms.text import html_to_text
 
 # 2: the shared HTML->text rule; 3: poll options in `extra`, opaque ids;
 # 4: the media attachments (each by id and alt text) in `extra`
-EXTRACTOR_VERSION = read_with("4", "selectolax")
+EXTRACTOR_VERSION = read_with("4", "selectolax", text_rule=True)
 PLATFORM = "mastodon"
 ADDED_SINCE = (("poll",), ("media",))  # the `extra` keys versions 3 and 4 began to count
 _ID = re.compile(r"^[0-9A-Za-z]{1,64}$")  # what servers hand out; also safe inside a URL path

@@ -23,7 +23,7 @@ from archiver.platforms.text import html_to_text, node_text
 # parent it quotes), the "edited" marker beside a signature, the signature, a poll's question and options,
 # documents, audio and media the preview cannot show; 6: a page claimed UTF-8 stays UTF-8 despite a few
 # stray bytes
-EXTRACTOR_VERSION = read_with("6", "selectolax")
+EXTRACTOR_VERSION = read_with("6", "selectolax", text_rule=True)
 PLATFORM = "telegram"
 DEFAULT_BASE = "https://t.me"
 TELEGRAM_HOSTS = ("t.me", "telegram.me")

@@ -50,7 +50,7 @@ from archiver.platforms.text import node_text
 # 2: the shared HTML->text rule and date reader (platforms.text, platforms.dates);
 # 3: the listing's charset read as browsers read it (archiver.fetch.charset); 4: a listing claimed UTF-8
 # stays UTF-8 despite a few stray bytes
-EXTRACTOR_VERSION = read_with("4", "pypdf", "selectolax")
+EXTRACTOR_VERSION = read_with("4", "pypdf", "selectolax", text_rule=True)
 PLATFORM = "un_communications"
 MAX_PDF_PAGES = 300
 LETTER_LINK = "a[href*='DownLoadPublicCommunicationFile']"
