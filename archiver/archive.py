@@ -463,6 +463,7 @@ class Archive:
     def _observe(self, result: RecordResult, observation: Observation, at: str,
                  source_id: str | None, where: str | None) -> None:
         current: dict[tuple[str, str], Any] = self._current([(p.platform, p.native_id) for p in observation.posts])
+        gone = {(g.platform, g.native_id) for g in observation.gone}
         seen: list[tuple[int, str, int]] = []
         self._rows = {table: [] for table in _WRITES}
         try:
@@ -472,7 +473,8 @@ class Archive:
                 row = current.pop(key, _LOOK_UP)
                 if row is _LOOK_UP:
                     row = self._current([key])[key]
-                seen.append((self._observe_post(result, post, at, source_id, where, row), at, result.capture_id))
+                seen.append((self._observe_post(result, post, at, source_id, where, row, key in gone),
+                             at, result.capture_id))
             self._flush()
         finally:
             self._rows = None
@@ -516,8 +518,10 @@ class Archive:
         return held_source is None or source_id is None or held_source == source_id
 
     def _observe_post(self, result: RecordResult, post: PostDraft, at: str, source_id: str | None,
-                      where: str | None, row: tuple[Any, ...] | None) -> int:
-        """Record one sighting of a post; `row` is what `_current` found for it. Returns its id."""
+                      where: str | None, row: tuple[Any, ...] | None, shown_gone: bool = False) -> int:
+        """Record one sighting of a post; `row` is what `_current` found for it. Returns its id. A post the
+        same observation says is gone (an export's deleted-tweets.js) shows what it said, not that it is
+        back: it is never restored by it."""
         if not post.versions:
             raise ValueError(f"{post.platform} post {post.native_id} has no content")
         owner = owner_of(post, where)
@@ -622,7 +626,8 @@ class Archive:
                             {"claimed_at": draft.claimed_at} if draft.claimed_at else None)
                 result.edited += 1
             current = digest
-        if status != "live":
+        back = status != "live" and not shown_gone
+        if back:
             self._event(post_id, "restored", at, result.capture_id, latest_version, {"was": status})
             result.restored += 1
         if row is None:
@@ -643,12 +648,15 @@ class Archive:
             changed = {name: value for name, value, old in zip(_VIEW_NAMES, self._view(post, latest_draft), held,
                                                                strict=True) if value != old}
             changed.update(version_count=count, current_version=latest_version)
+            if status != "live" and not back:
+                changed.pop("status", None)
             self._reindex_post(post_id, changed, lambda: self.conn.execute(
                 f"UPDATE posts SET {', '.join(f'{name} = ?' for name in changed)} WHERE id = ?",
                 (*changed.values(), post_id)))
-        elif status != "live" or count != row[2]:
+        elif back or count != row[2]:
             # restored as it was, or only earlier versions added: the view keeps its current version
-            self.conn.execute("UPDATE posts SET status = 'live', version_count = ? WHERE id = ?", (count, post_id))
+            self.conn.execute("UPDATE posts SET status = ?, version_count = ? WHERE id = ?",
+                              ("live" if back else status, count, post_id))
         return int(post_id)
 
     @staticmethod

@@ -329,3 +329,24 @@ def test_an_older_export_imported_after_a_newer_one_changes_nothing(db_path: Pat
     assert (rows(db_path, "SELECT count(*) FROM versions"), rows(db_path, "SELECT count(*) FROM events")) == before
     assert rows(db_path, "SELECT text FROM posts WHERE native_id = '1700000000000000100'") == [
         ("Statement on the talks (corrected)",)]
+
+
+def test_a_later_export_listing_the_same_deleted_tweet_does_not_restore_it(db_path: Path, tmp_path: Path) -> None:
+    """Every later export lists a deleted tweet in deleted-tweets.js again. Its entry shows what the
+    tweet said, not that it is back: the second import recorded a `restored` and a second `deleted`."""
+    for name, later in (("twitter-2023-09-06", []), ("twitter-2023-10-01", [
+            tweet("1710000000000000000", "A later statement", "Sun Oct 01 09:00:00 +0000 2023")])):
+        folder = tmp_path / name
+        files = account_files()
+        part = json.loads(files["data/tweets-part1.js"].split("=", 1)[1])
+        files["data/tweets-part1.js"] = ytd("tweets", later + part)
+        for path, text in files.items():
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_text(text)
+        result = run("x-archive", "--db", str(db_path), str(folder))
+        assert result.exit_code == 0, result.output
+    assert "(1 new, 0 edited, 0 deleted)" in result.output, result.output
+    assert events(db_path, "1650000000000000000") == ["first_seen", "deleted"]
+    assert rows(db_path, "SELECT status FROM posts WHERE native_id = '1650000000000000000'") == [("deleted",)]
+    verified = CliRunner().invoke(main, ["verify", "--db", str(db_path)])
+    assert verified.exit_code == 0, verified.output
