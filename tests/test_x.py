@@ -144,11 +144,18 @@ def test_a_tweet_x_refuses_to_show_is_missing_not_deleted(db_path: Path, monkeyp
             "detail": f"Sorry, you are not authorized to see the Tweet with ids: [{refused}].",
             "type": "https://api.twitter.com/2/problems/not-authorized-for-resource"}]}
         second = poll(db_path, source(server.base))
+        # the author is reinstated: the timeline, read for what is newer only, never shows the tweet again;
+        # the lookup of the known posts, the missing one among them, does
+        api.lookup = {"data": with_author([FIRST, SECOND, DELETED]), "includes": {"users": [USER]}}
+        third = poll(db_path, source(server.base))
     assert (second.outcome, second.deleted) == ("ok", 0), second.problems
     assert rows(db_path, "SELECT p.native_id, p.status, json_extract(e.details, '$.reason') FROM events e "
-                         "JOIN posts p ON p.id = e.post_id WHERE e.type != 'first_seen'") == [
-        (refused, "missing", "GET /2/tweets answered not-authorized-for-resource: Sorry, you are not authorized "
-                             f"to see the Tweet with ids: [{refused}].")]
+                         "JOIN posts p ON p.id = e.post_id WHERE e.type IN ('missing', 'deleted')") == [
+        (refused, "live", "GET /2/tweets answered not-authorized-for-resource: Sorry, you are not authorized "
+                          f"to see the Tweet with ids: [{refused}].")]
+    assert (third.outcome, third.new, third.edited) == ("ok", 0, 0), third.problems
+    assert refused in api.queries[-1]["ids"].split(",") and api.queries[-1]["expansions"] == x.EXPANSIONS
+    assert events(db_path, refused) == ["first_seen", "missing", "restored"]
 
 
 def _assert_not_in_warc(db_path: Path, tmp: Path) -> None:

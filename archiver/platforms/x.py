@@ -22,6 +22,8 @@ DEFAULT_API = "https://api.x.com"
 TWEET_FIELDS = ("created_at,author_id,conversation_id,referenced_tweets,attachments,entities,edit_controls,"
                 "note_tweet,lang,edit_history_tweet_ids")
 EXPANSIONS = "author_id,referenced_tweets.id,attachments.media_keys,edit_history_tweet_ids"
+_FIELDS = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS, "user.fields": "username,name",
+           "media.fields": "type,url,preview_image_url,alt_text"}
 MIN_RESULTS = 5  # the timeline refuses max_results below 5: a smaller remainder cannot be read
 LOOKUP_MAX = 100
 _ENTITY = re.compile(r"&(amp|lt|gt);")
@@ -75,25 +77,26 @@ def plan(source: Source, view: ArchiveMemory) -> list[Request]:
 
 def _first_requests(source: Source, view: ArchiveMemory, user_id: str, remaining: int) -> list[Request]:
     requests = [_timeline(source, view, user_id, None, 1, remaining)]
-    # the newest known posts are looked up again: a deleted one answers resource-not-found
-    known = sorted((int(p.native_id), p.native_id) for p in view.posts_of_source(source.id)
+    # the newest known posts are looked up again: a deleted one answers resource-not-found, and one
+    # missing (X refused to show it) is shown again when its author is reinstated, which the timeline,
+    # read only for what is newer, would never show
+    known = sorted((int(p.native_id), p.native_id) for p in view.posts_of_source(source.id, ("live", "missing"))
                    if numeric(p.native_id))
     recheck = [native for _, native in reversed(known)][:int(source.options.get("recheck", 20))]
     recheck = recheck[:max(remaining - MIN_RESULTS, 0)]
     api = base_url(source.options, "api_base", DEFAULT_API)
     for start in range(0, len(recheck), LOOKUP_MAX):
         ids = recheck[start:start + LOOKUP_MAX]
-        requests.append(_request(source, f"{api}/2/tweets?" + urlencode({"ids": ",".join(ids)}), "confirm",
-                                 (("ids", tuple(ids)),)))
+        # asked for as the timeline is, so a tweet shown reads as the timeline read it: never a false edit
+        requests.append(_request(source, f"{api}/2/tweets?" + urlencode({"ids": ",".join(ids), **_FIELDS}),
+                                 "confirm", (("ids", tuple(ids)),)))
     return requests
 
 
 def _timeline(source: Source, view: ArchiveMemory, user_id: str, token: str | None, page: int,
               remaining: int) -> Request:
     api = base_url(source.options, "api_base", DEFAULT_API)
-    params = {"max_results": str(max(MIN_RESULTS, min(100, remaining))), "tweet.fields": TWEET_FIELDS,
-              "expansions": EXPANSIONS, "user.fields": "username,name",
-              "media.fields": "type,url,preview_image_url,alt_text"}
+    params = {"max_results": str(max(MIN_RESULTS, min(100, remaining))), **_FIELDS}
     since = view.state(source.id, "newest_id")
     if since:
         params["since_id"] = since
@@ -119,9 +122,11 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     month_key = f"reads_{_month()}"
     used = _used(source, view) + reads
     state = {month_key: str(used)}
-    if request.purpose == "confirm":
-        return Parsed(Observation(gone=_gone(body, request, exchange), state=state))
     posts = posts_from_page(body, exchange.requested_url)
+    for post in posts:
+        post.extractor_version = EXTRACTOR_VERSION
+    if request.purpose == "confirm":  # a tweet shown is a sighting: of a missing one, its return
+        return Parsed(Observation(posts=posts, gone=_gone(body, request, exchange), state=state))
     meta = request.meta_dict()
     page_meta = opt(body, "meta", dict, exchange.requested_url) or {}
     newest = opt(page_meta, "newest_id", str, f"{exchange.requested_url}: meta")
@@ -136,8 +141,6 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
         state["rate_limit_reset"] = _reset_time(exchange)
     elif token and meta["page"] < int(source.options.get("max_pages", 5)) and remaining >= MIN_RESULTS:
         follow.append(_timeline(source, view, meta["user_id"], token, meta["page"] + 1, remaining))
-    for post in posts:
-        post.extractor_version = EXTRACTOR_VERSION
     return Parsed(Observation(posts=posts, state=state), follow)
 
 
