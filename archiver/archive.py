@@ -564,6 +564,8 @@ class Archive:
             # common case of a re-poll is decided without canonicalising and hashing the text
             if stored is not None and (draft.title, draft.text, _json(draft.extra)) == stored:
                 continue
+            if draft.partial and row is not None:
+                continue  # an incomplete reading of a post held: what it lacks is no edit
             stored = None
             digest = draft.content_sha256 or content_digest(draft.title, draft.text, draft.extra)
             if digest == current:

@@ -129,6 +129,9 @@ class VersionDraft:
     extra: dict[str, Any] = field(default_factory=dict)  # other content that counts as an edit
     raw: str | None = None  # the raw fragment (JSON or HTML) this content was read from
     claimed_at: str | None = None  # when the platform says this content was made
+    # a reading known to lack what a complete one holds (a repost whose original the response did not
+    # expand): it is archived for a post the archive does not hold, and is never a new version of one it does
+    partial: bool = False
     # the content's digest (archiver/canonical.py) when an import's reader process computed it beside the
     # writer, once the version was complete; None: the writer digests it
     content_sha256: str | None = field(default=None, compare=False, repr=False)

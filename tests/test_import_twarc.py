@@ -3,6 +3,7 @@ version, edit chains folded into one post, and re-imports that change nothing.""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sqlite3
@@ -201,3 +202,28 @@ def test_an_edit_chain_read_newest_first_keeps_the_newest_version_current(db_pat
     assert "version 1" in post["citation"] and "hey :)" in html.split("<h2>Versions</h2>")[0]
     assert "Changes from version 2" in html
     assert "matched in version 2, <strong>edited out</strong>" in found and "not in the current text" in found
+
+
+def test_a_repost_read_without_its_original_is_never_an_edit(db_path: Path, tmp_path: Path) -> None:
+    """twarc-csv's real retweet (two_tweets.jsonl), its original expanded beside it, and the same
+    retweet from a collection where X did not expand it (the original deleted or withheld: X names it in
+    `errors`): its own text is then "RT @user: " and the original cut short. A repost cannot be edited;
+    that reading replaced the complete text as an `edited` version."""
+    page = json.loads((TWARC / "two_tweets.jsonl").read_text())
+    original = page["data"][0]["referenced_tweets"][0]["id"]
+    unexpanded = {**copy.deepcopy(page), "errors": [{
+        "value": original, "detail": f"Could not find tweet with referenced_tweets.id: [{original}].",
+        "title": "Not Found Error", "resource_type": "tweet", "parameter": "referenced_tweets.id",
+        "resource_id": original, "type": "https://api.twitter.com/2/problems/resource-not-found"}]}
+    del unexpanded["includes"]["tweets"]
+    complete = page["includes"]["tweets"][0]["text"]
+    for first, then, events_after in ((page, unexpanded, ["first_seen"]),
+                                      (unexpanded, page, ["first_seen", "reextracted"])):
+        db = tmp_path / f"{len(events_after)}.db"
+        for number, body in enumerate((first, then)):
+            path = tmp_path / f"{len(events_after)}-{number}.jsonl"
+            path.write_text(json.dumps(body) + "\n")
+            code, output = run(db, path)
+            assert code == 0 and "0 edited" in output, output
+        assert events(db, page["data"][0]["id"]) == events_after
+        assert rows(db, "SELECT text FROM posts") == [(complete,)]  # the complete reading, whichever came first

@@ -16,6 +16,7 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, dumps, items, load_json, need, numeric, opt, utc
 
+UNEXPANDED = "+unexpanded"  # the reading of a repost whose original the response did not expand
 EXTRACTOR_VERSION = "3"  # 2: `&amp;`, `&lt;`, `&gt;` unescaped; 3: a repost's text is the complete original
 PLATFORM = "x"
 DEFAULT_API = "https://api.x.com"
@@ -123,8 +124,6 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     used = _used(source, view) + reads
     state = {month_key: str(used)}
     posts = posts_from_page(body, exchange.requested_url)
-    for post in posts:
-        post.extractor_version = EXTRACTOR_VERSION
     if request.purpose == "confirm":  # a tweet shown is a sighting: of a missing one, its return
         return Parsed(Observation(posts=posts, gone=_gone(body, request, exchange), state=state))
     meta = request.meta_dict()
@@ -245,11 +244,15 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
         # original, expanded beside it (in `includes.tweets`, or in the reference itself in twarc's
         # flattened lines), says what was reposted in full, as a Bluesky repost does
         original = originals.get(reposted[0].get("id"), reposted[0]) if reposted else None
-        if original is not None and isinstance(original.get("text"), str):
+        expanded = original is not None and isinstance(original.get("text"), str)
+        if expanded:
             text = _text(original, f"{where}: the reposted tweet {reposted[0].get('id')}")
         raw = {"tweet": tweet, "__twarc": provenance} if provenance else tweet
+        # not expanded (deleted, withheld, or not asked for): X's cut text, which a repost, never edited,
+        # must not replace the original's complete text with
         versions.append(VersionDraft(text=text, extra={"id": tweet["id"]}, raw=dumps(raw),
-                                     claimed_at=utc(opt(tweet, "created_at", str, where))))
+                                     claimed_at=utc(opt(tweet, "created_at", str, where)),
+                                     partial=bool(reposted) and not expanded))
     latest = ordered[-1]
     tweet_where = f"{where}: tweet {latest['id']}"
     author_id = opt(latest, "author_id", str, tweet_where)
@@ -260,6 +263,9 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
                      url=f"https://x.com/{handle or 'i/web'}/status/{identity}", author_id=author_id,
                      author_handle=handle, author_name=name, language=opt(latest, "lang", str, tweet_where),
                      extractor="x", extractor_version=EXTRACTOR_VERSION)
+    if any(version.partial for version in versions):
+        # its reading is another extractor's: the complete text read later is `reextracted`, not an edit
+        post.extractor_version = f"{EXTRACTOR_VERSION}{UNEXPANDED}"
     first = ordered[0]
     created = opt(first, "created_at", str, tweet_where)
     post.published_at, post.published_raw = utc(created), created
