@@ -227,3 +227,39 @@ def test_a_repost_read_without_its_original_is_never_an_edit(db_path: Path, tmp_
             assert code == 0 and "0 edited" in output, output
         assert events(db, page["data"][0]["id"]) == events_after
         assert rows(db, "SELECT text FROM posts") == [(complete,)]  # the complete reading, whichever came first
+
+
+# the Poll object's example in X's data dictionary (developer.x.com, "Poll object"): a tweet that asks
+# its question in the text and answers it in the options
+POLL_PAGE = {
+    "data": [{"text": "C#", "id": "1199786642791452673", "author_id": "783214",
+              "created_at": "2019-11-27T20:26:41.000Z", "edit_history_tweet_ids": ["1199786642791452673"],
+              "attachments": {"poll_ids": ["1199786642468413448"]}}],
+    "includes": {"polls": [{"id": "1199786642468413448", "voting_status": "closed", "duration_minutes": 1440,
+                            "options": [{"position": 1, "label": "\u201cC Sharp\u201d", "votes": 795},
+                                        {"position": 2, "label": "\u201cC Hashtag\u201d", "votes": 156}],
+                            "end_datetime": "2019-11-28T20:26:41.000Z"}],
+                 "users": [{"id": "783214", "username": "XDevelopers", "name": "Developers"}]}}
+
+
+def test_a_poll_s_options_are_content_and_a_reading_without_them_no_edit(tmp_path: Path) -> None:
+    """A poll tweet's text is "C#": what it asked was in the options, which the archive kept nowhere.
+    They are content now (their votes are not); a response that did not expand the poll (a collection
+    made without `attachments.poll_ids`) neither replaces them nor counts as an edit."""
+    bare = copy.deepcopy(POLL_PAGE)
+    del bare["includes"]["polls"]
+    recounted = copy.deepcopy(POLL_PAGE)
+    recounted["includes"]["polls"][0]["options"][0]["votes"] = 796
+    tweet = POLL_PAGE["data"][0]["id"]
+    for order, events_after in (((POLL_PAGE, bare, recounted), ["first_seen"]),
+                                ((bare, POLL_PAGE, {**bare, "__twarc": {"retrieved_at": "2019-12-01T00:00:00Z"}}),
+                                 ["first_seen", "reextracted"])):
+        db = tmp_path / f"{len(events_after)}.db"
+        for number, body in enumerate(order):
+            path = tmp_path / f"{len(events_after)}-{number}.jsonl"
+            path.write_text(json.dumps(body) + "\n")
+            code, output = run(db, path)
+            assert code == 0 and "0 edited" in output, output
+        assert events(db, tweet) == events_after
+        assert rows(db, "SELECT v.text, json_extract(v.extra, '$.poll') FROM posts p "
+                        "JOIN versions v ON v.id = p.current_version") == [("C#", '["“C Sharp”","“C Hashtag”"]')]

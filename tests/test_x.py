@@ -155,6 +155,8 @@ def test_a_tweet_x_refuses_to_show_is_missing_not_deleted(db_path: Path, monkeyp
                           f"to see the Tweet with ids: [{refused}].")]
     assert (third.outcome, third.new, third.edited) == ("ok", 0, 0), third.problems
     assert refused in api.queries[-1]["ids"].split(",") and api.queries[-1]["expansions"] == x.EXPANSIONS
+    assert "attachments.poll_ids" in x.EXPANSIONS and api.queries[-1]["poll.fields"] == "options"
+    assert "withheld" in api.queries[-1]["tweet.fields"].split(",")  # kept in the raw fragment
     assert events(db_path, refused) == ["first_seen", "missing", "restored"]
 
 

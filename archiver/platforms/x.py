@@ -16,15 +16,17 @@ from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import Option, max_pages
 from archiver.platforms.social import base_url, dumps, items, load_json, need, numeric, opt, utc
 
-UNEXPANDED = "+unexpanded"  # the reading of a repost whose original the response did not expand
-EXTRACTOR_VERSION = "3"  # 2: `&amp;`, `&lt;`, `&gt;` unescaped; 3: a repost's text is the complete original
+UNEXPANDED = "+unexpanded"  # the reading of a repost whose original, or a poll the response did not expand
+# 2: `&amp;`, `&lt;`, `&gt;` unescaped; 3: a repost's text is the complete original; 4: a poll's options
+EXTRACTOR_VERSION = "4"
 PLATFORM = "x"
 DEFAULT_API = "https://api.x.com"
+# `withheld` (the countries, or a copyright claim) and `possibly_sensitive` are kept in each raw fragment
 TWEET_FIELDS = ("created_at,author_id,conversation_id,referenced_tweets,attachments,entities,edit_controls,"
-                "note_tweet,lang,edit_history_tweet_ids")
-EXPANSIONS = "author_id,referenced_tweets.id,attachments.media_keys,edit_history_tweet_ids"
+                "note_tweet,lang,edit_history_tweet_ids,withheld,possibly_sensitive")
+EXPANSIONS = "author_id,referenced_tweets.id,attachments.media_keys,attachments.poll_ids,edit_history_tweet_ids"
 _FIELDS = {"tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS, "user.fields": "username,name",
-           "media.fields": "type,url,preview_image_url,alt_text"}
+           "media.fields": "type,url,preview_image_url,alt_text", "poll.fields": "options"}
 MIN_RESULTS = 5  # the timeline refuses max_results below 5: a smaller remainder cannot be read
 LOOKUP_MAX = 100
 _ENTITY = re.compile(r"&(amp|lt|gt);")
@@ -190,6 +192,7 @@ def posts_from_page(page: dict[str, Any], where: str, provenance: dict[str, Any]
     includes = opt(page, "includes", dict, where) or {}
     users = {u.get("id"): u for u in items(includes, "users", f"{where}: includes", required=False)}
     media = {m.get("media_key"): m for m in items(includes, "media", f"{where}: includes", required=False)}
+    media.update({("poll", p.get("id")): p for p in items(includes, "polls", f"{where}: includes", required=False)})
     included = items(includes, "tweets", f"{where}: includes", required=False)
     chains: dict[str, dict[str, dict[str, Any]]] = {}
     order: list[str] = []
@@ -250,9 +253,10 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
         raw = {"tweet": tweet, "__twarc": provenance} if provenance else tweet
         # not expanded (deleted, withheld, or not asked for): X's cut text, which a repost, never edited,
         # must not replace the original's complete text with
-        versions.append(VersionDraft(text=text, extra={"id": tweet["id"]}, raw=dumps(raw),
+        poll, polls_expanded = _poll(tweet, media, where)
+        versions.append(VersionDraft(text=text, extra={"id": tweet["id"], **poll}, raw=dumps(raw),
                                      claimed_at=utc(opt(tweet, "created_at", str, where)),
-                                     partial=bool(reposted) and not expanded))
+                                     partial=(bool(reposted) and not expanded) or not polls_expanded))
     latest = ordered[-1]
     tweet_where = f"{where}: tweet {latest['id']}"
     author_id = opt(latest, "author_id", str, tweet_where)
@@ -296,6 +300,24 @@ def _post(identity: str, chain: dict[str, dict[str, Any]], users: dict[Any, Any]
         else:
             post.media.append({"media_key": key})
     return post
+
+
+def _poll(tweet: dict[str, Any], expanded: dict[Any, Any], where: str) -> tuple[dict[str, Any], bool]:
+    """A poll's options, in order, as content (`extra.poll`, as Mastodon's and Telegram's: the tweet's own
+    text often only asks the question), and whether the response expanded every poll of the tweet. Vote
+    counts move on their own and are not content; a poll not expanded is named by its id, and its reading
+    is partial (models.VersionDraft): it never makes a version of a tweet the archive holds."""
+    attachments = opt(tweet, "attachments", dict, where) or {}
+    polls: list[Any] = []
+    for poll_id in opt(attachments, "poll_ids", list, where) or []:
+        poll = expanded.get(("poll", poll_id))
+        options = poll.get("options") if isinstance(poll, dict) else None
+        if isinstance(options, list) and all(isinstance(o, dict) for o in options):
+            polls.append([str(o.get("label")) for o in sorted(options, key=lambda o: o.get("position") or 0)])
+        else:
+            polls.append({"poll_id": poll_id})
+    complete = not any(isinstance(poll, dict) for poll in polls)
+    return ({"poll": polls[0] if len(polls) == 1 else polls} if polls else {}), complete
 
 
 def _budget(source: Source) -> int:
