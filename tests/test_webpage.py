@@ -536,3 +536,22 @@ def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(ht
     assert "new 0, edited 1, deleted 0" in moved.output, moved.output
     assert rows(db, "SELECT native_id, url, version_count FROM posts ORDER BY id") == [
         (secure[cards[0][0]], site.url(cards[0][0]), 2), (secure[cards[1][0]], secure[cards[1][0]], 1)]
+
+
+def test_rechecks_of_a_real_page_whose_comment_count_moved_record_no_edit(httpserver, tmp_path: Path) -> None:
+    """Over loopback into SQLite, with `recheck`: greenpeace.org's real page (htmldate's test set) lists
+    blog entries each with its comment count; a reader comments, and the re-read page is no edit."""
+    from tests.official_fixtures import Site, fetch, rows
+    from tests.test_statement_eval import COUNTED, FIXTURES, _html
+
+    folder, file, before, after = COUNTED[1]
+    html = _html(FIXTURES / folder / "pages" / f"{file}.gz")
+    site = Site(httpserver)
+    site.put("/en/statements", listing_page([("/en/statements/forests", "Forests", "2017-02-21")]))
+    site.put("/en/statements/forests", html.encode())
+    config, db = party_source(site, tmp_path, {**OPTIONS, "recheck": True})
+    assert "new 1" in fetch(config, db, "party").output
+    site.put("/en/statements/forests", html.replace(before, after, 1).encode())
+    counted = fetch(config, db, "party")
+    assert counted.exit_code == 0 and "new 0, edited 0" in counted.output, counted.output
+    assert rows(db, "SELECT count(*) FROM versions") == [(1,)]

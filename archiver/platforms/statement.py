@@ -39,8 +39,8 @@ from archiver.platforms.text import short_title
 
 # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
 # 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out;
-# 5: a page claimed UTF-8 stays UTF-8 despite a few stray bytes
-EXTRACTOR_VERSION = read_with("5", "trafilatura", "lxml")
+# 5: a page claimed UTF-8 stays UTF-8 despite a few stray bytes; 6: comment and rating counts left out
+EXTRACTOR_VERSION = read_with("6", "trafilatura", "lxml")
 WEB = "web"
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
 MIN_TEXT = 150  # below this many characters the page is read again without pruning navigation
@@ -57,6 +57,20 @@ _COUNTERS = ["//*[(" + " or ".join([f"contains(concat(' ', normalize-space(@clas
                                       "contains(concat(normalize-space(@class), ' '), '-hits ')"])
              + ") and string-length(normalize-space(.)) <= 60"
              " and translate(normalize-space(.), '0123456789', '') != normalize-space(.)]"]
+# A count of the page's comments or ratings ("12 comments", "Comments (3)", "Kommentare insgesamt: 0",
+# "(2 Bewertungen)") grows with every reader who writes one, whatever its class: an element whose whole
+# short text is such a count, its digits aside, goes the same way. Vote tallies are not among them: a
+# table of results holds those.
+_COUNT_WORDS = ("{} comment", "{} comments", "comments: {}", "comments ({})", "no comments", "{} replies",
+                "{} responses", "{} kommentar", "{} kommentare", "kommentare: {}", "kommentare ({})",
+                "kommentare insgesamt: {}", "keine kommentare", "{} commentaire", "{} commentaires",
+                "commentaires ({})", "aucun commentaire", "{} comentario", "{} comentarios", "comentarios ({})",
+                "{} commenti", "{} reacties", "({} bewertung)", "({} bewertungen)", "{} bewertungen",
+                "({} ratings)", "{} ratings")
+_UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÜÉÈ", "abcdefghijklmnopqrstuvwxyzäöüéè"
+_SHAPE = f"translate(normalize-space(.), '{_UPPER}0123456789', '{_LOWER}')"  # lower case, digits dropped
+_COUNTERS.append("//*[string-length(normalize-space(.)) <= 40 and ("
+                 + " or ".join(f'{_SHAPE} = "{words.format("")}"' for words in _COUNT_WORDS) + ")]")
 # a block of these names around a <time> holds another text than the statement (WordPress's comment-body,
 # related-posts); not "sidebar" or "widget", which themes also give the column the article stands in
 _ANOTHER_TEXT = re.compile(r"comment|related", re.IGNORECASE)
