@@ -118,3 +118,35 @@ def test_xhtml_content_reads_as_feedparser_reads_it() -> None:
     mine, theirs = _posts(fast[0], fast[1], base), _posts(*feed.read_with_feedparser(captured, base)[:2], base)
     assert mine == theirs
     assert mine[0][-2] == "History of the <blink> tag 3.9.0 & more"
+
+
+def test_an_unrelated_item_that_sends_the_feed_to_feedparser_changes_no_other_item(httpserver,
+                                                                                    tmp_path: Path) -> None:
+    """The reader a feed takes depends on every item of it: one new item with an element the fast path
+    does not know sends the whole feed to feedparser. An item both read differently then became a false
+    "new" (a link escaped twice, `&amp;amp;`, which feedparser unescapes once more) or a false "edited"
+    (UTF-8 text read as Latin-1, `CafÃ©`, which feedparser repairs). The fast path leaves both to it."""
+    from tests.official_fixtures import Site, fetch, rows, rss, write_config
+
+    site = Site(httpserver)
+    items = [("g-1", site.url("/story?p=1&amp;amp;lang=en"), "Statement", "Tue, 02 Jun 2026 14:30:00 GMT", "Now."),
+             ("g-2", site.url("/story/2"), "Le caf\u00c3\u00a9", "Wed, 03 Jun 2026 09:00:00 GMT",
+              "Le caf\u00c3\u00a9.")]
+    body = rss(items).replace(b'<guid isPermaLink="false">g-1</guid>', b"")  # known by its link
+    for fast_body in (body, rss(items[1:])):
+        url = site.url("/rss.xml")
+        captured = exchange(url, fast_body, content_type="application/rss+xml", charset=None)
+        fast = feedtree.read(fast_body, url, "application/rss+xml")
+        slow = feed.read_with_feedparser(captured, url)
+        assert fast is None or _posts(fast[0], fast[1], url) == _posts(slow[0], slow[1], url)
+    config = write_config(tmp_path / "sources.toml", [{"id": "un", "kind": "feed", "locator": site.url("/rss.xml")}])
+    db = tmp_path / "archive.db"
+    site.put("/rss.xml", body, "application/rss+xml; charset=utf-8")
+    assert "new 2" in fetch(config, db, "un").output
+    newer = body.replace(b"<item>", b'<item><title>Newer</title><link>' + site.url("/story/3").encode()
+                         + b'</link><enclosure url="x.mp3" type="audio/mpeg" length="1"/><comments>c</comments>'
+                         b'<source url="s">s</source><foo:bar xmlns:foo="urn:foo">x</foo:bar></item><item>', 1)
+    site.put("/rss.xml", newer, "application/rss+xml; charset=utf-8")
+    second = fetch(config, db, "un")
+    assert second.exit_code == 0 and "new 1, edited 0" in second.output, second.output
+    assert rows(db, "SELECT count(*) FROM posts") == [(3,)]

@@ -33,6 +33,8 @@ YT = "http://www.youtube.com/xml/schemas/2015"
 _UTF8 = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*?encoding\s*=\s*[\"']utf-?8[\"'][^>]*\?>"
                    rb"|<\?xml(?![^>]*encoding)[^>]*\?>|(?!<\?xml))", re.IGNORECASE)  # UTF-8, declared or not
 _C1 = re.compile("[\x80-\x9f]")  # cp1252 or doubly encoded text, which feedparser repairs
+_DOUBLY_ENCODED = re.compile("[\u00c2-\u00f4][\u0080-\u00bf]")  # UTF-8 read as Latin-1 ("CafÃ©"): repaired too
+_ESCAPED = re.compile(r"&(?:#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]*);", re.IGNORECASE)  # feedparser unescapes links
 _ENTRY_NAMES = ("item", "entry")
 
 # elements of an entry that feed no field feedparser would give a post (links of other kinds, media)
@@ -78,7 +80,7 @@ def _read(root: Any) -> tuple[list[tuple[dict[str, Any], str]], str]:
     if len(named) != len(items):
         raise Unsure  # an entry-named element elsewhere: the feed reader counts those as entries
     raws = [etree.tostring(item, encoding="unicode", with_tail=False) for item in items]
-    if any(_C1.search(raw) for raw in raws):
+    if any(_C1.search(raw) or _DOUBLY_ENCODED.search(raw) for raw in raws):
         raise Unsure
     entries = [reader(item) for item in items]
     if any(not entry.get("id") and not entry.get("link") for entry in entries):
@@ -121,6 +123,8 @@ def _rss_item(item: Any) -> dict[str, Any]:
             _put(entry, "title", title)
             _put(entry, "title_detail", {"type": "text/plain"})
         elif tag == f"{own}link":
+            if _ESCAPED.search(_text(node)):
+                raise Unsure  # a link escaped twice: feedparser unescapes it once more
             _put(entry, "link", urljoin(node.base or "", _text(node).strip()))
         elif tag == f"{own}description":
             _put(entry, "summary", _text(node))
