@@ -474,3 +474,33 @@ def test_an_account_lookup_refused_to_the_logged_out_leaves_the_statuses_to_answ
     live = mastodon.parse(source("https://h.example"), request,
                           exchange(request.url, json.dumps(fixture("accounts_lookup")["body"])), view)
     assert [r.meta_dict()["uri"] for r in live.follow] == [TOOT8["uri"]]
+
+
+def test_akkoma_and_pleroma_quotes_and_unresolved_parents_are_kept(db_path: Path) -> None:
+    """Akkoma renders a quote with `quote` = the quoted status itself and `akkoma.quote_apid`, Pleroma
+    with `pleroma.quote_url`, and a reply whose parent Akkoma could not fetch with `in_reply_to_id: "_"`
+    (its ghost id, which "will always 404") and the parent's ActivityPub id in `akkoma.in_reply_to_apid`
+    (status_view.ex). Who was quoted was lost, and every such reply pointed at `/api/v1/statuses/_`.
+    The statuses are Mastodon.py's recorded toots 8 and 9, rendered so, polled over loopback."""
+    quoted = pleroma_status(TOOT9, PL_FOREIGN_ID, local=False)
+    akkoma_quote = pleroma_status(TOOT8, PL_OWN_ID, local=True)
+    akkoma_quote.update(quote=quoted, quote_id=PL_FOREIGN_ID)
+    akkoma_quote["akkoma"].update(quote_apid=TOOT9["uri"], in_reply_to_apid=None)
+    pleroma_quote = pleroma_status(TOOT8, PL_SELF_BOOST_ID, local=True)
+    pleroma_quote.update(uri=f"{PLEROMA}/objects/0c9e4f1a-quote", url=f"{PLEROMA}/notice/{PL_SELF_BOOST_ID}")
+    pleroma_quote["pleroma"].update(quote_url=TOOT9["uri"], quote_id=PL_FOREIGN_ID, quote_visible=True)
+    ghost_reply = pleroma_status(TOOT8, PL_BOOST_FOREIGN_ID, local=True)
+    ghost_reply.update(uri=f"{PLEROMA}/objects/7d1f-reply", url=f"{PLEROMA}/notice/{PL_BOOST_FOREIGN_ID}",
+                       in_reply_to_id="_", in_reply_to_account_id="_")
+    ghost_reply["akkoma"].update(in_reply_to_apid="https://remote.example/objects/parent", quote_apid=None)
+    timeline = [pleroma_quote, ghost_reply, akkoma_quote]
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
+            STATUSES: lambda q, h: json_reply([] if "min_id" in q or "max_id" in q else timeline)})
+        first = poll(db_path, source(server.base))
+    assert (first.outcome, first.new) == ("ok", 3), first.problems
+    assert rows(db_path, "SELECT native_id, kind, quote_of, reply_to FROM posts ORDER BY native_id") == sorted([
+        (pleroma_quote["uri"], "quote", TOOT9["uri"], None),
+        (ghost_reply["uri"], "reply", None, "https://remote.example/objects/parent"),
+        (akkoma_quote["uri"], "quote", TOOT9["uri"], None)])

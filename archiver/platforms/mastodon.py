@@ -291,13 +291,22 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
                      extractor="mastodon", extractor_version=EXTRACTOR_VERSION)
     if reblog:
         post.repost_of = reblog_uri
+    # Akkoma and Pleroma name what the API cannot give a local id (a parent not resolved, a quote) by its
+    # ActivityPub id in their own blocks
+    fork = {**_block(shown, "pleroma"), **_block(shown, "akkoma")}
     reply = opt(shown, "in_reply_to_id", str, shown_where)
-    if reply and not reblog:
+    if reply == "_" and not reblog:  # Akkoma's id of a parent it could not fetch ("will always 404")
+        post.reply_to = fork["in_reply_to_apid"] if isinstance(fork.get("in_reply_to_apid"), str) else None
+    elif reply and not reblog:
         post.reply_to = f"{api}/api/v1/statuses/{reply}"  # the API names the parent only by its local id
     quote = opt(shown, "quote", dict, shown_where)
-    quoted = quote.get("quoted_status") if quote else None
-    if isinstance(quoted, dict) and isinstance(quoted.get("uri"), str) and not reblog:
-        post.quote_of = quoted["uri"]
+    # Mastodon 4.4: {state, quoted_status}; Akkoma: the quoted status itself; Pleroma: pleroma.quote_url
+    quoted = (quote.get("quoted_status") if quote and "state" in quote else quote) or {}
+    quote_uri = quoted.get("uri") if isinstance(quoted, dict) else None
+    for key in ("quote_apid", "quote_url"):
+        quote_uri = quote_uri or (fork[key] if isinstance(fork.get(key), str) else None)
+    if isinstance(quote_uri, str) and not reblog:
+        post.quote_of = quote_uri
     post.kind = post_kind(post)
     for attachment in items(shown, "media_attachments", shown_where, required=False):
         post.media.append({"type": attachment.get("type"), "url": attachment.get("url"),
@@ -305,6 +314,11 @@ def _post(status: Any, where: str, api: str) -> tuple[PostDraft, str]:
     post.tags = [tag["name"] for tag in items(shown, "tags", shown_where, required=False)
                  if isinstance(tag.get("name"), str)]
     return post, status_id
+
+
+def _block(status: dict[str, Any], name: str) -> dict[str, Any]:
+    block = status.get(name)
+    return block if isinstance(block, dict) else {}
 
 
 def _reblog_id(uri: str | None, status_id: str, reblog_uri: str) -> str:
