@@ -624,8 +624,10 @@ class Archive:
                 result.reextracted += 1
                 reread_unclaimed = False
             else:
-                self._event(post_id, "edited", at, result.capture_id, latest_version,
-                            {"claimed_at": draft.claimed_at} if draft.claimed_at else None)
+                edit: dict[str, Any] = {"claimed_at": draft.claimed_at} if draft.claimed_at else {}
+                if post.kind == "repost" and post.repost_of:
+                    edit["original"] = post.repost_of  # what changed is what it reposts: a repost is never edited
+                self._event(post_id, "edited", at, result.capture_id, latest_version, edit or None)
                 result.edited += 1
             current = digest
         back = status != "live" and not shown_gone

@@ -504,3 +504,35 @@ def test_akkoma_and_pleroma_quotes_and_unresolved_parents_are_kept(db_path: Path
         (pleroma_quote["uri"], "quote", TOOT9["uri"], None),
         (ghost_reply["uri"], "reply", None, "https://remote.example/objects/parent"),
         (akkoma_quote["uri"], "quote", TOOT9["uri"], None)])
+
+
+def test_a_reblog_whose_original_was_edited_says_so(db_path: Path) -> None:
+    """The account's reblog of Mastodon.py's recorded toot 9, polled over loopback before and after toot
+    9's author edited it: the reblog shows the new text, and its `edited` names the original as what
+    changed, since a reblog itself cannot be edited."""
+    reblog = copy.deepcopy(TOOT8)
+    reblog.update(id="117020580599999999", uri=TOOT8["uri"].replace(TOOT8["id"], "117020580599999999") + "/activity",
+                  reblog=copy.deepcopy(TOOT9), content="")
+    timeline = [reblog]
+    with LoopbackServer() as server:
+        server.routes = PathRoutes({
+            "/api/v1/accounts/lookup": lambda q, h: json_reply(fixture("accounts_lookup")["body"]),
+            STATUSES: lambda q, h: json_reply([] if "min_id" in q or "max_id" in q else timeline)})
+        assert poll(db_path, source(server.base)).new == 1
+        edited = copy.deepcopy(reblog)
+        edited["reblog"].update(content="<p>Toot number 9, corrected!</p>", edited_at="2026-08-05T10:00:00.000Z")
+        timeline[:] = [edited]
+        fields = ("content", "spoiler_text", "sensitive", "media_attachments", "emojis", "account")
+        versions = [{**{k: TOOT9[k] for k in fields}, "created_at": TOOT9["created_at"]},
+                    {**{k: edited["reblog"][k] for k in fields}, "created_at": "2026-08-05T10:00:00.000Z"}]
+
+        def history(query: dict[str, Any], _: Any) -> Reply:
+            return json_reply(versions)
+
+        for status_id in (TOOT9["id"], reblog["id"]):
+            server.routes[f"/api/v1/statuses/{status_id}/history"] = history
+        second = poll(db_path, source(server.base))
+    assert second.outcome == "ok", second.problems
+    assert rows(db_path, "SELECT p.kind, p.text, json_extract(e.details, '$.original') FROM events e "
+                         "JOIN posts p ON p.id = e.post_id WHERE e.type = 'edited'") == [
+        ("repost", "Toot number 9, corrected!", TOOT9["uri"])]
