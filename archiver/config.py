@@ -69,6 +69,8 @@ SETTINGS: tuple[Option, ...] = (
            choices=(True, False, "first_hop")),
     Option("secrets_file", "text", _D.secrets_file, "file of `NAME=value` tokens for sources that need them "
            "(the environment wins)", example='"/etc/archiver/secrets"'),
+    Option("ca_file", "text", _D.ca_file, "PEM file of the certificate authorities to trust for https "
+           "instead of the bundled public ones (an intranet's own authority)", example='"/etc/archiver/ca.pem"'),
     Option("max_backoff", "number", _D.max_backoff, "longest wait, in seconds, of a source that keeps failing",
            low=1, high=30 * 86_400),
     Option("verify_schedule", "text", _D.verify_schedule, "how often the service re-checks every digest and "
@@ -209,6 +211,8 @@ def _settings(report: _Report, raw: Any) -> Settings:
         problem = option.problem(value)
         if problem is None and key == "verify_schedule" and value != "off":
             problem = _schedule_problem(value, also=' (or "off")')
+        if problem is None and key == "ca_file":
+            problem = _ca_problem(value)
         if problem is not None:
             report.add(("archiver", key), f"[archiver]: field `{key}`: {problem}")
             continue
@@ -216,6 +220,17 @@ def _settings(report: _Report, raw: Any) -> Settings:
             value = float(value)
         setattr(settings, key, value)
     return settings
+
+
+def _ca_problem(path: str) -> str | None:
+    """Why `path` cannot serve as the trusted authorities (read as the fetch layer's TLS will), or None."""
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:  # ssl.SSLError included: not PEM, or no certificate in it
+        return f"cannot be read as PEM certificates: {exc.strerror or exc}"
+    return None
 
 
 def _schedule_problem(text: str, also: str = "") -> str | None:

@@ -291,6 +291,24 @@ def test_allow_private_takes_true_false_or_first_hop_and_is_passed_through(tmp_p
         load_config(path)
 
 
+def test_ca_file_must_be_readable_pem_and_is_passed_through(tmp_path: Path) -> None:
+    from tests.certs import server_context
+
+    _, ca = server_context(tmp_path / "tls")
+    path = tmp_path / "sources.toml"
+    path.write_text(GOOD.replace("host_delay = 0", f'ca_file = "{ca}"'), encoding="utf-8")
+    assert load_config(path).settings.ca_file == str(ca)
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("not a certificate\n", encoding="utf-8")
+    for wrong in (tmp_path / "missing.pem", not_pem):
+        path.write_text(GOOD.replace("host_delay = 0", f'ca_file = "{wrong}"'), encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert len(caught.value.problems) == 1
+        assert re.match(rf"{re.escape(str(path))}:4: \[archiver\]: field `ca_file`: cannot be read as PEM "
+                        r"certificates: \S", caught.value.problems[0]), caught.value.problems
+
+
 @pytest.mark.parametrize(("text", "seconds"), [
     ("every 30m", 1800), ("every 30 minutes", 1800), ("every 30 min", 1800), ("every 30 mins", 1800),
     ("30m", 1800), ("every 2 hours", 7200), ("every 2h", 7200), ("2 hours", 7200), ("every hour", 3600),

@@ -9,6 +9,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from tests.certs import issue, make_authority
+
 _TSA_CONFIG = """[tsa]
 default_tsa = tsa_config
 [tsa_config]
@@ -28,22 +30,11 @@ ess_cert_id_alg = sha256
 """
 
 
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
-
-
 def make_ca(folder: Path, name: str) -> None:
     """A CA (ca.pem) and a TSA certificate it issued (tsa.pem, tsa.key) in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
-             "-out", "ca.pem", "-subj", f"/CN={name} Root", "-days", "3",
-             "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign", cwd=folder)
-    _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "tsa.key",
-             "-out", "tsa.csr", "-subj", f"/CN={name}", cwd=folder)
-    (folder / "tsa.ext").write_text("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                                    "extendedKeyUsage=critical,timeStamping\n")
-    _openssl("x509", "-req", "-in", "tsa.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "tsa.pem", "-days", "3", "-extfile", "tsa.ext", cwd=folder)
+    make_authority(folder, name)
+    issue(folder, "tsa", name, "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+          "extendedKeyUsage=critical,timeStamping\n")
     (folder / "serial").write_text("01\n")
     (folder / "tsa.cnf").write_text(_TSA_CONFIG.format(folder=folder))
 

@@ -197,6 +197,8 @@ def make_session(settings: FetchSettings) -> requests.Session:
     session = requests.Session()
     # No proxies or .netrc credentials from the environment: what is sent is exactly what is recorded.
     session.trust_env = False
+    if settings.ca_file:  # else certifi's bundle, as requests does
+        session.verify = settings.ca_file
     session.cookies.set_policy(_NoCookies())
     # Retries and redirects are the fetcher's own (they are recorded hop by hop), so urllib3 does none.
     # One connection pool per host, HOST_POOLS of them kept: requests' default of 10 hosts made a service

@@ -26,6 +26,7 @@ class FetchSettings:
     respect_robots: bool = True
     allow_private: PrivateAccess = False  # loopback/private/link-local targets (tests and intranets)
     secrets_file: str | None = None
+    ca_file: str | None = None  # PEM certificate authorities trusted instead of the bundled ones
 
 
 def private_allowed(setting: object, hop: int) -> bool:
