@@ -131,6 +131,27 @@ def owner_of(post: PostDraft, where: str | None) -> str | None:
     return f"origin:{where}" if where else None
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_owner(held: str, owner: str) -> bool:
+    """Whether two owners are one. A site's http and https origins on their default ports are one owner:
+    a site moving to https (or back) keeps its posts. Any other port is another server."""
+    if held == owner:
+        return True
+    site = _default_port_host(held)
+    return site is not None and site == _default_port_host(owner)
+
+
+def _default_port_host(owner: str) -> str | None:
+    """The host of an `origin:` owner served on its scheme's default port, else None."""
+    parts = urlsplit(owner.removeprefix("origin:"))
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if not owner.startswith("origin:") or default is None or (parts.port or default) != default:
+        return None
+    return parts.hostname
+
+
 def qualified(native_id: str, owner: str | None) -> str:
     """The separate identity given to an item whose identity another owner holds."""
     return f"{native_id} [{owner or 'unknown owner'}]"
@@ -514,7 +535,7 @@ class Archive:
         known, else (a post archived before owners were kept, a post without an account) the same source."""
         held_owner, held_source = row[4], row[5]
         if held_owner is not None and owner is not None:
-            return bool(held_owner == owner)
+            return same_owner(held_owner, owner)
         return held_source is None or source_id is None or held_source == source_id
 
     def _observe_post(self, result: RecordResult, post: PostDraft, at: str, source_id: str | None,
@@ -689,7 +710,8 @@ class Archive:
                                       "AND native_id = ?", (gone.platform, native_id)).fetchone()
             # only the post's own source, or its own origin, can say that it left
             if found is not None and (found[3] == source_id or source_id is None
-                                      or (where is not None and found[2] == f"origin:{where}")):
+                                      or (where is not None and found[2] is not None
+                                          and same_owner(found[2], f"origin:{where}"))):
                 row = found
                 break
         if row is None:

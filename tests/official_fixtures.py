@@ -164,7 +164,7 @@ class Site:
         self.pages.pop(path, None)
 
     def move(self, path: str, to: str) -> None:
-        """`path` answers 301 to `to` from now on."""
+        """`path` answers 301 to `to` (a path of this site, or an absolute URL) from now on."""
         self.moved[path] = to
 
     def _answer(self, request: Any) -> Any:
@@ -175,7 +175,8 @@ class Site:
         key = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
         self.hits.append(key)
         if key in self.moved:
-            return Response(status=301, headers={"Location": self.url(self.moved[key])})
+            to = self.moved[key]
+            return Response(status=301, headers={"Location": to if "://" in to else self.url(to)})
         if key not in self.pages:
             return Response(b"<html><body><h1>Page not found</h1></body></html>", status=404,
                             content_type="text/html")
@@ -186,8 +187,9 @@ class Site:
         return Response(body, status=status, content_type=content_type, headers={"ETag": etag})
 
 
-def write_config(path: Any, sources: list[dict[str, Any]]) -> Any:
-    """A sources file for loopback tests: private addresses allowed, no per-host delay."""
+def write_config(path: Any, sources: list[dict[str, Any]], settings: dict[str, Any] | None = None) -> Any:
+    """A sources file for loopback tests: private addresses allowed, no per-host delay, and `settings`
+    added to the [archiver] table."""
     import json
 
     def value(item: Any) -> str:
@@ -198,7 +200,8 @@ def write_config(path: Any, sources: list[dict[str, Any]]) -> Any:
         return json.dumps(item) if isinstance(item, str) else str(item)
 
     lines = ["[archiver]", "allow_private = true", "host_delay = 0", "retries = 0",
-             'contact = "https://archive.example/contact"', ""]
+             'contact = "https://archive.example/contact"',
+             *(f"{key} = {value(item)}" for key, item in (settings or {}).items()), ""]
     for source in sources:
         lines.append("[[source]]")
         lines += [f"{key} = {value(item)}" for key, item in source.items()]

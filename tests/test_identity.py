@@ -16,6 +16,7 @@ from pytest_httpserver import HTTPServer
 from archiver.archive import Archive, origin
 from archiver.cli import main
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
+from tests.certs import server_context
 from tests.official_fixtures import Site, fetch, rows, rss, write_config
 
 GUID = "tag:ministry-a.example,2026:statement-7"  # a guid with a scheme is taken as it is, not per feed
@@ -93,6 +94,73 @@ def test_a_second_source_serving_the_same_guid_cannot_edit_the_first_post(
     assert checked.exit_code == 0, checked.output
 
 
+@pytest.fixture
+def default_ports(tmp_path: Path) -> Iterator[tuple[HTTPServer, HTTPServer, Path]]:
+    """A plain and a TLS server on 127.0.0.1's ports 80 and 443, the ports of a site that moves to https,
+    and the certificate authority of the TLS server."""
+    context, ca = server_context(tmp_path / "tls")
+    servers: list[HTTPServer] = []
+    try:
+        for port, ssl_context in ((80, None), (443, context)):
+            servers.append(HTTPServer(host="127.0.0.1", port=port, ssl_context=ssl_context))
+            servers[-1].start()
+    except OSError as exc:
+        for server in servers:
+            if server.is_running():
+                server.stop()
+        pytest.skip(f"ports 80 and 443 of 127.0.0.1 cannot be served here ({exc})")
+    yield servers[0], servers[1], ca
+    for server in servers:
+        server.clear()
+        server.stop()
+
+
+def moving_feed(scheme: str, texts: tuple[str, str]) -> bytes:
+    """A ministry's RSS whose links name its site with `scheme`: one item whose guid is its permalink, as
+    CMSs rewrite it when a site moves, one with no guid (known by its link)."""
+    site = f"{scheme}://127.0.0.1"
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Ministry</title>'
+            f"<link>{site}/</link><description>Statements</description>"
+            f"<item><title>On the talks</title><link>{site}/news/talks</link>"
+            f'<guid isPermaLink="true">{site}/news/talks</guid>'
+            f"<pubDate>Tue, 02 Jun 2026 14:30:00 GMT</pubDate><description>{texts[0]}</description></item>"
+            f"<item><title>On the ceasefire</title><link>{site}/news/ceasefire</link>"
+            f"<pubDate>Mon, 01 Jun 2026 09:00:00 GMT</pubDate><description>{texts[1]}</description></item>"
+            "</channel></rss>").encode()
+
+
+def test_a_feed_whose_site_moves_to_https_keeps_its_posts(default_ports: tuple[HTTPServer, HTTPServer, Path],
+                                                          tmp_path: Path) -> None:
+    """Over real http and TLS on loopback into SQLite: the feed at http://127.0.0.1/ is archived, then its
+    site moves to https (a 301, and every link rewritten). Each item keeps its post and history, an edit
+    is an edit of it, and nobody else's identity is taken: no duplicate, no identity conflict."""
+    plain, secure, ca = default_ports
+    old, new = Site(plain), Site(secure)
+    old.put("/rss.xml", moving_feed("http", ("The ministry welcomes the talks.", "A ceasefire now.")),
+            "application/rss+xml")
+    config = write_config(tmp_path / "sources.toml", [
+        {"id": "ministry", "kind": "feed", "locator": "http://127.0.0.1/rss.xml", "organisation": "Ministry"}],
+        settings={"ca_file": str(ca)})
+    db = tmp_path / "archive.db"
+    assert "new 2" in fetch(config, db, "ministry").output
+    held = rows(db, "SELECT id, native_id, owner FROM posts ORDER BY id")
+    assert [native for _, native, _ in held] == ["http://127.0.0.1/news/talks", "http://127.0.0.1/news/ceasefire"]
+
+    old.move("/rss.xml", new.url("/rss.xml"))
+    new.put("/rss.xml", moving_feed("https", ("The ministry welcomes the talks warmly.", "A ceasefire now.")),
+            "application/rss+xml")
+    moved = fetch(config, db, "ministry")
+    assert moved.exit_code == 0 and "new 0, edited 1, deleted 0" in moved.output, moved.output
+    assert "identity conflict" not in moved.output
+    assert rows(db, "SELECT id, native_id, owner FROM posts ORDER BY id") == held
+    assert rows(db, "SELECT url, version_count, text FROM posts ORDER BY id") == [
+        ("https://127.0.0.1/news/talks", 2, "The ministry welcomes the talks warmly."),
+        ("http://127.0.0.1/news/ceasefire", 1, "A ceasefire now.")]  # a url changes with a version
+    assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(0,)]
+    assert rows(db, "SELECT final_url FROM captures ORDER BY id DESC LIMIT 1") == [(new.url("/rss.xml"),)]
+    assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
+
+
 def record(db: Path, url: str, source_id: str | None, *, posts: list[PostDraft] | None = None,
            gone: list[Gone] | None = None) -> RecordResult:
     with Archive(db, create=True) as archive:
@@ -115,6 +183,12 @@ def social(platform: str, native_id: str, author_id: str, text: str) -> PostDraf
     # web kinds: the origin the document came from, not the source
     ("web", ("https://ministry.example/feed", "src"), ("https://ministry.example/other", "src"), True),
     ("web", ("https://ministry.example/feed", "src"), ("https://mirror.example/feed", "src"), False),
+    # a site moving to https (or back) on the default ports is the same site; another port another server
+    ("web", ("http://ministry.example/feed", "src"), ("https://ministry.example:443/feed", "src"), True),
+    ("web", ("https://ministry.example/feed", "src"), ("http://ministry.example/feed", "src"), True),
+    ("web", ("http://ministry.example/feed", "src"), ("https://ministry.example:8443/feed", "src"), False),
+    ("web", ("http://ministry.example:8080/feed", "src"), ("https://ministry.example/feed", "src"), False),
+    ("web", ("http://ministry.example/feed", "src"), ("https://www.ministry.example/feed", "src"), False),
 ])
 def test_who_may_add_to_a_post(tmp_path: Path, platform: str, first: tuple[str, str], second: tuple[str, str],
                                same: bool) -> None:

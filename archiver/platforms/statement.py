@@ -201,8 +201,9 @@ def _guessed(where: str | None) -> bool:
 
 
 def keep_held_identity(post: PostDraft, view: ArchiveMemory) -> None:
-    """A site that moved between http and https names each statement anew: one the archive holds under
-    the other scheme keeps that identity, and its history, while its `url` says where it is read now."""
+    """A site that moved between http and https names each statement or feed item anew (its canonical
+    URL, its link, a guid that is its URL): one the archive holds under the other scheme keeps that
+    identity, and its history, while its `url` says where it is read now."""
     scheme, sep, rest = post.native_id.partition("://")
     if not sep or scheme not in ("http", "https") or view.post(post.platform, post.native_id) is not None:
         return
