@@ -21,6 +21,7 @@ from archiver import __version__
 from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
 from archiver.database import checkpoint, connect, latest_version, migrated_schema
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
+from archiver.sites import site_of
 
 CAPTURE_COLUMNS = (
     "id", "run_id", "source_id", "kind", "method", "requested_url", "final_url", "redirects",
@@ -131,25 +132,15 @@ def owner_of(post: PostDraft, where: str | None) -> str | None:
     return f"origin:{where}" if where else None
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def same_owner(held: str, owner: str) -> bool:
-    """Whether two owners are one. A site's http and https origins on their default ports are one owner:
-    a site moving to https (or back) keeps its posts. Any other port is another server."""
+    """Whether two owners are one: the same, or two origins of one site (archiver.sites), so that a
+    site moving to https or between `www.host` and `host` keeps its posts."""
     if held == owner:
         return True
-    site = _default_port_host(held)
-    return site is not None and site == _default_port_host(owner)
-
-
-def _default_port_host(owner: str) -> str | None:
-    """The host of an `origin:` owner served on its scheme's default port, else None."""
-    parts = urlsplit(owner.removeprefix("origin:"))
-    default = _DEFAULT_PORTS.get(parts.scheme)
-    if not owner.startswith("origin:") or default is None or (parts.port or default) != default:
-        return None
-    return parts.hostname
+    if not (held.startswith("origin:") and owner.startswith("origin:")):
+        return False
+    site = site_of(held.removeprefix("origin:"))
+    return site is not None and site == site_of(owner.removeprefix("origin:"))
 
 
 def qualified(native_id: str, owner: str | None) -> str:

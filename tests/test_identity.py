@@ -115,10 +115,9 @@ def default_ports(tmp_path: Path) -> Iterator[tuple[HTTPServer, HTTPServer, Path
         server.stop()
 
 
-def moving_feed(scheme: str, texts: tuple[str, str]) -> bytes:
-    """A ministry's RSS whose links name its site with `scheme`: one item whose guid is its permalink, as
-    CMSs rewrite it when a site moves, one with no guid (known by its link)."""
-    site = f"{scheme}://127.0.0.1"
+def moving_feed(site: str, texts: tuple[str, str]) -> bytes:
+    """A ministry's RSS whose links name its site as `site` (`scheme://host`): one item whose guid is its
+    permalink, as CMSs rewrite it when a site moves, one with no guid (known by its link)."""
     return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Ministry</title>'
             f"<link>{site}/</link><description>Statements</description>"
             f"<item><title>On the talks</title><link>{site}/news/talks</link>"
@@ -136,7 +135,7 @@ def test_a_feed_whose_site_moves_to_https_keeps_its_posts(default_ports: tuple[H
     is an edit of it, and nobody else's identity is taken: no duplicate, no identity conflict."""
     plain, secure, ca = default_ports
     old, new = Site(plain), Site(secure)
-    old.put("/rss.xml", moving_feed("http", ("The ministry welcomes the talks.", "A ceasefire now.")),
+    old.put("/rss.xml", moving_feed("http://127.0.0.1", ("The ministry welcomes the talks.", "A ceasefire now.")),
             "application/rss+xml")
     config = write_config(tmp_path / "sources.toml", [
         {"id": "ministry", "kind": "feed", "locator": "http://127.0.0.1/rss.xml", "organisation": "Ministry"}],
@@ -147,8 +146,8 @@ def test_a_feed_whose_site_moves_to_https_keeps_its_posts(default_ports: tuple[H
     assert [native for _, native, _ in held] == ["http://127.0.0.1/news/talks", "http://127.0.0.1/news/ceasefire"]
 
     old.move("/rss.xml", new.url("/rss.xml"))
-    new.put("/rss.xml", moving_feed("https", ("The ministry welcomes the talks warmly.", "A ceasefire now.")),
-            "application/rss+xml")
+    new.put("/rss.xml", moving_feed("https://127.0.0.1", ("The ministry welcomes the talks warmly.",
+                                                          "A ceasefire now.")), "application/rss+xml")
     moved = fetch(config, db, "ministry")
     assert moved.exit_code == 0 and "new 0, edited 1, deleted 0" in moved.output, moved.output
     assert "identity conflict" not in moved.output
@@ -159,6 +158,63 @@ def test_a_feed_whose_site_moves_to_https_keeps_its_posts(default_ports: tuple[H
     assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(0,)]
     assert rows(db, "SELECT final_url FROM captures ORDER BY id DESC LIMIT 1") == [(new.url("/rss.xml"),)]
     assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
+
+
+def test_a_feed_whose_site_drops_its_www_keeps_its_posts(default_ports: tuple[HTTPServer, HTTPServer, Path],
+                                                         tmp_path: Path) -> None:
+    """Over real http on 127.0.0.1:80 into SQLite, the site's two names resolved to it by the fetcher's
+    resolver: the feed of www.ministry.test moves to ministry.test (a 301, every link rewritten). Each
+    item keeps its post, an edit is an edit of it, and no identity conflict is recorded."""
+    from archiver.config import load_config
+    from archiver.fetch.fetcher import Fetcher
+    from archiver.jobs import Runner
+    from tests.conftest import init_archive
+
+    site = Site(default_ports[0])
+    site.put("/rss.xml", moving_feed("http://www.ministry.test", ("The ministry welcomes the talks.",
+                                                                  "A ceasefire now.")), "application/rss+xml")
+    config = load_config(write_config(tmp_path / "sources.toml", [
+        {"id": "ministry", "kind": "feed", "locator": "http://www.ministry.test/rss.xml"}]))
+    db = tmp_path / "archive.db"
+    init_archive(db)
+
+    def poll() -> str:
+        with Runner(db, config.settings) as runner:
+            runner.fetcher.close()  # the same fetcher, with the site's names resolved to loopback
+            runner.fetcher = Fetcher(config.settings, resolver=lambda _host, _port: ["127.0.0.1"])
+            runner.sync(config.sources)
+            report = runner.run(config.source("ministry"))
+        return f"{report.outcome} new {report.new}, edited {report.edited}, conflicts {report.conflicts}"
+
+    assert poll() == "ok new 2, edited 0, conflicts 0"
+    held = rows(db, "SELECT id, native_id, owner FROM posts ORDER BY id")
+    assert held == [(1, "http://www.ministry.test/news/talks", "origin:http://www.ministry.test"),
+                    (2, "http://www.ministry.test/news/ceasefire", "origin:http://www.ministry.test")]
+    site.move("/rss.xml", "http://ministry.test/feed.xml")
+    site.put("/feed.xml", moving_feed("http://ministry.test", ("The ministry welcomes the talks warmly.",
+                                                               "A ceasefire now.")), "application/rss+xml")
+    assert poll() == "ok new 0, edited 1, conflicts 0"
+    assert rows(db, "SELECT id, native_id, owner FROM posts ORDER BY id") == held
+    assert rows(db, "SELECT url, version_count FROM posts ORDER BY id") == [
+        ("http://ministry.test/news/talks", 2), ("http://www.ministry.test/news/ceasefire", 1)]
+    assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(0,)]
+    assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
+
+
+@pytest.mark.parametrize(("url", "spellings"), [
+    ("https://www.m.example/s?id=1#a", ["https://m.example/s?id=1#a", "http://m.example/s?id=1#a",
+                                        "http://www.m.example/s?id=1#a"]),
+    ("http://M.example:80/s", ["https://m.example/s", "https://www.m.example/s", "http://m.example/s",
+                               "http://www.m.example/s"]),  # the default port and capitals folded
+    ("http://m.example:8080/s", ["https://m.example:8080/s"]),  # another port: only the other scheme
+    ("https://[2001:db8::1]/s", ["http://[2001:db8::1]/s"]),
+    ("https://www.gov/s", ["http://www.gov/s"]),  # no site in `www.`'s place
+    ("tag:m.example,2026:7", []),
+])
+def test_an_address_is_looked_for_as_the_site_s_other_origins_write_it(url: str, spellings: list[str]) -> None:
+    from archiver.sites import other_spellings
+
+    assert other_spellings(url) == spellings
 
 
 def record(db: Path, url: str, source_id: str | None, *, posts: list[PostDraft] | None = None,
@@ -183,12 +239,17 @@ def social(platform: str, native_id: str, author_id: str, text: str) -> PostDraf
     # web kinds: the origin the document came from, not the source
     ("web", ("https://ministry.example/feed", "src"), ("https://ministry.example/other", "src"), True),
     ("web", ("https://ministry.example/feed", "src"), ("https://mirror.example/feed", "src"), False),
-    # a site moving to https (or back) on the default ports is the same site; another port another server
+    # a site moving to https (or back), or between www.host and host, on the default ports is the same
+    # site (archiver.sites); another port is another server, another host another site
     ("web", ("http://ministry.example/feed", "src"), ("https://ministry.example:443/feed", "src"), True),
     ("web", ("https://ministry.example/feed", "src"), ("http://ministry.example/feed", "src"), True),
     ("web", ("http://ministry.example/feed", "src"), ("https://ministry.example:8443/feed", "src"), False),
     ("web", ("http://ministry.example:8080/feed", "src"), ("https://ministry.example/feed", "src"), False),
-    ("web", ("http://ministry.example/feed", "src"), ("https://www.ministry.example/feed", "src"), False),
+    ("web", ("http://ministry.example/feed", "src"), ("https://www.ministry.example/feed", "src"), True),
+    ("web", ("https://www.ministry.example/feed", "src"), ("https://MINISTRY.example/feed", "src"), True),
+    ("web", ("https://www.ministry.example/feed", "src"), ("https://www.ministry.example:8443/feed", "src"), False),
+    ("web", ("https://ministry.example/feed", "src"), ("https://news.ministry.example/feed", "src"), False),
+    ("web", ("https://www.example/feed", "src"), ("https://example/feed", "src"), False),  # no site in `www.`'s place
 ])
 def test_who_may_add_to_a_post(tmp_path: Path, platform: str, first: tuple[str, str], second: tuple[str, str],
                                same: bool) -> None:

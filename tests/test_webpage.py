@@ -464,6 +464,20 @@ def test_a_canonical_link_to_the_home_page_or_the_listing_does_not_merge_stateme
     assert home.canonical == site.url("/en/")
 
 
+@pytest.mark.parametrize(("page", "canonical", "taken"), [
+    ("https://ministry.example/en/s/1", "https://www.ministry.example/en/s/1", True),  # the site's www name
+    ("https://www.ministry.example/en/s/1", "http://ministry.example/en/s/1", True),
+    ("https://ministry.example/en/s/1", "https://ministry.example/en/s/1?lang=en", True),
+    ("https://ministry.example/en/s/1", "https://news.ministry.example/en/s/1", False),  # another host
+    ("https://ministry.example/en/s/1", "https://mirror.example/en/s/1", False),
+])
+def test_a_canonical_link_is_taken_on_the_page_s_own_site(page: str, canonical: str, taken: bool) -> None:
+    """A site served under `www.host` and `host` names one of them canonical (archiver.sites): that is
+    the page's own address; another host's is a claim the archive does not take."""
+    html = statement_page("Ceasefire now", canonical=canonical).decode()
+    assert statement.read_page(page, html).canonical == (canonical if taken else page)
+
+
 JOOMLA_HITS = ('<dl class="article-info muted"><dt class="article-info-term">Details</dt><dd class="createdby">'
                'Written by Press Office</dd><dd class="hits"><span class="fa fa-eye-o" aria-hidden="true"></span>'
                '<meta itemprop="interactionCount" content="UserPageVisits:{n}">Hits: {n}</dd></dl>')

@@ -36,6 +36,7 @@ from archiver.platforms.listing import (
 )
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.text import short_title
+from archiver.sites import other_spellings, site_of
 
 # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
 # 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out;
@@ -160,20 +161,27 @@ def main_text(html: str, url: str) -> str | None:
 
 
 def _canonical(url: str, tree: LexborHTMLParser, listing: str | None) -> str:
-    """The page's `<link rel=canonical>` on its own host, else its address. A canonical naming the site's
-    home or the listing from a page that is neither is a template's mistake (a CMS writing one for every
-    page): taken, it would make every statement one post, each an "edit" of the one before."""
+    """The page's `<link rel=canonical>` on its own site (archiver.sites), else its address. A canonical
+    naming the site's home or the listing from a page that is neither is a template's mistake (a CMS
+    writing one for every page): taken, it would make every statement one post, each an "edit" of the one
+    before."""
     base = absolute_http(url, url) or url
     for node in tree.css("link[rel]"):
         rels = (node.attributes.get("rel") or "").lower().split()
         if "canonical" in rels:
             candidate = absolute_http(base, node.attributes.get("href"))
-            if candidate is None or urlsplit(candidate).hostname != urlsplit(base).hostname:
+            if candidate is None or not _same_site(candidate, base):
                 break
             if names_an_index(candidate, base, listing):
                 break
             return candidate
     return base
+
+
+def _same_site(url: str, other: str) -> bool:
+    """Whether a canonical URL names the page's own site: its host, or another origin of its site."""
+    host = urlsplit(url).hostname
+    return host == urlsplit(other).hostname or (site_of(url) is not None and site_of(url) == site_of(other))
 
 
 def _first_attr(tree: LexborHTMLParser, selector: str, attribute: str) -> str | None:
@@ -201,15 +209,16 @@ def _guessed(where: str | None) -> bool:
 
 
 def keep_held_identity(post: PostDraft, view: ArchiveMemory) -> None:
-    """A site that moved between http and https names each statement or feed item anew (its canonical
-    URL, its link, a guid that is its URL): one the archive holds under the other scheme keeps that
-    identity, and its history, while its `url` says where it is read now."""
-    scheme, sep, rest = post.native_id.partition("://")
-    if not sep or scheme not in ("http", "https") or view.post(post.platform, post.native_id) is not None:
+    """A site that moved (to https, between `www.host` and `host`) names each statement or feed item
+    anew where its identity is its address (a canonical URL, a link, a guid that is a URL): one the
+    archive holds as another origin of the site writes it (archiver.sites) keeps that identity, and its
+    history, while its `url` says where it is read now."""
+    if view.post(post.platform, post.native_id) is not None:
         return
-    other = f"{'https' if scheme == 'http' else 'http'}://{rest}"
-    if view.post(post.platform, other) is not None:
-        post.native_id = other
+    for spelling in other_spellings(post.native_id):
+        if view.post(post.platform, spelling) is not None:
+            post.native_id = spelling
+            return
 
 
 def keep_held_date(post: PostDraft, view: ArchiveMemory) -> None:
