@@ -564,7 +564,9 @@ class Archive:
             read_by = tuple(row[6:8])  # the extractor that read the current version
             stored = tuple(row[8:])
         facts = None
-        known: set[tuple[str, str | None]] | None = None
+        # the (content, claimed date) pairs held, read when a draft first needs them. A post new here holds
+        # none: read anyway, each new dated post wrote out the page's batched rows (a statement per post)
+        known: set[tuple[str, str | None]] | None = set() if row is None else None
         current_claim: str | None = None  # when the platform says the current version was made
         latest_version = latest_draft = None
         # read by another extractor than the one that read the current version: what differs may be the
