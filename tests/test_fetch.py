@@ -604,3 +604,35 @@ def test_an_unreadable_secrets_file_is_a_clear_refusal(server: Server, tmp_path:
         exchange = f.fetch(Request(server.base + "/api", secret="API_TOKEN"), SOURCE, None)
     assert exchange.status is None and (exchange.error or "").startswith(f"secrets file {secrets}: cannot be read")
     assert exchange.details["not_sent"] and server.hits == []
+
+
+def test_https_is_trusted_by_the_ca_file_and_a_vanished_one_is_a_clear_refusal(tmp_path: Path) -> None:
+    """Over TLS on loopback: a site whose certificate a private authority signed is fetched when `ca_file`
+    names that authority, refused by the bundled public ones, and a `ca_file` removed after the settings
+    were read leaves the request unsent with one line naming the file (not an internal error)."""
+    from pytest_httpserver import HTTPServer
+
+    from tests.certs import server_context
+
+    context, ca = server_context(tmp_path / "tls")
+    site = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    site.expect_request("/page").respond_with_data("<p>Statement</p>", content_type="text/html")
+    site.start()
+    try:
+        url = site.url_for("/page")
+        with Fetcher(settings(ca_file=str(ca), allow_private=True, respect_robots=False)) as trusting:
+            assert get(trusting, url).status == 200
+        with Fetcher(settings(allow_private=True, respect_robots=False)) as public:
+            assert "CERTIFICATE_VERIFY_FAILED" in (get(public, url).error or "")
+        gone = tmp_path / "gone.pem"
+        gone.write_bytes(ca.read_bytes())
+        with Fetcher(settings(ca_file=str(gone), allow_private=True, respect_robots=False)) as vanished:
+            gone.unlink()
+            exchange = get(vanished, url)
+        assert exchange.status is None and exchange.details["not_sent"]
+        assert exchange.error == (f"request to {url} not sent: Could not find a suitable TLS CA certificate "
+                                  f"bundle, invalid path: {gone}")
+        assert len(site.log) == 1  # the trusted fetch: the untrusted handshake failed, the vanished sent nothing
+    finally:
+        site.clear()
+        site.stop()

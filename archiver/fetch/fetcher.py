@@ -277,6 +277,8 @@ class Fetcher:
             except requests.exceptions.RequestException as exc:
                 self._check_deadline(call, url)
                 raise _Failed(f"request to {url} failed: {_reason(exc)}") from exc
+            except OSError as exc:  # requests' own check of the trusted authorities (ca_file), before sending
+                raise _Failed(f"request to {url} not sent: {exc}", not_sent=True) from exc
             else:
                 self._record_response(call, response, url, headers)
                 if response.status_code not in RETRY_STATUSES:
