@@ -527,6 +527,44 @@ def test_rechecks_of_a_page_whose_hit_counter_moved_record_no_edit(httpserver, t
     assert rows(db, "SELECT count(*) FROM versions") == [(2,)]
 
 
+@pytest.mark.parametrize(("body", "reading"), [
+    (STATEMENT_BODY.replace("without delay", "when conditions allow"), "whose text differs from the archived one"),
+    (STATEMENT_BODY, "which reads as the archived text"),
+])
+def test_a_statement_whose_address_redirects_to_another_is_missing_and_says_where(
+        httpserver, tmp_path: Path, body: str, reading: str) -> None:
+    """Over loopback into SQLite: the site is rebuilt under new addresses; the listing names the new one
+    and the old one answers 301 to it, the text edited on the way or not. The archived statement is
+    `missing`, its reason naming where its address leads and whether the page there reads as its text;
+    that page is its own post; nothing is an edit, nothing deleted, and verify agrees."""
+    from click.testing import CliRunner
+
+    from archiver.cli import main
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    old, new = "/news/2026/06/ceasefire-now.html", "/en/news/ceasefire-now"
+    site.put("/en/statements", listing_page([(old, "Ceasefire now", "2026-06-01")]))
+    site.put(old, statement_page("Ceasefire now", date=None))
+    config, db = party_source(site, tmp_path)
+    assert "new 1" in fetch(config, db, "party").output
+    site.put("/en/statements", listing_page([(new, "Ceasefire now", "2026-06-01")]))
+    site.remove(old)
+    site.move(old, new)
+    site.put(new, statement_page("Ceasefire now", body, date=None))
+    moved = fetch(config, db, "party")
+    assert moved.exit_code == 0 and "new 1, edited 0, deleted 0" in moved.output, moved.output
+    assert rows(db, "SELECT native_id, status, version_count FROM posts ORDER BY id") == [
+        (site.url(old), "missing", 1), (site.url(new), "live", 1)]
+    assert rows(db, "SELECT post_id, type, json_extract(details, '$.reason') FROM events "
+                "WHERE type != 'first_seen'") == [
+        (1, "missing", f"{site.url(old)} redirects to {site.url(new)} after it left the listing, archived as the "
+                       f"statement {site.url(new)}, {reading}")]
+    assert "new 0, edited 0, deleted 0" in fetch(config, db, "party").output
+    assert rows(db, "SELECT count(*) FROM events") == [(3,)]
+    assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
+
+
 def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(httpserver, tmp_path: Path) -> None:
     """Over loopback into SQLite: statements archived under their `https://` canonical, then served with
     `http://` ones (the loopback site speaks http; moving the other way is the same rule). Each keeps its

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from archiver.canonical import content_digest
 from archiver.models import Exchange, Gone, Observation, PostDraft, Request, Source, VersionDraft
 from archiver.platforms import Parsed, ParseError, expect_ok, read_with
 from archiver.platforms.dates import Hints, read_date
@@ -389,4 +390,27 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
     keep_held_identity(post, view)
     keep_held_date(post, view)
     state = page_state_entry(request.url, WEB, post.native_id, meta.get("sig", known.get("sig") if known else None))
-    return Parsed(Observation(posts=[post], state=state))
+    left = _redirected_away(request, exchange, gone_id, post, view)
+    return Parsed(Observation(posts=[post], gone=[left] if left else [], state=state))
+
+
+def _redirected_away(request: Request, exchange: Exchange, gone_id: tuple[Any, Any], post: PostDraft,
+                     view: ArchiveMemory) -> Gone | None:
+    """A statement whose address now redirects to another statement (a site rebuilt under new
+    addresses, a page replaced by a newer one) is no longer where it was: it is `missing`, saying where
+    its address leads and whether the page there reads as the archived text. Which of a move, an edit
+    made with the move or a replacement it was, the archive cannot tell, so the page there is archived
+    as its own post, never as an edit of this one."""
+    held_id = gone_id[1]
+    if gone_id[0] != WEB or not held_id or post.native_id == held_id or exchange.final_url in (None, request.url):
+        return None
+    held = view.post(WEB, str(held_id))
+    if held is None:
+        return None
+    version = post.versions[-1]
+    same = content_digest(version.title, version.text, version.extra) == held.content_sha256
+    return Gone(WEB, str(held_id), False, (
+        f"{request.url} redirects to {exchange.final_url}"
+        + (" after it left the listing" if request.purpose == "confirm" else "")
+        + f", archived as the statement {post.native_id}, "
+        + ("which reads as the archived text" if same else "whose text differs from the archived one")))
