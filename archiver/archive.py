@@ -74,6 +74,9 @@ ACCOUNT_PLATFORMS = frozenset({"bluesky", "mastodon", "telegram", "x", "youtube"
 # platforms whose account ids are only unique on one server
 _SERVER_ACCOUNTS = frozenset({"mastodon"})
 
+# a post's publication as its facts give it: of its earliest-dated version once a version was found
+# after a later one (an edit read before the tweet it edits), else of its current version (verify's rule)
+PUBLICATION_FACTS = ("published_at", "published_raw", "published_where")
 _VIEW_COLUMNS = ("url, author_id, author_handle, author_name, kind, published_at, published_raw, published_where, "
                  "status, title, text, language, reply_to, quote_of, repost_of, media, tags, publish")
 _VIEW_NAMES = tuple(_VIEW_COLUMNS.split(", "))
@@ -569,6 +572,7 @@ class Archive:
         known: set[tuple[str, str | None]] | None = set() if row is None else None
         current_claim: str | None = None  # when the platform says the current version was made
         latest_version = latest_draft = None
+        found_earlier = False
         # read by another extractor than the one that read the current version: what differs may be the
         # reading, not the source (see the events below)
         reread = read_by is not None and read_by != (post.extractor, post.extractor_version)
@@ -620,6 +624,7 @@ class Archive:
                 else:
                     result.earlier += 1
                 self._event(post_id, "earlier_version", at, result.capture_id, version_id, details)
+                found_earlier = True
                 continue
             latest_version, latest_draft = version_id, draft
             current_claim = draft.claimed_at
@@ -675,7 +680,26 @@ class Archive:
             # restored as it was, or only earlier versions added: the view keeps its current version
             self.conn.execute("UPDATE posts SET status = ?, version_count = ? WHERE id = ?",
                               ("live" if back else status, count, post_id))
+        if found_earlier or (row is not None and latest_draft is not None and self._has_earlier(post_id)):
+            self._keep_publication(post_id)
         return int(post_id)
+
+    def _has_earlier(self, post_id: int) -> bool:
+        self._flush()
+        return self.conn.execute("SELECT 1 FROM events WHERE post_id = ? AND type = 'earlier_version' LIMIT 1",
+                                 (post_id,)).fetchone() is not None
+
+    def _keep_publication(self, post_id: int) -> None:
+        """The publication a post with a version found after a later one shows: its earliest-dated
+        version's (the tweet an edit edits, read after the edit, knows when the post was published)."""
+        self._flush()
+        found = self.conn.execute("SELECT facts FROM versions WHERE post_id = ? AND claimed_at IS NOT NULL "
+                                  "AND facts IS NOT NULL ORDER BY claimed_at, id LIMIT 1", (post_id,)).fetchone()
+        if found is None:
+            return
+        facts = json.loads(found[0])
+        self.conn.execute(f"UPDATE posts SET {', '.join(f'{name} = ?' for name in PUBLICATION_FACTS)} WHERE id = ?",
+                          (*(facts[name] for name in PUBLICATION_FACTS), post_id))
 
     @staticmethod
     def _view(post: PostDraft, draft: VersionDraft) -> tuple[Any, ...]:

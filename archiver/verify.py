@@ -31,6 +31,7 @@ from archiver.archive import (
     ADDED_COLUMNS,
     CHAINED,
     POST_FACTS,
+    PUBLICATION_FACTS,
     RUN_FIELDS,
     SOURCE_FIELDS,
     VERSION_COLUMNS,
@@ -522,8 +523,16 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
     version is current)."""
     conn = archive.conn
     columns = [c for c in _POST_VIEW if c in {r[1] for r in conn.execute("PRAGMA table_info(posts)")}]
-    facts, first_facts = (("last.facts", "first.facts") if "facts" in archive.columns["versions"]
-                          else ("NULL", "NULL"))
+    kept = "facts" in archive.columns["versions"]
+    # (a post with no version found late has its publication from its current version: no lookup for it)
+    facts, first_facts, pub_facts = (("last.facts", "first.facts", "coalesce(pub.facts, last.facts)") if kept
+                                     else ("NULL",) * 3)
+    # the version whose facts give the publication: the earliest dated once a version was found after a
+    # later one, else the current one (archiver.archive.PUBLICATION_FACTS)
+    dated = ("""CASE WHEN p.id IN (SELECT post_id FROM events WHERE type = 'earlier_version')
+                THEN (SELECT id FROM versions v WHERE v.post_id = p.id AND v.claimed_at IS NOT NULL
+                      AND v.facts IS NOT NULL ORDER BY v.claimed_at, v.id LIMIT 1) END""" if kept else "NULL")
+
     # correlated lookups, each one step down an index (versions by post, events by post), per post
     def rebuilt(select: str, where: str = "") -> str:
         return f"""
@@ -538,10 +547,12 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
                                SELECT version_id FROM events WHERE type = 'earlier_version'))
                          ELSE (SELECT max(id) FROM versions v WHERE v.post_id = p.id) END AS last_id,
                     (SELECT min(id) FROM versions v WHERE v.post_id = p.id) AS first_id,
+                    {dated} AS dated_id,
                     (SELECT type FROM events e WHERE e.post_id = p.id
                      AND e.type IN ('missing', 'deleted', 'restored') ORDER BY e.id DESC LIMIT 1) AS status_event
                 FROM posts p {where}) p
             LEFT JOIN versions last ON last.id = p.last_id LEFT JOIN versions first ON first.id = p.first_id
+            LEFT JOIN versions pub ON pub.id = p.dated_id
             ORDER BY p.post_id"""
 
     # first in SQL, which posts differ at all (typeof too: SQLite compares '5' and 5 as equal in a
@@ -554,20 +565,20 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
     if facts != "NULL":
         for key in POST_FACTS:
             if key in columns:
-                source = "first" if key in _IDENTITY_FACTS else "last"
-                value = f"json_extract({source}.facts, '$.{key}')"
-                same.append(f"({source}.facts IS NULL OR (p.{key} IS {value} AND typeof(p.{key}) = typeof({value})))")
+                source = first_facts if key in _IDENTITY_FACTS else pub_facts if key in PUBLICATION_FACTS else facts
+                value = f"json_extract({source}, '$.{key}')"
+                same.append(f"({source} IS NULL OR (p.{key} IS {value} AND typeof(p.{key}) = typeof({value})))")
     differing = [post_id for post_id, differs in conn.execute(rebuilt(
         "p.post_id, p.current_version IS NOT NULL AND (SELECT 1 FROM versions v WHERE v.id = p.current_version) "
         f"IS NULL OR NOT ({' AND '.join(same)})")) if differs]
     report.views += conn.execute("SELECT count(*) FROM posts").fetchone()[0]
     query = rebuilt(f"""{', '.join(f'p.{c}' for c in columns)}, p.post_id, p.n, p.last_id, p.status_event,
-               last.title, last.text, {facts}, {first_facts}, first.observed_at,
+               last.title, last.text, {facts}, {first_facts}, {pub_facts}, first.observed_at,
                (SELECT 1 FROM versions v WHERE v.id = p.current_version)""",
                     "WHERE p.id IN (SELECT value FROM json_each(?))")
     for row in conn.execute(query, (json.dumps(differing),)):
         actual = dict(zip(columns, row, strict=False))
-        post_id, n, last_id, status, title, text, last_facts, first_facts, first_seen, current_exists = \
+        post_id, n, last_id, status, title, text, last_facts, first_facts, pub_facts, first_seen, current_exists = \
             row[len(columns):]
         if actual["current_version"] is not None and current_exists is None:
             report.problems.append(f"posts row {post_id}: current_version {actual['current_version']} "
@@ -581,6 +592,9 @@ def _posts(archive: _Archive, report: VerifyReport) -> None:
         if last_facts is not None:
             latest = json.loads(last_facts)
             expected.update({k: latest[k] for k in POST_FACTS if k not in _IDENTITY_FACTS})
+        if pub_facts is not None:
+            dated = json.loads(pub_facts)
+            expected.update({k: dated[k] for k in PUBLICATION_FACTS})
         if first_facts is not None:
             first = json.loads(first_facts)
             expected.update({k: first[k] for k in _IDENTITY_FACTS})

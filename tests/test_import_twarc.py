@@ -154,15 +154,31 @@ def test_an_edit_chain_read_newest_first_keeps_the_newest_version_current(db_pat
     """A search returns the newest tweets first, and `twarc2 flatten` writes each tweet on its own line:
     the real edit chain of edited.jsonl, its edit before its first tweet. The first tweet, found after
     the edit, is kept as the earlier version it is; it never becomes the post's current text, and no
-    "edited" says the author went back to it."""
+    "edited" says the author went back to it. It does say when the post was published: the edit read
+    alone gives only a bound."""
     source = json.loads((TWARC / "edited.jsonl").read_text())
     users = {user["id"]: user for user in source["includes"]["users"]}
     chain = {tweet["id"]: tweet for tweet in source["includes"]["tweets"]}
     first, edit = source["data"][0]["edit_history_tweet_ids"]
-    path = tmp_path / "flat.jsonl"
-    path.write_text("".join(json.dumps({**chain[tid], "author": users[chain[tid]["author_id"]],
-                                        "__twarc": source["__twarc"]}) + "\n" for tid in (edit, first)))
-    code, output = run(db_path, path)
+
+    def flat(name: str, *ids: str) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({**chain[tid], "author": users[chain[tid]["author_id"]],
+                                            "__twarc": source["__twarc"]}) + "\n" for tid in ids))
+        return path
+
+    alone = tmp_path / "alone.db"  # read alone, the edit's time is all there is: said to be a bound
+    assert run(alone, flat("edit.jsonl", edit))[0] == 0
+    (published, where), = rows(alone, "SELECT published_at, published_where FROM posts")
+    assert published == "2022-10-03T17:57:11.000000Z"
+    assert where.startswith(f"created_at of tweet {edit}, an edit: the chain's first tweet {first} was not")
+    code, output = run(alone, flat("first.jsonl", first))
+    assert code == 0 and "(0 new, 0 edited, 1 earlier versions (not current), 0 deleted)" in output, output
+    assert rows(alone, "SELECT published_at, published_where FROM posts") == [
+        ("2022-10-03T17:57:01.000000Z", "created_at of the first tweet of the edit chain")]
+    assert CliRunner().invoke(main, ["verify", "--db", str(alone)]).exit_code == 0
+
+    code, output = run(db_path, flat("flat.jsonl", edit, first))
     assert code == 0 and "(1 new, 0 edited, 1 earlier versions (not current), 0 deleted)" in output, output
     assert events(db_path, first) == ["first_seen", "earlier_version"]
     (text, count, current, where), = rows(db_path, "SELECT text, version_count, current_version, "
@@ -170,8 +186,8 @@ def test_an_edit_chain_read_newest_first_keeps_the_newest_version_current(db_pat
     assert text == chain[edit]["text"] and count == 2
     assert rows(db_path, "SELECT number, claimed_at FROM versions WHERE id = ?", current) == [
         (1, "2022-10-03T17:57:11.000000Z")]
-    # read alone, the edit's time is all there is: said to be a bound, not the publication
-    assert where.startswith(f"created_at of tweet {edit}, an edit: the chain's first tweet {first} was not")
+    # the first tweet's time is the publication, once it is found
+    assert where == "created_at of the first tweet of the edit chain"
     (details,), = rows(db_path, "SELECT details FROM events WHERE type = 'earlier_version'")
     assert json.loads(details) == {"claimed_at": "2022-10-03T17:57:01.000000Z",
                                    "current_claimed_at": "2022-10-03T17:57:11.000000Z"}
@@ -183,6 +199,12 @@ def test_an_edit_chain_read_newest_first_keeps_the_newest_version_current(db_pat
         conn.execute("UPDATE posts SET current_version = (SELECT max(id) FROM versions)")
     verified = CliRunner().invoke(main, ["verify", "--db", str(tampered)])
     assert verified.exit_code == 1 and "current_version is 2 but the chained rows give 1" in verified.output
+    shutil.copy(db_path, tampered)
+    with sqlite3.connect(tampered) as conn:  # the edit's time put back as the publication: verify names it
+        conn.execute("UPDATE posts SET published_at = '2022-10-03T17:57:11.000000Z'")
+    verified = CliRunner().invoke(main, ["verify", "--db", str(tampered)])
+    assert verified.exit_code == 1 and "published_at is '2022-10-03T17:57:11.000000Z'" in verified.output, \
+        verified.output
 
     # the whole chain in one page afterwards (the real edited.jsonl) holds nothing new
     code, output = run(db_path, TWARC / "edited.jsonl")
