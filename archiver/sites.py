@@ -1,5 +1,6 @@
-"""Which web addresses are one site's: the rule the owner of a web post (archiver.archive) and the
-identity of a statement or feed item (archiver.platforms) both follow when a site moves.
+"""Which web addresses are one site's, and which spellings one address has on it: the rules the owner
+of a web post (archiver.archive) and the identity of a statement or feed item (archiver.platforms)
+follow when a site moves.
 
 A site is a host served on its scheme's default port, by http or https, with or without a leading
 `www.`: sites move from http to https and between `www.host` and `host`, rewriting every link, and
@@ -29,9 +30,10 @@ def site_of(url: str) -> str | None:
 
 
 def other_spellings(url: str) -> list[str]:
-    """The same address as the site's other origins write it (https first, the bare host first), `url`
-    itself left out: where the archive may already hold what `url` names. An address on another port
-    has one other spelling, the other scheme (a page's canonical link may claim either)."""
+    """The same address as the site's other origins write it (https first, the bare host first), with
+    and without a trailing `/` (a CMS adding or dropping it redirects the one to the other), `url` itself
+    left out: where the archive may already hold what `url` names. An address on another port keeps
+    its server: only the other scheme (a page's canonical link may claim either) and the other path."""
     parts = urlsplit(url)
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         return []
@@ -42,8 +44,10 @@ def other_spellings(url: str) -> list[str]:
         hosts = (f"[{site}]" if ":" in site else site,)
     else:
         hosts = (site,) if site.startswith("www.") else (site, f"www.{site}")  # `www.gov` is the site
-    spellings = (urlunsplit((scheme, host, parts.path, parts.query, parts.fragment))
-                 for scheme in ("https", "http") for host in hosts)
+    path = parts.path
+    paths = (path,) if path in ("", "/") else (path, path[:-1] if path.endswith("/") else f"{path}/")
+    spellings = (urlunsplit((scheme, host, each, parts.query, parts.fragment))
+                 for each in paths for scheme in ("https", "http") for host in hosts)
     return [spelling for spelling in spellings if spelling != url]
 
 

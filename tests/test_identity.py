@@ -203,15 +203,18 @@ def test_a_feed_whose_site_drops_its_www_keeps_its_posts(default_ports: tuple[HT
 
 @pytest.mark.parametrize(("url", "spellings"), [
     ("https://www.m.example/s?id=1#a", ["https://m.example/s?id=1#a", "http://m.example/s?id=1#a",
-                                        "http://www.m.example/s?id=1#a"]),
-    ("http://M.example:80/s", ["https://m.example/s", "https://www.m.example/s", "http://m.example/s",
-                               "http://www.m.example/s"]),  # the default port and capitals folded
-    ("http://m.example:8080/s", ["https://m.example:8080/s"]),  # another port: only the other scheme
-    ("https://[2001:db8::1]/s", ["http://[2001:db8::1]/s"]),
-    ("https://www.gov/s", ["http://www.gov/s"]),  # no site in `www.`'s place
+                                        "http://www.m.example/s?id=1#a", "https://m.example/s/?id=1#a",
+                                        "https://www.m.example/s/?id=1#a", "http://m.example/s/?id=1#a",
+                                        "http://www.m.example/s/?id=1#a"]),
+    ("http://M.example:80/", ["https://m.example/", "https://www.m.example/", "http://m.example/",
+                              "http://www.m.example/"]),  # the default port and capitals folded; `/` alone
+    ("http://m.example:8080/s/", ["https://m.example:8080/s/", "https://m.example:8080/s",
+                                  "http://m.example:8080/s"]),  # another port: the other scheme only
+    ("https://[2001:db8::1]/", ["http://[2001:db8::1]/"]),
+    ("https://www.gov/", ["http://www.gov/"]),  # no site in `www.`'s place
     ("tag:m.example,2026:7", []),
 ])
-def test_an_address_is_looked_for_as_the_site_s_other_origins_write_it(url: str, spellings: list[str]) -> None:
+def test_an_address_is_looked_for_as_its_site_s_other_origins_write_it(url: str, spellings: list[str]) -> None:
     from archiver.sites import other_spellings
 
     assert other_spellings(url) == spellings

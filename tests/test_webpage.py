@@ -565,6 +565,34 @@ def test_a_statement_whose_address_redirects_to_another_is_missing_and_says_wher
     assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
 
 
+def test_a_site_that_adds_a_trailing_slash_to_its_addresses_keeps_each_statement(httpserver, tmp_path: Path) -> None:
+    """Over loopback into SQLite: the CMS now writes every address with a trailing `/` (the listing's
+    links, each page's canonical) and answers 301 from the old ones. Each statement keeps its post: an
+    edit made meanwhile is an edit of it, nothing is missing and nothing new."""
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    cards = [("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01"),
+             ("/en/statements/on-the-elections", "On the elections", "2026-05-28")]
+    site.put("/en/statements", listing_page(cards))
+    for href, title, _ in cards:
+        site.put(href, statement_page(title, date=None, canonical=site.url(href)))
+    config, db = party_source(site, tmp_path)
+    assert "new 2" in fetch(config, db, "party").output
+    held = rows(db, "SELECT id, native_id FROM posts ORDER BY id")
+    site.put("/en/statements", listing_page([(f"{href}/", title, day) for href, title, day in cards]))
+    for (href, title, _), body in zip(cards, (STATEMENT_BODY.replace("without delay", "at once"), STATEMENT_BODY),
+                                      strict=True):
+        site.remove(href)
+        site.move(href, f"{href}/")
+        site.put(f"{href}/", statement_page(title, body, date=None, canonical=site.url(f"{href}/")))
+    moved = fetch(config, db, "party")
+    assert moved.exit_code == 0 and "new 0, edited 1, deleted 0" in moved.output, moved.output
+    assert rows(db, "SELECT id, native_id FROM posts ORDER BY id") == held
+    assert rows(db, "SELECT status, version_count FROM posts ORDER BY id") == [("live", 2), ("live", 1)]
+    assert rows(db, "SELECT count(*) FROM events WHERE type = 'missing'") == [(0,)]
+
+
 def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(httpserver, tmp_path: Path) -> None:
     """Over loopback into SQLite: statements archived under their `https://` canonical, then served with
     `http://` ones (the loopback site speaks http; moving the other way is the same rule). Each keeps its

@@ -210,10 +210,11 @@ def _guessed(where: str | None) -> bool:
 
 
 def keep_held_identity(post: PostDraft, view: ArchiveMemory) -> None:
-    """A site that moved (to https, between `www.host` and `host`) names each statement or feed item
-    anew where its identity is its address (a canonical URL, a link, a guid that is a URL): one the
-    archive holds as another origin of the site writes it (archiver.sites) keeps that identity, and its
-    history, while its `url` says where it is read now."""
+    """A site that moved (to https, between `www.host` and `host`, to addresses ending in `/`) names each
+    statement or feed item anew where its identity is its address (a canonical URL, a link, a guid that
+    is a URL): one the archive holds under another spelling of that address (archiver.sites) keeps that
+    identity, and its history; the draft's `url` says where it is read now (the post's, with its next
+    version)."""
     if view.post(post.platform, post.native_id) is not None:
         return
     for spelling in other_spellings(post.native_id):
