@@ -240,7 +240,7 @@ def test_an_upgraded_text_library_reads_anew_and_what_it_changes_is_never_an_edi
     from tests.official_fixtures import statement_page
 
     version = statement.EXTRACTOR_VERSION
-    assert version == read_with("6", "trafilatura", "lxml") and "+trafilatura-" in version and "+lxml-" in version
+    assert version == read_with("7", "trafilatura", "lxml") and "+trafilatura-" in version and "+lxml-" in version
     url = "https://ministry.example/en/statements/s"
     post = statement.statement_post(Source(id="m", kind="webpage", locator="https://ministry.example/en/statements"),
                                     statement.read_page(url, statement_page("S").decode()), raw=None,

@@ -163,19 +163,23 @@ def test_the_order_a_source_states_reads_a_date_htmldate_took_day_first(html: st
     assert post.published_where.startswith("htmldate")
 
 
-COUNTED = [  # real pages whose text showed a count of their comments or ratings, and the next reader's count
+COUNTED = [  # real pages whose text showed a count of their comments, ratings or visitors, and the next one
     ("trafilatura", "simplyscience.ch.erdoel.html", "(2 Bewertungen)", "(3 Bewertungen)"),
     ("htmldate", "greenpeace.org.forests.html", 'title="1 comment">1 comment</a>\n',
      'title="2 comments">2 comments</a>\n'),
     ("trafilatura", "schleifen.ucoz.de.briefe.html", "Kommentare insgesamt<!--</s>-->: <b>0</b>",
      "Kommentare insgesamt<!--</s>-->: <b>1</b>"),
+    # a Joomla counter module's visitor statistics (today, yesterday, week, month, total)
+    ("htmldate", "hundeverein-querfurt.de.html", 'important">29</td></tr><tr><td style="text-align:left ! important">'
+     'Gestern</td><td style="text-align:right ! important">21</td>', 'important">31</td></tr><tr><td style="text-align:'
+     'left ! important">Gestern</td><td style="text-align:right ! important">21</td>'),
 ]
 
 
 @pytest.mark.parametrize(("folder", "file", "before", "after"), COUNTED, ids=[c[1] for c in COUNTED])
-def test_a_count_of_comments_or_ratings_is_no_part_of_the_text(folder: str, file: str, before: str,
+def test_a_count_of_comments_ratings_or_visitors_is_no_part_of_the_text(folder: str, file: str, before: str,
                                                                after: str) -> None:
-    """Each new comment or rating moved the count, and every re-read of the page was an edit."""
+    """Each new comment, rating or visit moved the count, and every re-read of the page was an edit."""
     from archiver.canonical import content_digest
     from archiver.platforms.statement import read_page
 
@@ -184,4 +188,6 @@ def test_a_count_of_comments_or_ratings_is_no_part_of_the_text(folder: str, file
     url = f"https://example.org/{file}"
     readings = [read_page(url, page) for page in (html, html.replace(before, after, 1))]
     assert len({content_digest(r.title, r.text, None) for r in readings}) == 1
-    assert all(word not in readings[0].text for word in ("Bewertungen)", "1 comment", "Kommentare insgesamt"))
+    assert all(word not in readings[0].text for word in ("Bewertungen)", "1 comment", "Kommentare insgesamt",
+                                                         "Gestern"))
+    assert len(readings[0].text) > 500  # the rest of the page is still read

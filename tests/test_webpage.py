@@ -478,6 +478,51 @@ def test_a_canonical_link_is_taken_on_the_page_s_own_site(page: str, canonical: 
     assert statement.read_page(page, html).canonical == (canonical if taken else page)
 
 
+@pytest.mark.parametrize(("furniture", "left_out"), [
+    ("3 hours ago", True), ("Posted 12 minutes ago", True), ("- an hour ago", True), ("5d ago", True),
+    ("just now", True), ("il y a 2 jours", True), ("vor 5 Minuten", True), ("hace 3 horas", True),
+    ("há 2 dias", True), ("3 ore fa", True), ("2 часа назад", True),
+    ("| Heute | 29 |\n| Gestern | 21 |\n| Woche | 29 |\n| Monat | 220 |\n| Total | 77776 |", True),
+    ("Today's visitors: 12\nTotal visitors: 1,234", True),
+    ("3 hours ago, the minister met the envoy.", False), ("Hier", False), ("Ten years ago", False),
+    ("| Total | 77776 |", False),  # a total alone is a table's, not a counter's
+    ("| Revenue | 100 |\n| Total | 200 |", False), ("| Week | 3 |\n| Month | 12 |", False),
+])
+def test_page_furniture_that_changes_by_itself_is_left_out_and_nothing_else(furniture: str, left_out: bool) -> None:
+    """A relative time, which a re-read a day later says otherwise, and a block of visitor statistics,
+    which every visit moves, would make every re-read an edit; text that only looks like them stays."""
+    body = f"{STATEMENT_BODY}<p>{furniture.replace(chr(10), '</p><p>')}</p>" if "|" not in furniture else (
+        STATEMENT_BODY + "<table>" + "".join(
+            "<tr>" + "".join(f"<td>{cell.strip()}</td>" for cell in row.strip("| ").split("|")) + "</tr>"
+            for row in furniture.split("\n")) + "</table>")
+    text = statement.read_page("https://ministry.example/s/1", statement_page("Ceasefire now", body).decode()).text
+    plain = statement.read_page("https://ministry.example/s/1", statement_page("Ceasefire now").decode()).text
+    first = furniture.split("\n")[0].strip("|- ").split("|")[0].strip()
+    assert (text == plain) is left_out and (first not in text) is left_out, text
+
+
+def test_a_re_read_page_whose_relative_time_moved_is_no_edit(httpserver, tmp_path: Path) -> None:
+    """Over loopback into SQLite, with `recheck`: the page says how long ago it was posted; a day later
+    it says so otherwise, which is no edit; a changed sentence is."""
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    site.put("/en/statements", listing_page([("/en/statements/ceasefire-now", "Ceasefire now", "2026-06-01")]))
+
+    def page(ago: str, body: str = STATEMENT_BODY) -> bytes:
+        return statement_page("Ceasefire now", f'<p><span class="posted">{ago}</span></p>{body}')
+
+    site.put("/en/statements/ceasefire-now", page("3 hours ago"))
+    config, db = party_source(site, tmp_path, {**OPTIONS, "recheck": True})
+    assert "new 1" in fetch(config, db, "party").output
+    site.put("/en/statements/ceasefire-now", page("1 day ago"))
+    assert "new 0, edited 0" in fetch(config, db, "party").output
+    site.put("/en/statements/ceasefire-now", page("2 days ago", STATEMENT_BODY.replace("without delay", "at once")))
+    edited = fetch(config, db, "party")
+    assert "new 0, edited 1" in edited.output, edited.output
+    assert "ago" not in rows(db, "SELECT text FROM posts")[0][0]
+
+
 JOOMLA_HITS = ('<dl class="article-info muted"><dt class="article-info-term">Details</dt><dd class="createdby">'
                'Written by Press Office</dd><dd class="hits"><span class="fa fa-eye-o" aria-hidden="true"></span>'
                '<meta itemprop="interactionCount" content="UserPageVisits:{n}">Hits: {n}</dd></dl>')
@@ -618,13 +663,15 @@ def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(ht
         (secure[cards[0][0]], site.url(cards[0][0]), 2), (secure[cards[1][0]], secure[cards[1][0]], 1)]
 
 
-def test_rechecks_of_a_real_page_whose_comment_count_moved_record_no_edit(httpserver, tmp_path: Path) -> None:
+@pytest.mark.parametrize("counted", [1, 3], ids=["comments", "visitors"])
+def test_rechecks_of_a_real_page_whose_count_moved_record_no_edit(httpserver, tmp_path: Path, counted: int) -> None:
     """Over loopback into SQLite, with `recheck`: greenpeace.org's real page (htmldate's test set) lists
-    blog entries each with its comment count; a reader comments, and the re-read page is no edit."""
+    blog entries each with its comment count, hundeverein-querfurt.de's shows its visitor statistics; a
+    reader comments or visits, and the re-read page is no edit."""
     from tests.official_fixtures import Site, fetch, rows
     from tests.test_statement_eval import COUNTED, FIXTURES, _html
 
-    folder, file, before, after = COUNTED[1]
+    folder, file, before, after = COUNTED[counted]
     html = _html(FIXTURES / folder / "pages" / f"{file}.gz")
     site = Site(httpserver)
     site.put("/en/statements", listing_page([("/en/statements/forests", "Forests", "2017-02-21")]))
