@@ -169,6 +169,9 @@ COUNTED = [  # real pages whose text showed a count of their comments, ratings o
      'title="2 comments">2 comments</a>\n'),
     ("trafilatura", "schleifen.ucoz.de.briefe.html", "Kommentare insgesamt<!--</s>-->: <b>0</b>",
      "Kommentare insgesamt<!--</s>-->: <b>1</b>"),
+    # uCoz's who-is-online count, on the same page
+    ("trafilatura", "schleifen.ucoz.de.briefe.html", 'Insgesamt online: <b>1</b></div> <div class="gOnline" '
+     'id="onl2">Gäste: <b>1</b>', 'Insgesamt online: <b>3</b></div> <div class="gOnline" id="onl2">Gäste: <b>3</b>'),
     # a Joomla counter module's visitor statistics (today, yesterday, week, month, total)
     ("htmldate", "hundeverein-querfurt.de.html", 'important">29</td></tr><tr><td style="text-align:left ! important">'
      'Gestern</td><td style="text-align:right ! important">21</td>', 'important">31</td></tr><tr><td style="text-align:'
@@ -189,5 +192,5 @@ def test_a_count_of_comments_ratings_or_visitors_is_no_part_of_the_text(folder: 
     readings = [read_page(url, page) for page in (html, html.replace(before, after, 1))]
     assert len({content_digest(r.title, r.text, None) for r in readings}) == 1
     assert all(word not in readings[0].text for word in ("Bewertungen)", "1 comment", "Kommentare insgesamt",
-                                                         "Gestern"))
+                                                         "Gestern", "Insgesamt online"))
     assert len(readings[0].text) > 500  # the rest of the page is still read

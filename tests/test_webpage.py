@@ -663,7 +663,7 @@ def test_a_site_moving_between_http_and_https_keeps_each_statement_s_identity(ht
         (secure[cards[0][0]], site.url(cards[0][0]), 2), (secure[cards[1][0]], secure[cards[1][0]], 1)]
 
 
-@pytest.mark.parametrize("counted", [1, 3], ids=["comments", "visitors"])
+@pytest.mark.parametrize("counted", [1, 4], ids=["comments", "visitors"])
 def test_rechecks_of_a_real_page_whose_count_moved_record_no_edit(httpserver, tmp_path: Path, counted: int) -> None:
     """Over loopback into SQLite, with `recheck`: greenpeace.org's real page (htmldate's test set) lists
     blog entries each with its comment count, hundeverein-querfurt.de's shows its visitor statistics; a

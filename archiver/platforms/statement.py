@@ -42,7 +42,7 @@ from archiver.sites import other_spellings, site_of
 # 2: trafilatura defaults, navigation pruned only while a statement remains, htmldate;
 # 3: the page's charset read as browsers read it (archiver.fetch.charset); 4: page-view counters left out;
 # 5: a page claimed UTF-8 stays UTF-8 despite a few stray bytes; 6: comment and rating counts left out;
-# 7: relative times and visitor statistics left out
+# 7: relative times, visitor statistics and who-is-online counts left out
 EXTRACTOR_VERSION = read_with("7", "trafilatura", "lxml")
 WEB = "web"
 MAX_HTML = 5 * 1024 * 1024  # extraction takes ~1 s per MB: larger pages would stall a run
@@ -53,7 +53,11 @@ _NOT_STATEMENT = ["//nav", "//footer", "//body/header", "//*[@role='navigation']
 # element of one of these classes holding a short text with a digit, so no paragraph or table goes with it.
 _COUNTER_CLASSES = ("hits", "hit-count", "hitcount", "item-hits", "article-hits", "views", "view-count",
                     "views-count", "viewcount", "post-views", "post-views-count", "page-views", "pageviews",
-                    "views-counter", "view-counter", "statistics-counter", "read-count", "reads-count")
+                    "views-counter", "view-counter", "statistics-counter", "read-count", "reads-count",
+                    # who is online: uCoz's "Insgesamt online: 1 / Gäste: 1 / Benutzer: 0", visitor counters
+                    "tOnline", "gOnline", "uOnline", "online-users", "users-online", "who-is-online", "whos-online",
+                    "whosonline", "visitors-online", "online-visitors", "visitor-counter", "visitors-counter",
+                    "visitorcounter", "vcounter")
 _COUNTERS = ["//*[(" + " or ".join([f"contains(concat(' ', normalize-space(@class), ' '), ' {name} ')"
                                     for name in _COUNTER_CLASSES]
                                    + ["contains(concat(normalize-space(@class), ' '), '-views ')",  # news-views
