@@ -95,7 +95,7 @@ _AGO = re.compile(
     r")\.?", re.IGNORECASE)
 # and a visitor statistics block (a Joomla counter module's "Heute 29 / Gestern 21 / Woche 29 / Monat 220 /
 # Total 77776"), which every visit moves, is a run of lines of a period and a count, one of them the day's
-_COUNTED_LINE = re.compile(r"\|?\s*(?P<label>[^|\d]{2,40}?)\s*[:|]?\s*\d[\d., \u00a0]*\s*\|?\s*")
+_COUNTED_LINE = re.compile(r"\|?\s*(?P<label>[^|\d]{2,40}?)\s*(?:[:|]\s*)?\d+(?:[.,\u00a0 ]\d+)*\s*\|?\s*")
 _VISIT_WORDS = re.compile(r"\b(?:visitors?|visits|hits|views|besucher|visiteurs|visites|visitas|посетителей)\b"
                           r"|'s\b|’s\b|:")
 _VISIT_DAYS = frozenset({"today", "yesterday", "heute", "gestern", "aujourd'hui", "aujourd’hui", "hier", "hoy",
