@@ -464,6 +464,74 @@ def test_a_canonical_link_to_the_home_page_or_the_listing_does_not_merge_stateme
     assert home.canonical == site.url("/en/")
 
 
+def translated_page(title: str, body: str, lang: str | None, canonical: str, alternates: dict[str, str]) -> bytes:
+    """A statement of a multilingual site: its `<html lang>`, its canonical link and its `hreflang`
+    alternates, as multilingual CMS plugins write them."""
+    page = statement_page(title, body, date=None, canonical=canonical).decode()
+    links = "".join(f'<link rel="alternate" hreflang="{language}" href="{href}">'
+                    for language, href in alternates.items())
+    page = page.replace("</head>", links + "</head>", 1)
+    return page.replace('<html lang="en">', f'<html lang="{lang}">' if lang else "<html>", 1).encode()
+
+
+@pytest.mark.parametrize("order", [("en", "fr"), ("fr", "en")])
+def test_a_translation_naming_the_original_as_canonical_is_its_own_statement(httpserver, tmp_path: Path,
+                                                                             order: tuple[str, str]) -> None:
+    """Over loopback into SQLite: a ministry's English statement and its French translation, both listed;
+    the translation's canonical link names the English page (a multilingual plugin's mistake), while its
+    `hreflang` alternates say which page is in which language. Whichever is read first, they are two
+    statements, and neither is an edit of the other."""
+    from tests.official_fixtures import Site, fetch, rows
+
+    site = Site(httpserver)
+    pages = {"en": ("/en/statements/ceasefire-now", "Ceasefire now", STATEMENT_BODY),
+             "fr": ("/fr/declarations/cessez-le-feu", "Cessez-le-feu",
+                    "<p>Le ministère appelle à un cessez-le-feu immédiat et à la protection des civils, "
+                    "des journalistes et des travailleurs humanitaires dans toute la région.</p>" * 3)}
+    alternates = {language: site.url(href) for language, (href, _, _) in pages.items()}
+    site.put("/en/statements", listing_page([(pages[language][0], pages[language][1], "2026-06-01")
+                                             for language in order]))
+    for language, (href, title, body) in pages.items():
+        site.put(href, translated_page(title, body, language, alternates["en"], alternates))
+    config, db = party_source(site, tmp_path)
+    first = fetch(config, db, "party")
+    assert first.exit_code == 0 and "new 2, edited 0" in first.output, first.output
+    assert sorted(rows(db, "SELECT native_id, version_count FROM posts")) == sorted(
+        (alternates[language], 1) for language in pages)
+
+
+@pytest.mark.parametrize(("lang", "alternates", "taken"), [
+    ("fr", {"en": "https://m.example/en/s", "fr": "https://m.example/fr/s"}, False),
+    (None, {"en-GB": "https://m.example/en/s", "fr-FR": "https://m.example/fr/s"}, False),  # its own alternate's
+    ("fr", {"x-default": "https://m.example/en/s", "fr": "https://m.example/fr/s"}, True),  # x-default: no language
+    ("en-US", {"en-GB": "https://m.example/en/s", "fr": "https://m.example/fr/s"}, True),  # one language
+    ("fr", {}, True),  # no alternates: nothing says the canonical is another language's
+])
+def test_a_canonical_is_refused_only_where_the_alternates_name_it_another_language(
+        lang: str | None, alternates: dict[str, str], taken: bool) -> None:
+    page = translated_page("Cessez-le-feu", STATEMENT_BODY, lang, "https://m.example/en/s", alternates).decode()
+    canonical = statement.read_page("https://m.example/fr/s", page).canonical
+    assert canonical == ("https://m.example/en/s" if taken else "https://m.example/fr/s")
+
+
+@pytest.mark.parametrize("file", ["austria.info.radfahren", "viehbacher.com.steuerrecht", "reuters.com.parasite",
+                                  "vice.com.amazon", "viehbacher.com.forderungsbetreibung", "psl.eu.luniversite"])
+def test_real_multilingual_pages_keep_their_canonical(file: str) -> None:
+    """Real pages of the trafilatura and htmldate sets that write `hreflang` alternates: reached by
+    another link of their site, each is still known by its canonical URL."""
+    from urllib.parse import urlsplit
+
+    from selectolax.lexbor import LexborHTMLParser
+
+    from tests.test_statement_eval import FIXTURES, _html
+
+    path = next(FIXTURES.glob(f"*/pages/{file}.html.gz"))
+    html = _html(path)
+    canonical = LexborHTMLParser(html).css_first("link[rel=canonical]").attributes["href"]
+    parts = urlsplit(canonical)
+    assert statement.read_page(f"{parts.scheme}://{parts.netloc}/reached/by/another/link", html).canonical == canonical
+
+
 @pytest.mark.parametrize(("page", "canonical", "taken"), [
     ("https://ministry.example/en/s/1", "https://www.ministry.example/en/s/1", True),  # the site's www name
     ("https://www.ministry.example/en/s/1", "http://ministry.example/en/s/1", True),

@@ -227,10 +227,11 @@ def _visit_period(line: str) -> str | None:
 
 
 def _canonical(url: str, tree: LexborHTMLParser, listing: str | None) -> str:
-    """The page's `<link rel=canonical>` on its own site (archiver.sites), else its address. A canonical
-    naming the site's home or the listing from a page that is neither is a template's mistake (a CMS
-    writing one for every page): taken, it would make every statement one post, each an "edit" of the one
-    before."""
+    """The page's `<link rel=canonical>` on its own site (archiver.sites), else its address. Two kinds of
+    canonical are a template's mistake, and taken would make two statements one post, each an "edit" of
+    the other: one naming the site's home or the listing from a page that is neither (a CMS writing one
+    for every page), and one naming the page's translation into another language (a multilingual site
+    whose French page names the English one), which the page's own `hreflang` alternates show."""
     base = absolute_http(url, url) or url
     for node in tree.css("link[rel]"):
         rels = (node.attributes.get("rel") or "").lower().split()
@@ -238,10 +239,33 @@ def _canonical(url: str, tree: LexborHTMLParser, listing: str | None) -> str:
             candidate = absolute_http(base, node.attributes.get("href"))
             if candidate is None or not _same_site(candidate, base):
                 break
-            if names_an_index(candidate, base, listing):
+            if names_an_index(candidate, base, listing) or _names_a_translation(candidate, base, tree):
                 break
             return candidate
     return base
+
+
+def _names_a_translation(candidate: str, base: str, tree: LexborHTMLParser) -> bool:
+    """Whether the page's `hreflang` alternates give `candidate` another language than the page's own
+    (its `<html lang>`, else the language its alternates give its own address); `x-default` is none."""
+    languages: dict[str, str] = {}
+    for node in tree.css("link[hreflang][href]"):
+        if "alternate" in (node.attributes.get("rel") or "").lower().split():
+            address = absolute_http(base, node.attributes.get("href"))
+            tag = (node.attributes.get("hreflang") or "").strip().lower()
+            language = _primary_language(tag) if tag != "x-default" else None
+            if address and language:
+                languages.setdefault(address, language)
+    html_node = tree.css_first("html")
+    own = _primary_language(html_node.attributes.get("lang") if html_node is not None else None) or languages.get(base)
+    other = languages.get(candidate)
+    return bool(own and other and other != own)
+
+
+def _primary_language(tag: str | None) -> str | None:
+    """The primary subtag of a BCP 47 language tag, in lower case (`de-AT`, `de_DE` -> `de`)."""
+    primary = (tag or "").strip().lower().replace("_", "-").split("-")[0]
+    return primary or None
 
 
 def _same_site(url: str, other: str) -> bool:
