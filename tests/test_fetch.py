@@ -608,8 +608,12 @@ def test_an_unreadable_secrets_file_is_a_clear_refusal(server: Server, tmp_path:
 
 def test_https_is_trusted_by_the_ca_file_and_a_vanished_one_is_a_clear_refusal(tmp_path: Path) -> None:
     """Over TLS on loopback: a site whose certificate a private authority signed is fetched when `ca_file`
-    names that authority, refused by the bundled public ones, and a `ca_file` removed after the settings
-    were read leaves the request unsent with one line naming the file (not an internal error)."""
+    names that authority (the exchange says which certificate the server showed), refused by the bundled
+    public ones, and a `ca_file` removed after the settings were read leaves the request unsent with one
+    line naming the file (not an internal error)."""
+    import hashlib
+    import ssl
+
     from pytest_httpserver import HTTPServer
 
     from tests.certs import server_context
@@ -621,7 +625,14 @@ def test_https_is_trusted_by_the_ca_file_and_a_vanished_one_is_a_clear_refusal(t
     try:
         url = site.url_for("/page")
         with Fetcher(settings(ca_file=str(ca), allow_private=True, respect_robots=False)) as trusting:
-            assert get(trusting, url).status == 200
+            trusted = get(trusting, url)
+        assert trusted.status == 200
+        # which certificate the server showed, to be looked up in Certificate Transparency logs
+        shown = ssl.PEM_cert_to_DER_cert((tmp_path / "tls" / "server.pem").read_text())
+        tls = trusted.details["tls"]
+        assert tls["certificate_sha256"] == hashlib.sha256(shown).hexdigest()
+        assert (tls["subject"], tls["issuer"]) == ("127.0.0.1", "Loopback TLS Root")
+        assert tls["version"].startswith("TLSv1.") and tls["cipher"] and tls["not_after"].endswith("GMT")
         with Fetcher(settings(allow_private=True, respect_robots=False)) as public:
             assert "CERTIFICATE_VERIFY_FAILED" in (get(public, url).error or "")
         gone = tmp_path / "gone.pem"

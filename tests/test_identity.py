@@ -156,7 +156,8 @@ def test_a_feed_whose_site_moves_to_https_keeps_its_posts(default_ports: tuple[H
         ("https://127.0.0.1/news/talks", 2, "The ministry welcomes the talks warmly."),
         ("http://127.0.0.1/news/ceasefire", 1, "A ceasefire now.")]  # a url changes with a version
     assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(0,)]
-    assert rows(db, "SELECT final_url FROM captures ORDER BY id DESC LIMIT 1") == [(new.url("/rss.xml"),)]
+    assert rows(db, "SELECT final_url, json_extract(details, '$.tls.subject') FROM captures ORDER BY id DESC "
+                "LIMIT 1") == [(new.url("/rss.xml"), "127.0.0.1")]  # the certificate shown, kept and chained
     assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
 
 

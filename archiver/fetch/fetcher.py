@@ -326,6 +326,10 @@ class Fetcher:
         sent = [("Host", urlsplit(url).netloc.rpartition("@")[2]), *response.request.headers.items()]
         exchange.request_headers = [(k, str(v)) for k, v in sent]
         exchange.server_ip = call.seen.peer
+        if call.seen.tls is not None:  # the final hop's, as server_ip is
+            exchange.details["tls"] = call.seen.tls
+        else:
+            exchange.details.pop("tls", None)
         exchange.content_type = response.headers.get("Content-Type")
 
     def _receive(self, call: _Call, response: requests.Response, url: str) -> tuple[int, str] | None:

@@ -7,8 +7,10 @@ for cutting the connection at the deadline)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,6 +56,7 @@ class SocketSeen:
     resolver: Resolver = system_resolver
     sock: socket.socket | None = None
     peer: str | None = None
+    tls: dict[str, Any] | None = None  # the TLS session's facts (tls_facts), on https
 
 
 _current = threading.local()
@@ -81,6 +84,27 @@ def _report(sock: socket.socket | None) -> None:
     seen.sock = sock
     with contextlib.suppress(OSError):
         seen.peer = str(sock.getpeername()[0])
+    seen.tls = tls_facts(sock) if isinstance(sock, ssl.SSLSocket) else None
+
+
+def tls_facts(sock: ssl.SSLSocket) -> dict[str, Any]:
+    """What says which server answered over TLS: the protocol and cipher, and the certificate it showed,
+    verified against the trusted authorities. Its SHA-256 lets anyone look the certificate up in the
+    public Certificate Transparency logs (crt.sh and others), where its issuance for the host is
+    recorded apart from the archive."""
+    der = sock.getpeercert(binary_form=True)
+    shown = sock.getpeercert() or {}
+    cipher = sock.cipher()
+
+    def name(field: str) -> str | None:
+        parts = [value for rdn in shown.get(field, ()) for key, value in rdn
+                 if key in ("commonName", "organizationName")]
+        return ", ".join(parts) or None
+
+    return {"version": sock.version(), "cipher": cipher[0] if cipher else None,
+            "certificate_sha256": hashlib.sha256(der).hexdigest() if der else None,
+            "subject": name("subject"), "issuer": name("issuer"),
+            "not_before": shown.get("notBefore"), "not_after": shown.get("notAfter")}
 
 
 def _check_peer(sock: socket.socket, host: str) -> None:
