@@ -166,8 +166,28 @@ def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcRe
             if digest:
                 first_with_payload[digest] = _Written(response.rec_headers.get_header("WARC-Record-ID"), uri, date)
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        for record in (request, response):
+            for name, value in _protocol_fields(row):
+                record.rec_headers.add_header(name, value)
         _count(report, writer, request)
         _count(report, writer, response)
+
+
+def _protocol_fields(row: sqlite3.Row) -> list[tuple[str, str]]:
+    """The exchange's protocols as the IIPC's field proposals write them (repeated `WARC-Protocol`, e.g.
+    `http/1.1` then `tls/1.3`; `WARC-Cipher-Suite` only where the suite has its IANA name, as TLS 1.3's
+    always do: OpenSSL names older suites its own way)."""
+    fields = []
+    if row["http_version"]:
+        version = str(row["http_version"])
+        fields.append(("WARC-Protocol", {"HTTP/2": "h2", "HTTP/3": "h3"}.get(version, version.lower())))
+    tls = (json.loads(row["details"]) if row["details"] else {}).get("tls") or {}
+    version = str(tls.get("version") or "")
+    if version.startswith("TLSv"):
+        fields.append(("WARC-Protocol", f"tls/{version.removeprefix('TLSv')}"))
+    if str(tls.get("cipher") or "").startswith("TLS_"):
+        fields.append(("WARC-Cipher-Suite", str(tls["cipher"])))
+    return fields
 
 
 def _referred(conn: sqlite3.Connection, capture_id: int) -> _Written | None:

@@ -152,3 +152,34 @@ def test_a_bad_since_is_one_clear_line(filled: list[int], db_path: Path, tmp_pat
     assert result.exit_code == 2
     assert "--since 'yesterday': not an ISO 8601 time" in result.output
     assert not (tmp_path / "x.warc.gz").exists()
+
+
+def test_an_https_capture_says_its_protocols_and_cipher_suite(db_path: Path, archive: Archive, tmp_path: Path) -> None:
+    """Over TLS on loopback: the capture's response and request records carry `WARC-Protocol` (`http/1.x`,
+    then `tls/1.x`) and `WARC-Cipher-Suite`, as the IIPC's field proposals write them; warcio reads the file."""
+    from tests.certs import server_context
+
+    context, ca = server_context(tmp_path / "tls")
+    secure = HTTPServer(host="127.0.0.1", port=0, ssl_context=context)
+    secure.expect_request("/statement").respond_with_data("<p>Joint statement</p>", content_type="text/html")
+    secure.start()
+    try:
+        with Fetcher(Settings(host_delay=0.0, retries=0, ca_file=str(ca), respect_robots=False)) as fetcher:
+            exchange = fetcher.fetch(Request(secure.url_for("/statement")), SOURCE, None)
+    finally:
+        secure.clear()
+        secure.stop()
+    archive.record(exchange, source_id="s1")
+    out = tmp_path / "tls.warc.gz"
+    export(db_path, out)
+    tls = exchange.details["tls"]
+    for record in records(out)[1:]:
+        fields = [(name, value) for name, value in record.rec_headers.headers if name.startswith("WARC-Proto")
+                  or name == "WARC-Cipher-Suite"]
+        assert fields == [("WARC-Protocol", (exchange.http_version or "").lower()),
+                          ("WARC-Protocol", "tls/" + tls["version"][4:]),
+                          ("WARC-Cipher-Suite", tls["cipher"])], (record.rec_type, fields)
+    assert tls["cipher"].startswith("TLS_")
+    warcio = Path(sys.executable).parent / "warcio"
+    checked = subprocess.run([str(warcio), "check", "-v", str(out)], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
