@@ -36,6 +36,10 @@ HOW_TO_VERIFY = """How to check this bundle
    published verifier key) checks the row, its digest, its chain entry and its place in the signed tree.
    Compare the checkpoint with a copy deposited elsewhere. A version without a proof here was recorded after
    the latest checkpoint.
+5. For a capture made over https, the WARC's metadata record beside its response names the certificate the
+   server showed (tls-certificate-sha256, subject, issuer, validity). Look the SHA-256 up in a public
+   Certificate Transparency log (for example https://crt.sh/?q=SHA256): the log, kept apart from the
+   archive, shows that the certificate was issued for that host, by whom and when.
 """
 
 

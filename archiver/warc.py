@@ -1,7 +1,8 @@
 """WARC 1.1 export of stored captures (ISO 28500), written with warcio: a warcinfo record, then for
 each HTTP capture its request, and its response or, when the payload was already written (or the
-server answered 304), a revisit record pointing at the response that holds it. docs/warc.md says
-how decoded payloads are represented."""
+server answered 304), a revisit record pointing at the response that holds it, and over https a
+metadata record naming the certificate the server showed. docs/warc.md says how decoded payloads are
+represented."""
 
 from __future__ import annotations
 
@@ -171,6 +172,9 @@ def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcRe
                 record.rec_headers.add_header(name, value)
         _count(report, writer, request)
         _count(report, writer, response)
+        certificate = _certificate_record(writer, row, uri, common, response.rec_headers.get_header("WARC-Record-ID"))
+        if certificate is not None:
+            _count(report, writer, certificate)
 
 
 def _protocol_fields(row: sqlite3.Row) -> list[tuple[str, str]]:
@@ -188,6 +192,22 @@ def _protocol_fields(row: sqlite3.Row) -> list[tuple[str, str]]:
     if str(tls.get("cipher") or "").startswith("TLS_"):
         fields.append(("WARC-Cipher-Suite", str(tls["cipher"])))
     return fields
+
+
+def _certificate_record(writer: WARCWriter, row: sqlite3.Row, uri: str, common: dict[str, str],
+                        response_id: str) -> Any:
+    """For a capture over https, a metadata record (`application/warc-fields`) saying which certificate
+    the server showed: its SHA-256, which finds it in the public Certificate Transparency logs, its
+    subject, issuer and validity. None for a capture without TLS."""
+    tls = (json.loads(row["details"]) if row["details"] else {}).get("tls") or {}
+    if not tls.get("certificate_sha256"):
+        return None
+    fields = "".join(f"{name}: {tls[key]}\r\n" for name, key in (
+        ("tls-certificate-sha256", "certificate_sha256"), ("tls-subject", "subject"), ("tls-issuer", "issuer"),
+        ("tls-not-before", "not_before"), ("tls-not-after", "not_after")) if tls.get(key)).encode()
+    return writer.create_warc_record(uri, "metadata", payload=BytesIO(fields), length=len(fields),
+                                     warc_content_type="application/warc-fields",
+                                     warc_headers_dict={**common, "WARC-Concurrent-To": response_id})
 
 
 def _referred(conn: sqlite3.Connection, capture_id: int) -> _Written | None:

@@ -154,9 +154,11 @@ def test_a_bad_since_is_one_clear_line(filled: list[int], db_path: Path, tmp_pat
     assert not (tmp_path / "x.warc.gz").exists()
 
 
-def test_an_https_capture_says_its_protocols_and_cipher_suite(db_path: Path, archive: Archive, tmp_path: Path) -> None:
+def test_an_https_capture_says_its_protocols_cipher_suite_and_certificate(db_path: Path, archive: Archive,
+                                                                         tmp_path: Path) -> None:
     """Over TLS on loopback: the capture's response and request records carry `WARC-Protocol` (`http/1.x`,
-    then `tls/1.x`) and `WARC-Cipher-Suite`, as the IIPC's field proposals write them; warcio reads the file."""
+    then `tls/1.x`) and `WARC-Cipher-Suite`, as the IIPC's field proposals write them, and a metadata record
+    names the certificate the server showed; `warcio check` passes."""
     from tests.certs import server_context
 
     context, ca = server_context(tmp_path / "tls")
@@ -173,7 +175,16 @@ def test_an_https_capture_says_its_protocols_and_cipher_suite(db_path: Path, arc
     out = tmp_path / "tls.warc.gz"
     export(db_path, out)
     tls = exchange.details["tls"]
-    for record in records(out)[1:]:
+    found = records(out)
+    assert [record.rec_type for record in found] == ["warcinfo", "request", "response", "metadata"]
+    certificate = found[3]  # which certificate the server showed, to look up in Certificate Transparency logs
+    assert certificate.rec_headers.get_header("Content-Type") == "application/warc-fields"
+    assert certificate.rec_headers.get_header("WARC-Concurrent-To") == found[2].rec_headers.get_header(
+        "WARC-Record-ID")
+    assert certificate.body.decode().split("\r\n")[:3] == [
+        f"tls-certificate-sha256: {tls['certificate_sha256']}", "tls-subject: 127.0.0.1",
+        "tls-issuer: Loopback TLS Root"]
+    for record in found[1:3]:
         fields = [(name, value) for name, value in record.rec_headers.headers if name.startswith("WARC-Proto")
                   or name == "WARC-Cipher-Suite"]
         assert fields == [("WARC-Protocol", (exchange.http_version or "").lower()),
