@@ -34,7 +34,7 @@ from archiver.platforms.dates import NO_HINTS, Hints, read_date, struct_time_utc
 from archiver.platforms.listing import Listed, absolute_http, digest, follow_listing, listing_request, page_state_entry
 from archiver.platforms.memory import ArchiveMemory
 from archiver.platforms.options import DATES, Option, http_locator, recheck
-from archiver.platforms.statement import keep_held_date, keep_held_identity, parse_page
+from archiver.platforms.statement import keep_held, parse_page
 from archiver.platforms.text import html_to_text, short_title
 from archiver.platforms.xmldoc import local_name, read_xml, refuse_entities, safe_xml_parser
 
@@ -90,8 +90,7 @@ def parse(source: Source, request: Request, exchange: Exchange, view: ArchiveMem
     if base != source.locator:
         _keep_held_identities(posts, source.locator, base, view)
     for post in posts:
-        keep_held_identity(post, view)
-        keep_held_date(post, view)
+        keep_held(post, view)
     listed = [Listed(post.url) for post in posts if post.url]
     parsed = follow_listing(source, view, base, listed, fetch_pages=False, unreadable=[unclosed] if unclosed else None)
     for post in posts:

@@ -36,7 +36,7 @@ from archiver.platforms.listing import (
     page_state_entry,
     redirected_to_index,
 )
-from archiver.platforms.memory import ArchiveMemory
+from archiver.platforms.memory import ArchiveMemory, KnownPost
 from archiver.platforms.text import short_title
 from archiver.sites import other_spellings, site_of
 
@@ -209,28 +209,36 @@ def _guessed(where: str | None) -> bool:
     return bool(where) and str(where).startswith(HTMLDATE)
 
 
-def keep_held_identity(post: PostDraft, view: ArchiveMemory) -> None:
+def keep_held(post: PostDraft, view: ArchiveMemory) -> None:
+    """What a new reading of a statement or feed item must not lose of what the archive holds of it: its
+    identity (_keep_held_identity) and its publication claim (_keep_held_date), from one lookup."""
+    held = view.post(post.platform, post.native_id)
+    if held is None:
+        held = _keep_held_identity(post, view)
+    _keep_held_date(post, held)
+
+
+def _keep_held_identity(post: PostDraft, view: ArchiveMemory) -> KnownPost | None:
     """A site that moved (to https, between `www.host` and `host`, to addresses ending in `/`) names each
     statement or feed item anew where its identity is its address (a canonical URL, a link, a guid that
     is a URL): one the archive holds under another spelling of that address (archiver.sites) keeps that
     identity, and its history; the draft's `url` says where it is read now (the post's, with its next
-    version)."""
-    if view.post(post.platform, post.native_id) is not None:
-        return
+    version). Returns what the archive holds under the identity kept, if anything."""
     for spelling in other_spellings(post.native_id):
-        if view.post(post.platform, spelling) is not None:
+        if (held := view.post(post.platform, spelling)) is not None:
             post.native_id = spelling
-            return
+            return held
+    return None
 
 
-def keep_held_date(post: PostDraft, view: ArchiveMemory) -> None:
+def _keep_held_date(post: PostDraft, held: KnownPost | None) -> None:
     """A re-read that finds no stated date (a sitemap lists none; the page dropped its meta), only a
     guess, or only a modification time (Atom's `updated`, which an edit moves) keeps the publication
-    claim the archive holds: an edit never erases it, nor replaces it with a guess or with its own time."""
+    claim the archive holds (`held`): an edit never erases it, nor replaces it with a guess or with its
+    own time."""
     if post.published_at is not None and not _guessed(post.published_where) and not str(
             post.published_where or "").startswith(MODIFIED):
         return
-    held = view.post(post.platform, post.native_id)
     if held is not None and held.published_at is not None and not (
             _guessed(held.published_where) and post.published_at is not None):
         post.published_at, post.published_raw, post.published_where = (
@@ -388,8 +396,7 @@ def parse_page(source: Source, request: Request, exchange: Exchange, view: Archi
     post = statement_post(source, facts, raw=meta.get("raw"), fallback_title=meta.get("title"),
                           fallback_date=(meta.get("date_raw"), meta.get("date_where")),
                           tags=json.loads(meta["tags"]) if meta.get("tags") else None)
-    keep_held_identity(post, view)
-    keep_held_date(post, view)
+    keep_held(post, view)
     state = page_state_entry(request.url, WEB, post.native_id, meta.get("sig", known.get("sig") if known else None))
     left = _redirected_away(request, exchange, gone_id, post, view)
     return Parsed(Observation(posts=[post], gone=[left] if left else [], state=state))
