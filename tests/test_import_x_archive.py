@@ -350,3 +350,37 @@ def test_a_later_export_listing_the_same_deleted_tweet_does_not_restore_it(db_pa
     assert rows(db_path, "SELECT status FROM posts WHERE native_id = '1650000000000000000'") == [("deleted",)]
     verified = CliRunner().invoke(main, ["verify", "--db", str(db_path)])
     assert verified.exit_code == 0, verified.output
+
+
+def test_an_exported_repost_never_replaces_the_complete_one_the_archive_holds(db_path: Path, tmp_path: Path) -> None:
+    """The real repost of the darkliquid export: X keeps it as "RT @boondaburrah: …" without the original.
+    Read first from the API (a twarc2 page expanding the original), the repost holds the original's whole
+    text; the export imported after it adds no version. Imported alone, the export's reading is kept."""
+    repost_id = "1584110055259279360"
+    exported = next(entry for entry in json.loads(TWEETS.read_text().split("=", 1)[1])
+                    if entry["tweet"]["id_str"] == repost_id)
+    folder = tmp_path / "archive" / "data"
+    folder.mkdir(parents=True)
+    (folder / "account.js").write_text(ytd("account", [{"account": {"accountId": "42", "username": "darkliquid"}}]))
+    (folder / "tweets.js").write_text(ytd("tweets", [exported]))
+    original = "@bengl3rt @Kanaratron @jf ah, I see someone has discovered @foone's https://t.co/rYezv5wzUB"
+    page = {"data": [{"id": repost_id, "text": f"RT @boondaburrah: {original}", "author_id": "42",
+                      "created_at": "2022-10-23T09:10:43.000Z", "edit_history_tweet_ids": [repost_id],
+                      "referenced_tweets": [{"type": "retweeted", "id": "1584000000000000000"}]}],
+            "includes": {"tweets": [{"id": "1584000000000000000", "text": original + " and the rest of the thread",
+                                     "author_id": "99", "created_at": "2022-10-23T08:00:00.000Z",
+                                     "edit_history_tweet_ids": ["1584000000000000000"]}],
+                         "users": [{"id": "42", "username": "darkliquid", "name": "Andrew"},
+                                   {"id": "99", "username": "boondaburrah", "name": "Boonda"}]},
+            "__twarc": {"url": "https://api.twitter.com/2/tweets?ids=" + repost_id, "version": "2.12.0",
+                        "retrieved_at": "2022-10-24T00:00:00+00:00"}}
+    (tmp_path / "page.jsonl").write_text(json.dumps(page) + "\n")
+    assert run("twarc", "--db", str(db_path), str(tmp_path / "page.jsonl")).exit_code == 0
+    complete = rows(db_path, "SELECT kind, text, version_count FROM posts WHERE native_id = ?", repost_id)
+    assert complete == [("repost", original + " and the rest of the thread", 1)]
+    result = run("x-archive", "--db", str(db_path), str(tmp_path / "archive"))
+    assert result.exit_code == 0 and "(0 new, 0 edited, 0 deleted)" in result.output, result.output
+    assert rows(db_path, "SELECT kind, text, version_count FROM posts WHERE native_id = ?", repost_id) == complete
+    alone = tmp_path / "alone.db"
+    assert run("x-archive", "--db", str(alone), str(tmp_path / "archive")).exit_code == 0
+    assert rows(alone, "SELECT kind, text FROM posts") == [("repost", exported["tweet"]["full_text"])]

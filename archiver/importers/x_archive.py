@@ -294,6 +294,11 @@ def _post(identity: str, members: list[tuple[dict[str, Any], VersionDraft]], acc
     post.reply_to = reply if isinstance(reply, str) and reply else None
     post.quote_of = quote if isinstance(quote, str) and quote else None
     post.kind = post_kind(post, reposted=(post.versions[-1].text or "").startswith("RT @"))
+    if post.kind == "repost":
+        # an export keeps a repost as X's "RT @user: " and the original, often cut, and never the original
+        # itself: a partial reading, never a new version of a repost the archive holds complete
+        for version in post.versions:
+            version.partial = True
     for holder in (latest.get("extended_entities"), latest.get("entities")):
         media = holder.get("media") if isinstance(holder, dict) else None
         if isinstance(media, list) and media:
