@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from archiver import __version__
-from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, content_digest, entry_digest
+from archiver.canonical import CANONICAL_RULE, GENESIS, RowDigester, canonical_text, content_digest, entry_digest
 from archiver.database import checkpoint, connect, latest_version, migrated_schema
 from archiver.models import Exchange, Gone, Observation, PostDraft, RecordResult, VersionDraft, utcnow
 from archiver.sites import site_of
@@ -144,6 +144,20 @@ def same_owner(held: str, owner: str) -> bool:
         return False
     site = site_of(held.removeprefix("origin:"))
     return site is not None and site == site_of(owner.removeprefix("origin:"))
+
+
+def _changed(before: tuple[Any, ...] | None, draft: VersionDraft) -> list[str]:
+    """What of a version's content differs from the version current before it, as the content digest
+    counts it: `title`, `text` (canonical, so white space alone is no change) and each key of `extra`
+    (`extra.replies`)."""
+    if before is None:
+        return []
+    title, text, extra = before
+    changed = [name for name, old, new in (("title", title, draft.title), ("text", text, draft.text))
+               if canonical_text(old) != canonical_text(new)]
+    held = json.loads(extra) if extra else {}
+    read = draft.extra or {}
+    return changed + [f"extra.{key}" for key in sorted(set(held) | set(read)) if held.get(key) != read.get(key)]
 
 
 def qualified(native_id: str, owner: str | None) -> str:
@@ -573,6 +587,7 @@ class Archive:
         current_claim: str | None = None  # when the platform says the current version was made
         latest_version = latest_draft = None
         found_earlier = False
+        shown = stored  # the (title, text, extra) of the version current before each draft
         # read by another extractor than the one that read the current version: what differs may be the
         # reading, not the source (see the events below)
         reread = read_by is not None and read_by != (post.extractor, post.extractor_version)
@@ -628,6 +643,7 @@ class Archive:
                 continue
             latest_version, latest_draft = version_id, draft
             current_claim = draft.claimed_at
+            before, shown = shown, (draft.title, draft.text, _json(draft.extra))
             if count == 1:
                 self._event(post_id, "first_seen", at, result.capture_id, latest_version)
                 result.new += 1
@@ -644,6 +660,8 @@ class Archive:
                 reread_unclaimed = False
             else:
                 edit: dict[str, Any] = {"claimed_at": draft.claimed_at} if draft.claimed_at else {}
+                if changed := _changed(before, draft):
+                    edit["changed"] = changed  # a UN letter's new reply is `extra.replies`, not its text
                 if post.kind == "repost" and post.repost_of:
                     edit["original"] = post.repost_of  # what changed is what it reposts: a repost is never edited
                 self._event(post_id, "edited", at, result.capture_id, latest_version, edit or None)

@@ -140,6 +140,9 @@ def test_communications_listing_and_letter_end_to_end(httpserver, tmp_path: Path
     assert "edited 1" in second.output, second.output
     extras = [json.loads(e) for (e,) in rows(db, "SELECT extra FROM versions ORDER BY number")]
     assert [len(e.get("replies", [])) for e in extras] == [0, 1]
+    # a reply arrived: the letter's text is as it was, and the event says what changed
+    assert rows(db, "SELECT json_extract(details, '$.changed') FROM events WHERE type = 'edited'") == [
+        ('["extra.replies"]',)]
 
 
 @pytest.mark.parametrize(("written", "options", "expected"), [

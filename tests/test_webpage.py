@@ -589,6 +589,7 @@ def test_a_re_read_page_whose_relative_time_moved_is_no_edit(httpserver, tmp_pat
     edited = fetch(config, db, "party")
     assert "new 0, edited 1" in edited.output, edited.output
     assert "ago" not in rows(db, "SELECT text FROM posts")[0][0]
+    assert rows(db, "SELECT json_extract(details, '$.changed') FROM events WHERE type = 'edited'") == [('["text"]',)]
 
 
 JOOMLA_HITS = ('<dl class="article-info muted"><dt class="article-info-term">Details</dt><dd class="createdby">'

@@ -6,7 +6,8 @@ The listing is an HTML table; a row carries the date, the addressee (usually a S
 /TMResultsBase/DownLoadPublicCommunicationFile?gId=N), the mandates, a summary and the replies
 received. Each new letter, or one whose row changed (a reply arrived), is fetched: the PDF is kept
 as the capture's payload and its text (pypdf) is the post's text; the row's fields are content
-too (`extra`), so a new reply is a new version. A post is platform "un_communications",
+too (`extra`), so a new reply is a new version, its `edited` event naming `extra.replies` as what
+changed (the letter itself unchanged). A post is platform "un_communications",
 native_id = the reference (else "gId N").
 
 Rows move to later pages as letters are added, so leaving the listing does not mean removal;
