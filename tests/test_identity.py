@@ -156,9 +156,22 @@ def test_a_feed_whose_site_moves_to_https_keeps_its_posts(default_ports: tuple[H
         ("https://127.0.0.1/news/talks", 2, "The ministry welcomes the talks warmly."),
         ("http://127.0.0.1/news/ceasefire", 1, "A ceasefire now.")]  # a url changes with a version
     assert rows(db, "SELECT count(*) FROM identity_conflicts") == [(0,)]
-    assert rows(db, "SELECT final_url, json_extract(details, '$.tls.subject') FROM captures ORDER BY id DESC "
-                "LIMIT 1") == [(new.url("/rss.xml"), "127.0.0.1")]  # the certificate shown, kept and chained
+    (final, subject, certificate), = rows(db, "SELECT final_url, json_extract(details, '$.tls.subject'), "
+                                              "json_extract(details, '$.tls.certificate_sha256') FROM captures "
+                                              "ORDER BY id DESC LIMIT 1")
+    assert (final, subject) == (new.url("/rss.xml"), "127.0.0.1")  # the certificate shown, kept and chained
     assert CliRunner().invoke(main, ["verify", "--db", str(db)]).exit_code == 0
+    # the post page says which certificate the edit was read under, and where to look it up
+    import requests
+
+    from tests.test_publish import page, serve_archive
+
+    running = next(serve := serve_archive(db))
+    try:
+        html = requests.get(f"{running.url}{page('http://127.0.0.1/news/talks', 'feed')}", timeout=10).text
+    finally:
+        next(serve, None)
+    assert f'href="https://crt.sh/?q={certificate}"' in html and "issued by Loopback TLS Root" in html
 
 
 def test_a_feed_whose_site_drops_its_www_keeps_its_posts(default_ports: tuple[HTTPServer, HTTPServer, Path],

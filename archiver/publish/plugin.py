@@ -548,6 +548,8 @@ async def post_page(datasette: Any, request: Request) -> Response:
         capture["requested_link"] = safe_link(capture["requested_url"])
         capture["final_link"] = safe_link(capture["final_url"])
         capture["robots_txt"] = _robots_sources(details)
+        tls = details.get("tls")
+        capture["tls"] = tls if isinstance(tls, dict) and tls.get("certificate_sha256") else None
     current = next((v for v in versions if v["id"] == post["current_version"]), versions[-1] if versions else None)
     cite = citation(post, current, datasette.absolute_url(request, current["permalink"]), checkpoint_line(
         current["checkpoint"], datasette.absolute_url(request, current["proof"]))) if current else ""
