@@ -167,25 +167,25 @@ def _write_captures(conn: sqlite3.Connection, writer: WARCWriter, report: WarcRe
             if digest:
                 first_with_payload[digest] = _Written(response.rec_headers.get_header("WARC-Record-ID"), uri, date)
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
+        tls = (json.loads(row["details"]) if row["details"] else {}).get("tls") or {}
+        fields = _protocol_fields(row["http_version"], tls)
         for record in (request, response):
-            for name, value in _protocol_fields(row):
+            for name, value in fields:
                 record.rec_headers.add_header(name, value)
         _count(report, writer, request)
         _count(report, writer, response)
-        certificate = _certificate_record(writer, row, uri, common, response.rec_headers.get_header("WARC-Record-ID"))
-        if certificate is not None:
-            _count(report, writer, certificate)
+        if tls.get("certificate_sha256"):
+            _count(report, writer, _certificate_record(writer, tls, uri, common,
+                                                       response.rec_headers.get_header("WARC-Record-ID")))
 
 
-def _protocol_fields(row: sqlite3.Row) -> list[tuple[str, str]]:
+def _protocol_fields(http_version: str | None, tls: dict[str, Any]) -> list[tuple[str, str]]:
     """The exchange's protocols as the IIPC's field proposals write them (repeated `WARC-Protocol`, e.g.
     `http/1.1` then `tls/1.3`; `WARC-Cipher-Suite` only where the suite has its IANA name, as TLS 1.3's
-    always do: OpenSSL names older suites its own way)."""
+    always do: OpenSSL names older suites its own way). `tls`: the capture's `details.tls`, or empty."""
     fields = []
-    if row["http_version"]:
-        version = str(row["http_version"])
-        fields.append(("WARC-Protocol", {"HTTP/2": "h2", "HTTP/3": "h3"}.get(version, version.lower())))
-    tls = (json.loads(row["details"]) if row["details"] else {}).get("tls") or {}
+    if http_version:
+        fields.append(("WARC-Protocol", {"HTTP/2": "h2", "HTTP/3": "h3"}.get(http_version, http_version.lower())))
     version = str(tls.get("version") or "")
     if version.startswith("TLSv"):
         fields.append(("WARC-Protocol", f"tls/{version.removeprefix('TLSv')}"))
@@ -194,14 +194,11 @@ def _protocol_fields(row: sqlite3.Row) -> list[tuple[str, str]]:
     return fields
 
 
-def _certificate_record(writer: WARCWriter, row: sqlite3.Row, uri: str, common: dict[str, str],
+def _certificate_record(writer: WARCWriter, tls: dict[str, Any], uri: str, common: dict[str, str],
                         response_id: str) -> Any:
-    """For a capture over https, a metadata record (`application/warc-fields`) saying which certificate
-    the server showed: its SHA-256, which finds it in the public Certificate Transparency logs, its
-    subject, issuer and validity. None for a capture without TLS."""
-    tls = (json.loads(row["details"]) if row["details"] else {}).get("tls") or {}
-    if not tls.get("certificate_sha256"):
-        return None
+    """For a capture over https (`tls`: its `details.tls`), a metadata record (`application/warc-fields`)
+    saying which certificate the server showed: its SHA-256, which finds it in the public Certificate
+    Transparency logs, its subject, issuer and validity."""
     fields = "".join(f"{name}: {tls[key]}\r\n" for name, key in (
         ("tls-certificate-sha256", "certificate_sha256"), ("tls-subject", "subject"), ("tls-issuer", "issuer"),
         ("tls-not-before", "not_before"), ("tls-not-after", "not_after")) if tls.get(key)).encode()
