@@ -181,8 +181,8 @@ def _primary_language(tag: str | None) -> str | None:
 
 def _same_site(url: str, other: str) -> bool:
     """Whether a canonical URL names the page's own site: its host, or another origin of its site."""
-    host = urlsplit(url).hostname
-    return host == urlsplit(other).hostname or (site_of(url) is not None and site_of(url) == site_of(other))
+    site = site_of(url)
+    return urlsplit(url).hostname == urlsplit(other).hostname or (site is not None and site == site_of(other))
 
 
 def _first_attr(tree: LexborHTMLParser, selector: str, attribute: str) -> str | None:
